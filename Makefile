@@ -1,0 +1,62 @@
+# NovaSphere API: `make run` (the whole stack, locally) and `make test` (lint, types, all tests).
+# Everything missing on a fresh machine is installed here; slow builds are cached outside the repo.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CACHE_DIR   := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/novasphere
+UV_VERSION  := 0.13.9
+UV          := $(CACHE_DIR)/uv-$(UV_VERSION)/bin/uv
+VENV        := .venv
+PYTHON      := $(VENV)/bin/python
+# uv must use this machine's Python 3.11: it cannot download one here.
+export UV_PYTHON := python3.11
+export UV_PYTHON_DOWNLOADS := never
+PYTEST_ARGS ?=
+
+.PHONY: help run test lint fmt gen cluster-up cluster-down bench deps clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+run: deps ## the whole stack with demo data (control plane, API server, Envoy) until Ctrl-C
+	@$(PYTHON) -m devcluster run
+
+test: lint ## lint, type check and every test (unit, integration, e2e) against a real control plane
+	$(PYTHON) -m devcluster build
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.synced ## ruff (lint + format check) and mypy
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m mypy
+
+fmt: $(VENV)/.synced ## format and autofix
+	$(PYTHON) -m ruff format .
+	$(PYTHON) -m ruff check --fix .
+
+gen: $(VENV)/.synced ## regenerate gen/ from proto/
+	$(PYTHON) tools/gen.py
+
+cluster-up: deps ## start a control plane in the background and print its KUBECONFIG
+	@$(PYTHON) -m devcluster up
+
+cluster-down: $(VENV)/.synced ## stop the control plane cluster-up started
+	@$(PYTHON) -m devcluster down
+
+bench: deps ## benchmarks (ratios against a reference measured in the same run)
+	$(PYTHON) -m bench
+
+deps: $(VENV)/.synced ## Python environment, etcd, and the cached Kubernetes and grpcurl builds
+	@$(PYTHON) -m devcluster build
+
+$(UV):
+	python3 -m venv $(CACHE_DIR)/uv-$(UV_VERSION)
+	$(CACHE_DIR)/uv-$(UV_VERSION)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+clean: ## remove the virtualenv and local state (not the Kubernetes cache)
+	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,271 @@
+"""Starts etcd, kube-apiserver and kube-controller-manager on free loopback ports and stops them in order.
+
+This runs inside the supervisor process (`python -m devcluster serve`); use `devcluster.running()` or
+`make cluster-up` rather than calling it directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import ssl
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from devcluster import binaries, kubeconfig, pki, procs
+
+SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/12"
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+# Controllers that need a cloud provider or a node IPAM/lifecycle we do not have (names as in 1.32; a wrong name
+# aborts start-up).
+DISABLED_CONTROLLERS = (
+    "node-ipam-controller",
+    "node-lifecycle-controller",
+    "cloud-node-lifecycle-controller",
+    "node-route-controller",
+    "service-lb-controller",
+)
+# Far above the defaults of 20/30, which throttle the garbage collector once there are thousands of objects.
+CONTROLLER_MANAGER_QPS = 500
+CONTROLLER_MANAGER_BURST = 1000
+TMPFS = Path("/dev/shm")  # noqa: S108 - a private mkdtemp folder under it, owner-only
+TMPFS_PREFIX = "novasphere-etcd-"
+START_TIMEOUT = 90.0
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  users: ["system:kube-controller-manager", "system:apiserver"]
+- level: None
+  resources: [{group: coordination.k8s.io, resources: [leases]}, {group: "", resources: [events]}]
+- level: None
+  nonResourceURLs: ["/readyz*", "/healthz*", "/livez*"]
+- level: Metadata
+"""
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """Where a running control plane is, as written to `<state dir>/cluster.json`."""
+
+    state_dir: str
+    server: str
+    kubeconfig: str
+    pki_dir: str
+    audit_log: str
+    kubernetes_version: str
+    supervisor_pid: int
+    pids: dict[str, int]
+
+    @property
+    def pki(self) -> pki.Pki:
+        return pki.Pki(Path(self.pki_dir))
+
+    def write(self, path: Path) -> None:
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(asdict(self), indent=2))
+        temporary.rename(path)
+
+    @classmethod
+    def read(cls, path: Path) -> ClusterInfo:
+        return cls(**json.loads(path.read_text()))
+
+
+@contextlib.contextmanager
+def running(state_dir: Path, programs: binaries.Binaries) -> Iterator[tuple[ClusterInfo, list[procs.Process]]]:
+    """Runs the control plane with its files in `state_dir`; stops every process (and wipes etcd) on exit."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    logs = state_dir / "logs"
+    keys = pki.generate(state_dir / "pki")
+    etcd_client, etcd_peer, apiserver_port, controller_manager_port = procs.free_ports(4)
+    server = f"https://127.0.0.1:{apiserver_port}"
+    admin_kubeconfig = kubeconfig.write(
+        state_dir / "admin.kubeconfig",
+        server=server,
+        ca_cert=keys.ca_cert,
+        user="devcluster-admin",
+        client_cert=keys.admin_cert,
+        client_key=keys.admin_key,
+    )
+    controller_manager_kubeconfig = kubeconfig.write(
+        state_dir / "controller-manager.kubeconfig",
+        server=server,
+        ca_cert=keys.ca_cert,
+        user="system:kube-controller-manager",
+        client_cert=keys.controller_manager_cert,
+        client_key=keys.controller_manager_key,
+    )
+    audit_policy = state_dir / "audit-policy.yaml"
+    audit_policy.write_text(AUDIT_POLICY)
+    audit_log = logs / "audit.log"
+
+    with _etcd_data_dir() as data_dir, procs.stopping([]) as started:
+        etcd = procs.spawn(
+            "etcd",
+            [
+                str(programs.etcd),
+                "--name=devcluster",
+                f"--data-dir={data_dir}",
+                f"--listen-client-urls=http://127.0.0.1:{etcd_client}",
+                f"--advertise-client-urls=http://127.0.0.1:{etcd_client}",
+                f"--listen-peer-urls=http://127.0.0.1:{etcd_peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}",
+                f"--initial-cluster=devcluster=http://127.0.0.1:{etcd_peer}",
+                "--unsafe-no-fsync",  # the data lives on tmpfs for the length of a run
+                "--log-level=warn",
+            ],
+            log_path=logs / "etcd.log",
+        )
+        started.append(etcd)
+        procs.wait_until(
+            lambda: _get(f"http://127.0.0.1:{etcd_client}/health") is not None,
+            timeout=START_TIMEOUT,
+            what="etcd /health",
+            processes=[etcd],
+        )
+
+        apiserver = procs.spawn(
+            "kube-apiserver",
+            [
+                str(programs.kube_apiserver),
+                f"--etcd-servers=http://127.0.0.1:{etcd_client}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={apiserver_port}",
+                f"--tls-cert-file={keys.apiserver_cert}",
+                f"--tls-private-key-file={keys.apiserver_key}",
+                f"--client-ca-file={keys.ca_cert}",
+                "--authorization-mode=Node,RBAC",
+                f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+                f"--service-account-key-file={keys.service_account_public_key}",
+                f"--service-account-signing-key-file={keys.service_account_key}",
+                f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+                # Endpoints refuse loopback addresses, so the `kubernetes` Service gets none rather than an error
+                # every few seconds.
+                "--endpoint-reconciler-type=none",
+                # Front proxy: the identity kube-apiserver forwards to aggregated API servers.
+                f"--requestheader-client-ca-file={keys.front_proxy_ca_cert}",
+                f"--requestheader-allowed-names={pki.FRONT_PROXY_CLIENT_NAME}",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={keys.front_proxy_client_cert}",
+                f"--proxy-client-key-file={keys.front_proxy_client_key}",
+                f"--audit-policy-file={audit_policy}",
+                f"--audit-log-path={audit_log}",
+                "--audit-log-maxsize=100",
+                "--audit-log-maxbackup=1",
+                "--profiling=false",
+            ],
+            log_path=logs / "kube-apiserver.log",
+        )
+        started.append(apiserver)
+        admin_tls = _client_tls(keys)
+        procs.wait_until(
+            lambda: _get(f"{server}/readyz", admin_tls) == b"ok",
+            timeout=START_TIMEOUT,
+            what="kube-apiserver /readyz",
+            processes=[etcd, apiserver],
+        )
+
+        controller_manager = procs.spawn(
+            "kube-controller-manager",
+            [
+                str(programs.kube_controller_manager),
+                f"--kubeconfig={controller_manager_kubeconfig}",
+                f"--authentication-kubeconfig={controller_manager_kubeconfig}",
+                f"--authorization-kubeconfig={controller_manager_kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={controller_manager_port}",
+                f"--service-account-private-key-file={keys.service_account_key}",
+                f"--root-ca-file={keys.ca_cert}",
+                f"--cluster-signing-cert-file={keys.ca_cert}",
+                f"--cluster-signing-key-file={keys.ca_key}",
+                "--use-service-account-credentials=true",
+                "--leader-elect=false",
+                f"--controllers=*,{','.join('-' + name for name in DISABLED_CONTROLLERS)}",
+                f"--kube-api-qps={CONTROLLER_MANAGER_QPS}",
+                f"--kube-api-burst={CONTROLLER_MANAGER_BURST}",
+                "--profiling=false",
+            ],
+            log_path=logs / "kube-controller-manager.log",
+        )
+        started.append(controller_manager)
+        insecure = ssl.create_default_context()
+        insecure.check_hostname = False
+        insecure.verify_mode = ssl.CERT_NONE  # its self-signed serving cert; /healthz carries no secret
+        procs.wait_until(
+            lambda: _get(f"https://127.0.0.1:{controller_manager_port}/healthz", insecure) == b"ok",
+            timeout=START_TIMEOUT,
+            what="kube-controller-manager /healthz",
+            processes=started,
+        )
+
+        info = ClusterInfo(
+            state_dir=str(state_dir),
+            server=server,
+            kubeconfig=str(admin_kubeconfig),
+            pki_dir=str(keys.directory),
+            audit_log=str(audit_log),
+            kubernetes_version=programs.kubernetes_version,
+            supervisor_pid=os.getpid(),
+            pids={process.name: process.pid for process in started},
+        )
+        yield info, started
+
+
+@contextlib.contextmanager
+def _etcd_data_dir() -> Iterator[Path]:
+    """A data folder on tmpfs (etcd's fsyncs are the slowest part of a test run on disk), removed afterwards.
+
+    A folder left by a run that was SIGKILLed is removed by the next run: each records the pid that owns it.
+    """
+    root = TMPFS if os.access(TMPFS, os.W_OK) else Path(tempfile.gettempdir())
+    for stale in root.glob(f"{TMPFS_PREFIX}*"):
+        owner = stale / "owner.pid"
+        try:
+            alive = _pid_alive(int(owner.read_text()))
+        except (OSError, ValueError):
+            alive = False
+        if not alive:
+            shutil.rmtree(stale, ignore_errors=True)
+    directory = Path(tempfile.mkdtemp(prefix=TMPFS_PREFIX, dir=root))
+    (directory / "owner.pid").write_text(str(os.getpid()))
+    try:
+        yield directory / "data"
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _client_tls(keys: pki.Pki) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(keys.ca_cert))
+    context.load_cert_chain(str(keys.admin_cert), str(keys.admin_key))
+    return context
+
+
+def _get(url: str, context: ssl.SSLContext | None = None) -> bytes | None:
+    """The body of a 200 response, or None while the endpoint is not up or not healthy yet."""
+    try:
+        with urllib.request.urlopen(url, context=context, timeout=5) as response:  # noqa: S310 (loopback only)
+            body: bytes = response.read()
+            return body
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None

@@ -1,0 +1,133 @@
+"""Child processes that cannot outlive their parent, and the small waiting helpers every launcher needs.
+
+Each child runs in its own process group, so a Ctrl-C in the terminal reaches only the launcher, which then stops
+the children in order; and each is started through `_orphan_guard`, so the kernel terminates it if the launcher
+dies without cleaning up (SIGKILL included).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+_GUARD = Path(__file__).with_name("_orphan_guard.py")
+
+
+class ProcessError(RuntimeError):
+    """A child failed to start, or exited while it was expected to run."""
+
+
+@dataclass
+class Process:
+    """A running child: its name (for messages), its Popen and where its output goes."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def check_running(self) -> None:
+        if not self.alive():
+            raise ProcessError(
+                f"{self.name} exited with code {self.popen.returncode}; last lines of {self.log_path}:\n"
+                f"{self.log_tail()}"
+            )
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM, then SIGKILL after `timeout` seconds; returns once the process is gone."""
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+        self.popen.wait()
+
+
+def spawn(
+    name: str,
+    argv: Sequence[str],
+    *,
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    death_signal: signal.Signals = signal.SIGTERM,
+) -> Process:
+    """Starts `argv` with stdout and stderr appended to `log_path`; it gets `death_signal` if this thread dies.
+
+    Call it from a thread that lives as long as the child should (the main thread): the kernel ties the death signal
+    to the spawning thread, not to the process.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    guarded = [sys.executable, "-I", "-S", str(_GUARD), str(os.getpid()), str(int(death_signal)), *argv]
+    with log_path.open("ab") as log:
+        popen = subprocess.Popen(
+            guarded,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            process_group=0,
+        )
+    return Process(name=name, popen=popen, log_path=log_path)
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct free TCP ports on 127.0.0.1, chosen by the kernel (held together so none repeats)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+def wait_until(
+    condition: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    processes: Sequence[Process] = (),
+    interval: float = 0.1,
+) -> None:
+    """Polls `condition` until it holds; fails early, with the log, if one of `processes` exits meanwhile."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for process in processes:
+            process.check_running()
+        if condition():
+            return
+        if time.monotonic() > deadline:
+            logs = "".join(f"\n--- {p.name} ({p.log_path}):\n{p.log_tail()}" for p in processes)
+            raise ProcessError(f"timed out after {timeout:.0f} s waiting for {what}{logs}")
+        time.sleep(interval)
+
+
+@contextlib.contextmanager
+def stopping(processes: list[Process]) -> Iterator[list[Process]]:
+    """Yields `processes` (a list the body appends to) and stops them in reverse order on the way out."""
+    try:
+        yield processes
+    finally:
+        for process in reversed(processes):
+            process.stop()

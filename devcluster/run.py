@@ -1,0 +1,110 @@
+"""`make run`: the whole local stack in the foreground (control plane, CRDs and RBAC, API server, Envoy, demo
+data), its addresses printed and written to `.run/env`, until Ctrl-C or SIGTERM stops all of it."""
+
+from __future__ import annotations
+
+import errno
+import json
+import signal
+import socket
+import sys
+from pathlib import Path
+from types import FrameType
+
+import devcluster
+from devcluster import binaries, manifests, procs, stack
+
+REPO_ROOT = manifests.REPO_ROOT
+DEMO = Path(__file__).with_name("demo.yaml")
+DEMO_NAMESPACE = "demo"
+# Ports a person can remember; any that is taken is replaced by a free one.
+PREFERRED_PORTS = stack.Ports(envoy=8080, envoy_admin=9901, grpc=50051, metrics=9464, console=50052)
+
+
+def main(state_dir: Path, env_file: Path) -> int:
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    grpcurl = binaries.ensure_grpcurl()
+    try:
+        with (
+            devcluster.running(state_dir / "cluster") as cluster,
+            stack.running(
+                cluster,
+                state_dir / "stack",
+                ports=_ports(PREFERRED_PORTS),
+                api_env={"NOVASPHERE_DEFAULT_NAMESPACE": DEMO_NAMESPACE},
+            ) as running,
+        ):
+            with stack.admin_client(cluster) as client:
+                manifests.apply(client, manifests.load([DEMO]))
+            (state_dir / "pids.json").write_text(
+                json.dumps({p.name: p.pid for p in running.processes} | {"supervisor": cluster.supervisor_pid})
+            )
+            _write_env(env_file, running)
+            try:
+                print(_instructions(running, grpcurl, env_file), flush=True)
+                signal.pause()
+            finally:
+                env_file.unlink(missing_ok=True)
+    except KeyboardInterrupt:
+        print("\nStopping…", file=sys.stderr, flush=True)
+    except procs.ProcessError as error:
+        print(f"make run failed: {error}", file=sys.stderr)
+        return 1
+    print("Stopped; nothing is left running.", file=sys.stderr)
+    return 0
+
+
+def _ports(preferred: stack.Ports) -> stack.Ports:
+    chosen = []
+    for port in (preferred.envoy, preferred.envoy_admin, preferred.grpc, preferred.metrics, preferred.console):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE:
+                    raise
+                port = procs.free_ports(1)[0]
+        chosen.append(port)
+    return stack.Ports(*chosen)
+
+
+def _write_env(path: Path, running: stack.Stack) -> None:
+    """Shell `KEY=value` lines, so scripts and clients can find the running stack (`. .run/env`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = {
+        "KUBECONFIG": running.cluster.kubeconfig,
+        "NOVASPHERE_GRPC": running.grpc_envoy,
+        "NOVASPHERE_HTTP": running.http,
+        "NOVASPHERE_GRPC_DIRECT": running.grpc_direct,
+        "NOVASPHERE_METRICS": running.metrics_url,
+        "NOVASPHERE_NAMESPACE": DEMO_NAMESPACE,
+    }
+    path.write_text("".join(f"{key}={value}\n" for key, value in lines.items()))
+
+
+def _instructions(running: stack.Stack, grpcurl: Path, env_file: Path) -> str:
+    http, grpc = running.http, running.grpc_envoy
+    get = '{"name": "web-1", "namespace": "demo"}'
+    return f"""
+NovaSphere API is running on a local Kubernetes {running.cluster.kubernetes_version} control plane.
+
+  REST, gRPC-Web and gRPC (Envoy)   {http}
+  gRPC, API server direct            {running.grpc_direct}
+  Prometheus metrics                 {running.metrics_url}
+  Envoy admin                        http://127.0.0.1:{running.ports.envoy_admin}
+  Kubernetes (admin)                 export KUBECONFIG={running.cluster.kubeconfig}
+
+Try:
+  curl -s {http}/api/v1/wukongs
+  curl -s '{http}/api/v1/wukongs/web-1?namespace=demo'
+  curl -s -i {http}/api/v1/wukongs/nope
+  {grpcurl} -plaintext {grpc} list
+  {grpcurl} -plaintext -d '{get}' {grpc} novasphere.v1.WukongService/GetWukong
+  kubectl --kubeconfig {running.cluster.kubeconfig} get wukongs -A
+
+These addresses are in {env_file} (source it). Logs: {running.cluster.state_dir}/logs and
+{Path(running.cluster.state_dir).parent / "stack" / "logs"}. Ctrl-C stops everything.
+"""

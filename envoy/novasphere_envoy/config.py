@@ -1,0 +1,399 @@
+"""Envoy's bootstrap for NovaSphere: one listener carrying native gRPC, gRPC-Web, REST/JSON (transcoded from the
+`google.api.http` annotations, server streams as SSE) and the console WebSocket route, with CORS and limits.
+
+Facts this follows are in shared/reference/envoy.md; the less obvious ones are noted where they matter.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from envoy_data_plane.envoy.config.accesslog.v3 import (
+    AccessLog,
+    AccessLogFilter,
+    AndFilter,
+    ComparisonFilter,
+    ComparisonFilterOp,
+    HeaderFilter,
+    StatusCodeFilter,
+)
+from envoy_data_plane.envoy.config.bootstrap.v3 import Admin, Bootstrap, BootstrapStaticResources
+from envoy_data_plane.envoy.config.cluster.v3 import Cluster, ClusterDiscoveryType
+from envoy_data_plane.envoy.config.common.mutation_rules.v3 import HeaderMutation as HeaderMutationRules
+from envoy_data_plane.envoy.config.core.v3 import (
+    Address,
+    HeaderValue,
+    HeaderValueOption,
+    HeaderValueOptionHeaderAppendAction,
+    Http1ProtocolOptions,
+    Http2ProtocolOptions,
+    HttpProtocolOptions,
+    HttpProtocolOptionsHeadersWithUnderscoresAction,
+    RuntimeUInt32,
+    SocketAddress,
+    SubstitutionFormatString,
+)
+from envoy_data_plane.envoy.config.endpoint.v3 import ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints
+from envoy_data_plane.envoy.config.listener.v3 import Filter, FilterChain, Listener
+from envoy_data_plane.envoy.config.route.v3 import (
+    FilterConfig,
+    HeaderMatcher,
+    Route,
+    RouteAction,
+    RouteActionMaxStreamDuration,
+    RouteActionUpgradeConfig,
+    RouteConfiguration,
+    RouteMatch,
+    VirtualHost,
+)
+from envoy_data_plane.envoy.extensions.access_loggers.stream.v3 import StdoutAccessLog
+from envoy_data_plane.envoy.extensions.filters.http.cors.v3 import Cors, CorsPolicy
+from envoy_data_plane.envoy.extensions.filters.http.grpc_json_transcoder.v3 import (
+    GrpcJsonTranscoder,
+    GrpcJsonTranscoderPrintOptions,
+    GrpcJsonTranscoderRequestValidationOptions,
+)
+from envoy_data_plane.envoy.extensions.filters.http.grpc_web.v3 import GrpcWeb
+from envoy_data_plane.envoy.extensions.filters.http.header_mutation.v3 import HeaderMutation, Mutations
+from envoy_data_plane.envoy.extensions.filters.http.router.v3 import Router
+from envoy_data_plane.envoy.extensions.filters.network.http_connection_manager.v3 import (
+    HttpConnectionManager,
+    HttpConnectionManagerCodecType,
+    HttpFilter,
+    LocalReplyConfig,
+    ResponseMapper,
+)
+from envoy_data_plane.envoy.extensions.upstreams.http.v3 import (
+    HttpProtocolOptions as UpstreamHttpProtocolOptions,
+)
+from envoy_data_plane.envoy.extensions.upstreams.http.v3 import (
+    HttpProtocolOptionsExplicitHttpConfig,
+)
+from envoy_data_plane.envoy.type.matcher.v3 import StringMatcher
+from envoy_data_plane.google.protobuf import Any, ListValue, Struct, Value
+from google.protobuf import descriptor_pb2
+
+# The content-type the client sent, before gRPC-Web and the transcoder rewrite it to application/grpc: tells the API
+# server which door a call came through (for metrics). Always set by Envoy (overwriting any client value), as
+# `ct=<content-type>` so that it is present even when the request had no content-type (a REST GET).
+DOOR_HEADER = "x-novasphere-door"
+DOOR_VALUE = "ct=%REQ(content-type)%"
+# Headers the browser clients send (CORS allow list) and the gRPC status headers they must be able to read.
+CORS_ALLOW_HEADERS = (
+    "authorization",
+    "content-type",
+    "grpc-timeout",
+    "x-api-key",
+    "x-client-type",
+    "x-grpc-web",
+    "x-user-agent",
+)
+CORS_EXPOSE_HEADERS = ("grpc-status", "grpc-message", "grpc-status-details-bin")
+# Envoy's own replies as google.rpc.Status JSON: HTTP status -> gRPC code (google/rpc/code.proto's mapping).
+LOCAL_REPLY_CODES = {
+    400: 3,  # INVALID_ARGUMENT: malformed JSON, bad query parameter
+    401: 16,  # UNAUTHENTICATED
+    403: 7,  # PERMISSION_DENIED
+    404: 5,  # NOT_FOUND: no RPC at this path and method
+    408: 4,  # DEADLINE_EXCEEDED
+    413: 8,  # RESOURCE_EXHAUSTED: body over the size limit
+    429: 8,  # RESOURCE_EXHAUSTED
+    431: 8,  # RESOURCE_EXHAUSTED: headers over the size limit
+    500: 13,  # INTERNAL
+    502: 14,  # UNAVAILABLE
+    503: 14,  # UNAVAILABLE: the API server is down or overloaded
+    504: 4,  # DEADLINE_EXCEEDED: upstream timeout
+}
+UNKNOWN_CODE = 2
+
+
+@dataclass(frozen=True)
+class Upstream:
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class SidecarSettings:
+    """Everything that differs between environments (make run, tests, a Kubernetes pod)."""
+
+    listen_host: str
+    """Address of the public listener; 127.0.0.1 locally, 0.0.0.0 in a pod."""
+    listen_port: int
+    admin_port: int
+    """Envoy's admin interface, always on 127.0.0.1 (it can stop Envoy)."""
+    grpc_upstream: Upstream
+    """The API server's gRPC port (HTTP/2 cleartext; same pod or host)."""
+    console_upstream: Upstream
+    """The API server's console WebSocket port."""
+    descriptor_path: Path
+    """gen/descriptor/novasphere.binpb: the transcoder's view of the API."""
+    cors_allowed_origins: tuple[str, ...] = ()
+    """Exact origins browsers may call from; empty allows none (the safe default)."""
+    max_request_bytes: int = 1 << 20
+    """Largest request body buffered (REST bodies are buffered whole); more gets 413."""
+    unary_timeout: datetime.timedelta = datetime.timedelta(seconds=60)
+    """Upper bound of a unary call; a gRPC client's own grpc-timeout applies when shorter."""
+    stream_idle_timeout: datetime.timedelta = datetime.timedelta(minutes=5)
+    """A stream silent this long is reset; watches send bookmarks well within it."""
+    access_log: bool = True
+    services: tuple[str, ...] = field(default=("novasphere.v1.WukongService",))
+    """Services the transcoder exposes as REST."""
+
+
+def bootstrap(settings: SidecarSettings) -> Bootstrap:
+    return Bootstrap(
+        admin=Admin(address=_address("127.0.0.1", settings.admin_port)),
+        static_resources=BootstrapStaticResources(
+            listeners=[_listener(settings)],
+            clusters=[
+                _cluster("grpc_api", settings.grpc_upstream, http2=True),
+                _cluster("console", settings.console_upstream, http2=False),
+            ],
+        ),
+    )
+
+
+def render_json(settings: SidecarSettings) -> str:
+    return json.dumps(bootstrap(settings).to_dict(), indent=2, sort_keys=True) + "\n"
+
+
+def streaming_methods(descriptor_path: Path, services: tuple[str, ...]) -> list[str]:
+    """gRPC paths (`/pkg.Service/Method`) of the server-streaming RPCs, read from the descriptor set."""
+    descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(descriptor_path.read_bytes())
+    paths = []
+    for file in descriptor_set.file:
+        for service in file.service:
+            full_name = f"{file.package}.{service.name}" if file.package else service.name
+            if full_name in services:
+                paths += [f"/{full_name}/{m.name}" for m in service.method if m.server_streaming]
+    return sorted(paths)
+
+
+def _listener(settings: SidecarSettings) -> Listener:
+    manager = HttpConnectionManager(
+        codec_type=HttpConnectionManagerCodecType.AUTO,
+        stat_prefix="ingress",
+        use_remote_address=True,  # Envoy is the edge: X-Forwarded-For from clients is not trusted
+        max_request_headers_kb=32,
+        request_headers_timeout=datetime.timedelta(seconds=10),
+        stream_idle_timeout=settings.stream_idle_timeout,
+        common_http_protocol_options=HttpProtocolOptions(
+            idle_timeout=datetime.timedelta(hours=1),
+            max_headers_count=100,
+            headers_with_underscores_action=HttpProtocolOptionsHeadersWithUnderscoresAction.REJECT_REQUEST,
+        ),
+        http_protocol_options=Http1ProtocolOptions(),
+        http2_protocol_options=Http2ProtocolOptions(max_concurrent_streams=100),
+        route_config=_routes(settings),
+        http_filters=_http_filters(settings),
+        local_reply_config=_local_reply_config(),
+        access_log=[_access_log()] if settings.access_log else [],
+    )
+    return Listener(
+        name="api",
+        address=_address(settings.listen_host, settings.listen_port),
+        per_connection_buffer_limit_bytes=settings.max_request_bytes,
+        filter_chains=[
+            FilterChain(
+                filters=[Filter(name="envoy.filters.network.http_connection_manager", typed_config=Any.pack(manager))]
+            )
+        ],
+    )
+
+
+def _http_filters(settings: SidecarSettings) -> list[HttpFilter]:
+    """Order matters: the door header is set from the request as the client sent it, before gRPC-Web and the
+    transcoder rewrite its content-type; CORS answers preflights before anything else acts."""
+    return [
+        HttpFilter(name="envoy.filters.http.cors", typed_config=Any.pack(Cors())),
+        HttpFilter(
+            name="envoy.filters.http.header_mutation",
+            typed_config=Any.pack(
+                HeaderMutation(
+                    mutations=Mutations(
+                        request_mutations=[
+                            HeaderMutationRules(
+                                append=HeaderValueOption(
+                                    header=HeaderValue(key=DOOR_HEADER, value=DOOR_VALUE),
+                                    append_action=HeaderValueOptionHeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD,
+                                )
+                            )
+                        ]
+                    )
+                )
+            ),
+        ),
+        HttpFilter(name="envoy.filters.http.grpc_web", typed_config=Any.pack(GrpcWeb())),
+        HttpFilter(
+            name="envoy.filters.http.grpc_json_transcoder",
+            typed_config=Any.pack(
+                GrpcJsonTranscoder(
+                    proto_descriptor=str(settings.descriptor_path),
+                    services=list(settings.services),
+                    convert_grpc_status=True,  # error bodies as google.rpc.Status JSON, not empty application/grpc
+                    request_validation_options=GrpcJsonTranscoderRequestValidationOptions(
+                        reject_unknown_method=True,  # unknown REST paths: 404 here, not a 503 from the backend
+                    ),
+                    print_options=GrpcJsonTranscoderPrintOptions(
+                        always_print_primitive_fields=True,
+                        stream_sse_style_delimited=True,  # server streams as Server-Sent Events
+                    ),
+                )
+            ),
+        ),
+        HttpFilter(name="envoy.filters.http.router", typed_config=Any.pack(Router())),
+    ]
+
+
+def _routes(settings: SidecarSettings) -> RouteConfiguration:
+    no_transcoding = {
+        "envoy.filters.http.grpc_json_transcoder": Any.pack(FilterConfig(disabled=True)),
+    }
+    # Server streams must not be cut by a route timeout (Envoy's default is 15 s). After transcoding, the route is
+    # matched again on the gRPC path, so matching the gRPC path covers the REST/SSE form too.
+    stream_routes = [
+        Route(
+            match=RouteMatch(path=path),
+            route=RouteAction(cluster="grpc_api", timeout=datetime.timedelta(0)),
+        )
+        for path in streaming_methods(settings.descriptor_path, settings.services)
+    ]
+    return RouteConfiguration(
+        name="api",
+        virtual_hosts=[
+            VirtualHost(
+                name="api",
+                domains=["*"],
+                typed_per_filter_config={"envoy.filters.http.cors": Any.pack(_cors_policy(settings))},
+                routes=[
+                    Route(
+                        name="console-websocket",
+                        match=RouteMatch(prefix="/ws/"),
+                        route=RouteAction(
+                            cluster="console",
+                            timeout=datetime.timedelta(0),
+                            upgrade_configs=[RouteActionUpgradeConfig(upgrade_type="websocket", enabled=True)],
+                        ),
+                        typed_per_filter_config=no_transcoding,
+                    ),
+                    *stream_routes,
+                    Route(
+                        name="api",
+                        match=RouteMatch(prefix="/"),
+                        route=RouteAction(
+                            cluster="grpc_api",
+                            timeout=settings.unary_timeout,
+                            # A gRPC client's grpc-timeout header becomes the route timeout when it is shorter.
+                            max_stream_duration=RouteActionMaxStreamDuration(
+                                grpc_timeout_header_max=settings.unary_timeout
+                            ),
+                        ),
+                    ),
+                ],
+            )
+        ],
+    )
+
+
+def _cors_policy(settings: SidecarSettings) -> CorsPolicy:
+    return CorsPolicy(
+        allow_origin_string_match=[StringMatcher(exact=origin) for origin in settings.cors_allowed_origins],
+        allow_methods="GET, POST, PUT, PATCH, DELETE, OPTIONS",
+        allow_headers=", ".join(CORS_ALLOW_HEADERS),
+        expose_headers=", ".join(CORS_EXPOSE_HEADERS),
+        max_age="86400",
+        forward_not_matching_preflights=False,  # Envoy answers bad-origin preflights; they never reach the API
+    )
+
+
+def _local_reply_config() -> LocalReplyConfig:
+    """Envoy's own REST replies (unknown path, malformed JSON, body too large, API server down) as
+    `google.rpc.Status` JSON, like every error from the API. gRPC and gRPC-Web requests keep Envoy's gRPC-style
+    replies (status in `grpc-status`), so the mappers skip them."""
+    # By the time the router replies (API server down), the transcoder has rewritten a REST request's content-type
+    # to application/grpc, so the client's own content-type is read from the door header.
+    not_grpc = AccessLogFilter(
+        header_filter=HeaderFilter(
+            header=HeaderMatcher(
+                name=DOOR_HEADER,
+                string_match=StringMatcher(prefix="ct=application/grpc"),
+                invert_match=True,
+                treat_missing_header_as_empty=True,  # replies before the door header is set are not gRPC
+            )
+        )
+    )
+    mappers = [
+        ResponseMapper(
+            filter=AccessLogFilter(
+                and_filter=AndFilter(
+                    filters=[
+                        not_grpc,
+                        AccessLogFilter(
+                            status_code_filter=StatusCodeFilter(
+                                comparison=ComparisonFilter(
+                                    op=ComparisonFilterOp.EQ,
+                                    value=RuntimeUInt32(default_value=status, runtime_key=f"local_reply.{status}"),
+                                )
+                            )
+                        ),
+                    ]
+                )
+            ),
+            body_format_override=_status_json(code),
+        )
+        for status, code in LOCAL_REPLY_CODES.items()
+    ]
+    return LocalReplyConfig(mappers=mappers)
+
+
+def _status_json(code: int) -> SubstitutionFormatString:
+    return SubstitutionFormatString(
+        json_format=Struct(
+            fields={
+                "code": Value(number_value=code),
+                "message": Value(string_value="%LOCAL_REPLY_BODY%"),
+                "details": Value(list_value=ListValue(values=[])),
+            }
+        ),
+        content_type="application/json",
+    )
+
+
+def _access_log() -> AccessLog:
+    # The path without its query string: nothing secret belongs in a URL, and this keeps it so in the log.
+    return AccessLog(name="envoy.access_loggers.stdout", typed_config=Any.pack(StdoutAccessLog()))
+
+
+def _cluster(name: str, upstream: Upstream, *, http2: bool) -> Cluster:
+    cluster = Cluster(
+        name=name,
+        type=ClusterDiscoveryType.STATIC,
+        connect_timeout=datetime.timedelta(seconds=2),
+        load_assignment=ClusterLoadAssignment(
+            cluster_name=name,
+            endpoints=[
+                LocalityLbEndpoints(
+                    lb_endpoints=[LbEndpoint(endpoint=Endpoint(address=_address(upstream.host, upstream.port)))]
+                )
+            ],
+        ),
+    )
+    if http2:
+        cluster.typed_extension_protocol_options = {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": Any.pack(
+                UpstreamHttpProtocolOptions(
+                    explicit_http_config=HttpProtocolOptionsExplicitHttpConfig(
+                        http2_protocol_options=Http2ProtocolOptions()
+                    )
+                )
+            )
+        }
+    return cluster
+
+
+def _address(host: str, port: int) -> Address:
+    return Address(socket_address=SocketAddress(address=host, port_value=port))

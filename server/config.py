@@ -1,0 +1,151 @@
+"""Every setting of the API server, read once from `NOVASPHERE_*` environment variables and validated at start-up.
+
+A bad value, or an unknown `NOVASPHERE_*` variable (a typo would otherwise be ignored silently), stops the server
+with a message naming the variable. Defaults are safe for a real deployment: loopback listeners, reflection off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+PREFIX = "NOVASPHERE_"
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the server cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    grpc_listen: HostPort
+    """NOVASPHERE_GRPC_LISTEN: host:port of the gRPC server (Envoy's upstream). Default 127.0.0.1:50051."""
+    admin_listen: HostPort
+    """NOVASPHERE_ADMIN_LISTEN: host:port of the admin HTTP server (Prometheus `/metrics`). Default 127.0.0.1:9464."""
+    kubeconfig: Path | None
+    """NOVASPHERE_KUBECONFIG: kubeconfig of the API's service account; empty means in-cluster credentials."""
+    kube_threads: int
+    """NOVASPHERE_KUBE_THREADS: threads (and pooled connections) for Kubernetes calls, 1-256. Default 32."""
+    default_namespace: str
+    """NOVASPHERE_DEFAULT_NAMESPACE: namespace of requests that name none (development identity). Default `default`."""
+    reflection: bool
+    """NOVASPHERE_REFLECTION: serve gRPC reflection (grpcurl). Default false; `make run` turns it on."""
+    shutdown_grace_seconds: float
+    """NOVASPHERE_SHUTDOWN_GRACE_SECONDS: how long in-flight calls may finish after SIGTERM, 0-300. Default 10."""
+    max_message_bytes: int
+    """NOVASPHERE_MAX_MESSAGE_BYTES: largest gRPC message received or sent, 1 KiB-64 MiB. Default 4 MiB."""
+    log_level: str
+    """NOVASPHERE_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR. Default INFO."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        reader = _Reader(environ)
+        settings = cls(
+            grpc_listen=reader.get("GRPC_LISTEN", "127.0.0.1:50051", _host_port),
+            admin_listen=reader.get("ADMIN_LISTEN", "127.0.0.1:9464", _host_port),
+            kubeconfig=reader.get("KUBECONFIG", "", _existing_file),
+            kube_threads=reader.get("KUBE_THREADS", "32", _int_between(1, 256)),
+            default_namespace=reader.get("DEFAULT_NAMESPACE", "default", _nonempty),
+            reflection=reader.get("REFLECTION", "false", _bool),
+            shutdown_grace_seconds=reader.get("SHUTDOWN_GRACE_SECONDS", "10", _float_between(0, 300)),
+            max_message_bytes=reader.get("MAX_MESSAGE_BYTES", str(4 << 20), _int_between(1 << 10, 64 << 20)),
+            log_level=reader.get("LOG_LEVEL", "INFO", _log_level),
+        )
+        reader.reject_unknown()
+        return settings
+
+
+class _Reader:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        self._read: set[str] = set()
+
+    def get(self, name: str, default: str, parse: Callable[[str], T]) -> T:
+        variable = PREFIX + name
+        self._read.add(variable)
+        value = self._environ.get(variable, default)
+        try:
+            return parse(value)
+        except ValueError as error:
+            raise SettingsError(f"{variable} has value {value!r}: {error}") from None
+
+    def reject_unknown(self) -> None:
+        unknown = sorted(k for k in self._environ if k.startswith(PREFIX) and k not in self._read)
+        if unknown:
+            raise SettingsError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(self._read))}")
+
+
+def _host_port(value: str) -> HostPort:
+    host, separator, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not separator or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("expected host:port, e.g. 127.0.0.1:50051")
+    return HostPort(host, int(port))
+
+
+def _existing_file(value: str) -> Path | None:
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_file():
+        raise ValueError("no such file")
+    return path
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        number = int(value)  # ValueError names the bad text
+        if not low <= number <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return number
+
+    return parse
+
+
+def _float_between(low: float, high: float) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        number = float(value)
+        if not low <= number <= high:
+            raise ValueError(f"must be between {low:g} and {high:g}")
+        return number
+
+    return parse
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _nonempty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value.strip()
+
+
+def _log_level(value: str) -> str:
+    level = value.strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+def describe(settings: Settings) -> dict[str, Any]:
+    """The settings as loggable key/values (none of them is secret)."""
+    return {f.name: str(getattr(settings, f.name)) for f in fields(settings)}

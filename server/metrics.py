@@ -1,0 +1,50 @@
+"""Prometheus metrics, served at `/metrics` on the admin listener (NOVASPHERE_ADMIN_LISTEN)."""
+
+from __future__ import annotations
+
+import threading
+from wsgiref.simple_server import WSGIServer
+
+import prometheus_client
+
+from server.config import HostPort
+
+# Label values are bounded: a client type outside this set is counted as "other".
+CLIENT_TYPES = frozenset({"grpc", "grpc-web", "rest", "vmctl", "web", "mobile", "desktop", "other"})
+
+
+class Metrics:
+    """The server's own registry (not the process-global one), so tests can start several servers."""
+
+    def __init__(self) -> None:
+        self.registry = prometheus_client.CollectorRegistry()
+        self.requests = prometheus_client.Counter(
+            "novasphere_grpc_requests",
+            "RPCs finished, by full method name, gRPC status code and client type.",
+            ["method", "code", "client_type"],
+            registry=self.registry,
+        )
+        self.latency = prometheus_client.Histogram(
+            "novasphere_grpc_request_duration_seconds",
+            "Time from the start of an RPC to its status, by method and client type.",
+            ["method", "client_type"],
+            registry=self.registry,
+        )
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def observe(self, *, method: str, code: str, client_type: str, seconds: float) -> None:
+        self.requests.labels(method, code, client_type).inc()
+        self.latency.labels(method, client_type).observe(seconds)
+
+    def serve(self, listen: HostPort) -> int:
+        """Starts the admin HTTP server; returns its port."""
+        self._server, self._thread = prometheus_client.start_http_server(
+            listen.port, addr=listen.host, registry=self.registry
+        )
+        return int(self._server.server_port)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()

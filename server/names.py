@@ -1,0 +1,33 @@
+"""Checks of Kubernetes names in requests, so a malformed name is a clear INVALID_ARGUMENT, not a kube error."""
+
+from __future__ import annotations
+
+import re
+
+from server import errors
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_LABEL_MAX = 63
+# A Wukong's VirtualMachine is `<name>-vm`, and KubeVirt's launcher pod `virt-launcher-<name>-vm-xxxxx` must stay a
+# valid 63-character label too; KubeVirt truncates, but distinct Wukongs must not collide, so keep the name short.
+WUKONG_NAME_MAX = 40
+
+
+def check_namespace(field: str, value: str) -> None:
+    if len(value) > DNS_LABEL_MAX or not _DNS_LABEL.match(value):
+        raise errors.InvalidArgument.field(
+            field,
+            f"'{value}' is not a namespace name: use at most {DNS_LABEL_MAX} lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit",
+        )
+
+
+def check_wukong_name(field: str, value: str) -> None:
+    if not value:
+        raise errors.InvalidArgument.field(field, "is required")
+    if len(value) > WUKONG_NAME_MAX or not _DNS_LABEL.match(value):
+        raise errors.InvalidArgument.field(
+            field,
+            f"'{value}' is not a Wukong name: use at most {WUKONG_NAME_MAX} lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit",
+        )

@@ -1,0 +1,97 @@
+"""The one place where errors become gRPC statuses (`google.rpc.Status` with details, AIP-193).
+
+The table is keyed by exception class and looked up along the MRO, so a subclass inherits its base's code. Servicers
+never abort themselves: they raise, and the error interceptor calls `status_of`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2, status_pb2
+
+from server import errors
+from server.kube import errors as kube_errors
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    code: grpc.StatusCode
+    # For lower-layer errors, which carry no client-facing text of their own:
+    reason: errors.Reason | None = None
+    message: str | None = None
+
+
+_TABLE: dict[type[BaseException], _Rule] = {
+    errors.NotFound: _Rule(grpc.StatusCode.NOT_FOUND),
+    errors.InvalidArgument: _Rule(grpc.StatusCode.INVALID_ARGUMENT),
+    errors.Unavailable: _Rule(grpc.StatusCode.UNAVAILABLE),
+    errors.NovaError: _Rule(grpc.StatusCode.INTERNAL),
+    kube_errors.Unreachable: _Rule(
+        grpc.StatusCode.UNAVAILABLE,
+        errors.Reason.BACKEND_UNAVAILABLE,
+        "the Kubernetes API is not reachable right now; retry shortly",
+    ),
+    kube_errors.TooManyRequests: _Rule(
+        grpc.StatusCode.UNAVAILABLE,
+        errors.Reason.BACKEND_OVERLOADED,
+        "the Kubernetes API is overloaded; retry after the delay given",
+    ),
+    kube_errors.Forbidden: _Rule(
+        grpc.StatusCode.INTERNAL,
+        errors.Reason.BACKEND_FORBIDDEN,
+        "the NovaSphere API's service account is not allowed to do this in Kubernetes; "
+        "an administrator must grant it in deploy/rbac",
+    ),
+}
+_INTERNAL = _Rule(grpc.StatusCode.INTERNAL, errors.Reason.INTERNAL, "internal error")
+DEFAULT_RETRY_SECONDS = 1.0
+
+
+def status_of(error: BaseException) -> tuple[grpc.StatusCode, status_pb2.Status]:
+    """The status code and rich status to send for `error`; unexpected errors are logged with a reference id."""
+    rule = next((_TABLE[cls] for cls in type(error).__mro__ if cls in _TABLE), _INTERNAL)
+    details: list[any_pb2.Any] = []
+
+    if isinstance(error, errors.NovaError):
+        reason, message = error.reason, error.message
+    else:
+        reference = uuid.uuid4().hex[:12]
+        reason = rule.reason or errors.Reason.INTERNAL
+        message = f"{rule.message or _INTERNAL.message} (reference {reference})"
+        log.error("%s, reference %s: %r", reason, reference, error, exc_info=rule is _INTERNAL)
+
+    details.append(_pack(error_details_pb2.ErrorInfo(reason=reason, domain=errors.DOMAIN)))
+    if isinstance(error, errors.InvalidArgument):
+        details.append(
+            _pack(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                        for v in error.violations
+                    ]
+                )
+            )
+        )
+    if isinstance(error, errors.NotFound):
+        details.append(
+            _pack(error_details_pb2.ResourceInfo(resource_type=error.resource_type, resource_name=error.resource_name))
+        )
+    if rule.code is grpc.StatusCode.UNAVAILABLE:
+        retry = getattr(error, "retry_after_seconds", None) or DEFAULT_RETRY_SECONDS
+        delay = duration_pb2.Duration(seconds=int(retry), nanos=int(retry % 1 * 1e9))
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
+    return rule.code, status_pb2.Status(code=rule.code.value[0], message=message, details=details)
+
+
+def _pack(message: Message) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed

@@ -1,0 +1,1 @@
+"""Wukongs (virtual machines): the domain rules of reading them. No gRPC here."""

@@ -59,23 +59,26 @@ def start_detached(state_dir: Path) -> ClusterInfo:
             return info
         cluster_file.unlink()
     binaries.ensure()
+    (state_dir / supervisor.PID_FILE).unlink(missing_ok=True)
     log_path = state_dir / "logs" / "supervisor.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
-        owner = subprocess.Popen(
-            [sys.executable, "-m", "devcluster", "serve", "--state-dir", str(state_dir)],
+        # `setsid --fork` detaches the supervisor from this process entirely (new session, reparented to init), so it
+        # outlives `make cluster-up` and is never left as this process's unreaped child.
+        subprocess.run(
+            ["setsid", "--fork", sys.executable, "-m", "devcluster", "serve", "--state-dir", str(state_dir)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            check=True,
         )
+    pid_file = state_dir / supervisor.PID_FILE
     deadline = time.monotonic() + READY_TIMEOUT
     while not cluster_file.exists():
-        if owner.poll() is not None:
-            raise procs.ProcessError(f"the control plane failed to start; see {log_path}")
         if time.monotonic() > deadline:
-            owner.terminate()
             raise procs.ProcessError(f"the control plane was not ready in {READY_TIMEOUT:.0f} s; see {log_path}")
+        if pid_file.exists() and not _alive(int(pid_file.read_text())):
+            raise procs.ProcessError(f"the control plane failed to start; see {log_path}")
         time.sleep(0.2)
     return ClusterInfo.read(cluster_file)
 

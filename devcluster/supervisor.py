@@ -8,6 +8,7 @@ cleanly: this process gets SIGTERM from the kernel (see `procs.spawn`) instead o
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -17,6 +18,7 @@ from types import FrameType
 from devcluster import binaries, controlplane, procs
 
 CLUSTER_FILE = "cluster.json"
+PID_FILE = "supervisor.pid"
 POLL_INTERVAL = 0.5
 
 
@@ -34,6 +36,8 @@ def serve(state_dir: Path) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / PID_FILE).write_text(str(os.getpid()))
     cluster_file = state_dir / CLUSTER_FILE
     try:
         programs = binaries.ensure()

@@ -33,6 +33,9 @@ async def serve(settings: config.Settings) -> None:
     metrics = Metrics()
     kube = KubeClient.connect(kubeconfig=settings.kubeconfig, threads=settings.kube_threads)
     health_servicer = health.aio.HealthServicer()
+    # grpcio's health servicer starts with the overall status SERVING; nothing is served before the probe passes.
+    for name in ("", *SERVICE_NAMES):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     server = grpc.aio.server(
         interceptors=[ObserveInterceptor(metrics), ErrorInterceptor()],
         options=[
@@ -59,7 +62,7 @@ async def serve(settings: config.Settings) -> None:
     log.info("gRPC on %s:%d, metrics on %s:%d", settings.grpc_listen.host, port, settings.admin_listen.host, admin_port)
     try:
         await _probe_kubernetes(kube, stop)
-        for name in ("", *SERVICE_NAMES):
+        for name in (*SERVICE_NAMES, ""):  # the overall status last: once it says SERVING, every service does
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("serving")
         await stop.wait()

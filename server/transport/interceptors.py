@@ -1,17 +1,18 @@
 """The interceptor chain, outermost first: access log + metrics, then error mapping.
 
-Each interceptor wraps the handler's behaviour by kind (unary or server-streaming) in one async context manager,
-so streams get exactly the treatment unary calls get.
+Each interceptor wraps the handler's behaviour, whatever its kind, in one async context manager, so streams get
+exactly the treatment unary calls get.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, cast
+from typing import Any, TypeAlias
 
 import grpc
 
@@ -20,37 +21,51 @@ from server.transport import errors
 
 log = logging.getLogger("novasphere.access")
 
-Context = grpc.aio.ServicerContext[Any, Any]
-Handler = grpc.RpcMethodHandler[Any, Any]
-Around = Callable[[Context], contextlib.AbstractAsyncContextManager[None]]
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]]
-UnaryBehaviour = Callable[[Any, Context], Awaitable[Any]]
-StreamBehaviour = Callable[[Any, Context], AsyncIterator[Any]]
+# Quoted: grpc's classes are generic only in the type stubs.
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+Around: TypeAlias = "Callable[[Context], contextlib.AbstractAsyncContextManager[None]]"
+Continuation: TypeAlias = "Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]]"
+CoroutineBehaviour: TypeAlias = "Callable[[Any, Context], Awaitable[Any]]"
+GeneratorBehaviour: TypeAlias = "Callable[[Any, Context], AsyncIterator[Any]]"
+
+_FACTORIES = {
+    (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler),
+    (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler),
+    (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler),
+    (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler),
+}
 
 
 def _wrap(handler: Handler, around: Around) -> Handler:
-    """The same handler, its behaviour running inside `around(context)`. Every servicer is async, so behaviours
-    are coroutines (unary) or async generators (server streams)."""
-    if handler.request_streaming:
-        raise NotImplementedError("client-streaming RPCs are not part of the API")
-    if handler.response_streaming:
-        stream = cast(StreamBehaviour, handler.unary_stream)
+    """The same handler, its behaviour running inside `around(context)`, for every kind of RPC (reflection is
+    bidirectional). A behaviour is an async generator (it yields its responses) or a coroutine (it returns its one
+    response, or writes a stream with context.write, as the health service's Watch does); the wrapper keeps that."""
+    attribute, factory = _FACTORIES[(handler.request_streaming, handler.response_streaming)]
+    behaviour = getattr(handler, attribute)
+    wrapped = (
+        _around_generator(behaviour, around)
+        if inspect.isasyncgenfunction(behaviour)
+        else _around_coroutine(behaviour, around)
+    )
+    return factory(wrapped, handler.request_deserializer, handler.response_serializer)
 
-        async def unary_stream(request: Any, context: Context) -> AsyncIterator[Any]:
-            async with around(context):
-                async for response in stream(request, context):
-                    yield response
 
-        return grpc.unary_stream_rpc_method_handler(
-            unary_stream, handler.request_deserializer, handler.response_serializer
-        )
-    unary = cast(UnaryBehaviour, handler.unary_unary)
-
-    async def unary_unary(request: Any, context: Context) -> Any:
+def _around_coroutine(behaviour: CoroutineBehaviour, around: Around) -> CoroutineBehaviour:
+    async def wrapped(request: Any, context: Context) -> Any:
         async with around(context):
-            return await unary(request, context)
+            return await behaviour(request, context)
 
-    return grpc.unary_unary_rpc_method_handler(unary_unary, handler.request_deserializer, handler.response_serializer)
+    return wrapped
+
+
+def _around_generator(behaviour: GeneratorBehaviour, around: Around) -> GeneratorBehaviour:
+    async def wrapped(request: Any, context: Context) -> AsyncIterator[Any]:
+        async with around(context):
+            async for response in behaviour(request, context):
+                yield response
+
+    return wrapped
 
 
 def client_type(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str:

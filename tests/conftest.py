@@ -1,0 +1,70 @@
+"""Session-wide fixtures: one real control plane and one API stack (API server + Envoy) per test session, a fresh
+namespace per test. Every process is started here and stopped here (and dies with the test runner in any case)."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from collections.abc import Iterator
+from types import FrameType
+
+import grpc
+import kubernetes.client
+import pytest
+
+import devcluster
+from devcluster import stack as devstack
+from novasphere.v1 import wukong_service_pb2_grpc
+from tests import kube_helpers
+
+ALLOWED_ORIGIN = "http://localhost:3000"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A SIGTERM (CI timeout, watchdog) unwinds like Ctrl-C, so fixtures stop what they started.
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[devcluster.ClusterInfo]:
+    with devcluster.running(tmp_path_factory.mktemp("cluster")) as info:
+        yield info
+
+
+@pytest.fixture(scope="session")
+def kube(cluster: devcluster.ClusterInfo) -> Iterator[kubernetes.client.ApiClient]:
+    """An admin client, for arranging test data (the API server itself never uses admin credentials)."""
+    with devstack.admin_client(cluster) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def stack(cluster: devcluster.ClusterInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[devstack.Stack]:
+    with devstack.running(cluster, tmp_path_factory.mktemp("stack"), cors_allowed_origins=(ALLOWED_ORIGIN,)) as running:
+        yield running
+
+
+@pytest.fixture
+def namespace(kube: kubernetes.client.ApiClient) -> Iterator[str]:
+    """A fresh namespace for one test; deleted afterwards (the namespace controller removes what it holds)."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    kube_helpers.create_namespace(kube, name)
+    yield name
+    kube_helpers.delete_namespace(kube, name)
+
+
+@pytest.fixture(scope="session")
+def grpc_direct(stack: devstack.Stack) -> Iterator[wukong_service_pb2_grpc.WukongServiceStub]:
+    """WukongService over native gRPC, straight to the API server."""
+    with grpc.insecure_channel(stack.grpc_direct) as channel:
+        yield wukong_service_pb2_grpc.WukongServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
+def grpc_envoy(stack: devstack.Stack) -> Iterator[wukong_service_pb2_grpc.WukongServiceStub]:
+    """WukongService over native gRPC through Envoy."""
+    with grpc.insecure_channel(stack.grpc_envoy) as channel:
+        yield wukong_service_pb2_grpc.WukongServiceStub(channel)

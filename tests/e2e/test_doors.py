@@ -1,0 +1,260 @@
+"""The same API through every door Envoy offers: REST/JSON (transcoded), gRPC-Web, native gRPC, and reflection for
+grpcurl; plus Envoy's own replies, which REST clients get as google.rpc.Status JSON too."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import kubernetes.client
+import pytest
+
+from devcluster import binaries
+from devcluster import stack as devstack
+from novasphere.v1 import wukong_pb2
+from novasphere.v1 import wukong_service_pb2 as service_pb2
+from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
+from tests import grpc_web, kube_helpers
+from tests.conftest import ALLOWED_ORIGIN
+from tests.status_helpers import details_of, details_of_status
+
+GET_WUKONG = "/novasphere.v1.WukongService/GetWukong"
+LIST_WUKONGS = "/novasphere.v1.WukongService/ListWukongs"
+
+
+@pytest.fixture
+def http(stack: devstack.Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.http, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def two_wukongs(kube: kubernetes.client.ApiClient, namespace: str) -> str:
+    kube_helpers.create_wukong(kube, namespace, "alpha", labels={"app": "web"})
+    kube_helpers.create_wukong(
+        kube, namespace, "beta", {**kube_helpers.MINIMAL_SPEC, "cpu": 2, "startStrategy": {"autoStart": True}}
+    )
+    return namespace
+
+
+# REST / JSON
+
+
+def test_rest_get_returns_the_wukong_as_camel_case_json(http: httpx.Client, two_wukongs: str) -> None:
+    response = http.get("/api/v1/wukongs/beta", params={"namespace": two_wukongs})
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert (body["name"], body["namespace"]) == ("beta", two_wukongs)
+    assert body["spec"]["cpu"] == 2
+    assert body["spec"]["disks"] == [
+        {"name": "root", "size": "10Gi", "storageClassName": "local-path", "boot": False, "image": ""}
+    ]
+    assert body["spec"]["startStrategy"] == {"runStrategy": "", "autoStart": True}
+    assert body["createTime"].endswith("Z")
+    assert body["etag"].isdigit()
+    assert "code" not in body
+    assert "data" not in body
+
+
+def test_rest_list_pages_with_camel_case_query_parameters(http: httpx.Client, two_wukongs: str) -> None:
+    first = http.get("/api/v1/wukongs", params={"namespace": two_wukongs, "pageSize": 1}).json()
+    second = http.get(
+        "/api/v1/wukongs", params={"namespace": two_wukongs, "pageSize": 1, "pageToken": first["nextPageToken"]}
+    ).json()
+
+    assert [w["name"] for w in first["wukongs"]] == ["alpha"]
+    assert [w["name"] for w in second["wukongs"]] == ["beta"]
+    assert second["nextPageToken"] == ""
+    assert first["wukongs"][0]["labels"] == {"app": "web"}
+
+
+def test_rest_not_found_is_404_with_a_google_rpc_status_body(http: httpx.Client, namespace: str) -> None:
+    response = http.get("/api/v1/wukongs/ghost", params={"namespace": namespace})
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["code"] == grpc.StatusCode.NOT_FOUND.value[0]
+    assert "ghost" in body["message"]
+    error_info = next(d for d in body["details"] if d["@type"].endswith("google.rpc.ErrorInfo"))
+    assert (error_info["reason"], error_info["domain"]) == ("WUKONG_NOT_FOUND", "novasphere.dev")
+
+
+def test_rest_bad_argument_is_400_with_the_field_violation(http: httpx.Client) -> None:
+    response = http.get("/api/v1/wukongs", params={"pageSize": 501})
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    bad_request = next(d for d in body["details"] if d["@type"].endswith("google.rpc.BadRequest"))
+    assert bad_request["fieldViolations"][0]["field"] == "page_size"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/api/v1/no-such-thing"), ("DELETE", "/api/v1/wukongs/x"), ("GET", "/")],
+)
+def test_envoy_own_404_is_json_status_too(http: httpx.Client, method: str, path: str) -> None:
+    response = http.request(method, path)
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["code"] == grpc.StatusCode.NOT_FOUND.value[0]
+    assert body["message"]
+
+
+def test_api_server_down_is_503_json_for_rest_and_unavailable_for_grpc(stack: devstack.Stack, tmp_path: Path) -> None:
+    ports = devstack.Ports.free()  # nothing listens on ports.grpc: the API server is "down"
+    envoy = devstack.start_envoy(devstack.envoy_settings(ports), state_dir=tmp_path)
+    try:
+        response = httpx.get(f"http://127.0.0.1:{ports.envoy}/api/v1/wukongs/x", timeout=30)
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/json"
+        assert response.json()["code"] == grpc.StatusCode.UNAVAILABLE.value[0]
+
+        with grpc.insecure_channel(f"127.0.0.1:{ports.envoy}") as channel, pytest.raises(grpc.RpcError) as raised:
+            WukongServiceStub(channel).GetWukong(service_pb2.GetWukongRequest(name="x"), timeout=30)
+        assert raised.value.code() is grpc.StatusCode.UNAVAILABLE
+    finally:
+        envoy.stop()
+
+
+# gRPC-Web
+
+
+def test_grpc_web_get_decodes_to_the_wukong(stack: devstack.Stack, two_wukongs: str) -> None:
+    with httpx.Client(timeout=30) as client:
+        response = grpc_web.call(
+            client, stack.http, GET_WUKONG, service_pb2.GetWukongRequest(namespace=two_wukongs, name="alpha")
+        )
+
+    assert response.http_status == 200
+    assert response.grpc_status == 0
+    wukong = wukong_pb2.Wukong.FromString(response.messages[0])
+    assert (wukong.name, wukong.namespace, dict(wukong.labels)) == ("alpha", two_wukongs, {"app": "web"})
+
+
+def test_grpc_web_list(stack: devstack.Stack, two_wukongs: str) -> None:
+    with httpx.Client(timeout=30) as client:
+        response = grpc_web.call(
+            client, stack.http, LIST_WUKONGS, service_pb2.ListWukongsRequest(namespace=two_wukongs)
+        )
+
+    listed = service_pb2.ListWukongsResponse.FromString(response.messages[0])
+    assert [w.name for w in listed.wukongs] == ["alpha", "beta"]
+
+
+def test_grpc_web_error_carries_the_rich_status(stack: devstack.Stack, namespace: str) -> None:
+    with httpx.Client(timeout=30) as client:
+        response = grpc_web.call(
+            client, stack.http, GET_WUKONG, service_pb2.GetWukongRequest(namespace=namespace, name="ghost")
+        )
+
+    assert response.grpc_status == grpc.StatusCode.NOT_FOUND.value[0]
+    assert response.messages == []
+    assert details_of_status(response.status()).reason == "WUKONG_NOT_FOUND"
+
+
+# native gRPC through Envoy, and reflection
+
+
+def test_native_grpc_through_envoy(grpc_envoy: WukongServiceStub, two_wukongs: str) -> None:
+    listed = grpc_envoy.ListWukongs(service_pb2.ListWukongsRequest(namespace=two_wukongs))
+    assert [w.name for w in listed.wukongs] == ["alpha", "beta"]
+
+    with pytest.raises(grpc.RpcError) as raised:
+        grpc_envoy.GetWukong(service_pb2.GetWukongRequest(namespace=two_wukongs, name="ghost"))
+    assert raised.value.code() is grpc.StatusCode.NOT_FOUND
+    assert details_of(raised.value).reason == "WUKONG_NOT_FOUND"
+
+
+def test_grpcurl_lists_and_calls_the_service_through_reflection(stack: devstack.Stack, two_wukongs: str) -> None:
+    grpcurl = str(binaries.ensure_grpcurl(log=False))
+
+    services = _run([grpcurl, "-plaintext", stack.grpc_envoy, "list"]).split()
+    described = _run([grpcurl, "-plaintext", stack.grpc_envoy, "describe", "novasphere.v1.WukongService"])
+    got = json.loads(
+        _run(
+            [
+                grpcurl,
+                "-plaintext",
+                "-d",
+                json.dumps({"namespace": two_wukongs, "name": "alpha"}),
+                stack.grpc_envoy,
+                "novasphere.v1.WukongService/GetWukong",
+            ]
+        )
+    )
+
+    assert {"novasphere.v1.WukongService", "grpc.health.v1.Health"} <= set(services)
+    assert "rpc GetWukong" in described
+    assert "/api/v1/wukongs/{name}" in described
+    assert (got["name"], got["namespace"]) == ("alpha", two_wukongs)
+
+
+def test_grpc_health_through_envoy(stack: devstack.Stack) -> None:
+    grpcurl = str(binaries.ensure_grpcurl(log=False))
+    health = json.loads(_run([grpcurl, "-plaintext", stack.grpc_envoy, "grpc.health.v1.Health/Check"]))
+    assert health == {"status": "SERVING"}
+
+
+# CORS
+
+
+def test_cors_preflight_from_an_allowed_origin(http: httpx.Client) -> None:
+    response = http.options(
+        "/api/v1/wukongs",
+        headers={
+            "Origin": ALLOWED_ORIGIN,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization, x-api-key, x-client-type",
+        },
+    )
+
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+    allowed = {h.strip() for h in response.headers["access-control-allow-headers"].split(",")}
+    assert {"authorization", "x-api-key", "x-client-type", "x-grpc-web", "grpc-timeout", "content-type"} <= allowed
+
+
+def test_cors_preflight_from_another_origin_gets_no_allow_origin(http: httpx.Client) -> None:
+    response = http.options(
+        "/api/v1/wukongs", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "GET"}
+    )
+
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_cors_response_exposes_grpc_status_headers(http: httpx.Client, namespace: str) -> None:
+    response = http.get("/api/v1/wukongs", params={"namespace": namespace}, headers={"Origin": ALLOWED_ORIGIN})
+
+    assert response.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+    assert "grpc-status-details-bin" in response.headers["access-control-expose-headers"]
+
+
+def _run(command: list[str]) -> str:
+    result = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_metrics_count_requests_by_client_type(stack: devstack.Stack, http: httpx.Client, namespace: str) -> None:
+    http.get("/api/v1/wukongs", params={"namespace": namespace})
+    with httpx.Client(timeout=30) as client:
+        grpc_web.call(client, stack.http, LIST_WUKONGS, service_pb2.ListWukongsRequest(namespace=namespace))
+    http.get("/api/v1/wukongs", params={"namespace": namespace}, headers={"x-client-type": "mobile"})
+
+    metrics = httpx.get(stack.metrics_url, timeout=10).text
+
+    for client_type in ("rest", "grpc-web", "mobile"):
+        assert (
+            f'novasphere_grpc_requests_total{{client_type="{client_type}",code="OK",method="{LIST_WUKONGS}"}}'
+            in metrics
+        )

@@ -1,0 +1,90 @@
+"""Arranging test data in the real cluster with the admin client, and waiting on conditions with a deadline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import kubernetes.client
+from kubernetes.client.exceptions import ApiException
+
+from server.kube import wukongs as kube_wukongs
+
+T = TypeVar("T")
+DEFAULT_TIMEOUT = 60.0
+
+MINIMAL_SPEC: Mapping[str, Any] = {
+    "cpu": 1,
+    "memory": "1Gi",
+    "disks": [{"name": "root", "size": "10Gi", "storageClassName": "local-path"}],
+}
+
+
+def create_namespace(client: kubernetes.client.ApiClient, name: str, labels: Mapping[str, str] | None = None) -> None:
+    body = kubernetes.client.V1Namespace(metadata=kubernetes.client.V1ObjectMeta(name=name, labels=dict(labels or {})))
+    kubernetes.client.CoreV1Api(client).create_namespace(body)
+
+
+def delete_namespace(client: kubernetes.client.ApiClient, name: str) -> None:
+    try:
+        kubernetes.client.CoreV1Api(client).delete_namespace(name)
+    except ApiException as error:
+        if error.status != 404:
+            raise
+
+
+def namespace_exists(client: kubernetes.client.ApiClient, name: str) -> bool:
+    try:
+        kubernetes.client.CoreV1Api(client).read_namespace(name)
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+def create_wukong(
+    client: kubernetes.client.ApiClient,
+    namespace: str,
+    name: str,
+    spec: Mapping[str, Any] = MINIMAL_SPEC,
+    labels: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    body = {
+        "apiVersion": f"{kube_wukongs.GROUP}/{kube_wukongs.VERSION}",
+        "kind": "Wukong",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {})},
+        "spec": dict(spec),
+    }
+    created = kubernetes.client.CustomObjectsApi(client).create_namespaced_custom_object(
+        kube_wukongs.GROUP, kube_wukongs.VERSION, namespace, kube_wukongs.PLURAL, body
+    )
+    return _json_object(created)
+
+
+def set_wukong_status(
+    client: kubernetes.client.ApiClient, namespace: str, name: str, status: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Writes `status` through the status subresource, as vmoperator does."""
+    patched = kubernetes.client.CustomObjectsApi(client).patch_namespaced_custom_object_status(
+        kube_wukongs.GROUP, kube_wukongs.VERSION, namespace, kube_wukongs.PLURAL, name, {"status": dict(status)}
+    )
+    return _json_object(patched)
+
+
+def _json_object(raw: object) -> dict[str, Any]:
+    assert isinstance(raw, dict)
+    return raw
+
+
+def eventually(probe: Callable[[], T | None], *, timeout: float = DEFAULT_TIMEOUT, what: str) -> T:
+    """Polls `probe` until it returns something other than None/False; fails with `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.1)

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.config import HostPort, Settings, SettingsError
+
+
+def test_defaults_are_safe_for_a_deployment() -> None:
+    settings = Settings.from_env({})
+
+    assert settings.grpc_listen == HostPort("127.0.0.1", 50051)
+    assert settings.admin_listen == HostPort("127.0.0.1", 9464)
+    assert settings.reflection is False
+    assert settings.kubeconfig is None  # in-cluster service account
+    assert settings.kube_threads == 32
+
+
+def test_every_setting_is_read(tmp_path: Path) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text("{}")
+    settings = Settings.from_env(
+        {
+            "NOVASPHERE_GRPC_LISTEN": "[::1]:6000",
+            "NOVASPHERE_ADMIN_LISTEN": "127.0.0.2:6001",
+            "NOVASPHERE_KUBECONFIG": str(config),
+            "NOVASPHERE_KUBE_THREADS": "8",
+            "NOVASPHERE_DEFAULT_NAMESPACE": "demo",
+            "NOVASPHERE_REFLECTION": "yes",
+            "NOVASPHERE_SHUTDOWN_GRACE_SECONDS": "2.5",
+            "NOVASPHERE_MAX_MESSAGE_BYTES": "2048",
+            "NOVASPHERE_LOG_LEVEL": "debug",
+            "UNRELATED": "ignored",
+        }
+    )
+
+    assert (settings.grpc_listen.host, settings.grpc_listen.port, str(settings.grpc_listen)) == (
+        "::1",
+        6000,
+        "[::1]:6000",
+    )
+    assert settings.kubeconfig == config
+    assert (settings.kube_threads, settings.default_namespace, settings.reflection) == (8, "demo", True)
+    assert (settings.shutdown_grace_seconds, settings.max_message_bytes, settings.log_level) == (2.5, 2048, "DEBUG")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("NOVASPHERE_GRPC_LISTEN", "50051", "expected host:port"),
+        ("NOVASPHERE_GRPC_LISTEN", "127.0.0.1:70000", "expected host:port"),
+        ("NOVASPHERE_KUBE_THREADS", "many", "invalid literal"),
+        ("NOVASPHERE_KUBE_THREADS", "1000", "between 1 and 256"),
+        ("NOVASPHERE_REFLECTION", "maybe", "expected true or false"),
+        ("NOVASPHERE_SHUTDOWN_GRACE_SECONDS", "-1", "between 0 and 300"),
+        ("NOVASPHERE_LOG_LEVEL", "LOUD", "expected DEBUG"),
+        ("NOVASPHERE_DEFAULT_NAMESPACE", " ", "must not be empty"),
+    ],
+)
+def test_a_bad_value_names_the_variable(variable: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({variable: value})
+
+    assert str(raised.value).startswith(f"{variable} has value {value!r}: ")
+    assert message in str(raised.value)
+
+
+def test_an_unknown_variable_is_refused_so_typos_are_not_ignored() -> None:
+    with pytest.raises(SettingsError, match="unknown setting\\(s\\) NOVASPHERE_GRPC_LISTN; known: "):
+        Settings.from_env({"NOVASPHERE_GRPC_LISTN": "127.0.0.1:1"})

@@ -25,6 +25,7 @@ from envoy_data_plane.envoy.config.cluster.v3 import Cluster, ClusterDiscoveryTy
 from envoy_data_plane.envoy.config.common.mutation_rules.v3 import HeaderMutation as HeaderMutationRules
 from envoy_data_plane.envoy.config.core.v3 import (
     Address,
+    DataSource,
     HeaderValue,
     HeaderValueOption,
     HeaderValueOptionHeaderAppendAction,
@@ -81,6 +82,8 @@ from google.protobuf import descriptor_pb2
 # `ct=<content-type>` so that it is present even when the request had no content-type (a REST GET).
 DOOR_HEADER = "x-novasphere-door"
 DOOR_VALUE = "ct=%REQ(content-type)%"
+# The method the client used, for the access log: the transcoder turns every REST call into a gRPC POST.
+ORIGINAL_METHOD_HEADER = "x-novasphere-original-method"
 # Headers the browser clients send (CORS allow list) and the gRPC status headers they must be able to read.
 CORS_ALLOW_HEADERS = (
     "authorization",
@@ -139,7 +142,6 @@ class SidecarSettings:
     """Upper bound of a unary call; a gRPC client's own grpc-timeout applies when shorter."""
     stream_idle_timeout: datetime.timedelta = datetime.timedelta(minutes=5)
     """A stream silent this long is reset; watches send bookmarks well within it."""
-    access_log: bool = True
     services: tuple[str, ...] = field(default=("novasphere.v1.WukongService",))
     """Services the transcoder exposes as REST."""
 
@@ -191,7 +193,7 @@ def _listener(settings: SidecarSettings) -> Listener:
         route_config=_routes(settings),
         http_filters=_http_filters(settings),
         local_reply_config=_local_reply_config(),
-        access_log=[_access_log()] if settings.access_log else [],
+        access_log=[_access_log()],
     )
     return Listener(
         name="api",
@@ -216,12 +218,8 @@ def _http_filters(settings: SidecarSettings) -> list[HttpFilter]:
                 HeaderMutation(
                     mutations=Mutations(
                         request_mutations=[
-                            HeaderMutationRules(
-                                append=HeaderValueOption(
-                                    header=HeaderValue(key=DOOR_HEADER, value=DOOR_VALUE),
-                                    append_action=HeaderValueOptionHeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD,
-                                )
-                            )
+                            _set_request_header(DOOR_HEADER, DOOR_VALUE),
+                            _set_request_header(ORIGINAL_METHOD_HEADER, "%REQ(:METHOD)%"),
                         ]
                     )
                 )
@@ -247,6 +245,16 @@ def _http_filters(settings: SidecarSettings) -> list[HttpFilter]:
         ),
         HttpFilter(name="envoy.filters.http.router", typed_config=Any.pack(Router())),
     ]
+
+
+def _set_request_header(name: str, value: str) -> HeaderMutationRules:
+    """Sets `name` (a substitution format), replacing whatever the client sent under that name."""
+    return HeaderMutationRules(
+        append=HeaderValueOption(
+            header=HeaderValue(key=name, value=value),
+            append_action=HeaderValueOptionHeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD,
+        )
+    )
 
 
 def _routes(settings: SidecarSettings) -> RouteConfiguration:
@@ -364,8 +372,19 @@ def _status_json(code: int) -> SubstitutionFormatString:
 
 
 def _access_log() -> AccessLog:
-    # The path without its query string: nothing secret belongs in a URL, and this keeps it so in the log.
-    return AccessLog(name="envoy.access_loggers.stdout", typed_config=Any.pack(StdoutAccessLog()))
+    # The client's method and path as sent, without the query string: nothing secret belongs in a URL, and the log
+    # keeps it that way. No request header but the user agent and request id is logged (never authorization or
+    # x-api-key).
+    line = (
+        f'[%START_TIME%] "%REQ({ORIGINAL_METHOD_HEADER})% %PATH(NQ:ORIG_OR_PATH)% %PROTOCOL%" %RESPONSE_CODE% '
+        '%RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION%ms "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%"\n'
+    )
+    return AccessLog(
+        name="envoy.access_loggers.stdout",
+        typed_config=Any.pack(
+            StdoutAccessLog(log_format=SubstitutionFormatString(text_format_source=DataSource(inline_string=line)))
+        ),
+    )
 
 
 def _cluster(name: str, upstream: Upstream, *, http2: bool) -> Cluster:

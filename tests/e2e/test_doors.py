@@ -126,6 +126,39 @@ def test_api_server_down_is_503_json_for_rest_and_unavailable_for_grpc(stack: de
         envoy.stop()
 
 
+def test_oversized_headers_get_a_json_status(http: httpx.Client) -> None:
+    response = http.get("/api/v1/wukongs", headers={"x-padding": "a" * 40_000})
+
+    assert response.status_code == 431
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["code"] == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+
+
+def test_websocket_route_bypasses_the_transcoder(http: httpx.Client) -> None:
+    """The console WebSocket route (a placeholder until the console exists) goes to the console upstream, not to the
+    transcoder, which would answer 404 'Could not resolve'. Nothing listens there yet, hence 503."""
+    response = http.get(
+        "/ws/console",
+        headers={
+            "Connection": "Upgrade",
+            "Upgrade": "websocket",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        },
+    )
+
+    assert response.status_code == 503
+    assert response.json()["code"] == grpc.StatusCode.UNAVAILABLE.value[0]
+
+
+def test_envoy_access_log_leaves_out_query_strings(stack: devstack.Stack, http: httpx.Client) -> None:
+    http.get("/api/v1/wukongs", params={"pageToken": "should-not-be-logged"})
+
+    log = next(p for p in stack.processes if p.name == "envoy").log_path
+    kube_helpers.eventually(lambda: "GET /api/v1/wukongs " in log.read_text(), timeout=10, what="the access log line")
+    assert "should-not-be-logged" not in log.read_text()
+
+
 # gRPC-Web
 
 

@@ -22,6 +22,11 @@ from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
 from tests import kube_helpers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The health service called through the channel: the typeshed stub of HealthStub declares no methods.
+HEALTH_CODECS: dict[str, Any] = {
+    "request_serializer": health_pb2.HealthCheckRequest.SerializeToString,
+    "response_deserializer": health_pb2.HealthCheckResponse.FromString,
+}
 
 
 def _can_i(api_kubeconfig: Path, verb: str, resource: str, group: str = "") -> bool:
@@ -104,11 +109,9 @@ def test_sigterm_drains_health_then_exits_cleanly(stack: devstack.Stack, tmp_pat
     )
     try:
         with grpc.insecure_channel(f"127.0.0.1:{ports.grpc}") as channel:
-            watch = channel.unary_stream(
-                "/grpc.health.v1.Health/Watch",
-                request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
-                response_deserializer=health_pb2.HealthCheckResponse.FromString,
-            )(health_pb2.HealthCheckRequest(service="novasphere.v1.WukongService"), timeout=60)
+            watch = channel.unary_stream("/grpc.health.v1.Health/Watch", **HEALTH_CODECS)(
+                health_pb2.HealthCheckRequest(service="novasphere.v1.WukongService"), timeout=60
+            )
             assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
             assert WukongServiceStub(channel).ListWukongs(service_pb2.ListWukongsRequest(page_size=1))
 
@@ -171,11 +174,7 @@ def test_health_is_not_serving_before_kubernetes_is_usable(stack: devstack.Stack
     )
     try:
         with grpc.insecure_channel(f"127.0.0.1:{ports.grpc}") as channel:
-            check = channel.unary_unary(
-                "/grpc.health.v1.Health/Check",
-                request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
-                response_deserializer=health_pb2.HealthCheckResponse.FromString,
-            )
+            check = channel.unary_unary("/grpc.health.v1.Health/Check", **HEALTH_CODECS)
             grpc.channel_ready_future(channel).result(timeout=30)
             kube_helpers.eventually(
                 lambda: "waiting for kube-apiserver" in server.log_path.read_text(), timeout=30, what="a probe"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +72,32 @@ def test_streaming_methods_come_from_the_descriptor(tmp_path: Path) -> None:
 
     assert config.streaming_methods(descriptor_set, ("grpc.health.v1.Health",)) == ["/grpc.health.v1.Health/Watch"]
     assert config.streaming_methods(devstack.DESCRIPTOR, ("novasphere.v1.WukongService",)) == []
+
+
+def test_the_command_line_writes_a_config_envoy_accepts(tmp_path: Path) -> None:
+    """`python -m novasphere_envoy` renders the same configuration for a pod's sidecar."""
+    out = tmp_path / "pod.json"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "novasphere_envoy",
+            "--listen",
+            "127.0.0.2:8080",
+            "--descriptor",
+            str(devstack.DESCRIPTOR),
+            "--cors-origin",
+            "https://console.example",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        timeout=60,
+    )
+
+    result = _validate(out.read_text(), tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(out.read_text())["staticResources"]["listeners"][0]["address"]["socketAddress"] == {
+        "address": "127.0.0.2",
+        "portValue": 8080,
+    }

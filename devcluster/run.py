@@ -25,6 +25,8 @@ def main(state_dir: Path, env_file: Path) -> int:
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
+    # Set explicitly: a shell that starts `make run` in the background leaves SIGINT ignored, and Ctrl-C must work.
+    signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     grpcurl = binaries.ensure_grpcurl()
     try:

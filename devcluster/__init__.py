@@ -55,7 +55,7 @@ def start_detached(state_dir: Path) -> ClusterInfo:
     cluster_file = state_dir / supervisor.CLUSTER_FILE
     if cluster_file.exists():
         info = ClusterInfo.read(cluster_file)
-        if _alive(info.supervisor_pid):
+        if procs.pid_alive(info.supervisor_pid):
             return info
         cluster_file.unlink()
     binaries.ensure()
@@ -77,7 +77,7 @@ def start_detached(state_dir: Path) -> ClusterInfo:
     while not cluster_file.exists():
         if time.monotonic() > deadline:
             raise procs.ProcessError(f"the control plane was not ready in {READY_TIMEOUT:.0f} s; see {log_path}")
-        if pid_file.exists() and not _alive(int(pid_file.read_text())):
+        if pid_file.exists() and not procs.pid_alive(int(pid_file.read_text())):
             raise procs.ProcessError(f"the control plane failed to start; see {log_path}")
         time.sleep(0.2)
     return ClusterInfo.read(cluster_file)
@@ -92,18 +92,10 @@ def stop_detached(state_dir: Path, timeout: float = 60.0) -> bool:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _alive(pid):
+    while procs.pid_alive(pid):
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)
             break
         time.sleep(0.2)
     cluster_file.unlink(missing_ok=True)
-    return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
     return True

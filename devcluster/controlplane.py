@@ -12,8 +12,6 @@ import os
 import shutil
 import ssl
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -126,7 +124,7 @@ def running(state_dir: Path, programs: binaries.Binaries) -> Iterator[tuple[Clus
         )
         started.append(etcd)
         procs.wait_until(
-            lambda: _get(f"http://127.0.0.1:{etcd_client}/health") is not None,
+            lambda: procs.http_get(f"http://127.0.0.1:{etcd_client}/health") is not None,
             timeout=START_TIMEOUT,
             what="etcd /health",
             processes=[etcd],
@@ -170,7 +168,7 @@ def running(state_dir: Path, programs: binaries.Binaries) -> Iterator[tuple[Clus
         started.append(apiserver)
         admin_tls = _client_tls(keys)
         procs.wait_until(
-            lambda: _get(f"{server}/readyz", admin_tls) == b"ok",
+            lambda: procs.http_get(f"{server}/readyz", admin_tls) == b"ok",
             timeout=START_TIMEOUT,
             what="kube-apiserver /readyz",
             processes=[etcd, apiserver],
@@ -203,7 +201,7 @@ def running(state_dir: Path, programs: binaries.Binaries) -> Iterator[tuple[Clus
         insecure.check_hostname = False
         insecure.verify_mode = ssl.CERT_NONE  # its self-signed serving cert; /healthz carries no secret
         procs.wait_until(
-            lambda: _get(f"https://127.0.0.1:{controller_manager_port}/healthz", insecure) == b"ok",
+            lambda: procs.http_get(f"https://127.0.0.1:{controller_manager_port}/healthz", insecure) == b"ok",
             timeout=START_TIMEOUT,
             what="kube-controller-manager /healthz",
             processes=started,
@@ -232,7 +230,7 @@ def _etcd_data_dir() -> Iterator[Path]:
     for stale in root.glob(f"{TMPFS_PREFIX}*"):
         owner = stale / "owner.pid"
         try:
-            alive = _pid_alive(int(owner.read_text()))
+            alive = procs.pid_alive(int(owner.read_text()))
         except (OSError, ValueError):
             alive = False
         if not alive:
@@ -245,27 +243,7 @@ def _etcd_data_dir() -> Iterator[Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _client_tls(keys: pki.Pki) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=str(keys.ca_cert))
     context.load_cert_chain(str(keys.admin_cert), str(keys.admin_key))
     return context
-
-
-def _get(url: str, context: ssl.SSLContext | None = None) -> bytes | None:
-    """The body of a 200 response, or None while the endpoint is not up or not healthy yet."""
-    try:
-        with urllib.request.urlopen(url, context=context, timeout=5) as response:  # noqa: S310 (loopback only)
-            body: bytes = response.read()
-            return body
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return None

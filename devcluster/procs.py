@@ -11,9 +11,12 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +94,30 @@ def spawn(
             process_group=0,
         )
     return Process(name=name, popen=popen, log_path=log_path)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether `pid` is a running process; an exited one not yet reaped by its parent (a zombie) counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def http_get(url: str, context: ssl.SSLContext | None = None) -> bytes | None:
+    """The body of a 200 response, or None while the endpoint is not up or not healthy yet."""
+    try:
+        with urllib.request.urlopen(url, context=context, timeout=5) as response:  # noqa: S310 (loopback only)
+            body: bytes = response.read()
+            return body
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
 
 
 def free_ports(count: int) -> list[int]:

@@ -7,8 +7,6 @@ import contextlib
 import importlib
 import os
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,7 +156,9 @@ def start_envoy(settings: envoy_config.SidecarSettings, *, state_dir: Path) -> p
         log_path=state_dir / "logs" / "envoy.log",
     )
     ready = f"http://127.0.0.1:{settings.admin_port}/ready"
-    procs.wait_until(lambda: _http_ok(ready), timeout=READY_TIMEOUT, what="Envoy /ready", processes=[process])
+    procs.wait_until(
+        lambda: procs.http_get(ready) is not None, timeout=READY_TIMEOUT, what="Envoy /ready", processes=[process]
+    )
     return process
 
 
@@ -201,11 +201,3 @@ def _serving(target: str) -> bool:
         except grpc.RpcError:
             return False
     return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback only)
-            return bool(response.status == 200)
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False

@@ -14,24 +14,12 @@ import httpx
 import pytest
 
 import devcluster
-from devcluster import controlplane
+from devcluster import controlplane, procs
 from tests import kube_helpers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 240.0
 STOP_TIMEOUT = 60.0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie (exited, not yet reaped by its parent) is gone for our purpose.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 def _etcd_data_root(etcd_pid: int) -> Path:
@@ -79,7 +67,7 @@ def test_make_run_leaves_nothing_running(tmp_path: Path, stop_signal: signal.Sig
         runner.wait(STOP_TIMEOUT)
 
         kube_helpers.eventually(
-            lambda: not any(_alive(pid) for pid in pids.values()),
+            lambda: not any(procs.pid_alive(pid) for pid in pids.values()),
             timeout=STOP_TIMEOUT,
             what=f"every process to exit: {pids}",
         )
@@ -110,7 +98,9 @@ def test_cluster_up_and_down(tmp_path: Path) -> None:
     finally:
         assert devcluster.stop_detached(tmp_path)
     pids = [info.supervisor_pid, *info.pids.values()]
-    kube_helpers.eventually(lambda: not any(_alive(p) for p in pids), timeout=STOP_TIMEOUT, what="cluster-down")
+    kube_helpers.eventually(
+        lambda: not any(procs.pid_alive(p) for p in pids), timeout=STOP_TIMEOUT, what="cluster-down"
+    )
     assert not devcluster.stop_detached(tmp_path)
 
 
@@ -120,6 +110,6 @@ def test_a_dying_control_plane_process_stops_the_whole_control_plane(tmp_path: P
         os.kill(cluster.pids["kube-apiserver"], signal.SIGKILL)
         survivors = (cluster.pids["etcd"], cluster.pids["kube-controller-manager"], cluster.supervisor_pid)
         kube_helpers.eventually(
-            lambda: not any(_alive(pid) for pid in survivors), timeout=STOP_TIMEOUT, what="the rest to stop"
+            lambda: not any(procs.pid_alive(pid) for pid in survivors), timeout=STOP_TIMEOUT, what="the rest to stop"
         )
     assert "kube-apiserver exited" in (tmp_path / "logs" / "supervisor.log").read_text()

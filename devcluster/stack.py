@@ -150,6 +150,8 @@ def start_envoy(settings: envoy_config.SidecarSettings, *, state_dir: Path) -> p
             "-c",
             str(config_path),
             "--disable-hot-restart",  # no shared memory left in /dev/shm, and several Envoys can run side by side
+            "--file-flush-interval-msec",
+            "1000",  # access log lines appear within a second (default 10 s)
             "--log-level",
             "warn",
         ],

@@ -44,7 +44,6 @@ from envoy_data_plane.envoy.config.route.v3 import (
     HeaderMatcher,
     Route,
     RouteAction,
-    RouteActionMaxStreamDuration,
     RouteActionUpgradeConfig,
     RouteConfiguration,
     RouteMatch,
@@ -139,7 +138,7 @@ class SidecarSettings:
     max_request_bytes: int = 1 << 20
     """Largest request body buffered (REST bodies are buffered whole); more gets 413."""
     unary_timeout: datetime.timedelta = datetime.timedelta(seconds=60)
-    """Upper bound of a unary call; a gRPC client's own grpc-timeout applies when shorter."""
+    """Upper bound of a unary call through any door (504 after it); a gRPC client's own shorter deadline applies too."""
     stream_idle_timeout: datetime.timedelta = datetime.timedelta(minutes=5)
     """A stream silent this long is reset; watches send bookmarks well within it."""
     services: tuple[str, ...] = field(default=("novasphere.v1.WukongService",))
@@ -292,14 +291,11 @@ def _routes(settings: SidecarSettings) -> RouteConfiguration:
                     Route(
                         name="api",
                         match=RouteMatch(prefix="/"),
-                        route=RouteAction(
-                            cluster="grpc_api",
-                            timeout=settings.unary_timeout,
-                            # A gRPC client's grpc-timeout header becomes the route timeout when it is shorter.
-                            max_stream_duration=RouteActionMaxStreamDuration(
-                                grpc_timeout_header_max=settings.unary_timeout
-                            ),
-                        ),
+                        # One bound for every door. Not `grpc_timeout_header_max`: with it Envoy drops the route
+                        # timeout for gRPC requests without a grpc-timeout header, which is every transcoded REST
+                        # call, and a hung API server would hold them forever. A gRPC client's own deadline still
+                        # reaches the server (grpc-timeout is forwarded) and cancels the call when it is shorter.
+                        route=RouteAction(cluster="grpc_api", timeout=settings.unary_timeout),
                     ),
                 ],
             )

@@ -3,8 +3,12 @@ grpcurl; plus Envoy's own replies, which REST clients get as google.rpc.Status J
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import json
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -157,6 +161,24 @@ def test_envoy_access_log_leaves_out_query_strings(stack: devstack.Stack, http: 
     log = next(p for p in stack.processes if p.name == "envoy").log_path
     kube_helpers.eventually(lambda: "GET /api/v1/wukongs " in log.read_text(), timeout=10, what="the access log line")
     assert "should-not-be-logged" not in log.read_text()
+
+
+def test_a_hung_api_server_gets_a_timeout_not_a_hang(tmp_path: Path) -> None:
+    """REST calls carry no grpc-timeout, so the route timeout is all that bounds them: 504 with a JSON status."""
+    ports = devstack.Ports.free()
+    with socket.create_server(("127.0.0.1", ports.grpc)):  # accepts connections, never answers
+        settings = dataclasses.replace(devstack.envoy_settings(ports), unary_timeout=datetime.timedelta(seconds=2))
+        envoy = devstack.start_envoy(settings, state_dir=tmp_path)
+        try:
+            started = time.monotonic()
+            response = httpx.get(f"http://127.0.0.1:{ports.envoy}/api/v1/wukongs/x", timeout=30)
+            elapsed = time.monotonic() - started
+        finally:
+            envoy.stop()
+
+    assert response.status_code == 504
+    assert response.json()["code"] == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
+    assert 2 <= elapsed < 15
 
 
 # gRPC-Web

@@ -13,8 +13,9 @@ from kubernetes.dynamic import DynamicClient
 
 FIELD_MANAGER = "novasphere-devcluster"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# Applied in this order: CRDs first, then the namespace the rest lives in.
-WUKONG_CRD = REPO_ROOT / "sim" / "crds" / "wukongs.vm.novasphere.dev.yaml"
+# Applied in this order: CRDs first, then the namespace the rest lives in. sim/ owns vmoperator's and KubeVirt's
+# CRDs (a real cluster has them already); deploy/ holds the API's own.
+SIM_CRDS = tuple(sorted((REPO_ROOT / "sim" / "crds").glob("*.yaml")))
 DEPLOY = (
     REPO_ROOT / "deploy" / "namespace.yaml",
     *sorted((REPO_ROOT / "deploy" / "rbac").glob("*.yaml")),

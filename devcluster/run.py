@@ -17,6 +17,8 @@ from devcluster import binaries, manifests, procs, stack
 REPO_ROOT = manifests.REPO_ROOT
 DEMO = Path(__file__).with_name("demo.yaml")
 DEMO_NAMESPACE = "demo"
+# The simulator runs twice as fast as a real cluster: a VM boots in seconds, vmoperator polls every 5 s.
+SIM_SPEED = 2.0
 # Ports a person can remember; any that is taken is replaced by a free one.
 PREFERRED_PORTS = stack.Ports(envoy=8080, envoy_admin=9901, grpc=50051, metrics=9464, console=50052)
 
@@ -37,6 +39,7 @@ def main(state_dir: Path, env_file: Path) -> int:
                 state_dir / "stack",
                 ports=_ports(PREFERRED_PORTS),
                 api_env={"NOVASPHERE_DEFAULT_NAMESPACE": DEMO_NAMESPACE},
+            sim_speed=SIM_SPEED,
             ) as running,
         ):
             with stack.admin_client(cluster) as client:

@@ -75,9 +75,25 @@ def admin_client(cluster: ClusterInfo) -> kubernetes.client.ApiClient:
 
 
 def install(cluster: ClusterInfo) -> None:
-    """Applies the Wukong CRD (owned by sim/) and deploy/ (the API's namespace, ServiceAccount and RBAC)."""
+    """Applies the simulator's CRDs and StorageClasses (sim/crds) and deploy/ (the API's namespace, ServiceAccount and
+    RBAC)."""
     with admin_client(cluster) as client:
-        manifests.apply(client, manifests.load([manifests.WUKONG_CRD, *manifests.DEPLOY]))
+        manifests.apply(client, manifests.load([*manifests.SIM_CRDS, *manifests.DEPLOY]))
+
+
+def start_simulator(cluster: ClusterInfo, *, state_dir: Path, speed: float, events: bool = True) -> procs.Process:
+    """The simulator of KubeVirt and vmoperator (sim/), as a cluster component with the admin credentials; returns
+    once its informers have synced."""
+    ready = state_dir / "sim.ready"
+    ready.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "sim", "--kubeconfig", cluster.kubeconfig, "--speed", str(speed)]
+    if not events:
+        command.append("--no-events")
+    process = procs.spawn(
+        "simulator", [*command, "--ready-file", str(ready)], log_path=state_dir / "logs" / "sim.log", cwd=REPO_ROOT
+    )
+    procs.wait_until(ready.exists, timeout=READY_TIMEOUT, what="the simulator to sync", processes=[process])
+    return process
 
 
 def service_account_kubeconfig(cluster: ClusterInfo, path: Path) -> Path:
@@ -172,13 +188,15 @@ def running(
     ports: Ports | None = None,
     cors_allowed_origins: tuple[str, ...] = (),
     api_env: Mapping[str, str] | None = None,
+    sim_speed: float = 1.0,
 ) -> Iterator[Stack]:
-    """CRDs and RBAC installed, the API server and Envoy running; both stopped on exit."""
+    """CRDs and RBAC installed; the simulator, the API server and Envoy running; all stopped on exit."""
     ports = ports or Ports.free()
     state_dir.mkdir(parents=True, exist_ok=True)
     install(cluster)
     api_kubeconfig = service_account_kubeconfig(cluster, state_dir / "api.kubeconfig")
     with procs.stopping([]) as started:
+        started.append(start_simulator(cluster, state_dir=state_dir, speed=sim_speed))
         started.append(
             start_api_server(
                 api_kubeconfig=api_kubeconfig, ports=ports, log_path=state_dir / "logs" / "api.log", extra_env=api_env

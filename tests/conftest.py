@@ -18,6 +18,8 @@ from novasphere.v1 import wukong_service_pb2_grpc
 from tests import kube_helpers
 
 ALLOWED_ORIGIN = "http://localhost:3000"
+# Simulated seconds per real second for the session's simulator: vmoperator's 10 s poll takes 0.5 s.
+SIM_SPEED = 20.0
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,7 +45,9 @@ def kube(cluster: devcluster.ClusterInfo) -> Iterator[kubernetes.client.ApiClien
 
 @pytest.fixture(scope="session")
 def stack(cluster: devcluster.ClusterInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[devstack.Stack]:
-    with devstack.running(cluster, tmp_path_factory.mktemp("stack"), cors_allowed_origins=(ALLOWED_ORIGIN,)) as running:
+    with devstack.running(
+        cluster, tmp_path_factory.mktemp("stack"), cors_allowed_origins=(ALLOWED_ORIGIN,), sim_speed=SIM_SPEED
+    ) as running:
         yield running
 
 

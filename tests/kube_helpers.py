@@ -63,16 +63,6 @@ def create_wukong(
     return _json_object(created)
 
 
-def set_wukong_status(
-    client: kubernetes.client.ApiClient, namespace: str, name: str, status: Mapping[str, Any]
-) -> dict[str, Any]:
-    """Writes `status` through the status subresource, as vmoperator does."""
-    patched = kubernetes.client.CustomObjectsApi(client).patch_namespaced_custom_object_status(
-        kube_wukongs.GROUP, kube_wukongs.VERSION, namespace, kube_wukongs.PLURAL, name, {"status": dict(status)}
-    )
-    return _json_object(patched)
-
-
 def _json_object(raw: object) -> dict[str, Any]:
     assert isinstance(raw, dict)
     return raw

@@ -60,7 +60,16 @@ def test_make_run_leaves_nothing_running(tmp_path: Path, stop_signal: signal.Sig
 
         cluster = controlplane.ClusterInfo.read(tmp_path / "state" / "cluster" / "cluster.json")
         pids = {**cluster.pids, **json.loads((tmp_path / "state" / "pids.json").read_text())}
-        assert set(pids) >= {"etcd", "kube-apiserver", "kube-controller-manager", "api-server", "envoy", "supervisor"}
+        expected = {
+            "etcd",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "simulator",
+            "api-server",
+            "envoy",
+            "supervisor",
+        }
+        assert set(pids) >= expected
         tmpfs_dir = _etcd_data_root(pids["etcd"])
 
         runner.send_signal(stop_signal)

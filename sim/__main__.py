@@ -1,0 +1,53 @@
+"""`python -m sim`: the simulator of KubeVirt and vmoperator, against the cluster of `--kubeconfig`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from sim import app
+from sim.kubevirt.vmi_controller import Delays
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m sim", description=__doc__)
+    parser.add_argument("--kubeconfig", type=Path, required=True)
+    parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second (default 1)")
+    parser.add_argument("--nodes", type=int, default=3, help="simulated nodes (default 3)")
+    parser.add_argument("--no-events", action="store_true", help="record no Events (for benchmarks)")
+    parser.add_argument("--boot-seconds", type=float, default=Delays.boot, help="Scheduled → Running")
+    parser.add_argument("--ready-file", type=Path, help="written once every informer has synced")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args()
+    if args.speed <= 0:
+        sys.exit("--speed must be positive")
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would drown the log
+    settings = app.Settings(
+        kubeconfig=args.kubeconfig,
+        speed=args.speed,
+        node_count=args.nodes,
+        events=not args.no_events,
+        delays=Delays(boot=args.boot_seconds),
+        ready_file=args.ready_file,
+    )
+
+    async def serve() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await app.run(settings)
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

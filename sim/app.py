@@ -1,0 +1,177 @@
+"""Wires the simulated controllers to informers and runs them until cancelled."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sim import kubeapi, nodes
+from sim.cdi import DataVolumes
+from sim.events import EventRecorder
+from sim.kubeapi import Body, KubeApi
+from sim.kubevirt.vm_controller import VmController
+from sim.kubevirt.vmi_controller import CREATED_BY, Delays, VmiController, claims_of
+from sim.provisioner import Provisioner
+from sim.runtime import Clock, Controller, Informer, key_of
+from sim.vmoperator import Caches, VmOperator
+
+log = logging.getLogger("sim")
+
+
+@dataclass(frozen=True)
+class Settings:
+    kubeconfig: Path
+    speed: float = 1.0
+    """Simulated seconds per real second: 10 makes a 10 s poll take 1 s."""
+    node_count: int = 3
+    events: bool = True
+    delays: Delays = field(default_factory=Delays)
+    import_seconds: float = 20.0
+    ready_file: Path | None = None
+
+
+async def run(settings: Settings) -> None:
+    api = KubeApi.from_kubeconfig(settings.kubeconfig)
+    clock = Clock(settings.speed)
+    events = EventRecorder(api, enabled=settings.events)
+    try:
+        await nodes.ensure(api, settings.node_count)
+        informers = {
+            resource.plural: Informer(api, resource)
+            for resource in (
+                kubeapi.WUKONGS,
+                kubeapi.VIRTUAL_MACHINES,
+                kubeapi.VIRTUAL_MACHINE_INSTANCES,
+                kubeapi.PODS,
+                kubeapi.PVCS,
+                kubeapi.PVS,
+                kubeapi.NODES,
+                kubeapi.DATA_VOLUMES,
+                kubeapi.STORAGE_CLASSES,
+            )
+        }
+        wukongs, vms, vmis = informers["wukongs"], informers["virtualmachines"], informers["virtualmachineinstances"]
+        pods, pvcs, pvs = informers["pods"], informers["persistentvolumeclaims"], informers["persistentvolumes"]
+        data_volumes, storage_classes = informers["datavolumes"], informers["storageclasses"]
+        pods.add_index(CREATED_BY, lambda pod: [v] if (v := pod["metadata"].get("labels", {}).get(CREATED_BY)) else [])
+        pods.add_index("claims", claims_of)
+        vms.add_index("claims", claims_of)
+
+        operator = VmOperator(
+            api=api,
+            caches=Caches(
+                wukongs=wukongs,
+                vms=vms,
+                vmis=vmis,
+                pvcs=pvcs,
+                data_volumes=data_volumes,
+                storage_classes=storage_classes,
+            ),
+        )
+        vm_controller = VmController(
+            api=api,
+            clock=clock,
+            events=events,
+            vms=vms,
+            vmis=vmis,
+            pvcs=pvcs,
+            data_volumes=data_volumes,
+            storage_classes=storage_classes,
+        )
+        vmi_controller = VmiController(
+            api=api,
+            clock=clock,
+            events=events,
+            delays=settings.delays,
+            vmis=vmis,
+            pods=pods,
+            nodes=informers["nodes"],
+            pvcs=pvcs,
+            data_volumes=data_volumes,
+            wukongs=wukongs,
+        )
+        provisioner = Provisioner(api=api, pvcs=pvcs, pvs=pvs, storage_classes=storage_classes, wukongs=wukongs)
+        cdi = DataVolumes(
+            api=api,
+            clock=clock,
+            data_volumes=data_volumes,
+            pvcs=pvcs,
+            storage_classes=storage_classes,
+            import_seconds=settings.import_seconds,
+        )
+        controllers = {
+            "vmoperator": Controller("vmoperator", operator.reconcile, clock=clock, workers=16),
+            "vm": Controller("virt-controller/vm", vm_controller.reconcile, clock=clock, workers=16),
+            "vmi": Controller("virt-controller/vmi", vmi_controller.reconcile, clock=clock, workers=16),
+            "kubelet": Controller("kubelet", vmi_controller.reconcile_pod, clock=clock, workers=8),
+            "claims": Controller("provisioner/claims", provisioner.reconcile_claim, clock=clock, workers=4),
+            "volumes": Controller("provisioner/volumes", provisioner.reconcile_volume, clock=clock, workers=2),
+            "cdi": Controller("cdi", cdi.reconcile, clock=clock, workers=4),
+        }
+
+        def on_wukong(old: Body | None, new: Body | None) -> None:
+            namespace, name = key_of(new or old or {})
+            controllers["vmoperator"].enqueue((namespace, name))  # vmoperator watches only Wukongs (wukong.md §5.1)
+            controllers["vmi"].enqueue((namespace, f"{name}-vm"))  # fault annotations act at once
+
+        def on_vm(old: Body | None, new: Body | None) -> None:
+            controllers["vm"].enqueue(key_of(new or old or {}))
+
+        def on_vmi(old: Body | None, new: Body | None) -> None:
+            key = key_of(new or old or {})
+            controllers["vmi"].enqueue(key)
+            controllers["vm"].enqueue(key)  # VM and VMI share the name
+
+        def on_pod(old: Body | None, new: Body | None) -> None:
+            pod = new or old or {}
+            key = key_of(pod)
+            controllers["kubelet"].enqueue(key)
+            vmi_name = pod["metadata"].get("labels", {}).get("vm.kubevirt.io/name")
+            if vmi_name:
+                controllers["vmi"].enqueue((key[0], vmi_name))
+
+        def on_claim(old: Body | None, new: Body | None) -> None:
+            namespace, name = key_of(new or old or {})
+            controllers["claims"].enqueue((namespace, name))
+            controllers["cdi"].enqueue((namespace, name))
+            for vm in vms.by_index("claims", name):
+                if vm["metadata"]["namespace"] == namespace:
+                    controllers["vm"].enqueue(key_of(vm))
+            for pod in pods.by_index("claims", name):
+                if pod["metadata"]["namespace"] == namespace:
+                    controllers["kubelet"].enqueue(key_of(pod))
+
+        def on_data_volume(old: Body | None, new: Body | None) -> None:
+            on_claim(old, new)  # a DataVolume and its claim share the name
+
+        def on_volume(old: Body | None, new: Body | None) -> None:
+            controllers["volumes"].enqueue(key_of(new or old or {}))
+
+        wukongs.on_change(on_wukong)
+        vms.on_change(on_vm)
+        vmis.on_change(on_vmi)
+        pods.on_change(on_pod)
+        pvcs.on_change(on_claim)
+        data_volumes.on_change(on_data_volume)
+        pvs.on_change(on_volume)
+
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(clock.run(), name="clock")
+            for informer in informers.values():
+                tasks.create_task(informer.run(), name=f"watch {informer.resource.plural}")
+            await asyncio.gather(*(informer.synced.wait() for informer in informers.values()))
+            for controller in controllers.values():
+                tasks.create_task(controller.run(), name=controller.name)
+            log.info(
+                "simulating KubeVirt + vmoperator: speed %.1fx, %d nodes, events %s; %d Wukongs",
+                settings.speed,
+                settings.node_count,
+                "on" if settings.events else "off",
+                len(wukongs),
+            )
+            if settings.ready_file is not None:
+                settings.ready_file.write_text("ready\n")
+    finally:
+        await api.close()

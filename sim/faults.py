@@ -1,0 +1,61 @@
+"""Fault knobs, set per Wukong by annotation, so tests and demos can make a VM misbehave on purpose.
+
+| annotation                               | value   | effect                                                      |
+|------------------------------------------|---------|-------------------------------------------------------------|
+| `sim.novasphere.dev/fail-start`          | "true"  | every VMI fails while booting (phase Failed, event Stopped) |
+| `sim.novasphere.dev/boot-seconds`        | seconds | time from Scheduled to Running (simulated seconds)          |
+| `sim.novasphere.dev/crash-after-seconds` | seconds | a Running VMI crashes (phase Failed) after that long        |
+| `sim.novasphere.dev/pvc-never-binds`     | "true"  | the provisioner never provisions the Wukong's claims        |
+"""
+
+from __future__ import annotations
+
+from sim.kubeapi import Body
+from sim.runtime import Informer, deep_get
+
+PREFIX = "sim.novasphere.dev/"
+FAIL_START = PREFIX + "fail-start"
+BOOT_SECONDS = PREFIX + "boot-seconds"
+CRASH_AFTER_SECONDS = PREFIX + "crash-after-seconds"
+PVC_NEVER_BINDS = PREFIX + "pvc-never-binds"
+
+
+def _annotations(wukong: Body | None) -> dict[str, str]:
+    return dict(deep_get(wukong, "metadata", "annotations", default={}))
+
+
+def wukong_of_vm_name(vm_name: str, namespace: str, wukongs: Informer) -> Body | None:
+    """vmoperator names the VM `<wukong>-vm` (wukong.md §0.2)."""
+    return wukongs.get(namespace, vm_name.removesuffix("-vm")) if vm_name.endswith("-vm") else None
+
+
+def fails_to_start(wukong: Body | None) -> bool:
+    return _annotations(wukong).get(FAIL_START) == "true"
+
+
+def boot_seconds(wukong: Body | None, default: float) -> float:
+    return _seconds(_annotations(wukong).get(BOOT_SECONDS), default)
+
+
+def crash_after_seconds(wukong: Body | None) -> float | None:
+    value = _annotations(wukong).get(CRASH_AFTER_SECONDS)
+    return _seconds(value, 0.0) if value is not None else None
+
+
+def claim_never_binds(pvc: Body, wukongs: Informer) -> bool:
+    """Claims are named `<wukong>-<disk>` with no label or owner (wukong.md §4), so the Wukong is found by name."""
+    namespace, name = pvc["metadata"]["namespace"], pvc["metadata"]["name"]
+    for cut in (i for i, char in enumerate(name) if char == "-"):
+        wukong = wukongs.get(namespace, name[:cut])
+        if wukong is not None and _annotations(wukong).get(PVC_NEVER_BINDS) == "true":
+            disks = deep_get(wukong, "spec", "disks", default=[])
+            if any(f"{name[:cut]}-{d.get('name')}" == name for d in disks):
+                return True
+    return False
+
+
+def _seconds(value: str | None, default: float) -> float:
+    try:
+        return max(float(value), 0.0) if value is not None else default
+    except ValueError:
+        return default

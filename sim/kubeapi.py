@@ -1,0 +1,207 @@
+"""A small asyncio client for kube-apiserver (httpx), enough for controllers: get, list, watch, create, update,
+patch, delete on any resource, with the errors controllers branch on.
+
+The simulator writes tens of thousands of objects; an async client keeps hundreds of requests in flight on one
+event loop, where the official (blocking) client would need a thread per request.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import tempfile
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+Body = dict[str, Any]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
+class NotFound(ApiError):
+    pass
+
+
+class Conflict(ApiError):
+    """409: a stale resourceVersion, or the object already exists (`already_exists`)."""
+
+    @property
+    def already_exists(self) -> bool:
+        return "already exists" in self.message
+
+
+class Gone(ApiError):
+    """410: the resourceVersion a watch asked for is too old; list again."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A resource type: where its objects live in the API."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+        if subresource:
+            base += f"/{subresource}"
+        return base
+
+
+# The resources the simulator touches.
+WUKONGS = Resource("vm.novasphere.dev", "v1alpha1", "wukongs", "Wukong")
+VIRTUAL_MACHINES = Resource("kubevirt.io", "v1", "virtualmachines", "VirtualMachine")
+VIRTUAL_MACHINE_INSTANCES = Resource("kubevirt.io", "v1", "virtualmachineinstances", "VirtualMachineInstance")
+DATA_VOLUMES = Resource("cdi.kubevirt.io", "v1beta1", "datavolumes", "DataVolume")
+NADS = Resource("k8s.cni.cncf.io", "v1", "network-attachment-definitions", "NetworkAttachmentDefinition")
+PODS = Resource("", "v1", "pods", "Pod")
+PVCS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
+PVS = Resource("", "v1", "persistentvolumes", "PersistentVolume", namespaced=False)
+NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
+EVENTS = Resource("", "v1", "events", "Event")
+STORAGE_CLASSES = Resource("storage.k8s.io", "v1", "storageclasses", "StorageClass", namespaced=False)
+
+
+class KubeApi:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    @classmethod
+    def from_kubeconfig(cls, path: Path, *, max_connections: int = 64) -> KubeApi:
+        """Client-certificate or token kubeconfigs with embedded data (what devcluster writes)."""
+        config = yaml.safe_load(path.read_text())
+        context = next(c["context"] for c in config["contexts"] if c["name"] == config["current-context"])
+        cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == context["cluster"])
+        user = next(u["user"] for u in config["users"] if u["name"] == context["user"])
+        tls = ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+        headers = {}
+        if "client-certificate-data" in user:
+            with tempfile.TemporaryDirectory() as scratch:  # ssl loads a chain only from files
+                cert, key = Path(scratch) / "tls.crt", Path(scratch) / "tls.key"
+                cert.write_bytes(base64.b64decode(user["client-certificate-data"]))
+                key.write_bytes(base64.b64decode(user["client-key-data"]))
+                tls.load_cert_chain(cert, key)
+        else:
+            headers["Authorization"] = f"Bearer {user['token']}"
+        client = httpx.AsyncClient(
+            base_url=cluster["server"],
+            verify=tls,
+            headers=headers,
+            timeout=httpx.Timeout(30.0),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
+        return cls(client)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def get(self, resource: Resource, namespace: str | None, name: str) -> Body:
+        return await self._request("GET", resource.path(namespace, name))
+
+    async def list(self, resource: Resource, **params: str) -> Body:
+        return await self._request("GET", resource.path(), params=params)
+
+    async def create(self, resource: Resource, namespace: str | None, body: Mapping[str, Any]) -> Body:
+        return await self._request("POST", resource.path(namespace), json=body)
+
+    async def update(self, resource: Resource, body: Mapping[str, Any], *, subresource: str | None = None) -> Body:
+        metadata = body["metadata"]
+        return await self._request(
+            "PUT", resource.path(metadata.get("namespace"), metadata["name"], subresource), json=body
+        )
+
+    async def patch(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        patch: Any,
+        *,
+        subresource: str | None = None,
+        kind: str = "merge",
+    ) -> Body:
+        content_type = {
+            "merge": "application/merge-patch+json",
+            "json": "application/json-patch+json",
+        }[kind]
+        return await self._request(
+            "PATCH",
+            resource.path(namespace, name, subresource),
+            content=json.dumps(patch),
+            headers={"Content-Type": content_type},
+        )
+
+    async def delete(
+        self, resource: Resource, namespace: str | None, name: str, *, grace_seconds: int | None = None
+    ) -> None:
+        body: Body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+        if grace_seconds is not None:
+            body["gracePeriodSeconds"] = grace_seconds
+        await self._request("DELETE", resource.path(namespace, name), json=body)
+
+    async def watch(self, resource: Resource, resource_version: str) -> AsyncIterator[Body]:
+        """Watch events (`{"type", "object"}`) from `resource_version`, bookmarks included, until the server ends
+        the stream (then list or watch again from the last version seen)."""
+        params = {
+            "watch": "true",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": "300",
+        }
+        async with self._client.stream("GET", resource.path(), params=params, timeout=None) as response:
+            if response.status_code != 200:
+                await response.aread()
+                raise _error(response)
+            async for line in response.aiter_lines():
+                if not line:
+                    continue
+                event = json.loads(line)
+                if event.get("type") == "ERROR":
+                    status = event.get("object", {})
+                    raise _error_from(int(status.get("code", 500)), str(status.get("message", "")))
+                yield event
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Body:
+        response = await self._client.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise _error(response)
+        if not response.content:
+            return {}
+        body: Body = response.json()
+        return body
+
+
+def _error(response: httpx.Response) -> ApiError:
+    try:
+        message = str(response.json().get("message", response.text))
+    except ValueError:
+        message = response.text
+    return _error_from(response.status_code, message)
+
+
+def _error_from(status: int, message: str) -> ApiError:
+    cls = {404: NotFound, 409: Conflict, 410: Gone}.get(status, ApiError)
+    return cls(status, message)

@@ -75,24 +75,21 @@ def conditions(*, vm_phase: str, networks: list[Body], volumes: list[Body], now:
     return [{"type": t, "status": s, "reason": r, "message": m, "lastTransitionTime": now} for t, s, r, m in rows]
 
 
-def phase_after_observation(stored: str, observation: str, *, start_strategy_present: bool, autostart: bool) -> str:
-    """The stored phase after one pass, for the observations of §7's table (valid spec, past the first pass).
+def phase_after_step_f(stored: str) -> str:
+    """§5.2 F: a stored phase other than Creating or Running is rewritten to Creating before the children."""
+    return stored if stored in ("Creating", "Running") else "Creating"
 
-    Observations: `child-error`, `disk-unbound`, and the VM phases of §5.2 J1: `Running`, `Pending`, `Scheduling`,
-    `Scheduled`, `Stopped` (VMI absent), `Succeeded`, `Failed`, `Unknown`, `` (VM not in the cache yet).
-    """
-    after_f = stored if stored in ("Creating", "Running") else "Creating"  # step F
-    if observation == "child-error":
-        return "Error"
-    if observation == "disk-unbound":
-        return after_f  # step I writes volumes and conditions, not the phase
-    if observation == "Running":
+
+def phase_for_vm_status(vm_phase: str, spec: Mapping[str, Any]) -> str | None:
+    """§5.2 J2: the phase to write for the observed VM status, or None for "Creating in memory only, no write"
+    (which leaves the stored phase as it was: the source of the stale `Running`, §7)."""
+    if vm_phase == "Running":
         return "Running"
-    if observation in ("Failed", "Unknown"):
+    if vm_phase in ("Failed", "Unknown"):
         return "Error"
-    if observation == "" and start_strategy_present and not autostart:
+    if vm_phase == "" and spec.get("startStrategy") is not None and not auto_start(spec):
         return "Stopped"
-    return after_f  # in memory only: no write, so the stored value stays
+    return None
 
 
 def cloud_init_user_data(spec: Mapping[str, Any], ssh_keys: list[str]) -> str:
@@ -247,8 +244,8 @@ class VmOperator:
             status["phase"] = "Pending"
             await self._write_status(wukong)
             return 0.0
-        if status["phase"] not in ("Creating", "Running"):  # F
-            status["phase"] = "Creating"
+        if phase_after_step_f(status["phase"]) != status["phase"]:  # F
+            status["phase"] = phase_after_step_f(status["phase"])
             wukong = await self._write_status(wukong)
             status = wukong["status"]
 
@@ -280,23 +277,13 @@ class VmOperator:
         status["vmName"] = f"{metadata['name']}-vm"  # J2 (in memory; written only below)
         if node_name:
             status["nodeName"] = node_name
-        now = now_rfc3339()
-        if vm_phase == "Running":
-            status["phase"] = "Running"
-            status["conditions"] = conditions(vm_phase=vm_phase, networks=networks, volumes=volumes, now=now)
-            await self._write_status(wukong)
-            return None
-        if vm_phase in ("Failed", "Unknown"):
-            status["phase"] = "Error"
-            status["conditions"] = conditions(vm_phase=vm_phase, networks=networks, volumes=volumes, now=now)
-            await self._write_status(wukong)
-            return None
-        if vm_phase == "" and spec.get("startStrategy") is not None and not auto_start(spec):
-            status["phase"] = "Stopped"
-            status["conditions"] = conditions(vm_phase=vm_phase, networks=networks, volumes=volumes, now=now)
-            await self._write_status(wukong)
-            return None
-        return POLL_SECONDS  # Pending/Scheduling/Scheduled/Stopped/Succeeded/"": Creating in memory, no write
+        phase = phase_for_vm_status(vm_phase, spec)
+        if phase is None:  # Pending/Scheduling/Scheduled/Stopped/Succeeded/"": Creating in memory, no write
+            return POLL_SECONDS
+        status["phase"] = phase
+        status["conditions"] = conditions(vm_phase=vm_phase, networks=networks, volumes=volumes, now=now_rfc3339())
+        await self._write_status(wukong)
+        return None
 
     async def _write_status(self, wukong: Body, *, ignore_errors: bool = False) -> Body:
         """`Status().Update` with the object read at the start of the pass (a stale one conflicts)."""

@@ -78,3 +78,12 @@ def eventually(probe: Callable[[], T | None], *, timeout: float = DEFAULT_TIMEOU
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(0.1)
+
+
+def dig(obj: Any, *path: str) -> Any:
+    """`obj[path[0]][path[1]]...`, or None where something along the way is missing."""
+    for part in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(part)
+    return obj

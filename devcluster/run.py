@@ -39,7 +39,7 @@ def main(state_dir: Path, env_file: Path) -> int:
                 state_dir / "stack",
                 ports=_ports(PREFERRED_PORTS),
                 api_env={"NOVASPHERE_DEFAULT_NAMESPACE": DEMO_NAMESPACE},
-            sim_speed=SIM_SPEED,
+                sim_speed=SIM_SPEED,
             ) as running,
         ):
             with stack.admin_client(cluster) as client:

@@ -14,7 +14,7 @@ export UV_PYTHON := python3.11
 export UV_PYTHON_DOWNLOADS := never
 PYTEST_ARGS ?=
 
-.PHONY: help run test lint fmt gen cluster-up cluster-down bench deps clean
+.PHONY: help run test lint fmt gen cluster-up cluster-down bench bench-sim deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -46,6 +46,10 @@ cluster-down: $(VENV)/.synced ## stop the control plane cluster-up started
 
 bench: deps ## benchmarks (ratios against a reference measured in the same run)
 	$(PYTHON) -m bench
+
+WUKONGS ?= 2000
+bench-sim: deps ## simulator scale: WUKONGS Wukongs from create to Running, memory, writes/s
+	$(PYTHON) -m bench.sim_scale --wukongs $(WUKONGS)
 
 deps: $(VENV)/.synced ## Python environment, etcd, and the cached Kubernetes and grpcurl builds
 	@$(PYTHON) -m devcluster build

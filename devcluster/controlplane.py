@@ -41,7 +41,7 @@ kind: Policy
 omitStages: [RequestReceived]
 rules:
 - level: None
-  users: ["system:kube-controller-manager", "system:apiserver"]
+  users: ["system:kube-controller-manager", "system:apiserver", "novasphere-simulator"]
 - level: None
   resources: [{group: coordination.k8s.io, resources: [leases]}, {group: "", resources: [events]}]
 - level: None
@@ -57,6 +57,9 @@ class ClusterInfo:
     state_dir: str
     server: str
     kubeconfig: str
+    """The admin's (system:masters): for people, tests arranging data, and installing manifests."""
+    simulator_kubeconfig: str
+    """The simulator's own identity (system:masters too, left out of the audit log)."""
     pki_dir: str
     audit_log: str
     kubernetes_version: str
@@ -100,6 +103,14 @@ def running(state_dir: Path, programs: binaries.Binaries) -> Iterator[tuple[Clus
         user="system:kube-controller-manager",
         client_cert=keys.controller_manager_cert,
         client_key=keys.controller_manager_key,
+    )
+    simulator_kubeconfig = kubeconfig.write(
+        state_dir / "simulator.kubeconfig",
+        server=server,
+        ca_cert=keys.ca_cert,
+        user=pki.SIMULATOR_USER,
+        client_cert=keys.simulator_cert,
+        client_key=keys.simulator_key,
     )
     audit_policy = state_dir / "audit-policy.yaml"
     audit_policy.write_text(AUDIT_POLICY)
@@ -211,6 +222,7 @@ def running(state_dir: Path, programs: binaries.Binaries) -> Iterator[tuple[Clus
             state_dir=str(state_dir),
             server=server,
             kubeconfig=str(admin_kubeconfig),
+            simulator_kubeconfig=str(simulator_kubeconfig),
             pki_dir=str(keys.directory),
             audit_log=str(audit_log),
             kubernetes_version=programs.kubernetes_version,

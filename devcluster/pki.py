@@ -1,9 +1,9 @@
 """Certificates and keys of the local control plane, written as PEM files.
 
-Two CAs, as in a kubeadm cluster: the cluster CA (apiserver serving cert, client certs for the admin and the
-controller-manager) and a separate front-proxy CA whose client cert kube-apiserver presents to aggregated API servers
-(KubeVirt's `subresources.kubevirt.io`), plus the service-account signing key pair. Keys are EC P-256 (fast to make)
-except the service-account key: RSA, the algorithm every Kubernetes token consumer accepts.
+Two CAs, as in a kubeadm cluster: the cluster CA (apiserver serving cert, client certs for the admin, the
+controller-manager and the simulator) and a separate front-proxy CA whose client cert kube-apiserver presents to
+aggregated API servers (KubeVirt's `subresources.kubevirt.io`), plus the service-account signing key pair. Keys are
+EC P-256 (fast to make) except the service-account key: RSA, the algorithm every Kubernetes token consumer accepts.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ APISERVER_NAMES = (
     "kubernetes.default.svc.cluster.local",
 )
 FRONT_PROXY_CLIENT_NAME = "front-proxy-client"
+SIMULATOR_USER = "novasphere-simulator"
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,14 @@ class Pki:
     @property
     def controller_manager_key(self) -> Path:
         return self.path("controller-manager.key")
+
+    @property
+    def simulator_cert(self) -> Path:
+        return self.path("simulator.crt")
+
+    @property
+    def simulator_key(self) -> Path:
+        return self.path("simulator.key")
 
     @property
     def front_proxy_ca_cert(self) -> Path:
@@ -115,6 +124,15 @@ def generate(directory: Path) -> Pki:
         ca_key,
         ca_cert,
         common_name="devcluster-admin",
+        organization="system:masters",
+        usage=ExtendedKeyUsageOID.CLIENT_AUTH,
+    )
+    _issue(  # the simulator of KubeVirt and vmoperator: cluster components, hence system:masters
+        pki.simulator_key,
+        pki.simulator_cert,
+        ca_key,
+        ca_cert,
+        common_name=SIMULATOR_USER,
         organization="system:masters",
         usage=ExtendedKeyUsageOID.CLIENT_AUTH,
     )

@@ -94,7 +94,8 @@ def _instructions(running: stack.Stack, grpcurl: Path, env_file: Path) -> str:
     http, grpc = running.http, running.grpc_envoy
     get = '{"name": "web-1", "namespace": "demo"}'
     return f"""
-NovaSphere API is running on a local Kubernetes {running.cluster.kubernetes_version} control plane.
+NovaSphere API is running on a local Kubernetes {running.cluster.kubernetes_version} control plane, with the
+simulator of KubeVirt and vmoperator (sim/, {SIM_SPEED:g}x speed) running the demo VMs.
 
   REST, gRPC-Web and gRPC (Envoy)   {http}
   gRPC, API server direct            {running.grpc_direct}
@@ -108,7 +109,7 @@ Try:
   curl -s -i {http}/api/v1/wukongs/nope
   {grpcurl} -plaintext {grpc} list
   {grpcurl} -plaintext -d '{get}' {grpc} novasphere.v1.WukongService/GetWukong
-  kubectl --kubeconfig {running.cluster.kubeconfig} get wukongs -A
+  kubectl --kubeconfig {running.cluster.kubeconfig} get wukongs,vms,vmis,pods -A
 
 These addresses are in {env_file} (source it). Logs: {running.cluster.state_dir}/logs and
 {Path(running.cluster.state_dir).parent / "stack" / "logs"}. Ctrl-C stops everything.

@@ -82,11 +82,11 @@ def install(cluster: ClusterInfo) -> None:
 
 
 def start_simulator(cluster: ClusterInfo, *, state_dir: Path, speed: float, events: bool = True) -> procs.Process:
-    """The simulator of KubeVirt and vmoperator (sim/), as a cluster component with the admin credentials; returns
-    once its informers have synced."""
+    """The simulator of KubeVirt and vmoperator (sim/), a cluster component with its own identity; returns once its
+    informers have synced."""
     ready = state_dir / "sim.ready"
     ready.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "sim", "--kubeconfig", cluster.kubeconfig, "--speed", str(speed)]
+    command = [sys.executable, "-m", "sim", "--kubeconfig", cluster.simulator_kubeconfig, "--speed", str(speed)]
     if not events:
         command.append("--no-events")
     process = procs.spawn(

@@ -6,12 +6,15 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
 
 from sim import app
 from sim.kubevirt.vmi_controller import Delays
+
+STOP_GRACE_SECONDS = 5.0
 
 
 def main() -> None:
@@ -41,8 +44,14 @@ def main() -> None:
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            task.cancel()
+            # Stopping must not depend on kube-apiserver, which is often stopping at the same moment.
+            loop.call_later(STOP_GRACE_SECONDS, os._exit, 0)
+
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, task.cancel)
+            loop.add_signal_handler(signum, stop)
         with contextlib.suppress(asyncio.CancelledError):
             await app.run(settings)
 

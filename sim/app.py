@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,32 @@ class Settings:
     delays: Delays = field(default_factory=Delays)
     import_seconds: float = 20.0
     ready_file: Path | None = None
+
+
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+REPORT_SECONDS = 10.0
+
+
+async def _report(api: KubeApi, wukongs: Informer, controllers: dict[str, Controller]) -> None:
+    """A line every 10 s with the write rate (what kube-apiserver must absorb), the Wukongs known and the retries."""
+    previous, started = 0, time.monotonic()
+    while True:
+        await asyncio.sleep(REPORT_SECONDS)
+        writes = sum(api.requests[m] for m in WRITE_METHODS)
+        retries = ", ".join(f"{name} {c.retries}" for name, c in controllers.items() if c.retries)
+        log.info(
+            "stats: %d Wukongs, %d writes (%.0f/s over the last %.0f s), %d reads, up %.0f s; retries: %s",
+            len(wukongs),
+            writes,
+            (writes - previous) / REPORT_SECONDS,
+            REPORT_SECONDS,
+            api.requests["GET"],
+            time.monotonic() - started,
+            retries or "none",
+        )
+        by_kind = ", ".join(f"{k} {n}" for k, n in api.requests.most_common() if " " in k)
+        log.info("requests by kind: %s", by_kind)
+        previous = writes
 
 
 async def run(settings: Settings) -> None:
@@ -173,5 +200,6 @@ async def run(settings: Settings) -> None:
             )
             if settings.ready_file is not None:
                 settings.ready_file.write_text("ready\n")
+            tasks.create_task(_report(api, wukongs, controllers), name="report")
     finally:
         await api.close()

@@ -8,6 +8,7 @@ event loop, where the official (blocking) client would need a thread per request
 from __future__ import annotations
 
 import base64
+import collections
 import json
 import ssl
 import tempfile
@@ -86,11 +87,14 @@ STORAGE_CLASSES = Resource("storage.k8s.io", "v1", "storageclasses", "StorageCla
 
 
 class KubeApi:
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, watch_client: httpx.AsyncClient) -> None:
         self._client = client
+        self._watch_client = watch_client
+        self.requests: collections.Counter[str] = collections.Counter()
+        """Requests sent, by HTTP method and by "METHOD resource[/subresource]", for the simulator's stats line."""
 
     @classmethod
-    def from_kubeconfig(cls, path: Path, *, max_connections: int = 64) -> KubeApi:
+    def from_kubeconfig(cls, path: Path, *, max_connections: int = 16) -> KubeApi:
         """Client-certificate or token kubeconfigs with embedded data (what devcluster writes)."""
         config = yaml.safe_load(path.read_text())
         context = next(c["context"] for c in config["contexts"] if c["name"] == config["current-context"])
@@ -106,6 +110,9 @@ class KubeApi:
                 tls.load_cert_chain(cert, key)
         else:
             headers["Authorization"] = f"Bearer {user['token']}"
+        # HTTP/1.1 throughout: over HTTP/2 (one shared connection) kube-apiserver took up to twice the write rate,
+        # but the simulator's start-up stalled now and then with no error; a pool of keep-alive connections is
+        # steady. Each long-lived watch holds a connection of its own.
         client = httpx.AsyncClient(
             base_url=cluster["server"],
             verify=tls,
@@ -113,24 +120,42 @@ class KubeApi:
             timeout=httpx.Timeout(30.0),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         )
-        return cls(client)
+        watch_client = httpx.AsyncClient(
+            base_url=cluster["server"],
+            verify=tls,
+            headers=headers,
+            timeout=httpx.Timeout(30.0, read=None),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=16),
+        )
+        return cls(client, watch_client)
 
     async def close(self) -> None:
         await self._client.aclose()
+        await self._watch_client.aclose()
 
     async def get(self, resource: Resource, namespace: str | None, name: str) -> Body:
-        return await self._request("GET", resource.path(namespace, name))
+        return await self._request("GET", resource.path(namespace, name), resource.plural)
 
     async def list(self, resource: Resource, **params: str) -> Body:
-        return await self._request("GET", resource.path(), params=params)
+        return await self._request("GET", resource.path(), resource.plural, params=params)
 
     async def create(self, resource: Resource, namespace: str | None, body: Mapping[str, Any]) -> Body:
-        return await self._request("POST", resource.path(namespace), json=body)
+        return await self._request("POST", resource.path(namespace), resource.plural, json=body)
+
+    async def create_subresource(
+        self, resource: Resource, namespace: str | None, name: str, subresource: str, body: Mapping[str, Any]
+    ) -> Body:
+        """POST to an object's subresource (a pod's `binding`)."""
+        path = resource.path(namespace, name, subresource)
+        return await self._request("POST", path, _label(resource, subresource), json=body)
 
     async def update(self, resource: Resource, body: Mapping[str, Any], *, subresource: str | None = None) -> Body:
         metadata = body["metadata"]
         return await self._request(
-            "PUT", resource.path(metadata.get("namespace"), metadata["name"], subresource), json=body
+            "PUT",
+            resource.path(metadata.get("namespace"), metadata["name"], subresource),
+            _label(resource, subresource),
+            json=body,
         )
 
     async def patch(
@@ -150,6 +175,7 @@ class KubeApi:
         return await self._request(
             "PATCH",
             resource.path(namespace, name, subresource),
+            _label(resource, subresource),
             content=json.dumps(patch),
             headers={"Content-Type": content_type},
         )
@@ -160,7 +186,7 @@ class KubeApi:
         body: Body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
         if grace_seconds is not None:
             body["gracePeriodSeconds"] = grace_seconds
-        await self._request("DELETE", resource.path(namespace, name), json=body)
+        await self._request("DELETE", resource.path(namespace, name), resource.plural, json=body)
 
     async def watch(self, resource: Resource, resource_version: str) -> AsyncIterator[Body]:
         """Watch events (`{"type", "object"}`) from `resource_version`, bookmarks included, until the server ends
@@ -171,7 +197,7 @@ class KubeApi:
             "allowWatchBookmarks": "true",
             "timeoutSeconds": "300",
         }
-        async with self._client.stream("GET", resource.path(), params=params, timeout=None) as response:
+        async with self._watch_client.stream("GET", resource.path(), params=params) as response:
             if response.status_code != 200:
                 await response.aread()
                 raise _error(response)
@@ -184,7 +210,9 @@ class KubeApi:
                     raise _error_from(int(status.get("code", 500)), str(status.get("message", "")))
                 yield event
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> Body:
+    async def _request(self, method: str, path: str, label: str, **kwargs: Any) -> Body:
+        self.requests[method] += 1
+        self.requests[f"{method} {label}"] += 1
         response = await self._client.request(method, path, **kwargs)
         if response.status_code >= 400:
             raise _error(response)
@@ -192,6 +220,10 @@ class KubeApi:
             return {}
         body: Body = response.json()
         return body
+
+
+def _label(resource: Resource, subresource: str | None) -> str:
+    return f"{resource.plural}/{subresource}" if subresource else resource.plural
 
 
 def _error(response: httpx.Response) -> ApiError:

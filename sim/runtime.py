@@ -81,7 +81,10 @@ class Informer:
                 resource_version = ""  # too old: list again
             except asyncio.CancelledError:
                 raise
-            except Exception as error:  # noqa: BLE001 - a watch must survive any transient failure
+            except Exception as error:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise asyncio.CancelledError from error  # the client turned our cancellation into an error
                 log.warning("watch %s failed (%s); retrying in %.1f s", self.resource.plural, error, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
@@ -138,6 +141,8 @@ class Controller:
         self._clock = clock
         self._workers = workers
         self._queue = _Queue()
+        self.retries = 0
+        """Reconciles that failed and were requeued with backoff (conflicts with a newer version, mostly)."""
 
     def enqueue(self, key: Key) -> None:
         queue = self._queue
@@ -169,10 +174,14 @@ class Controller:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - one object's failure must not stop the controller
+                self.retries += 1
                 failures = queue.failures[key] = queue.failures.get(key, 0) + 1
                 delay = min(0.05 * 2**failures, 30.0)
                 if not isinstance(error, kubeapi.Conflict | kubeapi.NotFound):
-                    log.warning("%s %s/%s: %r; retry in %.2f s", self.name, *key, error, delay)
+                    # The first failure of a key is worth a warning; its retries (a namespace being deleted
+                    # refuses new claims for a while, say) only at debug level.
+                    level = logging.WARNING if failures == 1 else logging.DEBUG
+                    log.log(level, "%s %s/%s: %r; retry %d in %.2f s", self.name, *key, error, failures, delay)
                 self._clock.call_later_real(delay, functools.partial(self.enqueue, key))
             finally:
                 queue.running.discard(key)

@@ -423,9 +423,7 @@ class VmiController:
             "target": {"apiVersion": "v1", "kind": "Node", "name": node},
         }
         with contextlib.suppress(kubeapi.Conflict):  # already bound
-            await self._api.create(
-                kubeapi.Resource("", "v1", f"pods/{pod['metadata']['name']}/binding", "Binding"), namespace, binding
-            )
+            await self._api.create_subresource(kubeapi.PODS, namespace, pod["metadata"]["name"], "binding", binding)
 
     async def reconcile_pod(self, key: Key) -> float | None:
         """The kubelet of the simulated nodes: runs a bound pod once its claims are bound (and imported), finishes

@@ -75,11 +75,13 @@ def test_make_run_leaves_nothing_running(tmp_path: Path, stop_signal: signal.Sig
         runner.send_signal(stop_signal)
         runner.wait(STOP_TIMEOUT)
 
-        kube_helpers.eventually(
-            lambda: not any(procs.pid_alive(pid) for pid in pids.values()),
-            timeout=STOP_TIMEOUT,
-            what=f"every process to exit: {pids}",
-        )
+        try:
+            kube_helpers.eventually(
+                lambda: not any(procs.pid_alive(pid) for pid in pids.values()), timeout=STOP_TIMEOUT, what="exit"
+            )
+        except AssertionError:
+            alive = {name: pid for name, pid in pids.items() if procs.pid_alive(pid)}
+            raise AssertionError(f"still running {STOP_TIMEOUT:.0f} s after {stop_signal.name}: {alive}") from None
         assert not tmpfs_dir.exists()
         if stop_signal is not signal.SIGKILL:  # a killed runner cannot tidy its env file
             assert runner.returncode == 0, log_path.read_text()

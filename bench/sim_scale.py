@@ -74,8 +74,9 @@ async def _measure(cluster: devcluster.ClusterInfo, state: Path, count: int, spe
         created = time.monotonic() - started
         print(f"created {count} Wukongs in {created:.1f} s", flush=True)
         vms_running = wukongs_running = None
+        poll = max(5.0, count / 200)  # listing every object is itself load: poll less often at scale
         while time.monotonic() - started < deadline:
-            await asyncio.sleep(5)
+            await asyncio.sleep(poll)
             vms = await _count(api, kubeapi.VIRTUAL_MACHINES, ("status", "printableStatus"), "Running")
             phases = await _count(api, kubeapi.WUKONGS, ("status", "phase"), "Running")
             elapsed = time.monotonic() - started

@@ -23,7 +23,18 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second (default 1)")
     parser.add_argument("--nodes", type=int, default=3, help="simulated nodes (default 3)")
     parser.add_argument("--no-events", action="store_true", help="record no Events (for benchmarks)")
-    parser.add_argument("--boot-seconds", type=float, default=Delays.boot, help="Scheduled → Running")
+    for step, text in (
+        ("pending", "VMI created → launcher pod (Pending → Scheduling)"),
+        ("scheduling", "Scheduling → pod bound to a node"),
+        ("boot", "Scheduled → Running"),
+        ("guest-shutdown", "a graceful stop, when the grace period is longer"),
+    ):
+        parser.add_argument(
+            f"--{step}-seconds",
+            type=float,
+            default=getattr(Delays, step.replace("-", "_")),
+            help=f"{text} (simulated s)",
+        )
     parser.add_argument("--ready-file", type=Path, help="written once every informer has synced")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args()
@@ -36,7 +47,12 @@ def main() -> None:
         speed=args.speed,
         node_count=args.nodes,
         events=not args.no_events,
-        delays=Delays(boot=args.boot_seconds),
+        delays=Delays(
+            pending=args.pending_seconds,
+            scheduling=args.scheduling_seconds,
+            boot=args.boot_seconds,
+            guest_shutdown=args.guest_shutdown_seconds,
+        ),
         ready_file=args.ready_file,
     )
 

@@ -167,10 +167,57 @@ def test_create_stop_and_delete_a_wukong(kubectl: Kubectl) -> None:
         assert expected in events
 
     # Delete: the real garbage collector removes the VM; the claims stay behind (wukong.md §10)
+    data_claim = kubectl.get("pvc", "web-data")
     kubectl("delete", "wukong", "web", "--wait=false")
     kubectl.wait_gone("wukong", "web")
     kubectl.wait_gone("vm", "web-vm")
     assert kubectl.get("pvc", "web-data") is not None
+
+    # Re-create: the same claims are used again, so the data survives (wukong.md §10)
+    kubectl.apply_wukong("web", {"cpu": 1, "memory": "1Gi", "disks": [_disk("data")]})
+    kubectl.wait_for("vm", "web-vm", ("status", "printableStatus"), "Running")
+    reused = kubectl.get("pvc", "web-data")
+    assert reused is not None
+    assert data_claim is not None
+    assert reused["metadata"]["uid"] == data_claim["metadata"]["uid"]
+
+
+def test_restart_and_pause_state_as_kubevirt_stores_it(kubectl: Kubectl) -> None:
+    """What part 2's subresource API will write: a restart is `stateChangeRequests: [Stop <uid>, Start]` on the VM
+    status (kubevirt.md §1.6); a pause is the VMI's `Paused` condition, mirrored to the VM (§1.5, §3.2)."""
+    kubectl.apply_wukong("app", {"cpu": 1, "memory": "1Gi", "disks": [_disk("root")]})
+    kubectl.wait_for("vm", "app-vm", ("status", "printableStatus"), "Running")
+    first = kubectl.get("vmi", "app-vm")
+    assert first is not None
+
+    requests = {
+        "status": {"stateChangeRequests": [{"action": "Stop", "uid": first["metadata"]["uid"]}, {"action": "Start"}]}
+    }
+    kubectl("patch", "vm", "app-vm", "--subresource=status", "--type=merge", "-p", json.dumps(requests))
+
+    def restarted() -> dict[str, Any] | None:
+        vmi = kubectl.get("vmi", "app-vm")
+        fresh = vmi is not None and vmi["metadata"]["uid"] != first["metadata"]["uid"]
+        return vmi if fresh and kube_helpers.dig(vmi, "status", "phase") == "Running" else None
+
+    second = kube_helpers.eventually(restarted, timeout=TIMEOUT, what="a new VMI after the restart")
+    vm = kubectl.wait_for("vm", "app-vm", ("status", "printableStatus"), "Running")
+    assert "stateChangeRequests" not in vm["status"]  # both requests consumed
+
+    paused = {
+        "type": "Paused",
+        "status": "True",
+        "reason": "PausedByUser",
+        "message": "VMI was paused by user",
+        "lastProbeTime": None,
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+    }
+    second["status"]["conditions"].append(paused)
+    kubectl("replace", "-f", "-", stdin=json.dumps(second))
+    vm = kubectl.wait_for("vm", "app-vm", ("status", "printableStatus"), "Paused")
+    assert {"type": "Paused", "status": "True", "reason": "PausedByUser"}.items() <= next(
+        c for c in vm["status"]["conditions"] if c["type"] == "Paused"
+    ).items()
 
 
 @pytest.mark.parametrize(

@@ -120,6 +120,36 @@ def vm_conditions(vmi: Mapping[str, Any] | None, *, restart_required: bool, now:
     return result
 
 
+def vmi_phase_after(
+    phase: str,
+    *,
+    pod: str,
+    step_done: bool,
+    fails_to_start: bool = False,
+    crash_due: bool = False,
+) -> tuple[str, str]:
+    """§3.4's phase sequence for a VMI that is not being deleted: the phase it moves to from what is observed, and
+    `status.reason` when that is Failed. The same phase means "wait". `pod` is the launcher pod: "absent",
+    "pending" (created, maybe bound, not running) or "running"; `step_done` says the current phase's delay has passed.
+    "" → Pending → Scheduling (launcher pod created) → Scheduled (pod running; virt-handler takes over) → Running;
+    a lost launcher pod or a crash → Failed; final phases never change."""
+    if phase in FINAL_PHASES:
+        return phase, ""
+    if phase in ("Scheduling", "Scheduled", "Running") and pod == "absent":
+        return "Failed", "PodDisappeared"
+    if phase == "":
+        return "Pending", ""
+    if phase == "Pending":
+        return ("Scheduling" if step_done else phase), ""
+    if phase == "Scheduling":
+        return ("Scheduled" if pod == "running" else phase), ""
+    if phase == "Scheduled" and step_done:
+        return ("Failed", "SimulatedStartFailure") if fails_to_start else ("Running", "")
+    if phase == "Running" and crash_due:
+        return "Failed", "SimulatedCrash"
+    return phase, ""
+
+
 def start_failure_backoff(consecutive_failures: int) -> float:
     """Seconds before a crashed VM is started again: doubling from 10 s, capped at 300 s (KubeVirt's start-failure
     backoff; `status.startFailure.retryAfterTimestamp`)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import math
 import random
 import string
 import time
@@ -103,58 +104,62 @@ class VmiController:
         wukong = faults.wukong_of_vm_name(key[1], key[0], self._wukongs)
         pod = self._launcher_pod(vmi)
         elapsed = self._elapsed(vmi, PHASE_SINCE)
-        if phase == "":
+        crash_after = faults.crash_after_seconds(wukong)
+        step = {
+            "": 0.0,
+            "Pending": self._delays.pending,
+            "Scheduling": self._delays.scheduling,
+            "Scheduled": faults.boot_seconds(wukong, self._delays.boot),
+            "Running": math.inf if crash_after is None else crash_after,
+        }.get(phase, math.inf)
+        target, reason = rules.vmi_phase_after(
+            phase,
+            pod=_pod_state(pod),
+            step_done=elapsed >= step,
+            fails_to_start=faults.fails_to_start(wukong),
+            crash_due=elapsed >= step and phase == "Running",
+        )
+        if target == phase:  # wait for the step's delay, or for the scheduler and kubelet
+            if elapsed < step:
+                return None if math.isinf(step) else step - elapsed
+            if phase == "Scheduling" and pod is not None and not deep_get(pod, "spec", "nodeName"):
+                return await self._place(vmi, pod)
+            return None  # a pod change or the VMI's deletion brings us back
+        if target == "Failed":
+            return await self._fail(vmi, pod, reason=reason)
+        if target == "Pending":
             await self._set_phase(vmi, "Pending")
             return self._delays.pending
-        if phase == "Pending":
-            if elapsed < self._delays.pending:
-                return self._delays.pending - elapsed
+        if target == "Scheduling":
             if pod is None:
-                pod = await self._create_pod(vmi)
+                await self._create_pod(vmi)
             await self._set_phase(vmi, "Scheduling")
             return self._delays.scheduling
-        if phase == "Scheduling":
-            return await self._schedule(vmi, pod, elapsed)
-        if phase in ("Scheduled", "Running") and pod is None:
-            return await self._fail(vmi, None, reason="PodDisappeared")
-        if phase == "Scheduled" and pod is not None:
-            boot = faults.boot_seconds(wukong, self._delays.boot)
-            if elapsed < boot:
-                return boot - elapsed
-            if faults.fails_to_start(wukong):
-                return await self._fail(vmi, pod, reason="SimulatedStartFailure")
+        if target == "Scheduled" and pod is not None:
+            return await self._scheduled(vmi, pod)
+        if target == "Running" and pod is not None:
             return await self._boot(vmi, pod)
-        if phase == "Running":
-            crash_after = faults.crash_after_seconds(wukong)
-            if crash_after is not None:
-                if elapsed >= crash_after:
-                    return await self._fail(vmi, pod, reason="SimulatedCrash")
-                return crash_after - elapsed
         return None
 
-    async def _schedule(self, vmi: Body, pod: Body | None, elapsed: float) -> float | None:
-        if pod is None:
-            return await self._fail(vmi, pod, reason="PodDisappeared")
-        if elapsed < self._delays.scheduling:
-            return self._delays.scheduling - elapsed
-        if not deep_get(pod, "spec", "nodeName"):
-            node = self._choose_node(vmi)
-            if node is None:
-                await self._set_condition(
-                    vmi,
-                    {
-                        "type": "PodScheduled",
-                        "status": "False",
-                        "reason": "Unschedulable",
-                        "message": f"0/{len(self._nodes)} nodes are available: "
-                        "node(s) didn't match Pod's node affinity/selector.",
-                    },
-                )
-                return self._delays.unschedulable_retry
-            await self._bind(pod, node)
-            return None  # the pod change (kubelet) brings us back
-        if deep_get(pod, "status", "phase") != "Running":
-            return None
+    async def _place(self, vmi: Body, pod: Body) -> float | None:
+        """As the scheduler: bind the launcher pod to a matching node, or report why none fits."""
+        node = self._choose_node(vmi)
+        if node is None:
+            await self._set_condition(
+                vmi,
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": f"0/{len(self._nodes)} nodes are available: "
+                    "node(s) didn't match Pod's node affinity/selector.",
+                },
+            )
+            return self._delays.unschedulable_retry
+        await self._bind(pod, node)
+        return None  # the pod change (kubelet) brings us back
+
+    async def _scheduled(self, vmi: Body, pod: Body) -> float | None:
         node = pod["spec"]["nodeName"]
         status = vmi.setdefault("status", {})
         status["nodeName"] = node
@@ -518,3 +523,9 @@ def _condition(kind: str, status: str, *, reason: str = "", message: str = "") -
         "lastProbeTime": None,
         "lastTransitionTime": now_rfc3339(),
     }
+
+
+def _pod_state(pod: Body | None) -> str:
+    if pod is None:
+        return "absent"
+    return "running" if deep_get(pod, "status", "phase") == "Running" else "pending"

@@ -334,3 +334,75 @@ def test_kubevirt_md_3_2_vm_conditions() -> None:
         ("Paused", "True"),
         ("RestartRequired", "True"),
     ]
+
+
+# ---- kubevirt.md §3.4 (lines 430-433) and §5 (lines 566-570): the VMI phase sequence -----------------------------
+
+VMI_PHASE_TABLE: list[tuple[str, str, dict[str, Any], tuple[str, str]]] = [
+    ('§3.4 l.430 "" (unset) → Pending', "", {"pod": "absent", "step_done": False}, ("Pending", "")),
+    ("§3.4 l.430 Pending waits its delay", "Pending", {"pod": "absent", "step_done": False}, ("Pending", "")),
+    (
+        "§3.4 l.430 Pending → Scheduling (launcher pod created)",
+        "Pending",
+        {"pod": "absent", "step_done": True},
+        ("Scheduling", ""),
+    ),
+    (
+        "§3.4 l.430 Scheduling: launcher pod created, not yet running",
+        "Scheduling",
+        {"pod": "pending", "step_done": True},
+        ("Scheduling", ""),
+    ),
+    (
+        "§3.4 l.430 Scheduled: pod running, virt-handler takes over",
+        "Scheduling",
+        {"pod": "running", "step_done": True},
+        ("Scheduled", ""),
+    ),
+    (
+        "§3.4 l.431 Scheduled waits for the guest to boot",
+        "Scheduled",
+        {"pod": "running", "step_done": False},
+        ("Scheduled", ""),
+    ),
+    (
+        "§3.4 l.431 + §5 l.566 Scheduled → Running (Started)",
+        "Scheduled",
+        {"pod": "running", "step_done": True},
+        ("Running", ""),
+    ),
+    (
+        "§3.4 l.431 + §5 l.570 Failed: lost before start (fault fail-start)",
+        "Scheduled",
+        {"pod": "running", "step_done": True, "fails_to_start": True},
+        ("Failed", "SimulatedStartFailure"),
+    ),
+    (
+        "§3.4 l.431 Failed: launcher pod lost while scheduling",
+        "Scheduling",
+        {"pod": "absent", "step_done": True},
+        ("Failed", "PodDisappeared"),
+    ),
+    (
+        "§3.4 l.431 Failed: launcher pod lost while running",
+        "Running",
+        {"pod": "absent", "step_done": False},
+        ("Failed", "PodDisappeared"),
+    ),
+    (
+        "§3.4 l.431 + §5 l.570 Failed: crash (fault crash-after-seconds)",
+        "Running",
+        {"pod": "running", "step_done": True, "crash_due": True},
+        ("Failed", "SimulatedCrash"),
+    ),
+    ("§3.4 l.430 Running stays Running", "Running", {"pod": "running", "step_done": False}, ("Running", "")),
+    ("§3.4 l.433 Succeeded is final", "Succeeded", {"pod": "absent", "step_done": True}, ("Succeeded", "")),
+    ("§3.4 l.433 Failed is final", "Failed", {"pod": "absent", "step_done": True}, ("Failed", "")),
+]
+
+
+@pytest.mark.parametrize(("row", "phase", "observed", "expected"), VMI_PHASE_TABLE, ids=[r[0] for r in VMI_PHASE_TABLE])
+def test_kubevirt_md_3_4_vmi_phase_sequence(
+    row: str, phase: str, observed: dict[str, Any], expected: tuple[str, str]
+) -> None:
+    assert rules.vmi_phase_after(phase, **observed) == expected

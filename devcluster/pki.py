@@ -12,6 +12,7 @@ import datetime
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -106,7 +107,7 @@ def generate(directory: Path) -> Pki:
     directory.mkdir(parents=True, exist_ok=True)
     pki = Pki(directory)
 
-    ca_key, ca_cert = _self_signed_ca("novasphere-devcluster-ca")
+    ca_key, ca_cert = self_signed_ca("novasphere-devcluster-ca")
     _write(pki.ca_key, ca_key, pki.ca_cert, ca_cert)
     _issue(
         pki.apiserver_key,
@@ -145,7 +146,7 @@ def generate(directory: Path) -> Pki:
         usage=ExtendedKeyUsageOID.CLIENT_AUTH,
     )
 
-    proxy_ca_key, proxy_ca_cert = _self_signed_ca("novasphere-devcluster-front-proxy-ca")
+    proxy_ca_key, proxy_ca_cert = self_signed_ca("novasphere-devcluster-front-proxy-ca")
     _write(pki.path("front-proxy-ca.key"), proxy_ca_key, pki.front_proxy_ca_cert, proxy_ca_cert)
     _issue(
         pki.front_proxy_client_key,
@@ -164,7 +165,7 @@ def generate(directory: Path) -> Pki:
     return pki
 
 
-def _self_signed_ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+def self_signed_ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
@@ -202,13 +203,23 @@ def _issue(
     cert_path: Path,
     ca_key: CertificateIssuerPrivateKeyTypes,
     ca_cert: x509.Certificate,
+    **options: Any,
+) -> None:
+    key, cert = issue(ca_key, ca_cert, **options)
+    _write(key_path, key, cert_path, cert)
+
+
+def issue(
+    ca_key: CertificateIssuerPrivateKeyTypes,
+    ca_cert: x509.Certificate,
     *,
     common_name: str,
     usage: x509.ObjectIdentifier,
     organization: str | None = None,
     dns_names: tuple[str, ...] = (),
     ip_addresses: tuple[str, ...] = (),
-) -> None:
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A leaf certificate signed by the CA (also used by the simulator for KubeVirt's own CA)."""
     key = ec.generate_private_key(ec.SECP256R1())
     attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
     if organization:
@@ -229,7 +240,7 @@ def _issue(
         names: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
         names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    _write(key_path, key, cert_path, builder.sign(ca_key, hashes.SHA256()))
+    return key, builder.sign(ca_key, hashes.SHA256())
 
 
 def _write(key_path: Path, key: ec.EllipticCurvePrivateKey, cert_path: Path, cert: x509.Certificate) -> None:

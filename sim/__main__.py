@@ -35,6 +35,7 @@ def main() -> None:
             default=getattr(Delays, step.replace("-", "_")),
             help=f"{text} (simulated s)",
         )
+    parser.add_argument("--virt-api-port", type=int, default=0, help="port of the simulated virt-api (0: any free)")
     parser.add_argument("--ready-file", type=Path, help="written once every informer has synced")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args()
@@ -54,6 +55,7 @@ def main() -> None:
             guest_shutdown=args.guest_shutdown_seconds,
         ),
         ready_file=args.ready_file,
+        virt_api_port=args.virt_api_port,
     )
 
     async def serve() -> None:

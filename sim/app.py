@@ -12,6 +12,7 @@ from sim import kubeapi, nodes
 from sim.cdi import DataVolumes
 from sim.events import EventRecorder
 from sim.kubeapi import Body, KubeApi
+from sim.kubevirt.virt_api import VirtApi
 from sim.kubevirt.vm_controller import VmController
 from sim.kubevirt.vmi_controller import CREATED_BY, Delays, VmiController, claims_of
 from sim.provisioner import Provisioner
@@ -31,6 +32,8 @@ class Settings:
     delays: Delays = field(default_factory=Delays)
     import_seconds: float = 20.0
     ready_file: Path | None = None
+    virt_api_port: int = 0
+    """Where the simulated virt-api listens on 127.0.0.1 (0: any free port; the APIService follows it)."""
 
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -191,6 +194,9 @@ async def run(settings: Settings) -> None:
             await asyncio.gather(*(informer.synced.wait() for informer in informers.values()))
             for controller in controllers.values():
                 tasks.create_task(controller.run(), name=controller.name)
+            virt_api = VirtApi(api=api, events=events, vms=vms, vmis=vmis, port=settings.virt_api_port)
+            tasks.create_task(virt_api.run(), name="virt-api")
+            await virt_api.ready.wait()
             log.info(
                 "simulating KubeVirt + vmoperator: speed %.1fx, %d nodes, events %s; %d Wukongs",
                 settings.speed,

@@ -83,19 +83,26 @@ PVCS = Resource("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
 PVS = Resource("", "v1", "persistentvolumes", "PersistentVolume", namespaced=False)
 NODES = Resource("", "v1", "nodes", "Node", namespaced=False)
 EVENTS = Resource("", "v1", "events", "Event")
+MIGRATIONS = Resource("kubevirt.io", "v1", "virtualmachineinstancemigrations", "VirtualMachineInstanceMigration")
+NAMESPACES = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
+SECRETS = Resource("", "v1", "secrets", "Secret")
+CONFIG_MAPS = Resource("", "v1", "configmaps", "ConfigMap")
+SERVICES = Resource("", "v1", "services", "Service")
+API_SERVICES = Resource("apiregistration.k8s.io", "v1", "apiservices", "APIService", namespaced=False)
 STORAGE_CLASSES = Resource("storage.k8s.io", "v1", "storageclasses", "StorageClass", namespaced=False)
 
 
-class KubeApi:
-    def __init__(self, client: httpx.AsyncClient, watch_client: httpx.AsyncClient) -> None:
-        self._client = client
-        self._watch_client = watch_client
-        self.requests: collections.Counter[str] = collections.Counter()
-        """Requests sent, by HTTP method and by "METHOD resource[/subresource]", for the simulator's stats line."""
+@dataclass(frozen=True)
+class Credentials:
+    """Where kube-apiserver is and how to talk to it, from a kubeconfig with embedded data (what devcluster writes):
+    a TLS context trusting the cluster CA, holding the client certificate if there is one, else a bearer header."""
+
+    server: str
+    tls: ssl.SSLContext
+    headers: Mapping[str, str]
 
     @classmethod
-    def from_kubeconfig(cls, path: Path, *, max_connections: int = 16) -> KubeApi:
-        """Client-certificate or token kubeconfigs with embedded data (what devcluster writes)."""
+    def from_kubeconfig(cls, path: Path) -> Credentials:
         config = yaml.safe_load(path.read_text())
         context = next(c["context"] for c in config["contexts"] if c["name"] == config["current-context"])
         cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == context["cluster"])
@@ -110,18 +117,33 @@ class KubeApi:
                 tls.load_cert_chain(cert, key)
         else:
             headers["Authorization"] = f"Bearer {user['token']}"
+        return cls(str(cluster["server"]), tls, headers)
+
+
+class KubeApi:
+    def __init__(self, client: httpx.AsyncClient, watch_client: httpx.AsyncClient) -> None:
+        self._client = client
+        self._watch_client = watch_client
+        self.requests: collections.Counter[str] = collections.Counter()
+        """Requests sent, by HTTP method and by "METHOD resource[/subresource]", for the simulator's stats line."""
+
+    @classmethod
+    def from_kubeconfig(cls, path: Path, *, max_connections: int = 16) -> KubeApi:
+        """Client-certificate or token kubeconfigs with embedded data (what devcluster writes)."""
+        credentials = Credentials.from_kubeconfig(path)
+        tls, headers = credentials.tls, dict(credentials.headers)
         # HTTP/1.1 throughout: over HTTP/2 (one shared connection) kube-apiserver took up to twice the write rate,
         # but the simulator's start-up stalled now and then with no error; a pool of keep-alive connections is
         # steady. Each long-lived watch holds a connection of its own.
         client = httpx.AsyncClient(
-            base_url=cluster["server"],
+            base_url=credentials.server,
             verify=tls,
             headers=headers,
             timeout=httpx.Timeout(30.0),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         )
         watch_client = httpx.AsyncClient(
-            base_url=cluster["server"],
+            base_url=credentials.server,
             verify=tls,
             headers=headers,
             timeout=httpx.Timeout(30.0, read=None),
@@ -167,6 +189,7 @@ class KubeApi:
         *,
         subresource: str | None = None,
         kind: str = "merge",
+        dry_run: bool = False,
     ) -> Body:
         content_type = {
             "merge": "application/merge-patch+json",
@@ -178,6 +201,7 @@ class KubeApi:
             _label(resource, subresource),
             content=json.dumps(patch),
             headers={"Content-Type": content_type},
+            params={"dryRun": "All"} if dry_run else None,
         )
 
     async def delete(

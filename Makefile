@@ -13,6 +13,7 @@ PYTHON      := $(VENV)/bin/python
 export UV_PYTHON := python3.11
 export UV_PYTHON_DOWNLOADS := never
 PYTEST_ARGS ?=
+BROWSER_DEPS := tests/browser/node_modules/.installed
 
 .PHONY: help run test lint fmt gen cluster-up cluster-down bench bench-sim deps clean
 
@@ -22,7 +23,7 @@ help: ## list the targets
 run: deps ## the whole stack with demo data (control plane, API server, Envoy) until Ctrl-C
 	@$(PYTHON) -m devcluster run
 
-test: lint ## lint, type check and every test (unit, integration, e2e) against a real control plane
+test: lint $(BROWSER_DEPS) ## lint, type check and every test (unit, integration, e2e) against a real control plane
 	$(PYTHON) -m devcluster build
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
@@ -51,8 +52,12 @@ WUKONGS ?= 2000
 bench-sim: deps ## simulator scale: WUKONGS Wukongs from create to Running, memory, writes/s
 	$(PYTHON) -m bench.sim_scale --wukongs $(WUKONGS)
 
-deps: $(VENV)/.synced ## Python environment, etcd, and the cached Kubernetes and grpcurl builds
+deps: $(VENV)/.synced $(BROWSER_DEPS) ## Python env, etcd, chromium, browser-test npm packages, cached Kubernetes + grpcurl builds
 	@$(PYTHON) -m devcluster build
+
+$(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+	@touch $@
 
 $(UV):
 	python3 -m venv $(CACHE_DIR)/uv-$(UV_VERSION)
@@ -63,4 +68,4 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	@touch $@
 
 clean: ## remove the virtualenv and local state (not the Kubernetes cache)
-	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache tests/browser/node_modules

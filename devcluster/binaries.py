@@ -138,9 +138,30 @@ def _go_build(*, module_dir: Path, packages: list[str], directory: Path, ldflags
 
 
 def _ensure_etcd(*, log: bool) -> Path:
-    found = shutil.which("etcd")
+    return _ensure_debian_package("etcd", "etcd-server", log=log)
+
+
+def ensure_chromium(*, log: bool = True) -> Path:
+    """Debian's chromium, for the browser tests (playwright-core drives it; it never downloads a browser)."""
+    return _ensure_debian_package("chromium", "chromium", log=log)
+
+
+def _ensure_debian_package(executable: str, package: str, *, log: bool) -> Path:
+    found = shutil.which(executable)
     if found:
         return Path(found)
+    if log:
+        print(f"devcluster: installing Debian's {package}", file=sys.stderr)
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", package]
+    if subprocess.run(install, env=env, check=False).returncode != 0:
+        subprocess.run([*sudo, "apt-get", "update", "-q"], env=env, check=True)
+        subprocess.run(install, env=env, check=True)
+    found = shutil.which(executable) or (f"/usr/bin/{executable}" if Path(f"/usr/bin/{executable}").exists() else None)
+    if found is None:
+        raise RuntimeError(f"{package} was installed but no `{executable}` executable was found")
+    return Path(found)
     if log:
         print("devcluster: installing Debian's etcd-server", file=sys.stderr)
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]

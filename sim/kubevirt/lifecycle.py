@@ -325,6 +325,20 @@ def reset(vmi: Mapping[str, Any]) -> VmiAction:
     return VmiAction(None, "Reset", "VirtualMachineInstance reset")
 
 
+def guest_agent_precheck(vmi: Mapping[str, Any] | None, name: str) -> Mapping[str, Any]:
+    """§1.5 guestosinfo/userlist/filesystemlist: every failure is a 500 whose text/plain body is the error text
+    (`ApiError.message`; the server writes it raw, not as a Status)."""
+    if vmi is None:
+        raise ApiError(500, "InternalError", f'{VMI_RESOURCE}.kubevirt.io "{name}" not found')
+    if _phase(vmi) != "Running":
+        raise ApiError(500, "InternalError", conflict(VMI_RESOURCE, name, "VMI is not running").message)
+    if _condition_status(vmi, "AgentConnected") is None:
+        raise ApiError(
+            500, "InternalError", conflict(VMI_RESOURCE, name, "VMI does not have guest agent connected").message
+        )
+    return vmi
+
+
 def console_precheck(vmi: Mapping[str, Any] | None, name: str, *, kind: str) -> None:
     """§2.4: errors before the upgrade, as plain HTTP Status responses. `kind` is "console" or "vnc"."""
     if vmi is None:

@@ -57,6 +57,11 @@ class SerialGuest:
     _stage: str = "idle"  # idle → login → password → shell
     _line: str = ""
     _user: str = ""
+    _login_time: float = 0.0
+
+    def logged_in(self) -> tuple[str, float] | None:
+        """(user, login time) while a shell is open, for the guest agent's user list."""
+        return (self._user, self._login_time) if self._stage == "shell" else None
 
     def feed(self, data: bytes) -> bytes:
         out = bytearray()
@@ -101,7 +106,7 @@ class SerialGuest:
             return self._prompt()
         if self._stage == "password":
             if password_matches(line, self.users.get(self._user, "")):
-                self._stage = "shell"
+                self._stage, self._login_time = "shell", time.time()
                 return MOTD + self._prompt()
             self._stage = "login"
             return "\r\nLogin incorrect\r\n" + self._prompt()

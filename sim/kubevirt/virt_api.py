@@ -248,6 +248,10 @@ class VirtApi:
         app.router.add_get(base + "/healthz", self._healthz)
         app.router.add_put(base + "/namespaces/{namespace}/virtualmachines/{name}/{action}", self._vm_action)
         app.router.add_put(base + "/namespaces/{namespace}/virtualmachineinstances/{name}/{action}", self._vmi_action)
+        for agent_route in ("guestosinfo", "userlist", "filesystemlist"):
+            app.router.add_get(
+                base + "/namespaces/{namespace}/virtualmachineinstances/{name}/" + agent_route, self._guest_agent
+            )
         app.router.add_get(base + "/namespaces/{namespace}/virtualmachineinstances/{name}/vnc", self._vnc)
         app.router.add_get(base + "/namespaces/{namespace}/virtualmachineinstances/{name}/console", self._console)
 
@@ -418,6 +422,47 @@ class VirtApi:
             message=effect.event_message,
             component=VIRT_HANDLER,
             host=deep_get(vmi, "status", "nodeName", default=""),
+        )
+
+    async def _guest_agent(self, request: web.Request) -> web.Response:
+        """What the guest agent reports (§1.5): the guest OS of the VMI status, who is logged in on the serial
+        console, one root filesystem."""
+        namespace, name = request.match_info["namespace"], request.match_info["name"]
+        route = request.path.rsplit("/", 1)[1]
+        try:
+            vmi = lifecycle.guest_agent_precheck(
+                await self._find(kubeapi.VIRTUAL_MACHINE_INSTANCES, namespace, name), name
+            )
+        except ApiError as error:
+            return web.Response(status=error.code, text=error.message)
+        guest = self._guests.get(vmi["metadata"]["uid"])
+        session = guest.logged_in() if guest is not None else None
+        users = [{"userName": session[0], "domain": "", "loginTime": session[1]}] if session else []
+        if route == "userlist":
+            return web.json_response({"metadata": {}, "items": users or None})
+        disks = [
+            {
+                "diskName": "vda1",
+                "mountPoint": "/",
+                "fileSystemType": "ext4",
+                "usedBytes": 2_147_483_648,
+                "totalBytes": 10_737_418_240,
+                "disk": [{"serial": "root", "busType": "virtio"}],
+            }
+        ]
+        if route == "filesystemlist":
+            return web.json_response({"metadata": {}, "items": disks})
+        return web.json_response(
+            {
+                "guestAgentVersion": "6.2.0",
+                "supportedCommands": [{"name": c, "enabled": True} for c in ("guest-info", "guest-get-users")],
+                "hostname": name.removesuffix("-vm"),
+                "os": deep_get(vmi, "status", "guestOSInfo", default={}),
+                "timezone": "UTC, 0",
+                "userList": users,
+                "fsInfo": {"disks": disks},
+                "fsFreezeStatus": "thawed",
+            }
         )
 
     async def _get(self, resource: kubeapi.Resource, namespace: str, name: str, singular: str) -> Body:

@@ -27,6 +27,7 @@ from tests.kubectl import Kubectl
 from tests.vnc import VNCDO, read_marker
 
 GROUP_PATH = "/apis/subresources.kubevirt.io/v1"
+BROWSER_DIR = Path(__file__).resolve().parents[1] / "browser"
 READ_TIMEOUT = 30.0
 
 
@@ -237,6 +238,11 @@ def test_serial_console_logs_in_and_runs_a_command(stack: devstack.Stack, kubect
             return first.protocol, output, first.close_code
 
     protocol, output, close_code = asyncio.run(session())
+    users = json.loads(kubectl.raw("get", vmi_path(kubectl.namespace, "term-vm", "userlist")).stdout)
+    guest = json.loads(kubectl.raw("get", vmi_path(kubectl.namespace, "term-vm", "guestosinfo")).stdout)
+    assert [u["userName"] for u in users["items"]] == ["ops"]  # the guest agent sees the serial login
+    assert guest["hostname"] == "term"
+    assert guest["os"]["id"] == "ubuntu"
     assert protocol == "plain.kubevirt.io"
     assert b"ignored" not in output
     assert close_code in (None, 1006), close_code  # abnormal closure, as KubeVirt's peers see it
@@ -317,6 +323,43 @@ def test_vnc_newest_wins_and_preserve_session_refuses(stack: devstack.Stack, kub
         "Internal error occurred: Can't connect to websocket (503): websocket: bad handshake: application info: "
         "Active VNC connection. Request denied."
     )
+
+
+@pytest.fixture
+def kubectl_proxy(kubectl: Kubectl) -> Iterator[int]:
+    """`kubectl proxy` on loopback: plain HTTP and WebSocket in, the admin's client certificate out."""
+    proxy = subprocess.Popen(
+        ["kubectl", "proxy", "--address=127.0.0.1", "--port=0"], env=kubectl.env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proxy.stdout is not None
+        line = proxy.stdout.readline()  # "Starting to serve on 127.0.0.1:PORT"
+        yield int(line.strip().rsplit(":", 1)[1])
+    finally:
+        proxy.terminate()
+        proxy.wait(10)
+        if proxy.stdout is not None:
+            proxy.stdout.close()
+
+
+def test_novnc_in_chromium_renders_the_screen_through_kube_apiserver(
+    kubectl: Kubectl, kubectl_proxy: int, tmp_path: Path
+) -> None:
+    create_vm(kubectl, "browser")
+    kubectl.wait_for("vmi", "browser", ("status", "phase"), "Running")
+    url = f"ws://127.0.0.1:{kubectl_proxy}{vmi_path(kubectl.namespace, 'browser', 'vnc')}?preserveSession=true"
+    result = subprocess.run(
+        ["node", str(BROWSER_DIR / "novnc.mjs"), "--url", url, "--screenshot", str(tmp_path / "novnc.png")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.splitlines()[-1])
+    assert seen["connected"] is True
+    assert seen["desktopName"] == "browser"  # RFB ServerInit's name
+    assert seen["marker"] == "browser"  # the VM name, read from the canvas noVNC drew
 
 
 def test_console_errors_come_before_the_upgrade(kubectl: Kubectl) -> None:

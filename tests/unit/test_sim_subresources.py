@@ -592,3 +592,22 @@ def test_kubevirt_md_2_4_console_errors(
     with pytest.raises(ApiError) as raised:
         lifecycle.console_precheck(vmi_, "db", kind=kind)
     assert (raised.value.code, raised.value.message) == expected
+
+
+# §1.5 (lines 222-223): the guest-agent routes answer every failure with 500 and the error text
+AGENT_ROWS: list[tuple[str, dict[str, Any] | None, str | None]] = [
+    ("l.222 VMI missing", None, 'virtualmachineinstance.kubevirt.io "db" not found'),
+    ("l.222 not Running", vmi("Scheduled", conditions=AGENT), VMI_CONFLICT + "VMI is not running"),
+    ("l.223 no agent", vmi(), VMI_CONFLICT + "VMI does not have guest agent connected"),
+    ("l.223 agent connected", vmi(conditions=AGENT), None),
+]
+
+
+@pytest.mark.parametrize(("row", "vmi_", "text"), AGENT_ROWS, ids=[r[0] for r in AGENT_ROWS])
+def test_kubevirt_md_1_5_guest_agent_routes(row: str, vmi_: dict[str, Any] | None, text: str | None) -> None:
+    if text is None:
+        assert lifecycle.guest_agent_precheck(vmi_, "db") is vmi_
+        return
+    with pytest.raises(ApiError) as raised:
+        lifecycle.guest_agent_precheck(vmi_, "db")
+    assert (raised.value.code, raised.value.message) == (500, text)

@@ -1,0 +1,96 @@
+// noVNC (@novnc/novnc) in Debian's chromium, driven by playwright-core: connects to a VNC websocket URL, waits for
+// the first frame, reads the simulated screen's marker (one coloured cell per byte of the VM name, see
+// sim/kubevirt/rfb.py) from the canvas, saves a screenshot and prints {"connected", "desktopName", "marker"} as JSON.
+//
+//   node novnc.mjs --url ws://127.0.0.1:PORT/apis/subresources.kubevirt.io/v1/.../vnc --screenshot out.png
+import { createServer } from "node:http";
+import { readFile } from "node:fs/promises";
+import { dirname, join, normalize } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { chromium } from "playwright-core";
+
+const { values: options } = parseArgs({
+  options: {
+    url: { type: "string" },
+    screenshot: { type: "string" },
+    timeout: { type: "string", default: "60000" },
+  },
+});
+const timeout = Number(options.timeout);
+const novncRoot = join(dirname(fileURLToPath(import.meta.url)), "node_modules", "@novnc", "novnc");
+const MARKER_CELL = 8;
+
+const page = `<!doctype html>
+<html><body style="margin:0"><div id="screen" style="width:720px;height:400px"></div>
+<script type="module">
+import RFB from "/novnc/core/rfb.js";
+window.result = { connected: false, desktopName: "", error: "" };
+// KubeVirt speaks one subprotocol; offering only noVNC's default "binary" would fail the handshake (kubevirt.md §2.2).
+const rfb = new RFB(document.getElementById("screen"), ${JSON.stringify(options.url)}, { wsProtocols: ["plain.kubevirt.io"] });
+rfb.addEventListener("connect", () => { window.result.connected = true; });
+rfb.addEventListener("desktopname", (e) => { window.result.desktopName = e.detail.name; });
+rfb.addEventListener("disconnect", (e) => { if (!window.result.connected) window.result.error = "disconnected: clean=" + e.detail.clean; });
+window.rfb = rfb;
+</script></body></html>`;
+
+const types = { ".js": "text/javascript", ".html": "text/html" };
+const server = createServer(async (request, response) => {
+  const path = new URL(request.url, "http://127.0.0.1").pathname;
+  if (path === "/") {
+    response.writeHead(200, { "content-type": "text/html" }).end(page);
+    return;
+  }
+  const relative = normalize(path.replace(/^\/novnc\//, ""));
+  if (!path.startsWith("/novnc/") || relative.startsWith("..")) {
+    response.writeHead(404).end();
+    return;
+  }
+  try {
+    const body = await readFile(join(novncRoot, relative));
+    response.writeHead(200, { "content-type": types[relative.slice(relative.lastIndexOf("."))] ?? "application/octet-stream" });
+    response.end(body);
+  } catch {
+    response.writeHead(404).end();
+  }
+});
+await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  headless: true,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+});
+let exitCode = 1;
+try {
+  const tab = await browser.newPage({ viewport: { width: 800, height: 480 } });
+  await tab.goto(`http://127.0.0.1:${server.address().port}/`);
+  await tab.waitForFunction(() => window.result.connected || window.result.error, null, { timeout });
+  // the first frame: the marker's first cell is drawn (not the background)
+  const marker = await tab.waitForFunction(
+    (cell) => {
+      const canvas = document.querySelector("#screen canvas");
+      if (!canvas || canvas.width < 720) return null;
+      const context = canvas.getContext("2d");
+      const bytes = [];
+      for (let index = 0; index < canvas.width / cell; index++) {
+        const [r, g, b] = context.getImageData(index * cell + cell / 2, cell / 2, 1, 1).data;
+        if (r + g !== 255 || b !== 0x5a) break;
+        bytes.push(r);
+      }
+      return bytes.length ? String.fromCharCode(...bytes) : null;
+    },
+    MARKER_CELL,
+    { timeout },
+  );
+  if (options.screenshot) await tab.screenshot({ path: options.screenshot });
+  const result = await tab.evaluate(() => window.result);
+  console.log(JSON.stringify({ ...result, marker: await marker.jsonValue() }));
+  exitCode = result.connected ? 0 : 1;
+} catch (error) {
+  console.error(String(error));
+} finally {
+  await browser.close();
+  server.close();
+}
+process.exit(exitCode);

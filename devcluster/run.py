@@ -110,6 +110,10 @@ Try:
   {grpcurl} -plaintext {grpc} list
   {grpcurl} -plaintext -d '{get}' {grpc} novasphere.v1.WukongService/GetWukong
   kubectl --kubeconfig {running.cluster.kubeconfig} get wukongs,vms,vmis,pods -A
+  kubectl --kubeconfig {running.cluster.kubeconfig} get --raw \
+    /apis/subresources.kubevirt.io/v1/namespaces/demo/virtualmachineinstances/web-1-vm/guestosinfo
+  {sys.executable} -m sim.vnc_proxy --kubeconfig {running.cluster.kubeconfig} --namespace demo --name web-1-vm
+      (then point a VNC viewer at the port it prints, e.g. vncviewer 127.0.0.1::PORT)
 
 These addresses are in {env_file} (source it). Logs: {running.cluster.state_dir}/logs and
 {Path(running.cluster.state_dir).parent / "stack" / "logs"}. Ctrl-C stops everything.

@@ -291,7 +291,14 @@ def test_vncdotool_through_the_bridge_sees_the_vm_and_its_input(vnc_bridge: int,
     assert Image.open(before).tobytes() != Image.open(after).tobytes()  # keys and pointer changed the screen
 
 
-def test_vnc_newest_wins_and_preserve_session_refuses(stack: devstack.Stack, kubectl: Kubectl) -> None:
+async def _drain(socket_: aiohttp.ClientWebSocketResponse) -> aiohttp.WSMsgType:
+    """Read until the connection ends; the type of the last message."""
+    while (message := await socket_.receive()).type == aiohttp.WSMsgType.BINARY:
+        pass
+    return message.type
+
+
+def test_vnc_newest_wins_preserve_session_refuses_and_a_stop_closes_it(stack: devstack.Stack, kubectl: Kubectl) -> None:
     create_vm(kubectl, "desk")
     kubectl.wait_for("vmi", "desk", ("status", "phase"), "Running")
     credentials = Credentials.from_kubeconfig(Path(stack.cluster.kubeconfig))
@@ -303,7 +310,7 @@ def test_vnc_newest_wins_and_preserve_session_refuses(stack: devstack.Stack, kub
         "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(),
     }
 
-    async def scenario() -> tuple[bytes, Any, int, dict[str, Any]]:
+    async def scenario() -> tuple[bytes, Any, int, dict[str, Any], Any]:
         async with aiohttp.ClientSession(headers=dict(credentials.headers)) as client:
             first = await client.ws_connect(url, protocols=("plain.kubevirt.io",), ssl=credentials.tls)
             greeting = (await first.receive_bytes(timeout=READ_TIMEOUT))[:12]
@@ -312,10 +319,15 @@ def test_vnc_newest_wins_and_preserve_session_refuses(stack: devstack.Stack, kub
             https = url.replace("wss://", "https://", 1) + "?preserveSession=true"
             async with client.get(https, headers=upgrade, ssl=credentials.tls) as refused:
                 status, body = refused.status, await refused.json()
-            await second.close()
-            return greeting, kicked.type, status, body
+            # stopping the VM ends its console
+            stop = credentials.server + vm_path(kubectl.namespace, "desk", "stop")
+            async with client.put(stop, json={"gracePeriod": 0}, ssl=credentials.tls) as stopped:
+                assert stopped.status == 202
+            ended = await asyncio.wait_for(_drain(second), READ_TIMEOUT)
+            return greeting, kicked.type, status, body, ended
 
-    greeting, kicked, status, body = asyncio.run(scenario())
+    greeting, kicked, status, body, ended = asyncio.run(scenario())
+    assert ended in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE)
     assert greeting == b"RFB 003.008\n"
     assert kicked in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE)
     assert status == 500

@@ -194,7 +194,7 @@ async def run(settings: Settings) -> None:
             await asyncio.gather(*(informer.synced.wait() for informer in informers.values()))
             for controller in controllers.values():
                 tasks.create_task(controller.run(), name=controller.name)
-            virt_api = VirtApi(api=api, events=events, vms=vms, vmis=vmis, port=settings.virt_api_port)
+            virt_api = VirtApi(api=api, events=events, vmis=vmis, port=settings.virt_api_port)
             tasks.create_task(virt_api.run(), name="virt-api")
             await virt_api.ready.wait()
             log.info(

@@ -117,16 +117,22 @@ class _Session:
 
 
 class VirtApi:
-    def __init__(self, *, api: KubeApi, events: EventRecorder, vms: Informer, vmis: Informer, port: int = 0) -> None:
+    def __init__(self, *, api: KubeApi, events: EventRecorder, vmis: Informer, port: int = 0) -> None:
         self._api = api
         self._events = events
-        self._vms = vms
         self._vmis = vmis
+        vmis.on_change(self._forget_deleted)
         self._port = port
         self._sessions: dict[tuple[str, str], _Session] = {}  # (VMI uid, "vnc" | "console")
         self._screens: dict[str, Screen] = {}
         self._guests: dict[str, SerialGuest] = {}
         self.ready = asyncio.Event()
+
+    def _forget_deleted(self, old: Body | None, new: Body | None) -> None:
+        """A deleted VMI's screen and serial session go with it (its open consoles end on their own)."""
+        if new is None and old is not None:
+            self._screens.pop(old["metadata"]["uid"], None)
+            self._guests.pop(old["metadata"]["uid"], None)
 
     # ---- registration (§4.1) -----------------------------------------------------------------------------------
 

@@ -517,9 +517,9 @@ class VirtApi:
         self._sessions[(uid, kind)] = session
         try:
             if kind == "vnc":
-                await self._serve_vnc(socket_, vmi)
+                await self._serve_vnc(request, socket_, vmi)
             else:
-                await self._serve_serial(socket_, vmi)
+                await self._serve_serial(request, socket_, vmi)
         finally:
             if self._sessions.get((uid, kind)) is session:
                 del self._sessions[(uid, kind)]
@@ -533,7 +533,7 @@ class VirtApi:
             return "Paused"
         return str(deep_get(vmi, "status", "phase", default=""))
 
-    async def _serve_vnc(self, socket_: web.WebSocketResponse, vmi: Body) -> None:
+    async def _serve_vnc(self, request: web.Request, socket_: web.WebSocketResponse, vmi: Body) -> None:
         namespace, name, uid = (vmi["metadata"][k] for k in ("namespace", "name", "uid"))
         screen = self._screens.setdefault(uid, Screen(name, state=lambda: self._vmi_state(namespace, name, uid)))
         server = RfbServer(screen)
@@ -544,7 +544,7 @@ class VirtApi:
                 await asyncio.sleep(SESSION_CHECK_SECONDS)
                 if screen.state() in ("Gone", "Succeeded", "Failed"):
                     log.info("vnc of %s/%s closed: the VMI stopped", namespace, name)
-                    _drop_socket(socket_)
+                    _drop(request)
                     return
                 update = server.pending_update()
                 if update:
@@ -552,7 +552,7 @@ class VirtApi:
 
         await self._pump(socket_, server.feed, push_changes)
 
-    async def _serve_serial(self, socket_: web.WebSocketResponse, vmi: Body) -> None:
+    async def _serve_serial(self, request: web.Request, socket_: web.WebSocketResponse, vmi: Body) -> None:
         namespace, name, uid = (vmi["metadata"][k] for k in ("namespace", "name", "uid"))
         guest = self._guests.get(uid)
         if guest is None:
@@ -568,7 +568,7 @@ class VirtApi:
                 await asyncio.sleep(SESSION_CHECK_SECONDS)
                 if self._vmi_state(namespace, name, uid) in ("Gone", "Succeeded", "Failed"):
                     log.info("console of %s/%s closed: the VMI stopped", namespace, name)
-                    _drop_socket(socket_)
+                    _drop(request)
                     return
                 if self._guests.get(uid) is not guest:  # soft reboot: the session ended
                     await socket_.send_bytes(b"\r\n[  OK  ] Reached target Reboot.\r\n")
@@ -613,11 +613,6 @@ def _drop(request: web.Request) -> None:
     """Close a console the way KubeVirt does when a newer one takes over: the TCP connection goes, no close frame."""
     if request.transport is not None:
         request.transport.abort()
-
-
-def _drop_socket(socket_: web.WebSocketResponse) -> None:
-    with contextlib.suppress(AttributeError):
-        socket_._req.transport.abort()  # type: ignore[union-attr]  # aiohttp keeps the request; no public abort
 
 
 def _cloud_init(vmi: Body) -> str:

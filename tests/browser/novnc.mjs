@@ -23,9 +23,13 @@ const MARKER_CELL = 8;
 
 const page = `<!doctype html>
 <html><body style="margin:0"><div id="screen" style="width:720px;height:400px"></div>
+<script>
+// set before the module loads, so a failed import is reported rather than awaited
+window.result = { connected: false, desktopName: "", error: "" };
+window.addEventListener("error", (e) => { window.result.error = String(e.message || e); });
+</script>
 <script type="module">
 import RFB from "/novnc/core/rfb.js";
-window.result = { connected: false, desktopName: "", error: "" };
 // KubeVirt speaks one subprotocol; offering only noVNC's default "binary" would fail the handshake (kubevirt.md §2.2).
 const rfb = new RFB(document.getElementById("screen"), ${JSON.stringify(options.url)}, { wsProtocols: ["plain.kubevirt.io"] });
 rfb.addEventListener("connect", () => { window.result.connected = true; });
@@ -66,6 +70,8 @@ try {
   const tab = await browser.newPage({ viewport: { width: 800, height: 480 } });
   await tab.goto(`http://127.0.0.1:${server.address().port}/`);
   await tab.waitForFunction(() => window.result.connected || window.result.error, null, { timeout });
+  const early = await tab.evaluate(() => window.result);
+  if (!early.connected) throw new Error(`noVNC did not connect: ${early.error}`);
   // the first frame: the marker's first cell is drawn (not the background)
   const marker = await tab.waitForFunction(
     (cell) => {

@@ -337,25 +337,17 @@ class VirtApi:
         if outcome.error is not None:
             raise outcome.error
         try:
-            if outcome.vm_spec_patch:
-                await self._api.patch(
-                    kubeapi.VIRTUAL_MACHINES,
-                    namespace,
-                    name,
-                    outcome.vm_spec_patch,
-                    kind="json",
-                    dry_run=outcome.dry_run,
-                )
-            if outcome.vm_status_patch:
-                await self._api.patch(
-                    kubeapi.VIRTUAL_MACHINES,
-                    namespace,
-                    name,
-                    outcome.vm_status_patch,
-                    kind="json",
-                    subresource="status",
-                    dry_run=outcome.dry_run,
-                )
+            for patch, subresource in ((outcome.vm_spec_patch, None), (outcome.vm_status_patch, "status")):
+                if patch:
+                    await self._api.patch(
+                        kubeapi.VIRTUAL_MACHINES,
+                        namespace,
+                        name,
+                        patch,
+                        kind="json",
+                        subresource=subresource,
+                        dry_run=outcome.dry_run,
+                    )
         except kubeapi.ApiError as error:
             if error.status in (409, 422):  # the JSON-patch `test` saw a concurrent change
                 raise lifecycle.conflict(

@@ -79,7 +79,6 @@ class Outcome:
     """What an endpoint does. Changes listed here are made in this order, then `error` (if any) is answered:
     stop's grace-period patch happens "even if a later check fails" (§1.5)."""
 
-    code: int = 202
     dry_run: bool = False
     vmi_grace_seconds: int | None = None  # patch the live VMI's spec.terminationGracePeriodSeconds first
     vm_spec_patch: list[dict[str, Any]] = field(default_factory=list)  # JSON patch on the VM

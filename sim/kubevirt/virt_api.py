@@ -322,7 +322,7 @@ class VirtApi:
             await self._perform(outcome, vm, vmi, action)
         except ApiError as error:
             return _status(error)
-        return web.Response(status=outcome.code)
+        return web.Response(status=202)  # every VM route answers 202 Accepted, empty body (§0 fact 2)
 
     async def _perform(self, outcome: lifecycle.Outcome, vm: Body, vmi: Body | None, action: str) -> None:
         namespace, name = vm["metadata"]["namespace"], vm["metadata"]["name"]

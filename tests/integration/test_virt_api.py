@@ -96,7 +96,11 @@ def test_lifecycle_routes_change_the_objects_as_kubevirt_does(kubectl: Kubectl) 
         "Conflict",
         'Operation cannot be fulfilled on virtualmachine.kubevirt.io "box": VM is already running',
     )
-    assert_refused(kubectl.raw("replace", vm_path(ns, "nothing", "start")), "NotFound", "")
+    assert_refused(
+        kubectl.raw("replace", vm_path(ns, "nothing", "start")),
+        "NotFound",
+        'virtualmachine.kubevirt.io "nothing" not found',
+    )
 
     # pause / unpause: Paused condition on the VMI, printableStatus Paused on the VM (§1.5, §3.3)
     assert kubectl.raw("replace", vmi_path(ns, "box", "pause")).returncode == 0

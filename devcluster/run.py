@@ -17,6 +17,7 @@ from devcluster import binaries, manifests, procs, stack
 REPO_ROOT = manifests.REPO_ROOT
 DEMO = Path(__file__).with_name("demo.yaml")
 DEMO_NAMESPACE = "demo"
+DEMO_TENANT = "demo"
 # The simulator runs twice as fast as a real cluster: a VM boots in seconds, vmoperator polls every 5 s.
 SIM_SPEED = 2.0
 # Ports a person can remember; any that is taken is replaced by a free one.
@@ -38,7 +39,7 @@ def main(state_dir: Path, env_file: Path) -> int:
                 cluster,
                 state_dir / "stack",
                 ports=_ports(PREFERRED_PORTS),
-                api_env={"NOVASPHERE_DEFAULT_NAMESPACE": DEMO_NAMESPACE},
+                api_env={"NOVASPHERE_DEV_TENANT": DEMO_TENANT},
                 sim_speed=SIM_SPEED,
             ) as running,
         ):
@@ -107,6 +108,8 @@ Try:
   curl -s {http}/api/v1/wukongs
   curl -s '{http}/api/v1/wukongs/web-1?namespace=demo'
   curl -s -i {http}/api/v1/wukongs/nope
+  curl -s '{http}/api/v1/wukongs?sortBy=cpu&sortOrder=desc&status=running,stopped'
+  curl -sN {http}/api/v1/watch/wukongs          (Server-Sent Events; Ctrl-C to stop)
   {grpcurl} -plaintext {grpc} list
   {grpcurl} -plaintext -d '{get}' {grpc} novasphere.v1.WukongService/GetWukong
   kubectl --kubeconfig {running.cluster.kubeconfig} get wukongs,vms,vmis,pods -A

@@ -12,6 +12,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 PREFIX = "NOVASPHERE_"
+DEV_PERMISSIONS = (
+    "vm:query",
+    "vm:create",
+    "vm:update",
+    "vm:delete",
+    "vm:start",
+    "vm:stop",
+    "vm:restart",
+    "vm:pause",
+    "vm:console:access",
+)
 T = TypeVar("T")
 
 
@@ -38,8 +49,23 @@ class Settings:
     """NOVASPHERE_KUBECONFIG: kubeconfig of the API's service account; empty means in-cluster credentials."""
     kube_threads: int
     """NOVASPHERE_KUBE_THREADS: threads (and pooled connections) for Kubernetes calls, 1-256. Default 32."""
-    default_namespace: str
-    """NOVASPHERE_DEFAULT_NAMESPACE: namespace of requests that name none (development identity). Default `default`."""
+    dev_user: str
+    """NOVASPHERE_DEV_USER: the development identity every request runs as until authentication exists."""
+    dev_tenant: str
+    """NOVASPHERE_DEV_TENANT: its tenant (it sees namespaces labelled novasphere.dev/tenant=<tenant>). Default
+    `default`."""
+    dev_permissions: frozenset[str]
+    """NOVASPHERE_DEV_PERMISSIONS: its permissions, comma-separated. Default: every vm:* permission."""
+    watch_buffer: int
+    """NOVASPHERE_WATCH_BUFFER: events queued for one watch stream before it is dropped as too slow, 8-100000.
+    Default 1024."""
+    watch_bookmark_seconds: float
+    """NOVASPHERE_WATCH_BOOKMARK_SECONDS: how often an idle watch gets a BOOKMARK, 0.1-300. Default 15."""
+    tombstone_seconds: float
+    """NOVASPHERE_TOMBSTONE_SECONDS: how long deletions are remembered for resuming watches, 60-86400. Default 600."""
+    cursor_wait_seconds: float
+    """NOVASPHERE_CURSOR_WAIT_SECONDS: how long a read waits for this replica to reach a given cursor, 0-60.
+    Default 5."""
     reflection: bool
     """NOVASPHERE_REFLECTION: serve gRPC reflection (grpcurl). Default false; `make run` turns it on."""
     shutdown_grace_seconds: float
@@ -57,7 +83,13 @@ class Settings:
             admin_listen=reader.get("ADMIN_LISTEN", "127.0.0.1:9464", _host_port),
             kubeconfig=reader.get("KUBECONFIG", "", _existing_file),
             kube_threads=reader.get("KUBE_THREADS", "32", _int_between(1, 256)),
-            default_namespace=reader.get("DEFAULT_NAMESPACE", "default", _nonempty),
+            dev_user=reader.get("DEV_USER", "developer", _nonempty),
+            dev_tenant=reader.get("DEV_TENANT", "default", _nonempty),
+            dev_permissions=reader.get("DEV_PERMISSIONS", ",".join(DEV_PERMISSIONS), _permissions),
+            watch_buffer=reader.get("WATCH_BUFFER", "1024", _int_between(8, 100_000)),
+            watch_bookmark_seconds=reader.get("WATCH_BOOKMARK_SECONDS", "15", _float_between(0.1, 300)),
+            tombstone_seconds=reader.get("TOMBSTONE_SECONDS", "600", _float_between(60, 86_400)),
+            cursor_wait_seconds=reader.get("CURSOR_WAIT_SECONDS", "5", _float_between(0, 60)),
             reflection=reader.get("REFLECTION", "false", _bool),
             shutdown_grace_seconds=reader.get("SHUTDOWN_GRACE_SECONDS", "10", _float_between(0, 300)),
             max_message_bytes=reader.get("MAX_MESSAGE_BYTES", str(4 << 20), _int_between(1 << 10, 64 << 20)),
@@ -139,6 +171,14 @@ def _nonempty(value: str) -> str:
     return value.strip()
 
 
+def _permissions(value: str) -> frozenset[str]:
+    permissions = frozenset(p.strip() for p in value.split(",") if p.strip())
+    malformed = sorted(p for p in permissions if not p.replace(":", "").replace("-", "").isalnum())
+    if malformed:
+        raise ValueError(f"malformed permission(s) {', '.join(malformed)}; expected e.g. vm:query,vm:start")
+    return permissions
+
+
 def _log_level(value: str) -> str:
     level = value.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -148,4 +188,7 @@ def _log_level(value: str) -> str:
 
 def describe(settings: Settings) -> dict[str, Any]:
     """The settings as loggable key/values (none of them is secret)."""
-    return {f.name: str(getattr(settings, f.name)) for f in fields(settings)}
+    return {
+        f.name: ",".join(sorted(value)) if isinstance(value := getattr(settings, f.name), frozenset) else str(value)
+        for f in fields(settings)
+    }

@@ -3,8 +3,14 @@ to a status code in one table.
 
     NovaError
     ├── NotFound
-    │   └── WukongNotFound
+    │   ├── WukongNotFound
+    │   └── NamespaceNotFound
+    ├── AlreadyExists
+    ├── PermissionDenied
     ├── InvalidArgument          (carries field violations)
+    ├── Conflict                 (a stale etag: read again, then retry)
+    ├── ResyncRequired           (a watch cursor older than the replica can vouch for)
+    ├── SlowConsumer             (a watch client that did not keep up)
     └── Unavailable              (retrying later may help)
 
 Each error has a stable `reason` (AIP-193 `ErrorInfo.reason`, domain `novasphere.dev`) and one message that says
@@ -24,7 +30,14 @@ class Reason(enum.StrEnum):
     """Every `ErrorInfo.reason` the API sends. UPPER_SNAKE, at most 63 characters, never reused for another cause."""
 
     WUKONG_NOT_FOUND = "WUKONG_NOT_FOUND"
+    NAMESPACE_NOT_FOUND = "NAMESPACE_NOT_FOUND"
+    WUKONG_ALREADY_EXISTS = "WUKONG_ALREADY_EXISTS"
     INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    ETAG_MISMATCH = "ETAG_MISMATCH"
+    RESYNC_REQUIRED = "RESYNC_REQUIRED"
+    SLOW_CONSUMER = "SLOW_CONSUMER"
+    CURSOR_NOT_REACHED = "CURSOR_NOT_REACHED"
     BACKEND_UNAVAILABLE = "BACKEND_UNAVAILABLE"
     BACKEND_OVERLOADED = "BACKEND_OVERLOADED"
     BACKEND_FORBIDDEN = "BACKEND_FORBIDDEN"
@@ -71,6 +84,70 @@ class WukongNotFound(NotFound):
         )
 
 
+class NamespaceNotFound(NotFound):
+    reason = Reason.NAMESPACE_NOT_FOUND
+    resource_type = "Namespace"
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__(
+            f"namespace '{namespace}' not found among your tenant's namespaces; leave it empty to use all of them "
+            "(or, for a single Wukong, the default one)",
+            resource_name=f"namespaces/{namespace}",
+        )
+
+
+class AlreadyExists(NovaError):
+    reason = Reason.WUKONG_ALREADY_EXISTS
+    resource_type = "novasphere.dev/Wukong"
+
+    def __init__(self, *, namespace: str, name: str) -> None:
+        super().__init__(
+            f"a Wukong named '{name}' already exists in namespace '{namespace}'; choose another name (or, to retry "
+            "a create safely, send the same request_id)"
+        )
+        self.resource_name = f"namespaces/{namespace}/wukongs/{name}"
+
+
+class PermissionDenied(NovaError):
+    reason = Reason.PERMISSION_DENIED
+
+    def __init__(self, permission: str) -> None:
+        super().__init__(f"permission '{permission}' is required; ask your tenant's administrator for a role with it")
+        self.permission = permission
+
+
+class Conflict(NovaError):
+    """The object changed since the client read it; nothing was changed."""
+
+    reason = Reason.ETAG_MISMATCH
+
+    def __init__(self, *, name: str, etag: str, current: str) -> None:
+        super().__init__(
+            f"Wukong '{name}' changed since you read it (your etag {etag}, now {current}); get it again, reapply "
+            "your change and retry with the new etag"
+        )
+
+
+class ResyncRequired(NovaError):
+    reason = Reason.RESYNC_REQUIRED
+
+    def __init__(self, *, cursor: int, oldest: int) -> None:
+        super().__init__(
+            f"cannot resume from cursor {cursor}: this replica can only resume from {oldest} or later; list again "
+            "(or watch without a cursor) to get the current state, then resume from its cursor"
+        )
+
+
+class SlowConsumer(NovaError):
+    reason = Reason.SLOW_CONSUMER
+
+    def __init__(self, *, buffered: int) -> None:
+        super().__init__(
+            f"the watch was dropped: {buffered} events were waiting for this client to read them; resume from the "
+            "last cursor received, and read the stream faster"
+        )
+
+
 class InvalidArgument(NovaError):
     """The request is malformed; nothing was changed."""
 
@@ -96,3 +173,13 @@ class Unavailable(NovaError):
     def __init__(self, message: str, *, retry_after_seconds: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+class CursorNotReached(Unavailable):
+    reason = Reason.CURSOR_NOT_REACHED
+
+    def __init__(self, *, cursor: int, seen: int, waited: float) -> None:
+        super().__init__(
+            f"this replica has seen the cluster up to cursor {seen}, not yet {cursor}, after waiting {waited:g} s; "
+            "retry shortly"
+        )

@@ -8,25 +8,30 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from novasphere.v1 import wukong_service_pb2, wukong_service_pb2_grpc
-from server import config
+from server import config, tenancy
+from server.auth import Caller, DevelopmentIdentity
 from server.kube import errors as kube_errors
-from server.kube import wukongs as kube_wukongs
 from server.kube.client import KubeClient
+from server.kube.informer import Informer, Kind
 from server.metrics import Metrics
+from server.transport import wukong_servicer
 from server.transport.interceptors import ErrorInterceptor, ObserveInterceptor
-from server.transport.wukong_servicer import WukongServicer
+from server.wukongs import cache as wukong_cache
+from server.wukongs.commands import WukongCommands
 from server.wukongs.queries import WukongQueries
+from server.wukongs.watch import WatchHub, WatchSettings
 
 log = logging.getLogger("novasphere")
 
-SERVICE_NAMES = (wukong_service_pb2.DESCRIPTOR.services_by_name["WukongService"].full_name,)
+SERVICE_NAMES = (wukong_servicer.SERVICE.full_name,)
 STARTUP_PROBE_SECONDS = 60.0
+SYNC_TIMEOUT_SECONDS = 120.0
 
 
 async def serve(settings: config.Settings) -> None:
@@ -44,9 +49,24 @@ async def serve(settings: config.Settings) -> None:
             ("grpc.so_reuseport", 0),
         ],
     )
-    wukong_service_pb2_grpc.add_WukongServiceServicer_to_server(
-        WukongServicer(queries=WukongQueries(kube=kube, default_namespace=settings.default_namespace)), server
+    tenants = tenancy.Tenancy(kube)
+    cache = wukong_cache.WukongCache(tombstone_seconds=settings.tombstone_seconds)
+    hub = WatchHub(cache, WatchSettings(buffer=settings.watch_buffer, bookmark_seconds=settings.watch_bookmark_seconds))
+    metrics.track_watches(lambda: hub.streams)
+    identity = Caller(user=settings.dev_user, tenant=settings.dev_tenant, permissions=settings.dev_permissions)
+    servicer = wukong_servicer.WukongServicer(
+        callers=DevelopmentIdentity(identity),
+        queries=WukongQueries(
+            kube=kube, cache=cache, hub=hub, tenancy=tenants, cursor_wait_seconds=settings.cursor_wait_seconds
+        ),
+        commands=WukongCommands(
+            kube=kube, cache=cache, tenancy=tenants, cursor_wait_seconds=settings.cursor_wait_seconds
+        ),
     )
+    server.add_generic_rpc_handlers((wukong_servicer.handler(servicer),))
+    loop = asyncio.get_running_loop()
+    informers = [Informer(kube, kind, cache, loop) for kind in wukong_cache.KINDS]
+    informers.append(Informer(kube, tenancy.NAMESPACES, tenants, loop))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection:
         reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -54,14 +74,17 @@ async def serve(settings: config.Settings) -> None:
     admin_port = metrics.serve(settings.admin_listen)
 
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
     await server.start()
     log.info("gRPC on %s:%d, metrics on %s:%d", settings.grpc_listen.host, port, settings.admin_listen.host, admin_port)
     try:
-        await _probe_kubernetes(kube, stop)
+        await _probe_kubernetes(kube, [informer.kind for informer in informers], stop)
+        for informer in informers:
+            informer.start()
+        await _synced(lambda: cache.synced and tenants.synced, stop)
+        log.info("caches synced: %d Wukongs, cursor %d", sum(1 for _ in cache.states()), cache.cursor)
         for name in (*SERVICE_NAMES, ""):  # the overall status last: once it says SERVING, every service does
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("serving")
@@ -70,28 +93,42 @@ async def serve(settings: config.Settings) -> None:
     finally:
         await health_servicer.enter_graceful_shutdown()
         await server.stop(settings.shutdown_grace_seconds)
+        for informer in informers:
+            informer.stop()
         kube.close()
         metrics.close()
         log.info("stopped")
 
 
-async def _probe_kubernetes(kube: KubeClient, stop: asyncio.Event) -> None:
-    """Reports SERVING only once a real read works: kube-apiserver reachable, the Wukong CRD installed and our RBAC
+async def _probe_kubernetes(kube: KubeClient, kinds: list[Kind], stop: asyncio.Event) -> None:
+    """Serves only once a real read of every kind works: kube-apiserver reachable, the CRDs installed and our RBAC
     sufficient. A missing permission or CRD is a deployment error, so it stops the server with a clear message."""
     deadline = asyncio.get_running_loop().time() + STARTUP_PROBE_SECONDS
-    while not stop.is_set():
+    pending = list(kinds)
+    while pending and not stop.is_set():
+        kind = pending[0]
         try:
-            await kube_wukongs.list_page(kube, namespace=None, limit=1, continue_token="")
-            return
+            await kube.request("GET", kind.path, query={"limit": 1})
+            pending.pop(0)
         except kube_errors.Forbidden as error:
-            raise SystemExit(f"the service account may not list Wukongs: {error.detail}; apply deploy/rbac") from error
+            raise SystemExit(
+                f"the service account may not list {kind.name}: {error.detail}; apply deploy/rbac"
+            ) from error
         except kube_errors.NotFound as error:
-            raise SystemExit("the Wukong CRD (wukongs.vm.novasphere.dev) is not installed") from error
+            raise SystemExit(f"the API for {kind.name} ({kind.path}) is not installed (a missing CRD?)") from error
         except kube_errors.KubeError as error:
             if asyncio.get_running_loop().time() > deadline:
                 raise SystemExit(f"kube-apiserver not usable after {STARTUP_PROBE_SECONDS:.0f} s: {error}") from error
             log.warning("waiting for kube-apiserver: %s", error)
             await asyncio.sleep(1.0)
+
+
+async def _synced(synced: Callable[[], bool], stop: asyncio.Event) -> None:
+    deadline = asyncio.get_running_loop().time() + SYNC_TIMEOUT_SECONDS
+    while not synced() and not stop.is_set():
+        if asyncio.get_running_loop().time() > deadline:
+            raise SystemExit(f"the informers did not sync within {SYNC_TIMEOUT_SECONDS:.0f} s")
+        await asyncio.sleep(0.05)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from wsgiref.simple_server import WSGIServer
 
 import prometheus_client
@@ -30,12 +31,18 @@ class Metrics:
             ["method", "client_type"],
             registry=self.registry,
         )
+        self.watch_streams = prometheus_client.Gauge(
+            "novasphere_watch_streams", "WatchWukong streams open on this replica.", registry=self.registry
+        )
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
     def observe(self, *, method: str, code: str, client_type: str, seconds: float) -> None:
         self.requests.labels(method, code, client_type).inc()
         self.latency.labels(method, client_type).observe(seconds)
+
+    def track_watches(self, count: Callable[[], int]) -> None:
+        self.watch_streams.set_function(count)
 
     def serve(self, listen: HostPort) -> int:
         """Starts the admin HTTP server; returns its port."""

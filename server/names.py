@@ -13,6 +13,10 @@ DNS_LABEL_MAX = 63
 WUKONG_NAME_MAX = 40
 
 
+def is_dns_label(value: str) -> bool:
+    return bool(_DNS_LABEL.match(value))
+
+
 def check_namespace(field: str, value: str) -> None:
     if len(value) > DNS_LABEL_MAX or not _DNS_LABEL.match(value):
         raise errors.InvalidArgument.field(

@@ -18,6 +18,10 @@ from novasphere.v1 import wukong_service_pb2_grpc
 from tests import kube_helpers
 
 ALLOWED_ORIGIN = "http://localhost:3000"
+# The development identity the API server runs every request as (until authentication), and its tenant's label.
+TENANT = "tests"
+TENANT_LABELS = {"novasphere.dev/tenant": TENANT}
+API_ENV = {"NOVASPHERE_DEV_TENANT": TENANT, "NOVASPHERE_WATCH_BOOKMARK_SECONDS": "1"}
 # Simulated seconds per real second for the session's simulator: vmoperator's 10 s poll takes 0.5 s.
 SIM_SPEED = 20.0
 
@@ -46,16 +50,30 @@ def kube(cluster: devcluster.ClusterInfo) -> Iterator[kubernetes.client.ApiClien
 @pytest.fixture(scope="session")
 def stack(cluster: devcluster.ClusterInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[devstack.Stack]:
     with devstack.running(
-        cluster, tmp_path_factory.mktemp("stack"), cors_allowed_origins=(ALLOWED_ORIGIN,), sim_speed=SIM_SPEED
+        cluster,
+        tmp_path_factory.mktemp("stack"),
+        cors_allowed_origins=(ALLOWED_ORIGIN,),
+        sim_speed=SIM_SPEED,
+        api_env=API_ENV,
     ) as running:
         yield running
 
 
 @pytest.fixture
 def namespace(kube: kubernetes.client.ApiClient) -> Iterator[str]:
-    """A fresh namespace for one test; deleted afterwards (the namespace controller removes what it holds)."""
+    """A fresh namespace of the test tenant for one test; deleted afterwards (the namespace controller removes what
+    it holds)."""
     name = f"t-{uuid.uuid4().hex[:10]}"
-    kube_helpers.create_namespace(kube, name)
+    kube_helpers.create_namespace(kube, name, TENANT_LABELS)
+    yield name
+    kube_helpers.delete_namespace(kube, name)
+
+
+@pytest.fixture
+def foreign_namespace(kube: kubernetes.client.ApiClient) -> Iterator[str]:
+    """A namespace of another tenant."""
+    name = f"f-{uuid.uuid4().hex[:10]}"
+    kube_helpers.create_namespace(kube, name, {"novasphere.dev/tenant": "someone-else"})
     yield name
     kube_helpers.delete_namespace(kube, name)
 

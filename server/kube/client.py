@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import kubernetes.client
 import kubernetes.config
+from kubernetes.client.exceptions import ApiException
 
 from server.kube import errors
 
@@ -19,6 +21,7 @@ T = TypeVar("T")
 
 # (connect, read) seconds for one request; list pages are bounded, so a slow answer means trouble, not size.
 REQUEST_TIMEOUT = (5.0, 30.0)
+JsonObject = dict[str, Any]
 
 
 class KubeClient:
@@ -50,6 +53,74 @@ class KubeClient:
         loop = asyncio.get_running_loop()
         with errors.translated():
             return await loop.run_in_executor(self._executor, functools.partial(function, *args, **kwargs))
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str | int] | None = None,
+        body: object = None,
+        content_type: str = "application/json",
+    ) -> JsonObject:
+        """One JSON request to `path` (e.g. `/api/v1/namespaces/x/pods`) on the pool; raises `kube.errors.KubeError`."""
+        return await self.call(self.request_blocking, method, path, query=query, body=body, content_type=content_type)
+
+    def request_blocking(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str | int] | None = None,
+        body: object = None,
+        content_type: str = "application/json",
+        _request_timeout: tuple[float, float] = REQUEST_TIMEOUT,
+    ) -> JsonObject:
+        with errors.translated():
+            response = self._send(method, path, query, body, content_type, _request_timeout)
+            decoded = json.loads(response.read())
+        if not isinstance(decoded, dict):
+            raise errors.Unreachable(f"expected a JSON object from {method} {path}")
+        return decoded
+
+    def stream_lines(self, path: str, *, query: Mapping[str, str | int], read_timeout: float) -> Iterator[bytes]:
+        """The lines of a streaming GET (a watch), blocking; for a thread of its own. Raises `kube.errors.KubeError`."""
+        with errors.translated():
+            response = self._send("GET", path, query, None, "application/json", (REQUEST_TIMEOUT[0], read_timeout))
+            buffered = b""
+            try:
+                for chunk in response.response.stream(amt=None, decode_content=False):
+                    buffered += chunk
+                    *lines, buffered = buffered.split(b"\n")
+                    yield from (line for line in lines if line)
+            finally:
+                response.response.release_conn()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str | int] | None,
+        body: object,
+        content_type: str,
+        timeout: tuple[float, float],
+    ) -> kubernetes.client.rest.RESTResponse:
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        method, url, headers, body, _ = self.api_client.param_serialize(
+            method,
+            path,
+            query_params=list((query or {}).items()),
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api_client.call_api(method, url, header_params=headers, body=body, _request_timeout=timeout)
+        if not 200 <= response.status < 300:
+            response.read()
+            raise ApiException(http_resp=response)
+        return response
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

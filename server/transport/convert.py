@@ -3,37 +3,105 @@
 from __future__ import annotations
 
 import copy
+import datetime
+from collections.abc import Mapping
 from typing import Any
 
-from google.protobuf import json_format
+from google.protobuf import json_format, timestamp_pb2
 
 from novasphere.v1 import wukong_pb2
-from server.kube.wukongs import WukongObject
+from server import quantity
+from server.wukongs.actions import Action
+from server.wukongs.cache import ChangeType, WukongState
+from server.wukongs.commands import WukongInput, etag_of
+from server.wukongs.detail import Detail
+from server.wukongs.status import DerivedStatus
 
 # Secrets in the CRD's spec that no response may carry (DESIGN §5).
 _SECRET_USER_FIELDS = ("password", "passwordHash")
 
 
-def wukong_to_pb(wukong: WukongObject) -> wukong_pb2.Wukong:
+def wukong_to_pb(state: WukongState, actions: tuple[Action, ...], detail: Detail | None = None) -> wukong_pb2.Wukong:
+    raw_status = state.wukong.get("status") or {}
     message = wukong_pb2.Wukong(
-        name=wukong.name,
-        namespace=wukong.namespace,
-        uid=wukong.uid,
-        labels=dict(wukong.labels),
-        etag=wukong.resource_version,
-        spec=spec_to_pb(wukong.raw_spec),
+        name=state.name,
+        namespace=state.namespace,
+        uid=state.uid,
+        labels=dict(state.labels),
+        etag=etag_of(state.wukong),
+        spec=spec_to_pb(state.wukong.get("spec") or {}),
         operator_status=wukong_pb2.OperatorStatus(
-            phase=str(wukong.raw_status.get("phase", "")),
-            vm_name=str(wukong.raw_status.get("vmName", "")),
-            node_name=str(wukong.raw_status.get("nodeName", "")),
+            phase=str(raw_status.get("phase", "")),
+            vm_name=str(raw_status.get("vmName", "")),
+            node_name=str(raw_status.get("nodeName", "")),
         ),
+        status=status_to_pb(state.status),
+        available_actions=[wukong_pb2.Wukong.Action.Value(action.value) for action in actions],
+        cursor=str(state.cursor),
     )
-    if wukong.create_time is not None:
-        message.create_time.FromDatetime(wukong.create_time)
+    _set_time(message.create_time, state.create_time)
+    if detail is not None:
+        message.detail.CopyFrom(detail_to_pb(detail))
     return message
 
 
-def spec_to_pb(raw_spec: Any) -> wukong_pb2.WukongSpec:
+def status_to_pb(status: DerivedStatus) -> wukong_pb2.WukongStatus:
+    message = wukong_pb2.WukongStatus(
+        power_state=wukong_pb2.WukongStatus.PowerState.Value(status.power_state.value),
+        printable_status=status.printable_status,
+        message=status.message,
+        node=status.node,
+        interfaces=[
+            wukong_pb2.InterfaceStatus(
+                name=i.name,
+                ip_address=i.ip_address,
+                ip_addresses=list(i.ip_addresses),
+                mac=i.mac,
+                interface_name=i.interface_name,
+            )
+            for i in status.interfaces
+        ],
+        cpu=status.cpu,
+        memory_mb=quantity.to_mib(status.memory_bytes),
+        image=status.image,
+        restart_required=status.restart_required,
+        ready=status.ready,
+        guest_os=status.guest_os,
+    )
+    _set_time(message.start_time, status.start_time)
+    return message
+
+
+def detail_to_pb(detail: Detail) -> wukong_pb2.WukongDetail:
+    message = wukong_pb2.WukongDetail(
+        disks=[wukong_pb2.DiskInfo(**vars(disk)) for disk in detail.disks],
+        networks=[wukong_pb2.NetworkInfo(**vars(network)) for network in detail.networks],
+        console=wukong_pb2.ConsoleInfo(protocols=list(detail.console_protocols), available=detail.console_available),
+    )
+    for event in detail.events:
+        info = message.events.add(
+            type=event.type,
+            reason=event.reason,
+            message=event.message,
+            object_kind=event.object_kind,
+            object_name=event.object_name,
+            count=event.count,
+            source=event.source,
+        )
+        _set_time(info.last_time, event.last_time)
+    return message
+
+
+def event_to_pb(change_type: ChangeType, state: WukongState, cursor: int, actions: tuple[Action, ...]) -> bytes:
+    event = wukong_pb2.WukongEvent(
+        type=wukong_pb2.WukongEvent.Type.Value(change_type.value),
+        wukong=wukong_to_pb(state, actions),
+        cursor=str(cursor),
+    )
+    return event.SerializeToString()
+
+
+def spec_to_pb(raw_spec: Mapping[str, Any]) -> wukong_pb2.WukongSpec:
     """The CRD's JSON field names are the proto's JSON names, so the spec converts directly; fields the proto does
     not model (`tolerationSeconds`, which vmoperator drops anyway) are skipped, secrets removed."""
     spec = copy.deepcopy(dict(raw_spec))
@@ -42,3 +110,15 @@ def spec_to_pb(raw_spec: Any) -> wukong_pb2.WukongSpec:
         for field in _SECRET_USER_FIELDS:
             user.pop(field, None)
     return json_format.ParseDict(spec, wukong_pb2.WukongSpec(), ignore_unknown_fields=True)
+
+
+def wukong_input(message: wukong_pb2.Wukong) -> WukongInput:
+    """The writable fields of a request's Wukong, the spec as the CRD's JSON (proto3 JSON leaves defaults out, as the
+    CRD's `omitempty` does)."""
+    spec: dict[str, Any] = json_format.MessageToDict(message.spec)
+    return WukongInput(name=message.name, labels=dict(message.labels), spec=spec)
+
+
+def _set_time(field: timestamp_pb2.Timestamp, value: datetime.datetime | None) -> None:
+    if value is not None:
+        field.FromDatetime(value)

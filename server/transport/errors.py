@@ -31,7 +31,12 @@ class _Rule:
 
 _TABLE: dict[type[BaseException], _Rule] = {
     errors.NotFound: _Rule(grpc.StatusCode.NOT_FOUND),
+    errors.AlreadyExists: _Rule(grpc.StatusCode.ALREADY_EXISTS),
+    errors.PermissionDenied: _Rule(grpc.StatusCode.PERMISSION_DENIED),
     errors.InvalidArgument: _Rule(grpc.StatusCode.INVALID_ARGUMENT),
+    errors.Conflict: _Rule(grpc.StatusCode.ABORTED),
+    errors.ResyncRequired: _Rule(grpc.StatusCode.OUT_OF_RANGE),
+    errors.SlowConsumer: _Rule(grpc.StatusCode.RESOURCE_EXHAUSTED),
     errors.Unavailable: _Rule(grpc.StatusCode.UNAVAILABLE),
     errors.NovaError: _Rule(grpc.StatusCode.INTERNAL),
     kube_errors.Unreachable: _Rule(
@@ -80,7 +85,7 @@ def status_of(error: BaseException) -> tuple[grpc.StatusCode, status_pb2.Status]
                 )
             )
         )
-    if isinstance(error, errors.NotFound):
+    if isinstance(error, (errors.NotFound, errors.AlreadyExists)):
         details.append(
             _pack(error_details_pb2.ResourceInfo(resource_type=error.resource_type, resource_name=error.resource_name))
         )

@@ -2,30 +2,160 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+from google.protobuf import message_factory
 
-from novasphere.v1 import wukong_pb2, wukong_service_pb2, wukong_service_pb2_grpc
+from novasphere.v1 import wukong_pb2, wukong_service_pb2
+from server import errors
+from server.auth import Caller, CallerSource
 from server.transport import convert
-from server.wukongs.queries import WukongQueries
+from server.transport import errors as transport_errors
+from server.wukongs import actions
+from server.wukongs.cache import ChangeType, WukongState
+from server.wukongs.commands import WukongCommands
+from server.wukongs.queries import ListRequest, WukongQueries
+
+Context = grpc.aio.ServicerContext[Any, Any]
+SERVICE = wukong_service_pb2.DESCRIPTOR.services_by_name["WukongService"]
+# Methods whose behaviour yields already-serialised messages (encoded once for many streams).
+PRE_SERIALISED = frozenset({"WatchWukong"})
 
 
-class WukongServicer(wukong_service_pb2_grpc.WukongServiceServicer):
-    def __init__(self, *, queries: WukongQueries) -> None:
+class WukongServicer:
+    def __init__(self, *, callers: CallerSource, queries: WukongQueries, commands: WukongCommands) -> None:
+        self._callers = callers
         self._queries = queries
+        self._commands = commands
+
+    def _caller(self, context: Context) -> Caller:
+        return self._callers.caller(tuple(context.invocation_metadata() or ()))
 
     async def ListWukongs(
-        self, request: wukong_service_pb2.ListWukongsRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: wukong_service_pb2.ListWukongsRequest, context: Context
     ) -> wukong_service_pb2.ListWukongsResponse:
+        caller = self._caller(context)
         page = await self._queries.list(
-            namespace=request.namespace, page_size=request.page_size, page_token=request.page_token
+            caller,
+            ListRequest(
+                namespace=request.namespace,
+                page_size=request.page_size,
+                page_token=request.page_token,
+                page=request.page,
+                status=request.status,
+                name_like=request.name_like,
+                label_selector=request.label_selector,
+                sort_by=request.sort_by,
+                sort_order=request.sort_order,
+                cursor=request.cursor,
+            ),
         )
         return wukong_service_pb2.ListWukongsResponse(
-            wukongs=[convert.wukong_to_pb(w) for w in page.wukongs], next_page_token=page.next_page_token
+            wukongs=[_wukong(state, caller) for state in page.wukongs],
+            next_page_token=page.next_page_token,
+            total=page.total,
+            page=page.page,
+            pages=page.pages,
+            page_size=page.page_size,
+            cursor=str(page.cursor),
         )
 
-    async def GetWukong(
-        self, request: wukong_service_pb2.GetWukongRequest, context: grpc.aio.ServicerContext[Any, Any]
+    async def GetWukong(self, request: wukong_service_pb2.GetWukongRequest, context: Context) -> wukong_pb2.Wukong:
+        caller = self._caller(context)
+        state, detail = await self._queries.get_with_detail(
+            caller, namespace=request.namespace, name=request.name, vm_id=request.vm_id, cursor=request.cursor
+        )
+        return convert.wukong_to_pb(state, actions.available(state.status, caller), detail)
+
+    async def CreateWukong(
+        self, request: wukong_service_pb2.CreateWukongRequest, context: Context
     ) -> wukong_pb2.Wukong:
-        return convert.wukong_to_pb(await self._queries.get(namespace=request.namespace, name=request.name))
+        caller = self._caller(context)
+        state = await self._commands.create(
+            caller,
+            namespace=request.namespace or request.wukong.namespace,
+            wukong=convert.wukong_input(request.wukong),
+            request_id=request.request_id,
+            validate_only=request.validate_only,
+        )
+        return _wukong(state, caller)
+
+    async def UpdateWukong(
+        self, request: wukong_service_pb2.UpdateWukongRequest, context: Context
+    ) -> wukong_pb2.Wukong:
+        caller = self._caller(context)
+        state = await self._commands.update(
+            caller,
+            namespace=request.wukong.namespace,
+            wukong=convert.wukong_input(request.wukong),
+            etag=request.wukong.etag,
+            update_mask=list(request.update_mask.paths),
+            validate_only=request.validate_only,
+        )
+        return _wukong(state, caller)
+
+    async def WatchWukong(
+        self, request: wukong_service_pb2.WatchWukongRequest, context: Context
+    ) -> AsyncIterator[bytes]:
+        caller = self._caller(context)
+        events = self._queries.watch(
+            caller,
+            name=request.name,
+            namespace=request.namespace,
+            status=request.status,
+            name_like=request.name_like,
+            label_selector=request.label_selector,
+            cursor=request.cursor,
+            encoder=_Encoder(caller),
+        )
+        async for payload in events:
+            assert isinstance(payload, bytes)
+            yield payload
+
+
+class _Encoder:
+    """WatchWukong's events as serialised `WukongEvent`s, with the actions this caller may take."""
+
+    def __init__(self, caller: Caller) -> None:
+        self._caller = caller
+
+    def change(self, change_type: ChangeType, state: WukongState, cursor: int) -> object:
+        return convert.event_to_pb(change_type, state, cursor, actions.available(state.status, self._caller))
+
+    def bookmark(self, cursor: int) -> object:
+        return wukong_pb2.WukongEvent(type=wukong_pb2.WukongEvent.BOOKMARK, cursor=str(cursor)).SerializeToString()
+
+    def error(self, error: errors.NovaError) -> object:
+        _, status = transport_errors.status_of(error)
+        return wukong_pb2.WukongEvent(type=wukong_pb2.WukongEvent.ERROR, error=status).SerializeToString()
+
+
+def _wukong(state: WukongState, caller: Caller) -> wukong_pb2.Wukong:
+    return convert.wukong_to_pb(state, actions.available(state.status, caller))
+
+
+def handler(servicer: WukongServicer) -> grpc.GenericRpcHandler:
+    """The service's handlers, built from its descriptor as the generated `add_..._to_server` would, except that
+    `PRE_SERIALISED` methods send the bytes their behaviour yields as they are."""
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+    for method in SERVICE.methods:
+        request_class = message_factory.GetMessageClass(method.input_type)
+        response_class = message_factory.GetMessageClass(method.output_type)
+        serializer: Callable[[Any], bytes] = (
+            _as_is if method.name in PRE_SERIALISED else response_class.SerializeToString
+        )
+        factory = (
+            grpc.unary_stream_rpc_method_handler if method.server_streaming else grpc.unary_unary_rpc_method_handler
+        )
+        handlers[method.name] = factory(
+            getattr(servicer, method.name),
+            request_deserializer=request_class.FromString,
+            response_serializer=serializer,
+        )
+    return grpc.method_handlers_generic_handler(SERVICE.full_name, handlers)
+
+
+def _as_is(payload: bytes) -> bytes:
+    return payload

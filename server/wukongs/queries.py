@@ -1,86 +1,248 @@
-"""Reading Wukongs: one by name, or a page of a namespace (or of every namespace)."""
+"""Reading Wukongs: one with its detail, or a filtered, sorted page, all from this replica's cache.
+
+Page tokens are keyset tokens: they carry the sort key of the page's last Wukong, so the next page starts right
+after it whatever was added or removed meanwhile (no Wukong skipped or shown twice, unless its own sort key changes),
+and any replica can continue them. They also carry the filter's fingerprint, to refuse reuse with other filters.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
+import math
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from server import errors, names
-from server.kube import errors as kube_errors
-from server.kube import wukongs
+from server.auth import Caller
 from server.kube.client import KubeClient
-from server.kube.wukongs import WukongObject
+from server.tenancy import Tenancy
+from server.wukongs import detail
+from server.wukongs.cache import WukongCache, WukongState
+from server.wukongs.filters import WukongFilter
+from server.wukongs.watch import Encoder, WatchHub
 
-DEFAULT_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+SortKey = tuple[Any, ...]
+_SORT_KEYS: dict[str, Callable[[WukongState], SortKey]] = {
+    "name": lambda s: (s.name, s.namespace),
+    "createTime": lambda s: (s.wukong["metadata"].get("creationTimestamp") or "", s.namespace, s.name),
+    "status": lambda s: (s.status.power_state.name, s.namespace, s.name),
+    "cpu": lambda s: (s.status.cpu, s.namespace, s.name),
+    "memory": lambda s: (s.status.memory_bytes, s.namespace, s.name),
+}
+_SORT_ALIASES = {"create_time": "createTime", "createtime": "createTime"}
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    namespace: str = ""
+    page_size: int = 0
+    page_token: str = ""
+    page: int = 0
+    status: str = ""
+    name_like: str = ""
+    label_selector: str = ""
+    sort_by: str = ""
+    sort_order: str = ""
+    cursor: str = ""
 
 
 @dataclass(frozen=True)
 class Page:
-    wukongs: tuple[WukongObject, ...]
+    wukongs: tuple[WukongState, ...]
     next_page_token: str
+    total: int
+    page: int
+    pages: int
+    page_size: int
+    cursor: int
+
+
+def parse_cursor(text: str, *, field: str = "cursor") -> int | None:
+    if not text:
+        return None
+    if not text.isdigit() or len(text) > 20:
+        raise errors.InvalidArgument.field(field, f"'{text[:30]}' is not a cursor: pass a `cursor` the API returned")
+    return int(text)
 
 
 class WukongQueries:
-    def __init__(self, *, kube: KubeClient, default_namespace: str) -> None:
+    def __init__(
+        self, *, kube: KubeClient, cache: WukongCache, hub: WatchHub, tenancy: Tenancy, cursor_wait_seconds: float
+    ) -> None:
         self._kube = kube
-        self._default_namespace = default_namespace
+        self._cache = cache
+        self._hub = hub
+        self._tenancy = tenancy
+        self._cursor_wait = cursor_wait_seconds
 
-    async def get(self, *, namespace: str, name: str) -> WukongObject:
-        namespace = namespace or self._default_namespace
-        names.check_namespace("namespace", namespace)
+    async def get_with_detail(
+        self, caller: Caller, *, namespace: str, name: str, vm_id: str, cursor: str
+    ) -> tuple[WukongState, detail.Detail]:
+        state = await self.get(caller, namespace=namespace, name=name, vm_id=vm_id, cursor=cursor)
+        return state, await detail.load(self._kube, state)
+
+    async def get(self, caller: Caller, *, namespace: str, name: str, vm_id: str, cursor: str) -> WukongState:
+        _require_query(caller)
+        wanted = parse_cursor(cursor)
+        if vm_id:
+            if name or namespace:
+                raise errors.InvalidArgument.field("vm_id", "give either vm_id or name (and namespace), not both")
+            return await self._get_by_uid(caller, vm_id, wanted)
         names.check_wukong_name("name", name)
-        try:
-            return await wukongs.get(self._kube, namespace=namespace, name=name)
-        except kube_errors.NotFound as error:
-            raise errors.WukongNotFound(namespace=namespace, name=name) from error
+        namespace = await self._tenancy.namespace_for(caller, namespace)
+        if wanted is not None:
+            await self.wait_for(wanted, key=(namespace, name))
+        state = self._cache.get((namespace, name))
+        if state is None:
+            raise errors.WukongNotFound(namespace=namespace, name=name)
+        return state
 
-    async def list(self, *, namespace: str, page_size: int, page_token: str) -> Page:
-        if namespace:
-            names.check_namespace("namespace", namespace)
-        if page_size < 0 or page_size > MAX_PAGE_SIZE:
+    async def _get_by_uid(self, caller: Caller, uid: str, wanted: int | None) -> WukongState:
+        if len(uid) > 64:
+            raise errors.InvalidArgument.field("vm_id", "is not a Wukong UID (too long)")
+        if wanted is not None:
+            await self.wait_for(wanted, key=None)
+        state = self._cache.by_uid(uid)
+        if state is None or state.namespace not in self._tenancy.namespaces(caller):
+            raise errors.WukongNotFound(namespace="*", name=f"uid {uid}")
+        return state
+
+    async def list(self, caller: Caller, request: ListRequest) -> Page:
+        _require_query(caller)
+        wukong_filter = WukongFilter.parse(
+            namespaces=await self._tenancy.scope(caller, request.namespace),
+            status=request.status,
+            name_like=request.name_like,
+            label_selector=request.label_selector,
+        )
+        sort_by, descending = _sort(request.sort_by, request.sort_order)
+        page_size = _page_size(request.page_size)
+        if request.page < 0:
             raise errors.InvalidArgument.field(
-                "page_size", f"must be between 1 and {MAX_PAGE_SIZE} (or 0 for {DEFAULT_PAGE_SIZE}); got {page_size}"
+                "page", f"must be 1 or more (or 0 for the first page); got {request.page}"
             )
-        continue_token = _decode_page_token(page_token, namespace=namespace)
-        try:
-            page = await wukongs.list_page(
-                self._kube,
-                namespace=namespace or None,
-                limit=page_size or DEFAULT_PAGE_SIZE,
-                continue_token=continue_token,
-            )
-        except (kube_errors.Gone, kube_errors.Invalid) as error:
-            if not continue_token:
-                raise
-            raise errors.InvalidArgument.field(
-                "page_token", "has expired or is no longer valid; list again from the first page"
-            ) from error
-        next_token = _encode_page_token(page.continue_token, namespace=namespace) if page.continue_token else ""
-        return Page(wukongs=page.items, next_page_token=next_token)
+        if request.page and request.page_token:
+            raise errors.InvalidArgument.field("page", "give either page or page_token, not both")
+        wanted = parse_cursor(request.cursor)
+        fingerprint = f"{wukong_filter.fingerprint()}:{sort_by}:{'desc' if descending else 'asc'}"
+        after = _decode_token(request.page_token, fingerprint) if request.page_token else None
+        if wanted is not None:
+            await self.wait_for(wanted, key=None)
+
+        key = _SORT_KEYS[sort_by]
+        rows = sorted((key(s), s) for s in self._cache.states() if wukong_filter.matches(s))
+        keys = [row[0] for row in rows]
+        total, pages = len(rows), max(1, math.ceil(len(rows) / page_size))
+        page_number = after.page if after is not None else (request.page or 1)
+        if descending:
+            end = bisect.bisect_left(keys, after.key) if after else total - (page_number - 1) * page_size
+            begin = max(0, end - page_size)
+            chosen, more = rows[begin : max(0, end)][::-1], begin > 0
+        else:
+            begin = bisect.bisect_right(keys, after.key) if after else (page_number - 1) * page_size
+            chosen, more = rows[begin : begin + page_size], begin + page_size < total
+        next_token = _encode_token(fingerprint, chosen[-1][0], page_number + 1) if chosen and more else ""
+        return Page(
+            wukongs=tuple(state for _, state in chosen),
+            next_page_token=next_token,
+            total=total,
+            page=page_number,
+            pages=pages,
+            page_size=page_size,
+            cursor=self._cache.cursor,
+        )
+
+    async def watch(
+        self,
+        caller: Caller,
+        *,
+        name: str,
+        namespace: str,
+        status: str,
+        name_like: str,
+        label_selector: str,
+        cursor: str,
+        encoder: Encoder,
+    ) -> AsyncGenerator[object, None]:
+        """WatchWukong's payloads (see `WatchHub.watch`), after waiting for `cursor` like a read does."""
+        _require_query(caller)
+        namespaces = (
+            frozenset({await self._tenancy.namespace_for(caller, namespace)})
+            if name
+            else await self._tenancy.scope(caller, namespace)
+        )
+        wukong_filter = WukongFilter.parse(
+            namespaces=namespaces, name=name, status=status, name_like=name_like, label_selector=label_selector
+        )
+        wanted = parse_cursor(cursor)
+        if wanted is not None:
+            await self.wait_for(wanted, key=None)
+        group = (wukong_filter.fingerprint(), caller.permissions)
+        async for payload in self._hub.watch(wukong_filter, encoder, group, wanted):
+            yield payload
+
+    async def wait_for(self, cursor: int, *, key: tuple[str, str] | None) -> None:
+        if not await self._cache.wait_for(cursor, key=key, within=self._cursor_wait):
+            raise errors.CursorNotReached(cursor=cursor, seen=self._cache.cursor, waited=self._cursor_wait)
 
 
-def _encode_page_token(continue_token: str, *, namespace: str) -> str:
-    """An opaque token binding kube-apiserver's continue token to the request it continues."""
-    payload = json.dumps({"namespace": namespace, "continue": continue_token}, separators=(",", ":"))
+def _require_query(caller: Caller) -> None:
+    if not caller.may("vm:query"):
+        raise errors.PermissionDenied("vm:query")
+
+
+def _sort(sort_by: str, sort_order: str) -> tuple[str, bool]:
+    field = _SORT_ALIASES.get(sort_by.lower(), sort_by) if sort_by else "name"
+    violations = []
+    if field not in _SORT_KEYS:
+        violations.append(
+            errors.FieldViolation("sort_by", f"cannot sort by '{sort_by}'; use one of {', '.join(_SORT_KEYS)}")
+        )
+    order = sort_order.lower() or "asc"
+    if order not in ("asc", "desc"):
+        violations.append(errors.FieldViolation("sort_order", f"'{sort_order}' is not an order; use asc or desc"))
+    if violations:
+        raise errors.InvalidArgument(violations)
+    return field, order == "desc"
+
+
+def _page_size(page_size: int) -> int:
+    if page_size < 0 or page_size > MAX_PAGE_SIZE:
+        raise errors.InvalidArgument.field(
+            "page_size", f"must be between 1 and {MAX_PAGE_SIZE} (or 0 for {DEFAULT_PAGE_SIZE}); got {page_size}"
+        )
+    return page_size or DEFAULT_PAGE_SIZE
+
+
+@dataclass(frozen=True)
+class _After:
+    key: SortKey
+    page: int
+
+
+def _encode_token(fingerprint: str, last_key: SortKey, page: int) -> str:
+    payload = json.dumps({"f": fingerprint, "k": list(last_key), "p": page}, separators=(",", ":"))
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
-def _decode_page_token(page_token: str, *, namespace: str) -> str:
-    if not page_token:
-        return ""
+def _decode_token(token: str, fingerprint: str) -> _After:
     try:
-        padded = page_token + "=" * (-len(page_token) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        token_namespace, continue_token = payload["namespace"], payload["continue"]
+        payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        token_fingerprint, key, page = payload["f"], tuple(payload["k"]), int(payload["p"])
     except (binascii.Error, ValueError, KeyError, TypeError) as error:
         raise errors.InvalidArgument.field(
             "page_token", "is not a token this API issued; pass next_page_token from the previous response unchanged"
         ) from error
-    if token_namespace != namespace or not isinstance(continue_token, str):
+    if token_fingerprint != fingerprint:
         raise errors.InvalidArgument.field(
-            "page_token", f"was issued for namespace '{token_namespace}'; use the same namespace as the first page"
+            "page_token",
+            "was issued for other filters or another sort; send the same namespace, status, name_like, "
+            "label_selector, sort_by and sort_order as for the first page, or start again without a token",
         )
-    return continue_token
+    return _After(key, page)

@@ -13,10 +13,12 @@ from typing import Any
 import grpc
 import kubernetes.client
 import pytest
+from google.protobuf import field_mask_pb2
 from grpc_health.v1 import health_pb2
 
 from devcluster import kubeconfig, procs
 from devcluster import stack as devstack
+from novasphere.v1 import wukong_pb2
 from novasphere.v1 import wukong_service_pb2 as service_pb2
 from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
 from tests import kube_helpers
@@ -47,15 +49,23 @@ def _can_i(api_kubeconfig: Path, verb: str, resource: str, group: str = "") -> b
 def test_the_service_account_has_exactly_the_role_in_deploy(stack: devstack.Stack) -> None:
     assert _can_i(stack.api_kubeconfig, "list", "wukongs", "vm.novasphere.dev")
     assert _can_i(stack.api_kubeconfig, "watch", "wukongs", "vm.novasphere.dev")
-    assert not _can_i(stack.api_kubeconfig, "create", "wukongs", "vm.novasphere.dev")
+    assert _can_i(stack.api_kubeconfig, "create", "wukongs", "vm.novasphere.dev")
+    assert _can_i(stack.api_kubeconfig, "watch", "virtualmachineinstances", "kubevirt.io")
+    assert _can_i(stack.api_kubeconfig, "patch", "persistentvolumeclaims")
+    assert not _can_i(stack.api_kubeconfig, "delete", "wukongs", "vm.novasphere.dev")
     assert not _can_i(stack.api_kubeconfig, "get", "secrets")
+    assert not _can_i(stack.api_kubeconfig, "update", "virtualmachines", "kubevirt.io")
 
 
 def test_requests_reach_kube_apiserver_as_the_service_account(
     stack: devstack.Stack, grpc_direct: WukongServiceStub, kube: kubernetes.client.ApiClient, namespace: str
 ) -> None:
     kube_helpers.create_wukong(kube, namespace, "audited")
-    grpc_direct.GetWukong(service_pb2.GetWukongRequest(namespace=namespace, name="audited"))
+    # Reads come from the informers; an update reads the object fresh (GET) before writing it.
+    change = wukong_pb2.Wukong(name="audited", namespace=namespace, labels={"audited": "yes"})
+    grpc_direct.UpdateWukong(
+        service_pb2.UpdateWukongRequest(wukong=change, update_mask=field_mask_pb2.FieldMask(paths=["labels"]))
+    )
 
     def audited_get() -> dict[str, Any] | None:
         for line in Path(stack.cluster.audit_log).read_text().splitlines():
@@ -95,7 +105,7 @@ def test_server_without_the_rbac_it_needs_refuses_to_start(
     with pytest.raises(procs.ProcessError) as raised:
         devstack.start_api_server(api_kubeconfig=weak, ports=devstack.Ports.free(), log_path=tmp_path / "api.log")
 
-    assert "may not list Wukongs" in str(raised.value)
+    assert "may not list wukongs" in str(raised.value)
     assert "deploy/rbac" in str(raised.value)
 
 

@@ -11,6 +11,7 @@ import pytest
 from novasphere.v1 import wukong_service_pb2 as service_pb2
 from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
 from tests import kube_helpers
+from tests.conftest import TENANT_LABELS
 from tests.status_helpers import details_of
 
 FULL_SPEC = {
@@ -58,12 +59,14 @@ def test_get_returns_every_spec_field_and_the_metadata(
 ) -> None:
     created = kube_helpers.create_wukong(kube, namespace, "full", FULL_SPEC, labels={"app": "db"})
 
-    wukong = grpc_direct.GetWukong(service_pb2.GetWukongRequest(namespace=namespace, name="full"))
+    wukong = grpc_direct.GetWukong(
+        service_pb2.GetWukongRequest(namespace=namespace, name="full", cursor=created["metadata"]["resourceVersion"])
+    )
 
     assert (wukong.name, wukong.namespace, dict(wukong.labels)) == ("full", namespace, {"app": "db"})
     assert wukong.uid == created["metadata"]["uid"]
-    # The simulated vmoperator may already have written to it (finalizer, status): the etag only moves forward.
-    assert int(wukong.etag) >= int(created["metadata"]["resourceVersion"])
+    # The etag follows what clients write (spec: generation 1, labels), not vmoperator's status writes.
+    assert wukong.etag.startswith("1-")
     assert wukong.create_time.ToDatetime().isoformat() + "Z" == created["metadata"]["creationTimestamp"]
     spec = wukong.spec
     assert (spec.cpu, spec.memory, spec.os_image, spec.ssh_key_secret) == (4, "8Gi", "ubuntu-22.04", "ssh-keys")
@@ -94,9 +97,9 @@ def test_get_returns_every_spec_field_and_the_metadata(
 def test_no_response_carries_a_password_hash(
     grpc_direct: WukongServiceStub, kube: kubernetes.client.ApiClient, namespace: str
 ) -> None:
-    kube_helpers.create_wukong(kube, namespace, "secret", FULL_SPEC)
+    cursor = kube_helpers.create_wukong(kube, namespace, "secret", FULL_SPEC)["metadata"]["resourceVersion"]
 
-    got = grpc_direct.GetWukong(service_pb2.GetWukongRequest(namespace=namespace, name="secret"))
+    got = grpc_direct.GetWukong(service_pb2.GetWukongRequest(namespace=namespace, name="secret", cursor=cursor))
     listed = grpc_direct.ListWukongs(service_pb2.ListWukongsRequest(namespace=namespace))
 
     assert got.spec.cloud_init_user.password_hash == ""
@@ -108,10 +111,15 @@ def test_auto_start_absent_is_distinguishable_from_false(
     grpc_direct: WukongServiceStub, kube: kubernetes.client.ApiClient, namespace: str
 ) -> None:
     kube_helpers.create_wukong(kube, namespace, "plain")
-    kube_helpers.create_wukong(kube, namespace, "empty-strategy", {**kube_helpers.MINIMAL_SPEC, "startStrategy": {}})
+    created = kube_helpers.create_wukong(
+        kube, namespace, "empty-strategy", {**kube_helpers.MINIMAL_SPEC, "startStrategy": {}}
+    )
+    cursor = created["metadata"]["resourceVersion"]
 
-    plain = grpc_direct.GetWukong(service_pb2.GetWukongRequest(namespace=namespace, name="plain"))
-    empty = grpc_direct.GetWukong(service_pb2.GetWukongRequest(namespace=namespace, name="empty-strategy"))
+    plain = grpc_direct.GetWukong(service_pb2.GetWukongRequest(namespace=namespace, name="plain", cursor=cursor))
+    empty = grpc_direct.GetWukong(
+        service_pb2.GetWukongRequest(namespace=namespace, name="empty-strategy", cursor=cursor)
+    )
 
     assert not plain.spec.HasField("start_strategy")
     assert empty.spec.HasField("start_strategy")
@@ -124,8 +132,8 @@ def test_operator_status_is_reported_as_stored(
     kube_helpers.create_wukong(kube, namespace, "w")
 
     def running() -> Any:
-        got = grpc_direct.GetWukong(service_pb2.GetWukongRequest(namespace=namespace, name="w"))
-        return got.operator_status if got.operator_status.phase == "Running" else None
+        listed = grpc_direct.ListWukongs(service_pb2.ListWukongsRequest(namespace=namespace)).wukongs
+        return listed[0].operator_status if listed and listed[0].operator_status.phase == "Running" else None
 
     status = kube_helpers.eventually(running, what="the simulated vmoperator to report Running")
     assert status.vm_name == "w-vm"
@@ -170,14 +178,14 @@ def test_list_pages_through_a_namespace_in_name_order(
 ) -> None:
     names = [f"vm-{i}" for i in range(5)]
     for name in reversed(names):
-        kube_helpers.create_wukong(kube, namespace, name)
+        cursor = kube_helpers.create_wukong(kube, namespace, name)["metadata"]["resourceVersion"]
 
     seen: list[str] = []
     token = ""
     pages = 0
     while True:
         page = grpc_direct.ListWukongs(
-            service_pb2.ListWukongsRequest(namespace=namespace, page_size=2, page_token=token)
+            service_pb2.ListWukongsRequest(namespace=namespace, page_size=2, page_token=token, cursor=cursor)
         )
         pages += 1
         assert len(page.wukongs) <= 2
@@ -194,12 +202,12 @@ def test_list_without_namespace_spans_namespaces(
     grpc_direct: WukongServiceStub, kube: kubernetes.client.ApiClient, namespace: str
 ) -> None:
     other = f"{namespace}-b"
-    kube_helpers.create_namespace(kube, other)
+    kube_helpers.create_namespace(kube, other, TENANT_LABELS)
     try:
         kube_helpers.create_wukong(kube, namespace, "a")
-        kube_helpers.create_wukong(kube, other, "b")
+        cursor = kube_helpers.create_wukong(kube, other, "b")["metadata"]["resourceVersion"]
 
-        listed = grpc_direct.ListWukongs(service_pb2.ListWukongsRequest(page_size=500))
+        listed = grpc_direct.ListWukongs(service_pb2.ListWukongsRequest(page_size=500, cursor=cursor))
 
         found = {(w.namespace, w.name) for w in listed.wukongs}
         assert {(namespace, "a"), (other, "b")} <= found
@@ -216,16 +224,19 @@ def test_list_refuses_page_sizes_out_of_range(grpc_direct: WukongServiceStub, pa
     assert "500" in details_of(raised.value).field_violations["page_size"]
 
 
-def test_list_refuses_a_page_token_from_another_namespace(
+def test_list_refuses_a_page_token_from_other_filters(
     grpc_direct: WukongServiceStub, kube: kubernetes.client.ApiClient, namespace: str
 ) -> None:
     for name in ("a", "b"):
-        kube_helpers.create_wukong(kube, namespace, name)
-    token = grpc_direct.ListWukongs(service_pb2.ListWukongsRequest(namespace=namespace, page_size=1)).next_page_token
+        cursor = kube_helpers.create_wukong(kube, namespace, name)["metadata"]["resourceVersion"]
+    first = service_pb2.ListWukongsRequest(namespace=namespace, page_size=1, cursor=cursor)
+    token = grpc_direct.ListWukongs(first).next_page_token
     assert token
 
     with pytest.raises(grpc.RpcError) as raised:
-        grpc_direct.ListWukongs(service_pb2.ListWukongsRequest(namespace="default", page_size=1, page_token=token))
+        grpc_direct.ListWukongs(
+            service_pb2.ListWukongsRequest(namespace=namespace, page_size=1, page_token=token, name_like="a")
+        )
 
     assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "page_token" in details_of(raised.value).field_violations
@@ -244,12 +255,17 @@ def test_deleting_a_namespace_deletes_its_wukongs(
 ) -> None:
     """kube-controller-manager's namespace controller really runs: the namespace and everything in it goes."""
     doomed = "t-doomed"
-    kube_helpers.create_namespace(kube, doomed)
+    kube_helpers.create_namespace(kube, doomed, TENANT_LABELS)
     for name in ("a", "b", "c"):
-        kube_helpers.create_wukong(kube, doomed, name)
-    assert len(grpc_direct.ListWukongs(service_pb2.ListWukongsRequest(namespace=doomed)).wukongs) == 3
+        cursor = kube_helpers.create_wukong(kube, doomed, name)["metadata"]["resourceVersion"]
+    listed = grpc_direct.ListWukongs(service_pb2.ListWukongsRequest(namespace=doomed, cursor=cursor))
+    assert len(listed.wukongs) == 3
 
     kube_helpers.delete_namespace(kube, doomed)
 
     kube_helpers.eventually(lambda: not kube_helpers.namespace_exists(kube, doomed), what="the namespace to go")
-    assert grpc_direct.ListWukongs(service_pb2.ListWukongsRequest(namespace=doomed)).wukongs == []
+    everything = grpc_direct.ListWukongs(service_pb2.ListWukongsRequest(page_size=500))
+    assert doomed not in {w.namespace for w in everything.wukongs}
+    with pytest.raises(grpc.RpcError) as raised:
+        grpc_direct.ListWukongs(service_pb2.ListWukongsRequest(namespace=doomed))
+    assert raised.value.code() is grpc.StatusCode.NOT_FOUND

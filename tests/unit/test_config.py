@@ -26,7 +26,13 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
             "NOVASPHERE_ADMIN_LISTEN": "127.0.0.2:6001",
             "NOVASPHERE_KUBECONFIG": str(config),
             "NOVASPHERE_KUBE_THREADS": "8",
-            "NOVASPHERE_DEFAULT_NAMESPACE": "demo",
+            "NOVASPHERE_DEV_USER": "ada",
+            "NOVASPHERE_DEV_TENANT": "demo",
+            "NOVASPHERE_DEV_PERMISSIONS": "vm:query, vm:start",
+            "NOVASPHERE_WATCH_BUFFER": "64",
+            "NOVASPHERE_WATCH_BOOKMARK_SECONDS": "2",
+            "NOVASPHERE_TOMBSTONE_SECONDS": "120",
+            "NOVASPHERE_CURSOR_WAIT_SECONDS": "1.5",
             "NOVASPHERE_REFLECTION": "yes",
             "NOVASPHERE_SHUTDOWN_GRACE_SECONDS": "2.5",
             "NOVASPHERE_MAX_MESSAGE_BYTES": "2048",
@@ -41,7 +47,14 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
         "[::1]:6000",
     )
     assert settings.kubeconfig == config
-    assert (settings.kube_threads, settings.default_namespace, settings.reflection) == (8, "demo", True)
+    assert (settings.kube_threads, settings.reflection) == (8, True)
+    assert (settings.dev_user, settings.dev_tenant, settings.dev_permissions) == (
+        "ada",
+        "demo",
+        frozenset({"vm:query", "vm:start"}),
+    )
+    assert (settings.watch_buffer, settings.watch_bookmark_seconds, settings.tombstone_seconds) == (64, 2.0, 120.0)
+    assert settings.cursor_wait_seconds == 1.5
     assert (settings.shutdown_grace_seconds, settings.max_message_bytes, settings.log_level) == (2.5, 2048, "DEBUG")
 
 
@@ -55,7 +68,9 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
         ("NOVASPHERE_REFLECTION", "maybe", "expected true or false"),
         ("NOVASPHERE_SHUTDOWN_GRACE_SECONDS", "-1", "between 0 and 300"),
         ("NOVASPHERE_LOG_LEVEL", "LOUD", "expected DEBUG"),
-        ("NOVASPHERE_DEFAULT_NAMESPACE", " ", "must not be empty"),
+        ("NOVASPHERE_DEV_TENANT", " ", "must not be empty"),
+        ("NOVASPHERE_DEV_PERMISSIONS", "vm:query,rm -rf", "malformed permission"),
+        ("NOVASPHERE_WATCH_BUFFER", "1", "between 8 and 100000"),
     ],
 )
 def test_a_bad_value_names_the_variable(variable: str, value: str, message: str) -> None:

@@ -61,7 +61,7 @@ def test_local_replies_map_http_status_to_the_grpc_code(status: int, code: int) 
 
 
 def test_streaming_methods_come_from_the_descriptor(tmp_path: Path) -> None:
-    # WukongService has no server stream yet; the health service's Watch shows the reader works.
+    # The health service's Watch and WukongService's WatchWukong: streams get routes without a timeout.
     from google.protobuf import descriptor_pb2
     from grpc_health.v1 import health_pb2
 
@@ -71,7 +71,9 @@ def test_streaming_methods_come_from_the_descriptor(tmp_path: Path) -> None:
     descriptor_set.write_bytes(descriptor_pb2.FileDescriptorSet(file=[file]).SerializeToString())
 
     assert config.streaming_methods(descriptor_set, ("grpc.health.v1.Health",)) == ["/grpc.health.v1.Health/Watch"]
-    assert config.streaming_methods(devstack.DESCRIPTOR, ("novasphere.v1.WukongService",)) == []
+    assert config.streaming_methods(devstack.DESCRIPTOR, ("novasphere.v1.WukongService",)) == [
+        "/novasphere.v1.WukongService/WatchWukong"
+    ]
 
 
 def test_the_command_line_writes_a_config_envoy_accepts(tmp_path: Path) -> None:

@@ -25,9 +25,10 @@ _sym_db = _symbol_database.Default()
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1anovasphere/v1/wukong.proto\x12\rnovasphere.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa1\x03\n\x06Wukong\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x11\n\x03uid\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x31\n\x06labels\x18\x04 \x03(\x0b\x32!.novasphere.v1.Wukong.LabelsEntry\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x65tag\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12-\n\x04spec\x18\x07 \x01(\x0b\x32\x19.novasphere.v1.WukongSpecB\x04\xe2\x41\x01\x02\x12<\n\x0foperator_status\x18\x08 \x01(\x0b\x32\x1d.novasphere.v1.OperatorStatusB\x04\xe2\x41\x01\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01:C\xea\x41@\n\x15novasphere.dev/Wukong\x12\'namespaces/{namespace}/wukongs/{wukong}\"\xd6\x02\n\nWukongSpec\x12\x11\n\x03\x63pu\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x14\n\x06memory\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x08os_image\x18\x03 \x01(\t\x12\x16\n\x0essh_key_secret\x18\x04 \x01(\t\x12\x35\n\x0f\x63loud_init_user\x18\x05 \x01(\x0b\x32\x1c.novasphere.v1.CloudInitUser\x12(\n\x08networks\x18\x06 \x03(\x0b\x32\x16.novasphere.v1.Network\x12\"\n\x05\x64isks\x18\x07 \x03(\x0b\x32\x13.novasphere.v1.Disk\x12:\n\x11high_availability\x18\x08 \x01(\x0b\x32\x1f.novasphere.v1.HighAvailability\x12\x34\n\x0estart_strategy\x18\t \x01(\x0b\x32\x1c.novasphere.v1.StartStrategy\"\x82\x01\n\rCloudInitUser\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rpassword_hash\x18\x02 \x01(\tB\x04\xe2\x41\x01\x04\x12\x0c\n\x04sudo\x18\x03 \x01(\t\x12\r\n\x05shell\x18\x04 \x01(\t\x12\x0e\n\x06groups\x18\x05 \x03(\t\x12\x13\n\x0block_passwd\x18\x06 \x01(\x08\"\x95\x01\n\x07Network\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x08nad_name\x18\x03 \x01(\t\x12\x0f\n\x07vlan_id\x18\x04 \x01(\x05\x12\x13\n\x0b\x62ridge_name\x18\x05 \x01(\t\x12*\n\tip_config\x18\x06 \x01(\x0b\x32\x17.novasphere.v1.IPConfig\"U\n\x08IPConfig\x12\x12\n\x04mode\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0f\n\x07gateway\x18\x03 \x01(\t\x12\x13\n\x0b\x64ns_servers\x18\x04 \x03(\t\"m\n\x04\x44isk\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04size\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12 \n\x12storage_class_name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04\x62oot\x18\x04 \x01(\x08\x12\r\n\x05image\x18\x05 \x01(\t\"\xf0\x01\n\x10HighAvailability\x12\x16\n\x0erestart_policy\x18\x01 \x01(\t\x12\x15\n\ranti_affinity\x18\x02 \x01(\x08\x12H\n\rnode_selector\x18\x03 \x03(\x0b\x32\x31.novasphere.v1.HighAvailability.NodeSelectorEntry\x12.\n\x0btolerations\x18\x04 \x03(\x0b\x32\x19.novasphere.v1.Toleration\x1a\x33\n\x11NodeSelectorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"J\n\nToleration\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08operator\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x04 \x01(\t\"M\n\rStartStrategy\x12\x14\n\x0crun_strategy\x18\x01 \x01(\t\x12\x17\n\nauto_start\x18\x02 \x01(\x08H\x00\x88\x01\x01\x42\r\n\x0b_auto_start\"C\n\x0eOperatorStatus\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x0f\n\x07vm_name\x18\x02 \x01(\t\x12\x11\n\tnode_name\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1anovasphere/v1/wukong.proto\x12\rnovasphere.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xdc\x05\n\x06Wukong\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x11\n\x03uid\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x31\n\x06labels\x18\x04 \x03(\x0b\x32!.novasphere.v1.Wukong.LabelsEntry\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x65tag\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12-\n\x04spec\x18\x07 \x01(\x0b\x32\x19.novasphere.v1.WukongSpecB\x04\xe2\x41\x01\x02\x12<\n\x0foperator_status\x18\x08 \x01(\x0b\x32\x1d.novasphere.v1.OperatorStatusB\x04\xe2\x41\x01\x03\x12\x31\n\x06status\x18\t \x01(\x0b\x32\x1b.novasphere.v1.WukongStatusB\x04\xe2\x41\x01\x03\x12=\n\x11\x61vailable_actions\x18\n \x03(\x0e\x32\x1c.novasphere.v1.Wukong.ActionB\x04\xe2\x41\x01\x03\x12\x14\n\x06\x63ursor\x18\x0b \x01(\tB\x04\xe2\x41\x01\x03\x12\x31\n\x06\x64\x65tail\x18\x0c \x01(\x0b\x32\x1b.novasphere.v1.WukongDetailB\x04\xe2\x41\x01\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"~\n\x06\x41\x63tion\x12\x16\n\x12\x41\x43TION_UNSPECIFIED\x10\x00\x12\t\n\x05START\x10\x01\x12\x08\n\x04STOP\x10\x02\x12\x0b\n\x07RESTART\x10\x03\x12\t\n\x05PAUSE\x10\x04\x12\n\n\x06RESUME\x10\x05\x12\n\n\x06UPDATE\x10\x06\x12\n\n\x06\x44\x45LETE\x10\x07\x12\x0b\n\x07\x43ONSOLE\x10\x08:C\xea\x41@\n\x15novasphere.dev/Wukong\x12\'namespaces/{namespace}/wukongs/{wukong}\"\x87\x04\n\x0cWukongStatus\x12;\n\x0bpower_state\x18\x01 \x01(\x0e\x32&.novasphere.v1.WukongStatus.PowerState\x12\x18\n\x10printable_status\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x0c\n\x04node\x18\x04 \x01(\t\x12\x32\n\ninterfaces\x18\x05 \x03(\x0b\x32\x1e.novasphere.v1.InterfaceStatus\x12\x0b\n\x03\x63pu\x18\x06 \x01(\x05\x12\x11\n\tmemory_mb\x18\x07 \x01(\x03\x12\r\n\x05image\x18\x08 \x01(\t\x12\x18\n\x10restart_required\x18\t \x01(\x08\x12\r\n\x05ready\x18\n \x01(\x08\x12.\n\nstart_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08guest_os\x18\x0c \x01(\t\"\xb2\x01\n\nPowerState\x12\x1b\n\x17POWER_STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cPROVISIONING\x10\x01\x12\x0c\n\x08STARTING\x10\x02\x12\x0b\n\x07RUNNING\x10\x03\x12\n\n\x06PAUSED\x10\x04\x12\x0c\n\x08STOPPING\x10\x05\x12\x0b\n\x07STOPPED\x10\x06\x12\r\n\tMIGRATING\x10\x07\x12\t\n\x05\x45RROR\x10\x08\x12\x0c\n\x08\x44\x45LETING\x10\t\x12\x0b\n\x07UNKNOWN\x10\n\"n\n\x0fInterfaceStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nip_address\x18\x02 \x01(\t\x12\x14\n\x0cip_addresses\x18\x03 \x03(\t\x12\x0b\n\x03mac\x18\x04 \x01(\t\x12\x16\n\x0einterface_name\x18\x05 \x01(\t\"\xf6\x01\n\x0cWukongDetail\x12&\n\x05\x64isks\x18\x01 \x03(\x0b\x32\x17.novasphere.v1.DiskInfo\x12,\n\x08networks\x18\x02 \x03(\x0b\x32\x1a.novasphere.v1.NetworkInfo\x12+\n\x07\x63onsole\x18\x03 \x01(\x0b\x32\x1a.novasphere.v1.ConsoleInfo\x12(\n\x06\x65vents\x18\x04 \x03(\x0b\x32\x18.novasphere.v1.EventInfo\x12\x39\n\x0f\x61\x63\x63\x65ss_services\x18\x05 \x03(\x0b\x32 .novasphere.v1.AccessServiceInfo\"\xc8\x01\n\x08\x44iskInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nclaim_name\x18\x02 \x01(\t\x12\x13\n\x0b\x63laim_phase\x18\x03 \x01(\t\x12\x16\n\x0erequested_size\x18\x04 \x01(\t\x12\x1c\n\x14\x63laim_requested_size\x18\x05 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x06 \x01(\t\x12\x1a\n\x12storage_class_name\x18\x07 \x01(\t\x12\x12\n\nexpandable\x18\x08 \x01(\x08\x12\r\n\x05image\x18\t \x01(\t\"\\\n\x0bNetworkInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x10\n\x08nad_name\x18\x03 \x01(\t\x12\x12\n\nip_address\x18\x04 \x01(\t\x12\x0b\n\x03mac\x18\x05 \x01(\t\"3\n\x0b\x43onsoleInfo\x12\x11\n\tprotocols\x18\x01 \x03(\t\x12\x11\n\tavailable\x18\x02 \x01(\x08\"\xb2\x01\n\tEventInfo\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x13\n\x0bobject_kind\x18\x04 \x01(\t\x12\x13\n\x0bobject_name\x18\x05 \x01(\t\x12\r\n\x05\x63ount\x18\x06 \x01(\x05\x12-\n\tlast_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06source\x18\x08 \x01(\t\"i\n\x11\x41\x63\x63\x65ssServiceInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x10\n\x08protocol\x18\x03 \x01(\t\x12\x13\n\x0btarget_port\x18\x04 \x01(\x05\x12\x11\n\tnode_port\x18\x05 \x01(\x05\"\xf3\x01\n\x0bWukongEvent\x12-\n\x04type\x18\x01 \x01(\x0e\x32\x1f.novasphere.v1.WukongEvent.Type\x12%\n\x06wukong\x18\x02 \x01(\x0b\x32\x15.novasphere.v1.Wukong\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\t\x12!\n\x05\x65rror\x18\x04 \x01(\x0b\x32\x12.google.rpc.Status\"[\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\t\n\x05\x41\x44\x44\x45\x44\x10\x01\x12\x0c\n\x08MODIFIED\x10\x02\x12\x0b\n\x07\x44\x45LETED\x10\x03\x12\x0c\n\x08\x42OOKMARK\x10\x04\x12\t\n\x05\x45RROR\x10\x05\"\xd6\x02\n\nWukongSpec\x12\x11\n\x03\x63pu\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x14\n\x06memory\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x08os_image\x18\x03 \x01(\t\x12\x16\n\x0essh_key_secret\x18\x04 \x01(\t\x12\x35\n\x0f\x63loud_init_user\x18\x05 \x01(\x0b\x32\x1c.novasphere.v1.CloudInitUser\x12(\n\x08networks\x18\x06 \x03(\x0b\x32\x16.novasphere.v1.Network\x12\"\n\x05\x64isks\x18\x07 \x03(\x0b\x32\x13.novasphere.v1.Disk\x12:\n\x11high_availability\x18\x08 \x01(\x0b\x32\x1f.novasphere.v1.HighAvailability\x12\x34\n\x0estart_strategy\x18\t \x01(\x0b\x32\x1c.novasphere.v1.StartStrategy\"\x9a\x01\n\rCloudInitUser\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\rpassword_hash\x18\x02 \x01(\tB\x04\xe2\x41\x01\x04\x12\x0c\n\x04sudo\x18\x03 \x01(\t\x12\r\n\x05shell\x18\x04 \x01(\t\x12\x0e\n\x06groups\x18\x05 \x03(\t\x12\x13\n\x0block_passwd\x18\x06 \x01(\x08\x12\x16\n\x08password\x18\x07 \x01(\tB\x04\xe2\x41\x01\x04\"\x95\x01\n\x07Network\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04type\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x08nad_name\x18\x03 \x01(\t\x12\x0f\n\x07vlan_id\x18\x04 \x01(\x05\x12\x13\n\x0b\x62ridge_name\x18\x05 \x01(\t\x12*\n\tip_config\x18\x06 \x01(\x0b\x32\x17.novasphere.v1.IPConfig\"U\n\x08IPConfig\x12\x12\n\x04mode\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0f\n\x07gateway\x18\x03 \x01(\t\x12\x13\n\x0b\x64ns_servers\x18\x04 \x03(\t\"m\n\x04\x44isk\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04size\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12 \n\x12storage_class_name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04\x62oot\x18\x04 \x01(\x08\x12\r\n\x05image\x18\x05 \x01(\t\"\xf0\x01\n\x10HighAvailability\x12\x16\n\x0erestart_policy\x18\x01 \x01(\t\x12\x15\n\ranti_affinity\x18\x02 \x01(\x08\x12H\n\rnode_selector\x18\x03 \x03(\x0b\x32\x31.novasphere.v1.HighAvailability.NodeSelectorEntry\x12.\n\x0btolerations\x18\x04 \x03(\x0b\x32\x19.novasphere.v1.Toleration\x1a\x33\n\x11NodeSelectorEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"J\n\nToleration\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08operator\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\t\x12\x0e\n\x06\x65\x66\x66\x65\x63t\x18\x04 \x01(\t\"M\n\rStartStrategy\x12\x14\n\x0crun_strategy\x18\x01 \x01(\t\x12\x17\n\nauto_start\x18\x02 \x01(\x08H\x00\x88\x01\x01\x42\r\n\x0b_auto_start\"C\n\x0eOperatorStatus\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x0f\n\x07vm_name\x18\x02 \x01(\t\x12\x11\n\tnode_name\x18\x03 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,6 +49,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WUKONG'].fields_by_name['spec']._serialized_options = b'\342A\001\002'
   _globals['_WUKONG'].fields_by_name['operator_status']._loaded_options = None
   _globals['_WUKONG'].fields_by_name['operator_status']._serialized_options = b'\342A\001\003'
+  _globals['_WUKONG'].fields_by_name['status']._loaded_options = None
+  _globals['_WUKONG'].fields_by_name['status']._serialized_options = b'\342A\001\003'
+  _globals['_WUKONG'].fields_by_name['available_actions']._loaded_options = None
+  _globals['_WUKONG'].fields_by_name['available_actions']._serialized_options = b'\342A\001\003'
+  _globals['_WUKONG'].fields_by_name['cursor']._loaded_options = None
+  _globals['_WUKONG'].fields_by_name['cursor']._serialized_options = b'\342A\001\003'
+  _globals['_WUKONG'].fields_by_name['detail']._loaded_options = None
+  _globals['_WUKONG'].fields_by_name['detail']._serialized_options = b'\342A\001\003'
   _globals['_WUKONG']._loaded_options = None
   _globals['_WUKONG']._serialized_options = b'\352A@\n\025novasphere.dev/Wukong\022\'namespaces/{namespace}/wukongs/{wukong}'
   _globals['_WUKONGSPEC'].fields_by_name['cpu']._loaded_options = None
@@ -58,6 +67,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CLOUDINITUSER'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_CLOUDINITUSER'].fields_by_name['password_hash']._loaded_options = None
   _globals['_CLOUDINITUSER'].fields_by_name['password_hash']._serialized_options = b'\342A\001\004'
+  _globals['_CLOUDINITUSER'].fields_by_name['password']._loaded_options = None
+  _globals['_CLOUDINITUSER'].fields_by_name['password']._serialized_options = b'\342A\001\004'
   _globals['_NETWORK'].fields_by_name['name']._loaded_options = None
   _globals['_NETWORK'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_NETWORK'].fields_by_name['type']._loaded_options = None
@@ -72,28 +83,52 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DISK'].fields_by_name['storage_class_name']._serialized_options = b'\342A\001\002'
   _globals['_HIGHAVAILABILITY_NODESELECTORENTRY']._loaded_options = None
   _globals['_HIGHAVAILABILITY_NODESELECTORENTRY']._serialized_options = b'8\001'
-  _globals['_WUKONG']._serialized_start=139
-  _globals['_WUKONG']._serialized_end=556
-  _globals['_WUKONG_LABELSENTRY']._serialized_start=442
-  _globals['_WUKONG_LABELSENTRY']._serialized_end=487
-  _globals['_WUKONGSPEC']._serialized_start=559
-  _globals['_WUKONGSPEC']._serialized_end=901
-  _globals['_CLOUDINITUSER']._serialized_start=904
-  _globals['_CLOUDINITUSER']._serialized_end=1034
-  _globals['_NETWORK']._serialized_start=1037
-  _globals['_NETWORK']._serialized_end=1186
-  _globals['_IPCONFIG']._serialized_start=1188
-  _globals['_IPCONFIG']._serialized_end=1273
-  _globals['_DISK']._serialized_start=1275
-  _globals['_DISK']._serialized_end=1384
-  _globals['_HIGHAVAILABILITY']._serialized_start=1387
-  _globals['_HIGHAVAILABILITY']._serialized_end=1627
-  _globals['_HIGHAVAILABILITY_NODESELECTORENTRY']._serialized_start=1576
-  _globals['_HIGHAVAILABILITY_NODESELECTORENTRY']._serialized_end=1627
-  _globals['_TOLERATION']._serialized_start=1629
-  _globals['_TOLERATION']._serialized_end=1703
-  _globals['_STARTSTRATEGY']._serialized_start=1705
-  _globals['_STARTSTRATEGY']._serialized_end=1782
-  _globals['_OPERATORSTATUS']._serialized_start=1784
-  _globals['_OPERATORSTATUS']._serialized_end=1851
+  _globals['_WUKONG']._serialized_start=164
+  _globals['_WUKONG']._serialized_end=896
+  _globals['_WUKONG_LABELSENTRY']._serialized_start=654
+  _globals['_WUKONG_LABELSENTRY']._serialized_end=699
+  _globals['_WUKONG_ACTION']._serialized_start=701
+  _globals['_WUKONG_ACTION']._serialized_end=827
+  _globals['_WUKONGSTATUS']._serialized_start=899
+  _globals['_WUKONGSTATUS']._serialized_end=1418
+  _globals['_WUKONGSTATUS_POWERSTATE']._serialized_start=1240
+  _globals['_WUKONGSTATUS_POWERSTATE']._serialized_end=1418
+  _globals['_INTERFACESTATUS']._serialized_start=1420
+  _globals['_INTERFACESTATUS']._serialized_end=1530
+  _globals['_WUKONGDETAIL']._serialized_start=1533
+  _globals['_WUKONGDETAIL']._serialized_end=1779
+  _globals['_DISKINFO']._serialized_start=1782
+  _globals['_DISKINFO']._serialized_end=1982
+  _globals['_NETWORKINFO']._serialized_start=1984
+  _globals['_NETWORKINFO']._serialized_end=2076
+  _globals['_CONSOLEINFO']._serialized_start=2078
+  _globals['_CONSOLEINFO']._serialized_end=2129
+  _globals['_EVENTINFO']._serialized_start=2132
+  _globals['_EVENTINFO']._serialized_end=2310
+  _globals['_ACCESSSERVICEINFO']._serialized_start=2312
+  _globals['_ACCESSSERVICEINFO']._serialized_end=2417
+  _globals['_WUKONGEVENT']._serialized_start=2420
+  _globals['_WUKONGEVENT']._serialized_end=2663
+  _globals['_WUKONGEVENT_TYPE']._serialized_start=2572
+  _globals['_WUKONGEVENT_TYPE']._serialized_end=2663
+  _globals['_WUKONGSPEC']._serialized_start=2666
+  _globals['_WUKONGSPEC']._serialized_end=3008
+  _globals['_CLOUDINITUSER']._serialized_start=3011
+  _globals['_CLOUDINITUSER']._serialized_end=3165
+  _globals['_NETWORK']._serialized_start=3168
+  _globals['_NETWORK']._serialized_end=3317
+  _globals['_IPCONFIG']._serialized_start=3319
+  _globals['_IPCONFIG']._serialized_end=3404
+  _globals['_DISK']._serialized_start=3406
+  _globals['_DISK']._serialized_end=3515
+  _globals['_HIGHAVAILABILITY']._serialized_start=3518
+  _globals['_HIGHAVAILABILITY']._serialized_end=3758
+  _globals['_HIGHAVAILABILITY_NODESELECTORENTRY']._serialized_start=3707
+  _globals['_HIGHAVAILABILITY_NODESELECTORENTRY']._serialized_end=3758
+  _globals['_TOLERATION']._serialized_start=3760
+  _globals['_TOLERATION']._serialized_end=3834
+  _globals['_STARTSTRATEGY']._serialized_start=3836
+  _globals['_STARTSTRATEGY']._serialized_end=3913
+  _globals['_OPERATORSTATUS']._serialized_start=3915
+  _globals['_OPERATORSTATUS']._serialized_end=3982
 # @@protoc_insertion_point(module_scope)

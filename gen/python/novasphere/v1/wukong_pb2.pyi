@@ -8,6 +8,8 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.rpc import status_pb2 as _status_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -26,6 +28,53 @@ class Wukong(_message.Message):
     """
 
     DESCRIPTOR: _descriptor.Descriptor
+
+    class _Action:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _ActionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[Wukong._Action.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        ACTION_UNSPECIFIED: Wukong._Action.ValueType  # 0
+        """Not used."""
+        START: Wukong._Action.ValueType  # 1
+        """Start a stopped VM (permission `vm:start`)."""
+        STOP: Wukong._Action.ValueType  # 2
+        """Stop a running or starting VM (`vm:stop`)."""
+        RESTART: Wukong._Action.ValueType  # 3
+        """Restart a running VM (`vm:restart`)."""
+        PAUSE: Wukong._Action.ValueType  # 4
+        """Pause a running VM (`vm:pause`)."""
+        RESUME: Wukong._Action.ValueType  # 5
+        """Resume a paused VM (`vm:pause`)."""
+        UPDATE: Wukong._Action.ValueType  # 6
+        """Change the spec or labels (`vm:update`)."""
+        DELETE: Wukong._Action.ValueType  # 7
+        """Delete the Wukong (`vm:delete`)."""
+        CONSOLE: Wukong._Action.ValueType  # 8
+        """Open a VNC or serial console (`vm:console:access`)."""
+
+    class Action(_Action, metaclass=_ActionEnumTypeWrapper):
+        """An operation on a Wukong."""
+
+    ACTION_UNSPECIFIED: Wukong.Action.ValueType  # 0
+    """Not used."""
+    START: Wukong.Action.ValueType  # 1
+    """Start a stopped VM (permission `vm:start`)."""
+    STOP: Wukong.Action.ValueType  # 2
+    """Stop a running or starting VM (`vm:stop`)."""
+    RESTART: Wukong.Action.ValueType  # 3
+    """Restart a running VM (`vm:restart`)."""
+    PAUSE: Wukong.Action.ValueType  # 4
+    """Pause a running VM (`vm:pause`)."""
+    RESUME: Wukong.Action.ValueType  # 5
+    """Resume a paused VM (`vm:pause`)."""
+    UPDATE: Wukong.Action.ValueType  # 6
+    """Change the spec or labels (`vm:update`)."""
+    DELETE: Wukong.Action.ValueType  # 7
+    """Delete the Wukong (`vm:delete`)."""
+    CONSOLE: Wukong.Action.ValueType  # 8
+    """Open a VNC or serial console (`vm:console:access`)."""
 
     @_typing.final
     class LabelsEntry(_message.Message):
@@ -55,6 +104,10 @@ class Wukong(_message.Message):
     ETAG_FIELD_NUMBER: _builtins.int
     SPEC_FIELD_NUMBER: _builtins.int
     OPERATOR_STATUS_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    AVAILABLE_ACTIONS_FIELD_NUMBER: _builtins.int
+    CURSOR_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The Wukong's name: a DNS label, unique within its namespace. Format: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`."""
     namespace: _builtins.str
@@ -62,8 +115,13 @@ class Wukong(_message.Message):
     uid: _builtins.str
     """The Kubernetes UID; stable for the object's lifetime, and new if a Wukong is deleted and created again."""
     etag: _builtins.str
-    """Opaque version of this Wukong (its Kubernetes resourceVersion); send it back with an update so that a
-    concurrent change is refused instead of overwritten.
+    """Opaque version of what clients write (the spec and labels; vmoperator's status writes leave it alone); send it
+    back with an update so that a concurrent change is refused (ABORTED, HTTP 409) instead of overwritten.
+    """
+    cursor: _builtins.str
+    """The state this message shows, as a decimal number: the highest Kubernetes resourceVersion among the objects it
+    joins (etcd revisions, compared as integers). Pass it as `cursor` to a read or watch on any replica to see at
+    least this state (read-your-writes), or to resume a watch.
     """
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
@@ -80,8 +138,24 @@ class Wukong(_message.Message):
     @_builtins.property
     def operator_status(self) -> Global___OperatorStatus:
         """What vmoperator last wrote to the Wukong's `status`, as stored. It is NOT the VM's power state: vmoperator
-        leaves `phase` at `Running` after the VM is stopped (see the field comments).
+        leaves `phase` at `Running` after the VM is stopped (see the field comments). Read `status` instead.
         """
+
+    @_builtins.property
+    def status(self) -> Global___WukongStatus:
+        """What the VM is doing now, derived from the Wukong, its KubeVirt VirtualMachine, VirtualMachineInstance and
+        launcher Pod.
+        """
+
+    @_builtins.property
+    def available_actions(self) -> _containers.RepeatedScalarFieldContainer[Global___Wukong.Action.ValueType]:
+        """The operations that are valid in the current state AND that the caller may perform: render exactly these
+        buttons.
+        """
+
+    @_builtins.property
+    def detail(self) -> Global___WukongDetail:
+        """Storage, networks, console, recent events and access services. Filled by GetWukong only."""
 
     def __init__(
         self,
@@ -94,14 +168,524 @@ class Wukong(_message.Message):
         etag: _builtins.str = ...,
         spec: Global___WukongSpec | None = ...,
         operator_status: Global___OperatorStatus | None = ...,
+        status: Global___WukongStatus | None = ...,
+        available_actions: _abc.Iterable[Global___Wukong.Action.ValueType] | None = ...,
+        cursor: _builtins.str = ...,
+        detail: Global___WukongDetail | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "operator_status", b"operator_status", "spec", b"spec"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "detail", b"detail", "operator_status", b"operator_status", "spec", b"spec", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "etag", b"etag", "labels", b"labels", "name", b"name", "namespace", b"namespace", "operator_status", b"operator_status", "spec", b"spec", "uid", b"uid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available_actions", b"available_actions", "create_time", b"create_time", "cursor", b"cursor", "detail", b"detail", "etag", b"etag", "labels", b"labels", "name", b"name", "namespace", b"namespace", "operator_status", b"operator_status", "spec", b"spec", "status", b"status", "uid", b"uid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Wukong: _TypeAlias = Wukong  # noqa: Y015
+
+@_typing.final
+class WukongStatus(_message.Message):
+    """The VM's state as a UI shows it. The power state comes from KubeVirt's `printableStatus`, never from
+    vmoperator's stored phase, which is stale after the first start.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _PowerState:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _PowerStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[WukongStatus._PowerState.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        POWER_STATE_UNSPECIFIED: WukongStatus._PowerState.ValueType  # 0
+        """Not used."""
+        PROVISIONING: WukongStatus._PowerState.ValueType  # 1
+        """Disks are being created, imported or bound, or the VirtualMachine does not exist yet."""
+        STARTING: WukongStatus._PowerState.ValueType  # 2
+        """The VM is booting: its instance is pending, scheduling or scheduled."""
+        RUNNING: WukongStatus._PowerState.ValueType  # 3
+        """The guest runs."""
+        PAUSED: WukongStatus._PowerState.ValueType  # 4
+        """The guest is paused; memory is kept."""
+        STOPPING: WukongStatus._PowerState.ValueType  # 5
+        """The guest is shutting down."""
+        STOPPED: WukongStatus._PowerState.ValueType  # 6
+        """No instance runs."""
+        MIGRATING: WukongStatus._PowerState.ValueType  # 7
+        """The instance is moving to another node."""
+        ERROR: WukongStatus._PowerState.ValueType  # 8
+        """The VM cannot run as asked: see `message` (e.g. crash loop, image pull failure, unschedulable, rejected spec)."""
+        DELETING: WukongStatus._PowerState.ValueType  # 9
+        """The Wukong or its VirtualMachine is being deleted."""
+        UNKNOWN: WukongStatus._PowerState.ValueType  # 10
+        """KubeVirt reports a state the API does not know."""
+
+    class PowerState(_PowerState, metaclass=_PowerStateEnumTypeWrapper):
+        """The VM's power state."""
+
+    POWER_STATE_UNSPECIFIED: WukongStatus.PowerState.ValueType  # 0
+    """Not used."""
+    PROVISIONING: WukongStatus.PowerState.ValueType  # 1
+    """Disks are being created, imported or bound, or the VirtualMachine does not exist yet."""
+    STARTING: WukongStatus.PowerState.ValueType  # 2
+    """The VM is booting: its instance is pending, scheduling or scheduled."""
+    RUNNING: WukongStatus.PowerState.ValueType  # 3
+    """The guest runs."""
+    PAUSED: WukongStatus.PowerState.ValueType  # 4
+    """The guest is paused; memory is kept."""
+    STOPPING: WukongStatus.PowerState.ValueType  # 5
+    """The guest is shutting down."""
+    STOPPED: WukongStatus.PowerState.ValueType  # 6
+    """No instance runs."""
+    MIGRATING: WukongStatus.PowerState.ValueType  # 7
+    """The instance is moving to another node."""
+    ERROR: WukongStatus.PowerState.ValueType  # 8
+    """The VM cannot run as asked: see `message` (e.g. crash loop, image pull failure, unschedulable, rejected spec)."""
+    DELETING: WukongStatus.PowerState.ValueType  # 9
+    """The Wukong or its VirtualMachine is being deleted."""
+    UNKNOWN: WukongStatus.PowerState.ValueType  # 10
+    """KubeVirt reports a state the API does not know."""
+
+    POWER_STATE_FIELD_NUMBER: _builtins.int
+    PRINTABLE_STATUS_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    NODE_FIELD_NUMBER: _builtins.int
+    INTERFACES_FIELD_NUMBER: _builtins.int
+    CPU_FIELD_NUMBER: _builtins.int
+    MEMORY_MB_FIELD_NUMBER: _builtins.int
+    IMAGE_FIELD_NUMBER: _builtins.int
+    RESTART_REQUIRED_FIELD_NUMBER: _builtins.int
+    READY_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    GUEST_OS_FIELD_NUMBER: _builtins.int
+    power_state: Global___WukongStatus.PowerState.ValueType
+    """The power state."""
+    printable_status: _builtins.str
+    """KubeVirt's `printableStatus` of the VirtualMachine, verbatim (e.g. `Running`, `CrashLoopBackOff`); empty
+    before the VirtualMachine exists.
+    """
+    message: _builtins.str
+    """Why the VM is in this state, when there is more to say (an error's cause, what it waits for)."""
+    node: _builtins.str
+    """The node the instance runs on; empty when no instance runs."""
+    cpu: _builtins.int
+    """Virtual CPU cores of the running instance, else of the spec."""
+    memory_mb: _builtins.int
+    """Guest memory in MiB of the running instance, else of the spec."""
+    image: _builtins.str
+    """The image of the boot (first) disk; empty for a blank disk."""
+    restart_required: _builtins.bool
+    """The spec changed while the VM runs; vmoperator applies the change only at the next start."""
+    ready: _builtins.bool
+    """The instance reports ready (KubeVirt's `Ready` condition)."""
+    guest_os: _builtins.str
+    """The guest OS as the guest agent reports it (e.g. `Ubuntu 22.04.4 LTS`); empty without an agent."""
+    @_builtins.property
+    def interfaces(self) -> _containers.RepeatedCompositeFieldContainer[Global___InterfaceStatus]:
+        """The instance's network interfaces; empty when no instance runs."""
+
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """When the running instance started; unset when none runs."""
+
+    def __init__(
+        self,
+        *,
+        power_state: Global___WukongStatus.PowerState.ValueType = ...,
+        printable_status: _builtins.str = ...,
+        message: _builtins.str = ...,
+        node: _builtins.str = ...,
+        interfaces: _abc.Iterable[Global___InterfaceStatus] | None = ...,
+        cpu: _builtins.int = ...,
+        memory_mb: _builtins.int = ...,
+        image: _builtins.str = ...,
+        restart_required: _builtins.bool = ...,
+        ready: _builtins.bool = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        guest_os: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cpu", b"cpu", "guest_os", b"guest_os", "image", b"image", "interfaces", b"interfaces", "memory_mb", b"memory_mb", "message", b"message", "node", b"node", "power_state", b"power_state", "printable_status", b"printable_status", "ready", b"ready", "restart_required", b"restart_required", "start_time", b"start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WukongStatus: _TypeAlias = WukongStatus  # noqa: Y015
+
+@_typing.final
+class InterfaceStatus(_message.Message):
+    """One network interface of a running instance."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    IP_ADDRESS_FIELD_NUMBER: _builtins.int
+    IP_ADDRESSES_FIELD_NUMBER: _builtins.int
+    MAC_FIELD_NUMBER: _builtins.int
+    INTERFACE_NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The interface's name in the VM spec: `default` for the pod network, else the network's name."""
+    ip_address: _builtins.str
+    """The primary IP address."""
+    mac: _builtins.str
+    """The MAC address."""
+    interface_name: _builtins.str
+    """The interface's name inside the guest (from the guest agent)."""
+    @_builtins.property
+    def ip_addresses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Every IP address."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        ip_address: _builtins.str = ...,
+        ip_addresses: _abc.Iterable[_builtins.str] | None = ...,
+        mac: _builtins.str = ...,
+        interface_name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["interface_name", b"interface_name", "ip_address", b"ip_address", "ip_addresses", b"ip_addresses", "mac", b"mac", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___InterfaceStatus: _TypeAlias = InterfaceStatus  # noqa: Y015
+
+@_typing.final
+class WukongDetail(_message.Message):
+    """Everything a detail page shows beside the Wukong itself."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DISKS_FIELD_NUMBER: _builtins.int
+    NETWORKS_FIELD_NUMBER: _builtins.int
+    CONSOLE_FIELD_NUMBER: _builtins.int
+    EVENTS_FIELD_NUMBER: _builtins.int
+    ACCESS_SERVICES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def disks(self) -> _containers.RepeatedCompositeFieldContainer[Global___DiskInfo]:
+        """Disks with their claims."""
+
+    @_builtins.property
+    def networks(self) -> _containers.RepeatedCompositeFieldContainer[Global___NetworkInfo]:
+        """Networks: the pod network and each secondary network, with addresses when the instance runs."""
+
+    @_builtins.property
+    def console(self) -> Global___ConsoleInfo:
+        """How to reach the VM's consoles."""
+
+    @_builtins.property
+    def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___EventInfo]:
+        """Recent Kubernetes Events about the Wukong, its VirtualMachine and instance, newest first. Kubernetes keeps
+        Events for an hour.
+        """
+
+    @_builtins.property
+    def access_services(self) -> _containers.RepeatedCompositeFieldContainer[Global___AccessServiceInfo]:
+        """Ports of the VM exposed as Services (managed by AccessService)."""
+
+    def __init__(
+        self,
+        *,
+        disks: _abc.Iterable[Global___DiskInfo] | None = ...,
+        networks: _abc.Iterable[Global___NetworkInfo] | None = ...,
+        console: Global___ConsoleInfo | None = ...,
+        events: _abc.Iterable[Global___EventInfo] | None = ...,
+        access_services: _abc.Iterable[Global___AccessServiceInfo] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["console", b"console"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_services", b"access_services", "console", b"console", "disks", b"disks", "events", b"events", "networks", b"networks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WukongDetail: _TypeAlias = WukongDetail  # noqa: Y015
+
+@_typing.final
+class DiskInfo(_message.Message):
+    """A disk and the PersistentVolumeClaim behind it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    CLAIM_NAME_FIELD_NUMBER: _builtins.int
+    CLAIM_PHASE_FIELD_NUMBER: _builtins.int
+    REQUESTED_SIZE_FIELD_NUMBER: _builtins.int
+    CLAIM_REQUESTED_SIZE_FIELD_NUMBER: _builtins.int
+    CAPACITY_FIELD_NUMBER: _builtins.int
+    STORAGE_CLASS_NAME_FIELD_NUMBER: _builtins.int
+    EXPANDABLE_FIELD_NUMBER: _builtins.int
+    IMAGE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The disk's name in the spec."""
+    claim_name: _builtins.str
+    """The claim's name (`<wukong>-<disk>`)."""
+    claim_phase: _builtins.str
+    """The claim's phase: `Bound`, `Pending`, `Lost`, or `Missing` when the claim does not exist yet."""
+    requested_size: _builtins.str
+    """The size the spec asks for."""
+    claim_requested_size: _builtins.str
+    """The size the claim asks for (differs from `requested_size` while a resize is in progress or impossible)."""
+    capacity: _builtins.str
+    """The size the volume has."""
+    storage_class_name: _builtins.str
+    """The StorageClass."""
+    expandable: _builtins.bool
+    """Whether the StorageClass allows growing the disk."""
+    image: _builtins.str
+    """The imported image; empty for a blank disk."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        claim_name: _builtins.str = ...,
+        claim_phase: _builtins.str = ...,
+        requested_size: _builtins.str = ...,
+        claim_requested_size: _builtins.str = ...,
+        capacity: _builtins.str = ...,
+        storage_class_name: _builtins.str = ...,
+        expandable: _builtins.bool = ...,
+        image: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity", b"capacity", "claim_name", b"claim_name", "claim_phase", b"claim_phase", "claim_requested_size", b"claim_requested_size", "expandable", b"expandable", "image", b"image", "name", b"name", "requested_size", b"requested_size", "storage_class_name", b"storage_class_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DiskInfo: _TypeAlias = DiskInfo  # noqa: Y015
+
+@_typing.final
+class NetworkInfo(_message.Message):
+    """A network of the VM."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    NAD_NAME_FIELD_NUMBER: _builtins.int
+    IP_ADDRESS_FIELD_NUMBER: _builtins.int
+    MAC_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`default` for the pod network, else the secondary network's name."""
+    type: _builtins.str
+    """`pod` for the pod network, else the CNI type (`bridge`, `macvlan`, `sriov`, `ovs`)."""
+    nad_name: _builtins.str
+    """The NetworkAttachmentDefinition of a secondary network."""
+    ip_address: _builtins.str
+    """The primary IP address, when the instance runs."""
+    mac: _builtins.str
+    """The MAC address, when the instance runs."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        type: _builtins.str = ...,
+        nad_name: _builtins.str = ...,
+        ip_address: _builtins.str = ...,
+        mac: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ip_address", b"ip_address", "mac", b"mac", "nad_name", b"nad_name", "name", b"name", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NetworkInfo: _TypeAlias = NetworkInfo  # noqa: Y015
+
+@_typing.final
+class ConsoleInfo(_message.Message):
+    """The VM's consoles."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROTOCOLS_FIELD_NUMBER: _builtins.int
+    AVAILABLE_FIELD_NUMBER: _builtins.int
+    available: _builtins.bool
+    """Whether a console can be opened now (the instance runs)."""
+    @_builtins.property
+    def protocols(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Console protocols the VM offers: `vnc` and `serial`."""
+
+    def __init__(
+        self,
+        *,
+        protocols: _abc.Iterable[_builtins.str] | None = ...,
+        available: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "protocols", b"protocols"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConsoleInfo: _TypeAlias = ConsoleInfo  # noqa: Y015
+
+@_typing.final
+class EventInfo(_message.Message):
+    """A Kubernetes Event."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    OBJECT_KIND_FIELD_NUMBER: _builtins.int
+    OBJECT_NAME_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    LAST_TIME_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    """`Normal` or `Warning`."""
+    reason: _builtins.str
+    """A machine-readable reason, e.g. `SuccessfulCreate`."""
+    message: _builtins.str
+    """What happened."""
+    object_kind: _builtins.str
+    """The kind of object it is about: `Wukong`, `VirtualMachine` or `VirtualMachineInstance`."""
+    object_name: _builtins.str
+    """The name of the object it is about."""
+    count: _builtins.int
+    """How often it happened."""
+    source: _builtins.str
+    """The component that reported it, e.g. `virtualmachine-controller`."""
+    @_builtins.property
+    def last_time(self) -> _timestamp_pb2.Timestamp:
+        """When it last happened."""
+
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        message: _builtins.str = ...,
+        object_kind: _builtins.str = ...,
+        object_name: _builtins.str = ...,
+        count: _builtins.int = ...,
+        last_time: _timestamp_pb2.Timestamp | None = ...,
+        source: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_time", b"last_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "last_time", b"last_time", "message", b"message", "object_kind", b"object_kind", "object_name", b"object_name", "reason", b"reason", "source", b"source", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EventInfo: _TypeAlias = EventInfo  # noqa: Y015
+
+@_typing.final
+class AccessServiceInfo(_message.Message):
+    """A port of the VM exposed as a Service."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    PROTOCOL_FIELD_NUMBER: _builtins.int
+    TARGET_PORT_FIELD_NUMBER: _builtins.int
+    NODE_PORT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The Service's name."""
+    type: _builtins.str
+    """`NodePort` or `LoadBalancer`."""
+    protocol: _builtins.str
+    """`TCP` or `UDP`."""
+    target_port: _builtins.int
+    """The port in the guest."""
+    node_port: _builtins.int
+    """The node port, for `NodePort`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        type: _builtins.str = ...,
+        protocol: _builtins.str = ...,
+        target_port: _builtins.int = ...,
+        node_port: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "node_port", b"node_port", "protocol", b"protocol", "target_port", b"target_port", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AccessServiceInfo: _TypeAlias = AccessServiceInfo  # noqa: Y015
+
+@_typing.final
+class WukongEvent(_message.Message):
+    """A change to a Wukong, for WatchWukong."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Type:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _TypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[WukongEvent._Type.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        TYPE_UNSPECIFIED: WukongEvent._Type.ValueType  # 0
+        """Not used."""
+        ADDED: WukongEvent._Type.ValueType  # 1
+        """The Wukong appeared (or the initial state lists it)."""
+        MODIFIED: WukongEvent._Type.ValueType  # 2
+        """The Wukong, its VM, instance or launcher Pod changed."""
+        DELETED: WukongEvent._Type.ValueType  # 3
+        """The Wukong was deleted, or no longer matches the watch's filter; `wukong` holds its last state."""
+        BOOKMARK: WukongEvent._Type.ValueType  # 4
+        """Nothing changed; `cursor` moved on. Sent after the initial state and then periodically."""
+        ERROR: WukongEvent._Type.ValueType  # 5
+        """The stream ends abnormally: `error` says why (e.g. `RESYNC_REQUIRED`, `SLOW_CONSUMER`); resume from the last
+        cursor received, or list again when told to resync.
+        """
+
+    class Type(_Type, metaclass=_TypeEnumTypeWrapper):
+        """The kind of event."""
+
+    TYPE_UNSPECIFIED: WukongEvent.Type.ValueType  # 0
+    """Not used."""
+    ADDED: WukongEvent.Type.ValueType  # 1
+    """The Wukong appeared (or the initial state lists it)."""
+    MODIFIED: WukongEvent.Type.ValueType  # 2
+    """The Wukong, its VM, instance or launcher Pod changed."""
+    DELETED: WukongEvent.Type.ValueType  # 3
+    """The Wukong was deleted, or no longer matches the watch's filter; `wukong` holds its last state."""
+    BOOKMARK: WukongEvent.Type.ValueType  # 4
+    """Nothing changed; `cursor` moved on. Sent after the initial state and then periodically."""
+    ERROR: WukongEvent.Type.ValueType  # 5
+    """The stream ends abnormally: `error` says why (e.g. `RESYNC_REQUIRED`, `SLOW_CONSUMER`); resume from the last
+    cursor received, or list again when told to resync.
+    """
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    WUKONG_FIELD_NUMBER: _builtins.int
+    CURSOR_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    type: Global___WukongEvent.Type.ValueType
+    """The kind of event."""
+    cursor: _builtins.str
+    """Resume a watch from here (`cursor` of WatchWukongRequest) to continue after this event."""
+    @_builtins.property
+    def wukong(self) -> Global___Wukong:
+        """The Wukong after the change (before it, for DELETED). Unset for BOOKMARK and ERROR."""
+
+    @_builtins.property
+    def error(self) -> _status_pb2.Status:
+        """For ERROR: why the stream ends."""
+
+    def __init__(
+        self,
+        *,
+        type: Global___WukongEvent.Type.ValueType = ...,
+        wukong: Global___Wukong | None = ...,
+        cursor: _builtins.str = ...,
+        error: _status_pb2.Status | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "wukong", b"wukong"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "error", b"error", "type", b"type", "wukong", b"wukong"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WukongEvent: _TypeAlias = WukongEvent  # noqa: Y015
 
 @_typing.final
 class WukongSpec(_message.Message):
@@ -181,16 +765,21 @@ class CloudInitUser(_message.Message):
     SHELL_FIELD_NUMBER: _builtins.int
     GROUPS_FIELD_NUMBER: _builtins.int
     LOCK_PASSWD_FIELD_NUMBER: _builtins.int
+    PASSWORD_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The user name."""
     password_hash: _builtins.str
-    """A crypt(3) password hash (e.g. SHA-512 `$6$...`). Never returned by the API."""
+    """A crypt(3) password hash (e.g. SHA-512 `$6$...`), instead of `password`. Never returned by the API."""
     sudo: _builtins.str
     """sudo rule; empty means vmoperator's default `ALL=(ALL) NOPASSWD:ALL`."""
     shell: _builtins.str
     """Login shell; empty means `/bin/bash`."""
     lock_passwd: _builtins.bool
     """Whether password login is locked."""
+    password: _builtins.str
+    """A password in plain text, 8 to 128 characters. The API stores only its SHA-512 crypt hash in `password_hash`;
+    neither is ever returned.
+    """
     @_builtins.property
     def groups(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Supplementary groups; empty means vmoperator's default list."""
@@ -204,10 +793,11 @@ class CloudInitUser(_message.Message):
         shell: _builtins.str = ...,
         groups: _abc.Iterable[_builtins.str] | None = ...,
         lock_passwd: _builtins.bool = ...,
+        password: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["groups", b"groups", "lock_passwd", b"lock_passwd", "name", b"name", "password_hash", b"password_hash", "shell", b"shell", "sudo", b"sudo"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["groups", b"groups", "lock_passwd", b"lock_passwd", "name", b"name", "password", b"password", "password_hash", b"password_hash", "shell", b"shell", "sudo", b"sudo"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -432,9 +1022,12 @@ class StartStrategy(_message.Message):
     RUN_STRATEGY_FIELD_NUMBER: _builtins.int
     AUTO_START_FIELD_NUMBER: _builtins.int
     run_strategy: _builtins.str
-    """Ignored by vmoperator. `Always`, `RerunOnFailure` or `Manual`."""
+    """Ignored by vmoperator (never copied to the VM). `Always`, `RerunOnFailure` or `Manual`."""
     auto_start: _builtins.bool
-    """Whether the VM runs. Unset counts as false for vmoperator when `start_strategy` is present."""
+    """Whether the VM runs: the one durable start/stop switch vmoperator honours. CreateWukong writes it explicitly:
+    unset in a create request means true (the VM starts). On a Wukong written by other tools, unset with
+    `start_strategy` present means stopped, and `start_strategy` absent means running (vmoperator's defaults).
+    """
     def __init__(
         self,
         *,

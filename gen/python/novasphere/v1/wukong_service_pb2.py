@@ -24,28 +24,45 @@ _sym_db = _symbol_database.Default()
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from novasphere.v1 import wukong_pb2 as novasphere_dot_v1_dot_wukong__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"novasphere/v1/wukong_service.proto\x12\rnovasphere.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1anovasphere/v1/wukong.proto\"N\n\x12ListWukongsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"V\n\x13ListWukongsResponse\x12&\n\x07wukongs\x18\x01 \x03(\x0b\x32\x15.novasphere.v1.Wukong\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"9\n\x10GetWukongRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tnamespace\x18\x02 \x01(\t2\xe3\x01\n\rWukongService\x12m\n\x0bListWukongs\x12!.novasphere.v1.ListWukongsRequest\x1a\".novasphere.v1.ListWukongsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/api/v1/wukongs\x12\x63\n\tGetWukong\x12\x1f.novasphere.v1.GetWukongRequest\x1a\x15.novasphere.v1.Wukong\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/api/v1/wukongs/{name}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"novasphere/v1/wukong_service.proto\x12\rnovasphere.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1anovasphere/v1/wukong.proto\"\xcc\x01\n\x12ListWukongsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x0c\n\x04page\x18\x04 \x01(\x05\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x11\n\tname_like\x18\x06 \x01(\t\x12\x16\n\x0elabel_selector\x18\x07 \x01(\t\x12\x0f\n\x07sort_by\x18\x08 \x01(\t\x12\x12\n\nsort_order\x18\t \x01(\t\x12\x0e\n\x06\x63ursor\x18\n \x01(\t\"\xa5\x01\n\x13ListWukongsResponse\x12&\n\x07wukongs\x18\x01 \x03(\x0b\x32\x15.novasphere.v1.Wukong\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x05\x12\x0c\n\x04page\x18\x04 \x01(\x05\x12\r\n\x05pages\x18\x05 \x01(\x05\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x0e\n\x06\x63ursor\x18\x07 \x01(\t\"R\n\x10GetWukongRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\t\x12\r\n\x05vm_id\x18\x04 \x01(\t\"\x80\x01\n\x13\x43reateWukongRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12+\n\x06wukong\x18\x02 \x01(\x0b\x32\x15.novasphere.v1.WukongB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x15\n\rvalidate_only\x18\x04 \x01(\x08\"\x90\x01\n\x13UpdateWukongRequest\x12+\n\x06wukong\x18\x01 \x01(\x0b\x32\x15.novasphere.v1.WukongB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\x12\x15\n\rvalidate_only\x18\x03 \x01(\x08\"\x80\x01\n\x12WatchWukongRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x11\n\tname_like\x18\x04 \x01(\t\x12\x16\n\x0elabel_selector\x18\x05 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x06 \x01(\t2\xf0\x04\n\rWukongService\x12m\n\x0bListWukongs\x12!.novasphere.v1.ListWukongsRequest\x1a\".novasphere.v1.ListWukongsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/api/v1/wukongs\x12z\n\tGetWukong\x12\x1f.novasphere.v1.GetWukongRequest\x1a\x15.novasphere.v1.Wukong\"5\x82\xd3\xe4\x93\x02/\x12\x16/api/v1/wukongs/{name}Z\x15\x12\x13/api/v1/vms/{vm_id}\x12j\n\x0c\x43reateWukong\x12\".novasphere.v1.CreateWukongRequest\x1a\x15.novasphere.v1.Wukong\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x0f/api/v1/wukongs:\x06wukong\x12x\n\x0cUpdateWukong\x12\".novasphere.v1.UpdateWukongRequest\x1a\x15.novasphere.v1.Wukong\"-\x82\xd3\xe4\x93\x02\'2\x1d/api/v1/wukongs/{wukong.name}:\x06wukong\x12\x8d\x01\n\x0bWatchWukong\x12!.novasphere.v1.WatchWukongRequest\x1a\x1a.novasphere.v1.WukongEvent\"=\x82\xd3\xe4\x93\x02\x37\x12\x15/api/v1/watch/wukongsZ\x1e\x12\x1c/api/v1/watch/wukongs/{name}0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'novasphere.v1.wukong_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETWUKONGREQUEST'].fields_by_name['name']._loaded_options = None
-  _globals['_GETWUKONGREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEWUKONGREQUEST'].fields_by_name['wukong']._loaded_options = None
+  _globals['_CREATEWUKONGREQUEST'].fields_by_name['wukong']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEWUKONGREQUEST'].fields_by_name['wukong']._loaded_options = None
+  _globals['_UPDATEWUKONGREQUEST'].fields_by_name['wukong']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEWUKONGREQUEST'].fields_by_name['update_mask']._loaded_options = None
+  _globals['_UPDATEWUKONGREQUEST'].fields_by_name['update_mask']._serialized_options = b'\342A\001\002'
   _globals['_WUKONGSERVICE'].methods_by_name['ListWukongs']._loaded_options = None
   _globals['_WUKONGSERVICE'].methods_by_name['ListWukongs']._serialized_options = b'\202\323\344\223\002\021\022\017/api/v1/wukongs'
   _globals['_WUKONGSERVICE'].methods_by_name['GetWukong']._loaded_options = None
-  _globals['_WUKONGSERVICE'].methods_by_name['GetWukong']._serialized_options = b'\202\323\344\223\002\030\022\026/api/v1/wukongs/{name}'
-  _globals['_LISTWUKONGSREQUEST']._serialized_start=144
-  _globals['_LISTWUKONGSREQUEST']._serialized_end=222
-  _globals['_LISTWUKONGSRESPONSE']._serialized_start=224
-  _globals['_LISTWUKONGSRESPONSE']._serialized_end=310
-  _globals['_GETWUKONGREQUEST']._serialized_start=312
-  _globals['_GETWUKONGREQUEST']._serialized_end=369
-  _globals['_WUKONGSERVICE']._serialized_start=372
-  _globals['_WUKONGSERVICE']._serialized_end=599
+  _globals['_WUKONGSERVICE'].methods_by_name['GetWukong']._serialized_options = b'\202\323\344\223\002/\022\026/api/v1/wukongs/{name}Z\025\022\023/api/v1/vms/{vm_id}'
+  _globals['_WUKONGSERVICE'].methods_by_name['CreateWukong']._loaded_options = None
+  _globals['_WUKONGSERVICE'].methods_by_name['CreateWukong']._serialized_options = b'\202\323\344\223\002\031\"\017/api/v1/wukongs:\006wukong'
+  _globals['_WUKONGSERVICE'].methods_by_name['UpdateWukong']._loaded_options = None
+  _globals['_WUKONGSERVICE'].methods_by_name['UpdateWukong']._serialized_options = b'\202\323\344\223\002\'2\035/api/v1/wukongs/{wukong.name}:\006wukong'
+  _globals['_WUKONGSERVICE'].methods_by_name['WatchWukong']._loaded_options = None
+  _globals['_WUKONGSERVICE'].methods_by_name['WatchWukong']._serialized_options = b'\202\323\344\223\0027\022\025/api/v1/watch/wukongsZ\036\022\034/api/v1/watch/wukongs/{name}'
+  _globals['_LISTWUKONGSREQUEST']._serialized_start=179
+  _globals['_LISTWUKONGSREQUEST']._serialized_end=383
+  _globals['_LISTWUKONGSRESPONSE']._serialized_start=386
+  _globals['_LISTWUKONGSRESPONSE']._serialized_end=551
+  _globals['_GETWUKONGREQUEST']._serialized_start=553
+  _globals['_GETWUKONGREQUEST']._serialized_end=635
+  _globals['_CREATEWUKONGREQUEST']._serialized_start=638
+  _globals['_CREATEWUKONGREQUEST']._serialized_end=766
+  _globals['_UPDATEWUKONGREQUEST']._serialized_start=769
+  _globals['_UPDATEWUKONGREQUEST']._serialized_end=913
+  _globals['_WATCHWUKONGREQUEST']._serialized_start=916
+  _globals['_WATCHWUKONGREQUEST']._serialized_end=1044
+  _globals['_WUKONGSERVICE']._serialized_start=1047
+  _globals['_WUKONGSERVICE']._serialized_end=1671
 # @@protoc_insertion_point(module_scope)

@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from novasphere.v1 import wukong_pb2 as _wukong_pb2
@@ -28,24 +29,59 @@ class ListWukongsRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    NAME_LIKE_FIELD_NUMBER: _builtins.int
+    LABEL_SELECTOR_FIELD_NUMBER: _builtins.int
+    SORT_BY_FIELD_NUMBER: _builtins.int
+    SORT_ORDER_FIELD_NUMBER: _builtins.int
+    CURSOR_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
-    """Namespace to list; empty lists every namespace the caller may see."""
+    """Namespace to list; empty lists every namespace of the caller's tenant."""
     page_size: _builtins.int
-    """Maximum number of Wukongs in the response, 1 to 500; 0 means 100. Larger values are refused."""
+    """Wukongs per page, 1 to 500; 0 means 50. Larger values are refused."""
     page_token: _builtins.str
-    """`next_page_token` of the previous response, to get the next page; empty for the first page. Every other
-    parameter must match the request that produced the token.
+    """`next_page_token` of the previous response, for the next page; empty for the first page. Every filter and the
+    sort must be the same as in the request that produced it. Pages stay consistent while Wukongs are added or
+    removed: no Wukong is skipped or shown twice. Exclusive with `page`.
     """
+    page: _builtins.int
+    """Page number, from 1, for clients that jump to a page (offset paging: an insert shifts later pages). 0 means 1,
+    or the page `page_token` continues.
+    """
+    status: _builtins.str
+    """Power states to keep, comma-separated and case-insensitive, e.g. `running,stopped` (see
+    WukongStatus.PowerState). Empty keeps all.
+    """
+    name_like: _builtins.str
+    """Keep Wukongs whose name contains this text (case-insensitive)."""
+    label_selector: _builtins.str
+    """A Kubernetes label selector, e.g. `app=web,tier in (frontend,backend),!legacy`."""
+    sort_by: _builtins.str
+    """Sort field: `name` (default), `createTime`, `status`, `cpu` or `memory`. Ties are broken by namespace, then
+    name.
+    """
+    sort_order: _builtins.str
+    """`asc` (default) or `desc`."""
+    cursor: _builtins.str
+    """A `cursor` from an earlier response: the page then reflects at least that state (read-your-writes)."""
     def __init__(
         self,
         *,
         namespace: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        page: _builtins.int = ...,
+        status: _builtins.str = ...,
+        name_like: _builtins.str = ...,
+        label_selector: _builtins.str = ...,
+        sort_by: _builtins.str = ...,
+        sort_order: _builtins.str = ...,
+        cursor: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["namespace", b"namespace", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "label_selector", b"label_selector", "name_like", b"name_like", "namespace", b"namespace", "page", b"page", "page_size", b"page_size", "page_token", b"page_token", "sort_by", b"sort_by", "sort_order", b"sort_order", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -59,21 +95,41 @@ class ListWukongsResponse(_message.Message):
 
     WUKONGS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTAL_FIELD_NUMBER: _builtins.int
+    PAGE_FIELD_NUMBER: _builtins.int
+    PAGES_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    CURSOR_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
     """Token for the next page; empty on the last page."""
+    total: _builtins.int
+    """How many Wukongs match the filters, on all pages."""
+    page: _builtins.int
+    """The number of this page, from 1."""
+    pages: _builtins.int
+    """How many pages there are at this page size."""
+    page_size: _builtins.int
+    """The page size used."""
+    cursor: _builtins.str
+    """The state this page shows (see Wukong.cursor)."""
     @_builtins.property
     def wukongs(self) -> _containers.RepeatedCompositeFieldContainer[_wukong_pb2.Wukong]:
-        """The Wukongs of this page, ordered by namespace, then name."""
+        """The Wukongs of this page."""
 
     def __init__(
         self,
         *,
         wukongs: _abc.Iterable[_wukong_pb2.Wukong] | None = ...,
         next_page_token: _builtins.str = ...,
+        total: _builtins.int = ...,
+        page: _builtins.int = ...,
+        pages: _builtins.int = ...,
+        page_size: _builtins.int = ...,
+        cursor: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "wukongs", b"wukongs"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "next_page_token", b"next_page_token", "page", b"page", "page_size", b"page_size", "pages", b"pages", "total", b"total", "wukongs", b"wukongs"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -87,20 +143,151 @@ class GetWukongRequest(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     NAMESPACE_FIELD_NUMBER: _builtins.int
+    CURSOR_FIELD_NUMBER: _builtins.int
+    VM_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
-    """The Wukong's name."""
+    """The Wukong's name; or give `vm_id`."""
     namespace: _builtins.str
-    """The Wukong's namespace; empty means the caller's default namespace."""
+    """The Wukong's namespace; empty means the tenant's default namespace."""
+    cursor: _builtins.str
+    """A `cursor` from an earlier response: wait until this replica has seen at least that state."""
+    vm_id: _builtins.str
+    """The Wukong's UID, instead of `name` and `namespace`."""
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         namespace: _builtins.str = ...,
+        cursor: _builtins.str = ...,
+        vm_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "namespace", b"namespace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "name", b"name", "namespace", b"namespace", "vm_id", b"vm_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetWukongRequest: _TypeAlias = GetWukongRequest  # noqa: Y015
+
+@_typing.final
+class CreateWukongRequest(_message.Message):
+    """Request of CreateWukong."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    WUKONG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    namespace: _builtins.str
+    """Namespace to create the Wukong in; empty means the tenant's default namespace."""
+    request_id: _builtins.str
+    """Idempotency key (e.g. a UUID), up to 64 characters: a retry with the same key, on any replica, returns the
+    Wukong the first request created instead of failing or creating another.
+    """
+    validate_only: _builtins.bool
+    """Check the request and return the Wukong that would be created, without creating it."""
+    @_builtins.property
+    def wukong(self) -> _wukong_pb2.Wukong:
+        """The Wukong: `name`, `labels` and `spec` are used; output fields are ignored."""
+
+    def __init__(
+        self,
+        *,
+        namespace: _builtins.str = ...,
+        wukong: _wukong_pb2.Wukong | None = ...,
+        request_id: _builtins.str = ...,
+        validate_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["wukong", b"wukong"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["namespace", b"namespace", "request_id", b"request_id", "validate_only", b"validate_only", "wukong", b"wukong"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateWukongRequest: _TypeAlias = CreateWukongRequest  # noqa: Y015
+
+@_typing.final
+class UpdateWukongRequest(_message.Message):
+    """Request of UpdateWukong."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WUKONG_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    validate_only: _builtins.bool
+    """Check the request and return the Wukong as it would become, without changing it."""
+    @_builtins.property
+    def wukong(self) -> _wukong_pb2.Wukong:
+        """The Wukong with its new values: `name` (and `namespace`, else the default namespace) say which one; only
+        the fields in `update_mask` are read. `etag`, when given, must be the current one, else ABORTED.
+        """
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields to change, e.g. `spec.cpu,spec.memory,labels`. Updatable: `labels`, `spec` (all of it) and each
+        field of `spec` (`spec.cpu`, `spec.memory`, `spec.os_image`, `spec.ssh_key_secret`, `spec.cloud_init_user`,
+        `spec.networks`, `spec.disks`, `spec.high_availability`, `spec.start_strategy`). Disks can grow (where the
+        StorageClass allows it), never shrink.
+        """
+
+    def __init__(
+        self,
+        *,
+        wukong: _wukong_pb2.Wukong | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+        validate_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["update_mask", b"update_mask", "wukong", b"wukong"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["update_mask", b"update_mask", "validate_only", b"validate_only", "wukong", b"wukong"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateWukongRequest: _TypeAlias = UpdateWukongRequest  # noqa: Y015
+
+@_typing.final
+class WatchWukongRequest(_message.Message):
+    """Request of WatchWukong."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    NAME_LIKE_FIELD_NUMBER: _builtins.int
+    LABEL_SELECTOR_FIELD_NUMBER: _builtins.int
+    CURSOR_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Watch this one Wukong; empty watches the collection the other filters select."""
+    namespace: _builtins.str
+    """Namespace; empty watches every namespace of the caller's tenant (with `name`: the default namespace)."""
+    status: _builtins.str
+    """Power states to keep, as in ListWukongs. A Wukong that stops matching arrives as DELETED."""
+    name_like: _builtins.str
+    """Name filter, as in ListWukongs."""
+    label_selector: _builtins.str
+    """Label selector, as in ListWukongs."""
+    cursor: _builtins.str
+    """Resume after this cursor (the last one received, on any replica): changes after it arrive as events, with
+    DELETED for Wukongs removed since; without it the stream starts with the current state as ADDED events. A
+    cursor older than the replica can vouch for ends the stream with an ERROR event `RESYNC_REQUIRED`.
+    """
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        namespace: _builtins.str = ...,
+        status: _builtins.str = ...,
+        name_like: _builtins.str = ...,
+        label_selector: _builtins.str = ...,
+        cursor: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "label_selector", b"label_selector", "name", b"name", "name_like", b"name_like", "namespace", b"namespace", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchWukongRequest: _TypeAlias = WatchWukongRequest  # noqa: Y015

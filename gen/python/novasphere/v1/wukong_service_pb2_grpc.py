@@ -27,7 +27,8 @@ if _version_not_supported:
 
 
 class WukongServiceStub:
-    """Virtual machines (Wukongs): read them.
+    """Virtual machines (Wukongs): create, read, list, update and watch them. Every call sees only the namespaces of the
+    caller's tenant; a Wukong elsewhere is NOT_FOUND. Power operations and deletion are tasks (TaskService).
     """
 
     def __init__(self, channel):
@@ -46,21 +47,59 @@ class WukongServiceStub:
                 request_serializer=novasphere_dot_v1_dot_wukong__service__pb2.GetWukongRequest.SerializeToString,
                 response_deserializer=novasphere_dot_v1_dot_wukong__pb2.Wukong.FromString,
                 _registered_method=True)
+        self.CreateWukong = channel.unary_unary(
+                '/novasphere.v1.WukongService/CreateWukong',
+                request_serializer=novasphere_dot_v1_dot_wukong__service__pb2.CreateWukongRequest.SerializeToString,
+                response_deserializer=novasphere_dot_v1_dot_wukong__pb2.Wukong.FromString,
+                _registered_method=True)
+        self.UpdateWukong = channel.unary_unary(
+                '/novasphere.v1.WukongService/UpdateWukong',
+                request_serializer=novasphere_dot_v1_dot_wukong__service__pb2.UpdateWukongRequest.SerializeToString,
+                response_deserializer=novasphere_dot_v1_dot_wukong__pb2.Wukong.FromString,
+                _registered_method=True)
+        self.WatchWukong = channel.unary_stream(
+                '/novasphere.v1.WukongService/WatchWukong',
+                request_serializer=novasphere_dot_v1_dot_wukong__service__pb2.WatchWukongRequest.SerializeToString,
+                response_deserializer=novasphere_dot_v1_dot_wukong__pb2.WukongEvent.FromString,
+                _registered_method=True)
 
 
 class WukongServiceServicer:
-    """Virtual machines (Wukongs): read them.
+    """Virtual machines (Wukongs): create, read, list, update and watch them. Every call sees only the namespaces of the
+    caller's tenant; a Wukong elsewhere is NOT_FOUND. Power operations and deletion are tasks (TaskService).
     """
 
     def ListWukongs(self, request, context):
-        """Lists Wukongs, a page at a time.
+        """Lists Wukongs, a page at a time, from this replica's cache of the cluster.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetWukong(self, request, context):
-        """Gets one Wukong by name.
+        """Gets one Wukong, with its detail, by name or by UID.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateWukong(self, request, context):
+        """Creates a Wukong. vmoperator then creates its disks and VirtualMachine; watch it to see it start.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateWukong(self, request, context):
+        """Changes the fields of a Wukong named in `update_mask`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchWukong(self, request, context):
+        """Streams the state of one Wukong or of a filtered collection, then every change. Over REST this is a stream of
+        Server-Sent Events.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -79,6 +118,21 @@ def add_WukongServiceServicer_to_server(servicer, server):
                     request_deserializer=novasphere_dot_v1_dot_wukong__service__pb2.GetWukongRequest.FromString,
                     response_serializer=novasphere_dot_v1_dot_wukong__pb2.Wukong.SerializeToString,
             ),
+            'CreateWukong': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWukong,
+                    request_deserializer=novasphere_dot_v1_dot_wukong__service__pb2.CreateWukongRequest.FromString,
+                    response_serializer=novasphere_dot_v1_dot_wukong__pb2.Wukong.SerializeToString,
+            ),
+            'UpdateWukong': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateWukong,
+                    request_deserializer=novasphere_dot_v1_dot_wukong__service__pb2.UpdateWukongRequest.FromString,
+                    response_serializer=novasphere_dot_v1_dot_wukong__pb2.Wukong.SerializeToString,
+            ),
+            'WatchWukong': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchWukong,
+                    request_deserializer=novasphere_dot_v1_dot_wukong__service__pb2.WatchWukongRequest.FromString,
+                    response_serializer=novasphere_dot_v1_dot_wukong__pb2.WukongEvent.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'novasphere.v1.WukongService', rpc_method_handlers)
@@ -88,7 +142,8 @@ def add_WukongServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class WukongService:
-    """Virtual machines (Wukongs): read them.
+    """Virtual machines (Wukongs): create, read, list, update and watch them. Every call sees only the namespaces of the
+    caller's tenant; a Wukong elsewhere is NOT_FOUND. Power operations and deletion are tasks (TaskService).
     """
 
     @staticmethod
@@ -135,6 +190,87 @@ class WukongService:
             '/novasphere.v1.WukongService/GetWukong',
             novasphere_dot_v1_dot_wukong__service__pb2.GetWukongRequest.SerializeToString,
             novasphere_dot_v1_dot_wukong__pb2.Wukong.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWukong(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/novasphere.v1.WukongService/CreateWukong',
+            novasphere_dot_v1_dot_wukong__service__pb2.CreateWukongRequest.SerializeToString,
+            novasphere_dot_v1_dot_wukong__pb2.Wukong.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateWukong(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/novasphere.v1.WukongService/UpdateWukong',
+            novasphere_dot_v1_dot_wukong__service__pb2.UpdateWukongRequest.SerializeToString,
+            novasphere_dot_v1_dot_wukong__pb2.Wukong.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchWukong(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/novasphere.v1.WukongService/WatchWukong',
+            novasphere_dot_v1_dot_wukong__service__pb2.WatchWukongRequest.SerializeToString,
+            novasphere_dot_v1_dot_wukong__pb2.WukongEvent.FromString,
             options,
             channel_credentials,
             insecure,

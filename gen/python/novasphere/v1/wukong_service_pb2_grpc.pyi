@@ -28,29 +28,51 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class WukongServiceStub:
-    """Virtual machines (Wukongs): read them."""
+    """Virtual machines (Wukongs): create, read, list, update and watch them. Every call sees only the namespaces of the
+    caller's tenant; a Wukong elsewhere is NOT_FOUND. Power operations and deletion are tasks (TaskService).
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> WukongServiceAsyncStub: ...
     ListWukongs: _grpc.UnaryUnaryMultiCallable[_wukong_service_pb2.ListWukongsRequest, _wukong_service_pb2.ListWukongsResponse]
-    """Lists Wukongs, a page at a time."""
+    """Lists Wukongs, a page at a time, from this replica's cache of the cluster."""
     GetWukong: _grpc.UnaryUnaryMultiCallable[_wukong_service_pb2.GetWukongRequest, _wukong_pb2.Wukong]
-    """Gets one Wukong by name."""
+    """Gets one Wukong, with its detail, by name or by UID."""
+    CreateWukong: _grpc.UnaryUnaryMultiCallable[_wukong_service_pb2.CreateWukongRequest, _wukong_pb2.Wukong]
+    """Creates a Wukong. vmoperator then creates its disks and VirtualMachine; watch it to see it start."""
+    UpdateWukong: _grpc.UnaryUnaryMultiCallable[_wukong_service_pb2.UpdateWukongRequest, _wukong_pb2.Wukong]
+    """Changes the fields of a Wukong named in `update_mask`."""
+    WatchWukong: _grpc.UnaryStreamMultiCallable[_wukong_service_pb2.WatchWukongRequest, _wukong_pb2.WukongEvent]
+    """Streams the state of one Wukong or of a filtered collection, then every change. Over REST this is a stream of
+    Server-Sent Events.
+    """
 
 @_typing.type_check_only
 class WukongServiceAsyncStub(WukongServiceStub):
-    """Virtual machines (Wukongs): read them."""
+    """Virtual machines (Wukongs): create, read, list, update and watch them. Every call sees only the namespaces of the
+    caller's tenant; a Wukong elsewhere is NOT_FOUND. Power operations and deletion are tasks (TaskService).
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListWukongs: _aio.UnaryUnaryMultiCallable[_wukong_service_pb2.ListWukongsRequest, _wukong_service_pb2.ListWukongsResponse]  # type: ignore[assignment]
-    """Lists Wukongs, a page at a time."""
+    """Lists Wukongs, a page at a time, from this replica's cache of the cluster."""
     GetWukong: _aio.UnaryUnaryMultiCallable[_wukong_service_pb2.GetWukongRequest, _wukong_pb2.Wukong]  # type: ignore[assignment]
-    """Gets one Wukong by name."""
+    """Gets one Wukong, with its detail, by name or by UID."""
+    CreateWukong: _aio.UnaryUnaryMultiCallable[_wukong_service_pb2.CreateWukongRequest, _wukong_pb2.Wukong]  # type: ignore[assignment]
+    """Creates a Wukong. vmoperator then creates its disks and VirtualMachine; watch it to see it start."""
+    UpdateWukong: _aio.UnaryUnaryMultiCallable[_wukong_service_pb2.UpdateWukongRequest, _wukong_pb2.Wukong]  # type: ignore[assignment]
+    """Changes the fields of a Wukong named in `update_mask`."""
+    WatchWukong: _aio.UnaryStreamMultiCallable[_wukong_service_pb2.WatchWukongRequest, _wukong_pb2.WukongEvent]  # type: ignore[assignment]
+    """Streams the state of one Wukong or of a filtered collection, then every change. Over REST this is a stream of
+    Server-Sent Events.
+    """
 
 class WukongServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Virtual machines (Wukongs): read them."""
+    """Virtual machines (Wukongs): create, read, list, update and watch them. Every call sees only the namespaces of the
+    caller's tenant; a Wukong elsewhere is NOT_FOUND. Power operations and deletion are tasks (TaskService).
+    """
 
     @_abc_1.abstractmethod
     def ListWukongs(
@@ -58,7 +80,7 @@ class WukongServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _wukong_service_pb2.ListWukongsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_wukong_service_pb2.ListWukongsResponse, _abc.Awaitable[_wukong_service_pb2.ListWukongsResponse]]:
-        """Lists Wukongs, a page at a time."""
+        """Lists Wukongs, a page at a time, from this replica's cache of the cluster."""
 
     @_abc_1.abstractmethod
     def GetWukong(
@@ -66,6 +88,32 @@ class WukongServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _wukong_service_pb2.GetWukongRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_wukong_pb2.Wukong, _abc.Awaitable[_wukong_pb2.Wukong]]:
-        """Gets one Wukong by name."""
+        """Gets one Wukong, with its detail, by name or by UID."""
+
+    @_abc_1.abstractmethod
+    def CreateWukong(
+        self,
+        request: _wukong_service_pb2.CreateWukongRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_wukong_pb2.Wukong, _abc.Awaitable[_wukong_pb2.Wukong]]:
+        """Creates a Wukong. vmoperator then creates its disks and VirtualMachine; watch it to see it start."""
+
+    @_abc_1.abstractmethod
+    def UpdateWukong(
+        self,
+        request: _wukong_service_pb2.UpdateWukongRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_wukong_pb2.Wukong, _abc.Awaitable[_wukong_pb2.Wukong]]:
+        """Changes the fields of a Wukong named in `update_mask`."""
+
+    @_abc_1.abstractmethod
+    def WatchWukong(
+        self,
+        request: _wukong_service_pb2.WatchWukongRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_wukong_pb2.WukongEvent], _abc.AsyncIterator[_wukong_pb2.WukongEvent]]:
+        """Streams the state of one Wukong or of a filtered collection, then every change. Over REST this is a stream of
+        Server-Sent Events.
+        """
 
 def add_WukongServiceServicer_to_server(servicer: WukongServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

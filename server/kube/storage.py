@@ -1,0 +1,30 @@
+"""A Wukong's disks: the PersistentVolumeClaims vmoperator creates (`<wukong>-<disk>`) and their StorageClasses.
+The API reads them for the detail view and grows a claim when a disk grows (vmoperator never resizes)."""
+
+from __future__ import annotations
+
+from server.kube import errors
+from server.kube.client import JsonObject, KubeClient
+
+
+async def claim(client: KubeClient, *, namespace: str, name: str) -> JsonObject | None:
+    try:
+        return await client.request("GET", f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{name}")
+    except errors.NotFound:
+        return None
+
+
+async def storage_class(client: KubeClient, name: str) -> JsonObject | None:
+    try:
+        return await client.request("GET", f"/apis/storage.k8s.io/v1/storageclasses/{name}")
+    except errors.NotFound:
+        return None
+
+
+async def grow_claim(client: KubeClient, *, namespace: str, name: str, size: str) -> JsonObject:
+    return await client.request(
+        "PATCH",
+        f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{name}",
+        body={"spec": {"resources": {"requests": {"storage": size}}}},
+        content_type="application/merge-patch+json",
+    )

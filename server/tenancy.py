@@ -1,0 +1,104 @@
+"""Tenants own namespaces: a namespace labelled `novasphere.dev/tenant=<id>` belongs to tenant `<id>`, and the one also
+labelled `novasphere.dev/default-namespace=true` is where its creations go by default.
+
+The namespaces come from an informer, so a label change applies within a moment, without a restart. A namespace
+that is not the caller's tenant's is reported exactly like one that does not exist (no existence leak).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from server import errors, names
+from server.auth import Caller
+from server.kube import namespaces
+from server.kube.client import KubeClient
+from server.kube.informer import Kind
+from server.kube.namespaces import TENANT_LABEL
+
+DEFAULT_NAMESPACE_LABEL = "novasphere.dev/default-namespace"
+NAMESPACES = namespaces.TENANT_NAMESPACES
+
+
+class Tenancy:
+    """Which namespaces each tenant owns; fed by the namespace informer (an `informer.Handler`)."""
+
+    def __init__(self, kube: KubeClient | None) -> None:
+        self._kube = kube
+        self._labels: dict[str, Mapping[str, str]] = {}
+        self._by_tenant: dict[str, frozenset[str]] = {}
+        self._default: dict[str, str] = {}
+        self.synced = False
+
+    def namespaces(self, caller: Caller) -> frozenset[str]:
+        return self._by_tenant.get(caller.tenant, frozenset())
+
+    async def scope(self, caller: Caller, namespace: str) -> frozenset[str]:
+        """The namespaces a list or watch covers: `namespace` if given (it must be the tenant's), else all of them."""
+        if not namespace:
+            return self.namespaces(caller)
+        names.check_namespace("namespace", namespace)
+        await self._check_owned(caller, namespace)
+        return frozenset({namespace})
+
+    async def namespace_for(self, caller: Caller, namespace: str, *, field: str = "namespace") -> str:
+        """The one namespace a call on a single Wukong uses: `namespace` if given, else the tenant's default."""
+        if not namespace:
+            default = self._default.get(caller.tenant) or await self._default_not_seen_yet(caller)
+            if default is None:
+                raise errors.InvalidArgument.field(
+                    field,
+                    f"is required: tenant '{caller.tenant}' has no default namespace (a namespace labelled "
+                    f"{DEFAULT_NAMESPACE_LABEL}=true)",
+                )
+            return default
+        names.check_namespace(field, namespace)
+        await self._check_owned(caller, namespace)
+        return namespace
+
+    async def _default_not_seen_yet(self, caller: Caller) -> str | None:
+        if self._kube is None:
+            return None
+        selector = f"{TENANT_LABEL}={caller.tenant},{DEFAULT_NAMESPACE_LABEL}=true"
+        return next(iter(await namespaces.names_labelled(self._kube, selector)), None)
+
+    async def _check_owned(self, caller: Caller, namespace: str) -> None:
+        """The informer knows; for a namespace it has not seen (created a moment ago), kube-apiserver does."""
+        if namespace in self.namespaces(caller):
+            return
+        found = await namespaces.get(self._kube, namespace) if self._kube is not None else None
+        metadata = (found or {}).get("metadata") or {}
+        owned = (metadata.get("labels") or {}).get(TENANT_LABEL) == caller.tenant
+        if not owned or metadata.get("deletionTimestamp"):
+            raise errors.NamespaceNotFound(namespace)
+
+    # informer.Handler
+    def replace(self, kind: Kind, items: list[dict[str, Any]], resource_version: int) -> None:
+        self._labels = {item["metadata"]["name"]: item["metadata"].get("labels") or {} for item in items}
+        self._reindex()
+        self.synced = True
+
+    def apply(self, kind: Kind, event_type: str, item: dict[str, Any], resource_version: int) -> None:
+        name = item["metadata"]["name"]
+        if event_type == "DELETED" or (item["metadata"].get("deletionTimestamp")):
+            self._labels.pop(name, None)
+        else:
+            self._labels[name] = item["metadata"].get("labels") or {}
+        self._reindex()
+
+    def progress(self, kind: Kind, resource_version: int) -> None:
+        pass
+
+    def _reindex(self) -> None:
+        by_tenant: dict[str, set[str]] = {}
+        default: dict[str, str] = {}
+        for namespace, labels in sorted(self._labels.items()):
+            tenant = labels.get(TENANT_LABEL)
+            if not tenant:
+                continue
+            by_tenant.setdefault(tenant, set()).add(namespace)
+            if labels.get(DEFAULT_NAMESPACE_LABEL) == "true":
+                default.setdefault(tenant, namespace)  # several marked: the first by name, deterministically
+        self._by_tenant = {tenant: frozenset(spaces) for tenant, spaces in by_tenant.items()}
+        self._default = default

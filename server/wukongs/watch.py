@@ -1,0 +1,141 @@
+"""WatchWukong: every client stream is fed from the one cache (one informer per kind), never by a watch of its own.
+
+Streams with the same filter and caller permissions form a group; each change is encoded once per group and the same
+payload is queued to every stream in it. Each stream has a bounded queue: a client that does not keep up is dropped
+with an in-band ERROR (`SLOW_CONSUMER`) and never slows the others. Idle streams get a BOOKMARK every
+`bookmark_seconds`, which also keeps proxies from closing them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Hashable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from server import errors
+from server.wukongs.cache import Change, ChangeType, WukongCache, WukongState
+from server.wukongs.filters import WukongFilter
+
+
+class Encoder(Protocol):
+    """Turns events into what the transport sends (e.g. serialized messages): called once per group and event."""
+
+    def change(self, change_type: ChangeType, state: WukongState, cursor: int) -> object: ...
+
+    def bookmark(self, cursor: int) -> object: ...
+
+    def error(self, error: errors.NovaError) -> object: ...
+
+
+@dataclass(eq=False)
+class _Stream:
+    queue: asyncio.Queue[object]
+    dropped: bool = False
+
+
+@dataclass(eq=False)
+class _Group:
+    filter: WukongFilter
+    encoder: Encoder
+    streams: set[_Stream] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    buffer: int = 256
+    """Events queued for one stream before it is dropped."""
+    bookmark_seconds: float = 15.0
+
+
+class WatchHub:
+    def __init__(self, cache: WukongCache, settings: WatchSettings) -> None:
+        self._cache = cache
+        self._settings = settings
+        self._groups: dict[Hashable, _Group] = {}
+        cache.subscribe(self._publish)
+
+    @property
+    def streams(self) -> int:
+        return sum(len(group.streams) for group in self._groups.values())
+
+    async def watch(
+        self, wukong_filter: WukongFilter, encoder: Encoder, group_key: Hashable, cursor: int | None
+    ) -> AsyncGenerator[object, None]:
+        """The stream's payloads: the initial state (or what was missed since `cursor`), a BOOKMARK, then changes.
+        Ends with an ERROR payload and raises when the stream must end abnormally."""
+        if cursor is not None and cursor < self._cache.oldest_cursor:
+            error = errors.ResyncRequired(cursor=cursor, oldest=self._cache.oldest_cursor)
+            yield encoder.error(error)
+            raise error
+        stream = _Stream(asyncio.Queue(maxsize=self._settings.buffer))
+        group = self._groups.setdefault(group_key, _Group(wukong_filter, encoder))
+        # Snapshot and subscription happen without an await between them: no change can fall in between.
+        if cursor is None:
+            backlog = [
+                encoder.change(ChangeType.ADDED, state, state.cursor)
+                for state in sorted(self._cache.states(), key=lambda s: s.key)
+                if wukong_filter.matches(state)
+            ]
+        else:
+            backlog = [self._encode(group, change) for change in self._cache.changes_since(cursor)]
+        group.streams.add(stream)
+        try:
+            for payload in backlog:
+                if payload is not None:
+                    yield payload
+            yield encoder.bookmark(max(self._cache.cursor, cursor or 0))
+            while True:
+                try:
+                    payload = await asyncio.wait_for(stream.queue.get(), timeout=self._settings.bookmark_seconds)
+                except TimeoutError:
+                    payload = encoder.bookmark(self._cache.cursor)
+                if stream.dropped:
+                    dropped = errors.SlowConsumer(buffered=self._settings.buffer)
+                    yield encoder.error(dropped)
+                    raise dropped
+                yield payload
+        finally:
+            group.streams.discard(stream)
+            if not group.streams:
+                with contextlib.suppress(KeyError):
+                    if self._groups[group_key] is group:
+                        del self._groups[group_key]
+
+    def _publish(self, change: Change) -> None:
+        for group in list(self._groups.values()):
+            payload = self._encode(group, change)
+            if payload is None:
+                continue
+            for stream in list(group.streams):
+                if stream.dropped:
+                    continue
+                try:
+                    stream.queue.put_nowait(payload)
+                except asyncio.QueueFull:
+                    _drop(stream)
+
+    @staticmethod
+    def _encode(group: _Group, change: Change) -> object | None:
+        """The event this change is for the group's filter: a Wukong that starts matching is ADDED, one that stops
+        matching is DELETED (as Kubernetes does for label-selector watches)."""
+        before = change.before is not None and group.filter.matches(change.before)
+        after = change.after is not None and group.filter.matches(change.after)
+        if after:
+            assert change.after is not None
+            entered = change.type is ChangeType.ADDED or (change.before is not None and not before)
+            return group.encoder.change(
+                ChangeType.ADDED if entered else ChangeType.MODIFIED, change.after, change.cursor
+            )
+        if before:
+            return group.encoder.change(ChangeType.DELETED, change.state, change.cursor)
+        return None
+
+
+def _drop(stream: _Stream) -> None:
+    """Frees the queue and wakes the stream, which then ends with the error: its client resumes from its cursor."""
+    stream.dropped = True
+    while not stream.queue.empty():
+        stream.queue.get_nowait()
+    stream.queue.put_nowait(None)

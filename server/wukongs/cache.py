@@ -16,6 +16,7 @@ import collections
 import contextlib
 import datetime
 import enum
+import functools
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ class ChangeType(enum.Enum):
 
 @dataclass(frozen=True)
 class WukongState:
-    """One Wukong as this replica sees it."""
+    """One Wukong as this replica sees it. Names and labels are cached: lists filter thousands per request."""
 
     wukong: Raw
     vm: Raw | None
@@ -54,15 +55,15 @@ class WukongState:
     created_cursor: int
     """The cursor at which this replica saw the Wukong appear; 0 if it existed when the replica started."""
 
-    @property
+    @functools.cached_property
     def namespace(self) -> str:
         return str(self.wukong["metadata"]["namespace"])
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
         return str(self.wukong["metadata"]["name"])
 
-    @property
+    @functools.cached_property
     def key(self) -> Key:
         return self.namespace, self.name
 
@@ -70,12 +71,12 @@ class WukongState:
     def uid(self) -> str:
         return str(self.wukong["metadata"].get("uid", ""))
 
-    @property
+    @functools.cached_property
     def labels(self) -> Mapping[str, str]:
         labels: Mapping[str, str] = self.wukong["metadata"].get("labels") or {}
         return labels
 
-    @property
+    @functools.cached_property
     def annotations(self) -> Mapping[str, str]:
         annotations: Mapping[str, str] = self.wukong["metadata"].get("annotations") or {}
         return annotations

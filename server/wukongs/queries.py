@@ -12,7 +12,7 @@ import binascii
 import bisect
 import json
 import math
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,11 +21,12 @@ from server.auth import Caller
 from server.kube.client import KubeClient
 from server.tenancy import Tenancy
 from server.wukongs import detail
-from server.wukongs.cache import WukongCache, WukongState
+from server.wukongs.cache import Change, WukongCache, WukongState
 from server.wukongs.filters import WukongFilter
 from server.wukongs.watch import Encoder, WatchHub
 
 DEFAULT_PAGE_SIZE = 50
+VIEWS_KEPT = 32
 MAX_PAGE_SIZE = 500
 SortKey = tuple[Any, ...]
 _SORT_KEYS: dict[str, Callable[[WukongState], SortKey]] = {
@@ -80,6 +81,8 @@ class WukongQueries:
         self._hub = hub
         self._tenancy = tenancy
         self._cursor_wait = cursor_wait_seconds
+        self._views: dict[tuple[str, str], _SortedView] = {}
+        cache.subscribe(self._apply)
 
     async def get_with_detail(
         self, caller: Caller, *, namespace: str, name: str, vm_id: str, cursor: str
@@ -135,9 +138,8 @@ class WukongQueries:
         if wanted is not None:
             await self.wait_for(wanted, key=None)
 
-        key = _SORT_KEYS[sort_by]
-        rows = sorted((key(s), s) for s in self._cache.states() if wukong_filter.matches(s))
-        keys = [row[0] for row in rows]
+        view = self._sorted(wukong_filter, sort_by)
+        rows, keys = view.rows, view.keys
         total, pages = len(rows), max(1, math.ceil(len(rows) / page_size))
         page_number = after.page if after is not None else (request.page or 1)
         if descending:
@@ -187,9 +189,48 @@ class WukongQueries:
         async for payload in self._hub.watch(wukong_filter, encoder, group, wanted):
             yield payload
 
+    def _sorted(self, wukong_filter: WukongFilter, sort_by: str) -> _SortedView:
+        """The matching Wukongs in ascending order. Views of the most recent filters are kept and updated with every
+        change, so paging and polling the same view costs a bisect, not a filter and sort of every Wukong."""
+        view_key = (wukong_filter.fingerprint(), sort_by)
+        view = self._views.pop(view_key, None)
+        if view is None:
+            view = _SortedView(wukong_filter, _SORT_KEYS[sort_by], self._cache.states())
+        self._views[view_key] = view  # most recently used last
+        while len(self._views) > VIEWS_KEPT:
+            del self._views[next(iter(self._views))]
+        return view
+
+    def _apply(self, change: Change) -> None:
+        for view in self._views.values():
+            view.apply(change)
+
     async def wait_for(self, cursor: int, *, key: tuple[str, str] | None) -> None:
         if not await self._cache.wait_for(cursor, key=key, within=self._cursor_wait):
             raise errors.CursorNotReached(cursor=cursor, seen=self._cache.cursor, waited=self._cursor_wait)
+
+
+class _SortedView:
+    """The Wukongs one filter selects, sorted by one key, kept sorted as changes arrive."""
+
+    def __init__(
+        self, wukong_filter: WukongFilter, key: Callable[[WukongState], SortKey], states: Iterable[WukongState]
+    ) -> None:
+        self._filter = wukong_filter
+        self._key = key
+        self.rows = sorted((key(s), s) for s in states if wukong_filter.matches(s))
+        self.keys = [row[0] for row in self.rows]
+
+    def apply(self, change: Change) -> None:
+        if change.before is not None and self._filter.matches(change.before):
+            index = bisect.bisect_left(self.keys, self._key(change.before))
+            if index < len(self.keys) and self.rows[index][1].key == change.before.key:
+                del self.rows[index], self.keys[index]
+        if change.after is not None and self._filter.matches(change.after):
+            key = self._key(change.after)
+            index = bisect.bisect_left(self.keys, key)
+            self.rows.insert(index, (key, change.after))
+            self.keys.insert(index, key)
 
 
 def _require_query(caller: Caller) -> None:

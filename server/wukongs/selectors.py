@@ -39,11 +39,12 @@ class Requirement:
     values: frozenset[str] = frozenset()
 
     def matches(self, labels: Mapping[str, str]) -> bool:
-        if self.operator in (Operator.EXISTS, Operator.DOES_NOT_EXIST):
-            found = self.key in labels
-        else:
-            found = self.key in labels and labels[self.key] in self.values
-        return found if self.operator in (Operator.EXISTS, Operator.IN) else not found
+        # Lists filter thousands of objects per request: the cheapest test first, one dict lookup each.
+        if self.operator is Operator.IN:
+            return labels.get(self.key) in self.values
+        if self.operator is Operator.NOT_IN:
+            return labels.get(self.key) not in self.values
+        return (self.key in labels) is (self.operator is Operator.EXISTS)
 
     def __str__(self) -> str:
         if self.operator is Operator.EXISTS:
@@ -62,7 +63,10 @@ class Selector:
     requirements: tuple[Requirement, ...] = ()
 
     def matches(self, labels: Mapping[str, str]) -> bool:
-        return all(requirement.matches(labels) for requirement in self.requirements)
+        for requirement in self.requirements:  # noqa: SIM110 - a plain loop is measurably faster than all()
+            if not requirement.matches(labels):
+                return False
+        return True
 
     def __str__(self) -> str:
         """Canonical text, the same for every spelling of the same selector: a key for caches and page tokens."""

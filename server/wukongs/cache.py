@@ -143,15 +143,12 @@ class WukongCache:
         self._synced: set[str] = set()
         self._oldest = 0
         self._moved = asyncio.Event()
-        self.version = 0
-        """Bumped on every published change: lets readers cache what they computed from the states."""
 
     # -- reading
 
-    def subscribe(self, listener: Callable[[Change], None]) -> Callable[[], None]:
-        """Calls `listener` with every change from now on; returns the function that stops it."""
+    def subscribe(self, listener: Callable[[Change], None]) -> None:
+        """Calls `listener`, on the event loop, with every change from now on (the process's lifetime)."""
         self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
 
     def states(self) -> Iterator[WukongState]:
         return iter(self._states.values())
@@ -346,8 +343,7 @@ class WukongCache:
         self._publish(Change(ChangeType.ADDED if before is None else ChangeType.MODIFIED, before, after, cursor))
 
     def _publish(self, change: Change) -> None:
-        self.version += 1
-        for listener in list(self._listeners):
+        for listener in self._listeners:
             listener(change)
 
     def _prune(self) -> None:

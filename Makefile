@@ -15,7 +15,7 @@ export UV_PYTHON_DOWNLOADS := never
 PYTEST_ARGS ?=
 BROWSER_DEPS := tests/browser/node_modules/.installed
 
-.PHONY: help run test lint fmt gen cluster-up cluster-down bench bench-sim deps clean
+.PHONY: help run test lint fmt gen cluster-up cluster-down bench bench-doors bench-sim deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -45,8 +45,11 @@ cluster-up: deps ## start a control plane in the background and print its KUBECO
 cluster-down: $(VENV)/.synced ## stop the control plane cluster-up started
 	@$(PYTHON) -m devcluster down
 
-bench: deps ## benchmarks (ratios against a reference measured in the same run)
-	$(PYTHON) -m bench
+bench: deps ## ListWukongs/WatchWukong vs kube-apiserver's list and watch, as ratios (BENCH_WUKONGS=10000: big run)
+	$(PYTHON) -m bench --wukongs $(or $(BENCH_WUKONGS),2000)
+
+bench-doors: deps ## Get/List through each door (gRPC, REST, gRPC-Web via Envoy) vs kube-apiserver itself
+	$(PYTHON) -m bench.doors
 
 WUKONGS ?= 2000
 bench-sim: deps ## simulator scale: WUKONGS Wukongs from create to Running, memory, writes/s

@@ -1,143 +1,318 @@
-"""`make bench`: what the API adds on top of Kubernetes, as ratios against a reference measured in the same run.
+"""`make bench`: ListWukongs and WatchWukong against kube-apiserver's own list and watch, in one run.
 
-Reference: the same read straight from kube-apiserver with the official Python client (what a client with cluster
-credentials would do). Measured: GetWukong and ListWukongs over native gRPC (direct and through Envoy), REST through
-Envoy and gRPC-Web through Envoy. Sequential calls from one client; p50/p99 in milliseconds.
+On a fresh local control plane with one API server (no simulator, no Envoy: the API server itself, over native gRPC)
+and N Wukongs (default 2,000; `--wukongs 10000` for the issue's targets):
+- list latency, p50/p99: our ListWukongs page of 50, filtered by label and sorted by cpu, against kube-apiserver's
+  plain `limit=50` page and its full LIST of the same Wukongs;
+- change-to-event delay, p50/p99: from just before the PATCH of a Wukong to its event, on 1 and on 500 WatchWukong
+  streams (the last of the 500 to receive it), against one direct Kubernetes watch. Receivers run in a separate
+  process; CLOCK_MONOTONIC is shared by the processes of one machine, so send and arrival times compare directly.
+Targets (issue 6, on 10,000): page p99 ≤ the `limit=50` p99 and ≤ 1/50 of the full LIST p99; 500-stream delay p99
+≤ 2 times one direct watch.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import os
 import statistics
-import struct
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import grpc
-import httpx
-import kubernetes.client
 
 import devcluster
-from devcluster import manifests
+from devcluster import procs
 from devcluster import stack as devstack
 from novasphere.v1 import wukong_service_pb2 as service_pb2
 from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
+from sim import kubeapi
+from sim.kubeapi import KubeApi
 
 NAMESPACE = "bench"
+TENANT = "bench"
+PROBE = "probe"
+CHANGES = 40
+SPACING_SECONDS = 0.15
 
 
-def _timed(call: Callable[[], object], iterations: int, warmup: int) -> list[float]:
-    for _ in range(warmup):
-        call()
-    samples = []
-    for _ in range(iterations):
-        started = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - started) * 1000)
-    return samples
-
-
-def _percentile(samples: list[float], fraction: float) -> float:
+def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def _grpc_web_body(request: service_pb2.GetWukongRequest | service_pb2.ListWukongsRequest) -> bytes:
-    payload = request.SerializeToString()
-    return struct.pack(">BI", 0, len(payload)) + payload
-
-
-def _seed(admin: kubernetes.client.ApiClient, count: int) -> None:
-    documents: list[dict[str, Any]] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}]
-    documents += [
+async def seed(api: KubeApi, count: int) -> int:
+    """The tenant's namespace, N Wukongs in three tiers with varied sizes, and the probe the watches follow; returns
+    the last write's resourceVersion."""
+    await api.create(
+        kubeapi.NAMESPACES,
+        None,
         {
-            "apiVersion": "vm.novasphere.dev/v1alpha1",
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": NAMESPACE, "labels": {"novasphere.dev/tenant": TENANT}},
+        },
+    )
+    limit = asyncio.Semaphore(32)
+    last = 0
+
+    async def one(name: str, cpu: int, labels: dict[str, str]) -> None:
+        nonlocal last
+        body = {
+            "apiVersion": kubeapi.WUKONGS.api_version,
             "kind": "Wukong",
-            "metadata": {"name": f"vm-{i:04d}", "namespace": NAMESPACE, "labels": {"bench": "yes"}},
-            "spec": {"cpu": 2, "memory": "4Gi", "disks": [{"name": "root", "size": "20Gi", "storageClassName": "x"}]},
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels},
+            "spec": {
+                "cpu": cpu,
+                "memory": f"{cpu}Gi",
+                "disks": [{"name": "root", "size": "10Gi", "storageClassName": "local-path"}],
+            },
         }
-        for i in range(count)
-    ]
-    manifests.apply(admin, documents)
+        async with limit:
+            created = await api.create(kubeapi.WUKONGS, NAMESPACE, body)
+        last = max(last, int(created["metadata"]["resourceVersion"]))
+
+    await asyncio.gather(
+        *(one(f"vm-{i:05d}", i % 8 + 1, {"tier": ("web", "db", "cache")[i % 3]}) for i in range(count)),
+        one(PROBE, 1, {"role": "probe"}),
+    )
+    return last
 
 
-def _cases(
-    admin: kubernetes.client.ApiClient,
-    direct: WukongServiceStub,
-    via_envoy: WukongServiceStub,
-    http: httpx.Client,
-    count: int,
-) -> dict[str, dict[str, Callable[[], object]]]:
-    """Per operation, the reference first, then each door of the API."""
-    custom = kubernetes.client.CustomObjectsApi(admin)
-    get_request = service_pb2.GetWukongRequest(namespace=NAMESPACE, name="vm-0000")
-    list_request = service_pb2.ListWukongsRequest(namespace=NAMESPACE, page_size=500)
-    web_headers = {"content-type": "application/grpc-web+proto", "x-grpc-web": "1"}
+async def time_calls(call: Callable[[], Awaitable[object]], samples: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        await call()
+    timings = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        await call()
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+async def list_latencies(api: KubeApi, stub: Any, samples: int) -> dict[str, list[float]]:
+    ours = service_pb2.ListWukongsRequest(
+        namespace=NAMESPACE, page_size=50, label_selector="tier=web", sort_by="cpu", sort_order="desc"
+    )
+    fresh_filters = iter(range(10**6))
+
+    async def ours_new_filter() -> object:
+        """A filter this replica has not seen: the view is built from every Wukong (a user typing a search)."""
+        request = service_pb2.ListWukongsRequest()
+        request.CopyFrom(ours)
+        request.name_like = f"vm-{next(fresh_filters) % 100:02d}"[:5]
+        request.label_selector = f"tier=web,!nothing-{next(fresh_filters)}"
+        return await stub.ListWukongs(request)
+
     return {
-        "GetWukong": {
-            "kube-apiserver (reference)": lambda: custom.get_namespaced_custom_object(
-                "vm.novasphere.dev", "v1alpha1", NAMESPACE, "wukongs", "vm-0000"
-            ),
-            "gRPC direct": lambda: direct.GetWukong(get_request),
-            "gRPC via Envoy": lambda: via_envoy.GetWukong(get_request),
-            "REST via Envoy": lambda: http.get(
-                "/api/v1/wukongs/vm-0000", params={"namespace": NAMESPACE}
-            ).raise_for_status(),
-            "gRPC-Web via Envoy": lambda: http.post(
-                "/novasphere.v1.WukongService/GetWukong", content=_grpc_web_body(get_request), headers=web_headers
-            ).raise_for_status(),
-        },
-        f"ListWukongs ({count} per page)": {
-            "kube-apiserver (reference)": lambda: custom.list_namespaced_custom_object(
-                "vm.novasphere.dev", "v1alpha1", NAMESPACE, "wukongs", limit=500
-            ),
-            "gRPC direct": lambda: direct.ListWukongs(list_request),
-            "gRPC via Envoy": lambda: via_envoy.ListWukongs(list_request),
-            "REST via Envoy": lambda: http.get(
-                "/api/v1/wukongs", params={"namespace": NAMESPACE, "pageSize": 500}
-            ).raise_for_status(),
-            "gRPC-Web via Envoy": lambda: http.post(
-                "/novasphere.v1.WukongService/ListWukongs", content=_grpc_web_body(list_request), headers=web_headers
-            ).raise_for_status(),
-        },
+        "ours: page of 50, filtered + sorted": await time_calls(lambda: stub.ListWukongs(ours), samples, 20),
+        "ours: same, a filter never seen before": await time_calls(ours_new_filter, max(20, samples // 5), 2),
+        "kube-apiserver: limit=50 page": await time_calls(lambda: api.list(kubeapi.WUKONGS, limit="50"), samples, 20),
+        "kube-apiserver: full LIST": await time_calls(lambda: api.list(kubeapi.WUKONGS), max(10, samples // 10), 2),
     }
 
 
-def _report(title: str, paths: dict[str, Callable[[], object]], *, iterations: int, warmup: int) -> None:
-    print(f"\n{title}: {iterations} sequential calls each, after {warmup} warm-up calls")
-    print(f"  {'path':28} {'p50 ms':>8} {'p99 ms':>8} {'p50 ratio':>10} {'p99 ratio':>10}")
-    reference: tuple[float, float] | None = None
-    for name, call in paths.items():
-        samples = _timed(call, iterations, warmup)
-        p50, p99 = statistics.median(samples), _percentile(samples, 0.99)
-        reference = reference or (p50, p99)
-        ratios = f"{p50 / reference[0]:9.2f}x {p99 / reference[1]:9.2f}x"
-        print(f"  {name:28} {p50:8.2f} {p99:8.2f} {ratios}")
+def watch_delays(target: str, mode: str, streams: int, admin_kubeconfig: str, processes: int = 1) -> list[float]:
+    """Starts receiver processes (`streams` split among them), changes the probe CHANGES times, and returns each
+    change's delay in ms until the last stream anywhere received it."""
+    command = [sys.executable, "-m", "bench", "receive", "--mode", mode, "--target", target]
+    receivers = [
+        subprocess.Popen(
+            [*command, "--streams", str(streams // processes + (1 if index < streams % processes else 0))],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "BENCH_KUBECONFIG": admin_kubeconfig},
+        )
+        for index in range(processes)
+    ]
+    try:
+        outputs = [receiver.stdout for receiver in receivers if receiver.stdout is not None]
+        if any(output.readline().strip() != "ready" for output in outputs):
+            raise RuntimeError(f"a {mode} receiver did not start")
+        sent = asyncio.run(_change_probe(Path(admin_kubeconfig)))
+        arrivals: dict[int, float] = {}
+        for output in outputs:
+            for _ in range(CHANGES):
+                sequence, arrived = output.readline().split()
+                arrivals[int(sequence)] = max(arrivals.get(int(sequence), 0.0), float(arrived))
+        return [(arrivals[k] - sent[k]) * 1000 for k in range(CHANGES)]
+    finally:
+        for receiver in receivers:
+            receiver.kill()
+            receiver.wait()
+
+
+async def _change_probe(kubeconfig: Path) -> dict[int, float]:
+    api = KubeApi.from_kubeconfig(kubeconfig)
+    sent: dict[int, float] = {}
+    try:
+        for sequence in range(CHANGES):
+            sent[sequence] = time.monotonic()
+            await api.patch(kubeapi.WUKONGS, NAMESPACE, PROBE, {"metadata": {"labels": {"seq": str(sequence)}}})
+            await asyncio.sleep(SPACING_SECONDS)
+    finally:
+        await api.close()
+    return sent
+
+
+# -- the receiver process
+
+
+async def receive_grpc(target: str, streams: int) -> None:
+    """`streams` WatchWukong streams on the probe; prints `<seq> <monotonic time the last stream got it>`."""
+    channels = [grpc.aio.insecure_channel(target) for _ in range(max(1, streams // 50))]
+    request = service_pb2.WatchWukongRequest(namespace=NAMESPACE, label_selector="role=probe")
+    remaining: dict[int, int] = {}
+    ready = 0
+
+    async def follow(stub: Any) -> None:
+        """`stub` is an asyncio stub; the generated type stubs describe the blocking one."""
+        nonlocal ready
+        live = False  # the initial state (before the first BOOKMARK) is not a change
+        async for event in stub.WatchWukong(request):
+            if event.type == event.BOOKMARK:
+                if not live:
+                    live, ready = True, ready + 1
+                    if ready == streams:
+                        print("ready", flush=True)
+                continue
+            if not live:
+                continue
+            sequence = event.wukong.labels.get("seq")
+            if sequence is None:
+                continue
+            count = remaining.setdefault(int(sequence), streams) - 1
+            remaining[int(sequence)] = count
+            if count == 0:
+                print(sequence, time.monotonic(), flush=True)
+
+    await asyncio.gather(*(follow(WukongServiceStub(channels[i % len(channels)])) for i in range(streams)))
+
+
+async def receive_direct() -> None:
+    """One Kubernetes watch on the probe, as a client with cluster credentials would hold it."""
+    api = KubeApi.from_kubeconfig(Path(os.environ["BENCH_KUBECONFIG"]))
+    current = await api.get(kubeapi.WUKONGS, NAMESPACE, PROBE)
+    print("ready", flush=True)
+    async for event in api.watch(kubeapi.WUKONGS, current["metadata"]["resourceVersion"]):
+        obj = event.get("object") or {}
+        if obj.get("metadata", {}).get("name") != PROBE:
+            continue
+        sequence = (obj["metadata"].get("labels") or {}).get("seq")
+        if sequence is not None:
+            print(sequence, time.monotonic(), flush=True)
+
+
+# -- main
+
+
+def report(title: str, rows: dict[str, list[float]]) -> dict[str, tuple[float, float]]:
+    print(f"\n{title}")
+    print(f"  {'':42} {'p50 ms':>9} {'p99 ms':>9} {'samples':>8}")
+    summary = {}
+    for name, samples in rows.items():
+        p50, p99 = statistics.median(samples), percentile(samples, 0.99)
+        summary[name] = (p50, p99)
+        print(f"  {name:42} {p50:9.2f} {p99:9.2f} {len(samples):8d}")
+    return summary
+
+
+def verdict(name: str, ratio: float, target: float) -> str:
+    return f"  {name:58} {ratio:8.3f}  (target ≤ {target:g})  {'PASS' if ratio <= target else 'MISS'}"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--wukongs", type=int, default=200, help="Wukongs in the listed namespace")
-    parser.add_argument("--iterations", type=int, default=300)
-    parser.add_argument("--warmup", type=int, default=30)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    receive = sub.add_parser("receive", help="(internal) the watch receiver process")
+    receive.add_argument("--mode", choices=["grpc", "direct"], required=True)
+    receive.add_argument("--target", default="")
+    receive.add_argument("--streams", type=int, default=1)
+    parser.add_argument("--wukongs", type=int, default=2000)
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--streams", type=int, default=500)
+    parser.add_argument("--receivers", type=int, default=2, help="client processes sharing the streams")
     args = parser.parse_args()
+    if args.command == "receive":
+        asyncio.run(receive_grpc(args.target, args.streams) if args.mode == "grpc" else receive_direct())
+        return
+    run(args.wukongs, args.samples, args.streams, args.receivers)
 
+
+def run(count: int, samples: int, streams: int, receivers: int) -> None:
     with (
         tempfile.TemporaryDirectory(prefix="novasphere-bench-") as scratch,
         devcluster.running(Path(scratch) / "cluster") as cluster,
-        devstack.running(cluster, Path(scratch) / "stack") as stack,
-        devstack.admin_client(cluster) as admin,
-        grpc.insecure_channel(stack.grpc_direct) as direct,
-        grpc.insecure_channel(stack.grpc_envoy) as via_envoy,
-        httpx.Client(base_url=stack.http, timeout=30) as http,
     ):
-        _seed(admin, args.wukongs)
-        cases = _cases(admin, WukongServiceStub(direct), WukongServiceStub(via_envoy), http, args.wukongs)
-        for title, paths in cases.items():
-            _report(title, paths, iterations=args.iterations, warmup=args.warmup)
+        devstack.install(cluster)
+        api_kubeconfig = devstack.service_account_kubeconfig(cluster, Path(scratch) / "api.kubeconfig")
+        ports = devstack.Ports.free()
+        server = devstack.start_api_server(
+            api_kubeconfig=api_kubeconfig,
+            ports=ports,
+            log_path=Path(scratch) / "api.log",
+            extra_env={"NOVASPHERE_DEV_TENANT": TENANT, "NOVASPHERE_LOG_LEVEL": "WARNING"},
+        )
+        with procs.stopping([server]):
+            target = f"127.0.0.1:{ports.grpc}"
+            started = time.monotonic()
+            results = asyncio.run(_measure_lists(cluster.kubeconfig, target, count, samples))
+            print(f"seeded {count} Wukongs and measured lists in {time.monotonic() - started:.0f} s")
+            lists = report(f"List latency, {count} Wukongs", results)
+            delays = report(
+                f"Change-to-event delay, {CHANGES} changes {SPACING_SECONDS * 1000:.0f} ms apart",
+                {
+                    "one direct Kubernetes watch": watch_delays(target, "direct", 1, cluster.kubeconfig),
+                    "ours, 1 WatchWukong stream": watch_delays(target, "grpc", 1, cluster.kubeconfig),
+                    f"ours, {streams} streams (last receiver)": watch_delays(
+                        target, "grpc", streams, cluster.kubeconfig, processes=receivers
+                    ),
+                },
+            )
+            rss = _rss_mib(server.pid)
+        ours = lists["ours: page of 50, filtered + sorted"][1]
+        print("\nRatios (p99)")
+        print(verdict("ours page / kube-apiserver limit=50 page", ours / lists["kube-apiserver: limit=50 page"][1], 1))
+        print(verdict("ours page / kube-apiserver full LIST", ours / lists["kube-apiserver: full LIST"][1], 1 / 50))
+        print(
+            verdict(
+                f"ours {streams} streams / one direct watch",
+                delays[f"ours, {streams} streams (last receiver)"][1] / delays["one direct Kubernetes watch"][1],
+                2,
+            )
+        )
+        print(f"\nAPI server resident memory after the run: {rss:.0f} MiB")
+        print(json.dumps({"wukongs": count, "lists_ms": lists, "delays_ms": delays, "api_rss_mib": rss}))
+
+
+async def _measure_lists(admin_kubeconfig: str, target: str, count: int, samples: int) -> dict[str, list[float]]:
+    api = KubeApi.from_kubeconfig(Path(admin_kubeconfig))
+    try:
+        cursor = await seed(api, count)
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = WukongServiceStub(channel)
+            listed = await stub.ListWukongs(
+                service_pb2.ListWukongsRequest(namespace=NAMESPACE, page_size=1, cursor=str(cursor)),
+                timeout=120,
+            )
+            assert listed.total == count + 1, listed.total
+            return await list_latencies(api, stub, samples)
+    finally:
+        await api.close()
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 if __name__ == "__main__":

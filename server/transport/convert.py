@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,26 +23,40 @@ _SECRET_USER_FIELDS = ("password", "passwordHash")
 
 
 def wukong_to_pb(state: WukongState, actions: tuple[Action, ...], detail: Detail | None = None) -> wukong_pb2.Wukong:
-    raw_status = state.wukong.get("status") or {}
-    message = wukong_pb2.Wukong(
-        name=state.name,
-        namespace=state.namespace,
-        uid=state.uid,
-        labels=dict(state.labels),
-        etag=etag_of(state.wukong),
-        spec=spec_to_pb(state.wukong.get("spec") or {}),
-        operator_status=wukong_pb2.OperatorStatus(
-            phase=str(raw_status.get("phase", "")),
-            vm_name=str(raw_status.get("vmName", "")),
-            node_name=str(raw_status.get("nodeName", "")),
-        ),
-        status=status_to_pb(state.status),
-        available_actions=[wukong_pb2.Wukong.Action.Value(action.value) for action in actions],
-        cursor=str(state.cursor),
-    )
-    _set_time(message.create_time, state.create_time)
+    message = wukong_pb2.Wukong()
+    message.CopyFrom(_converted(state))
+    message.available_actions.extend(wukong_pb2.Wukong.Action.Value(action.value) for action in actions)
     if detail is not None:
         message.detail.CopyFrom(detail_to_pb(detail))
+    return message
+
+
+# States are immutable, so each is converted once, however many pages and watch groups show it; an entry goes when
+# its state does.
+_CONVERTED: weakref.WeakKeyDictionary[WukongState, wukong_pb2.Wukong] = weakref.WeakKeyDictionary()
+
+
+def _converted(state: WukongState) -> wukong_pb2.Wukong:
+    message = _CONVERTED.get(state)
+    if message is None:
+        raw_status = state.wukong.get("status") or {}
+        message = wukong_pb2.Wukong(
+            name=state.name,
+            namespace=state.namespace,
+            uid=state.uid,
+            labels=dict(state.labels),
+            etag=etag_of(state.wukong),
+            spec=spec_to_pb(state.wukong.get("spec") or {}),
+            operator_status=wukong_pb2.OperatorStatus(
+                phase=str(raw_status.get("phase", "")),
+                vm_name=str(raw_status.get("vmName", "")),
+                node_name=str(raw_status.get("nodeName", "")),
+            ),
+            status=status_to_pb(state.status),
+            cursor=str(state.cursor),
+        )
+        _set_time(message.create_time, state.create_time)
+        _CONVERTED[state] = message
     return message
 
 

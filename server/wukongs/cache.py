@@ -42,9 +42,10 @@ class ChangeType(enum.Enum):
     DELETED = "DELETED"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class WukongState:
-    """One Wukong as this replica sees it. Names and labels are cached: lists filter thousands per request."""
+    """One Wukong as this replica sees it. Immutable, compared and hashed by identity (a new state is a new object),
+    so derived forms can be cached per state. Names and labels are cached: lists filter thousands per request."""
 
     wukong: Raw
     vm: Raw | None

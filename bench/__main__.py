@@ -5,8 +5,9 @@ and N Wukongs (default 2,000; `--wukongs 10000` for the issue's targets):
 - list latency, p50/p99: our ListWukongs page of 50, filtered by label and sorted by cpu, against kube-apiserver's
   plain `limit=50` page and its full LIST of the same Wukongs;
 - change-to-event delay, p50/p99: from just before the PATCH of a Wukong to its event, on 1 and on 500 WatchWukong
-  streams (the last of the 500 to receive it), against one direct Kubernetes watch. Receivers run in a separate
-  process; CLOCK_MONOTONIC is shared by the processes of one machine, so send and arrival times compare directly.
+  streams (the last of the 500 to receive it; Node receivers), against one direct Kubernetes watch (Python).
+  Receivers run in processes of their own; CLOCK_MONOTONIC is shared by the processes of one machine, so send and
+  arrival times compare directly.
 Targets (issue 6, on 10,000): page p99 ≤ the `limit=50` p99 and ≤ 1/50 of the full LIST p99; 500-stream delay p99
 ≤ 2 times one direct watch.
 """
@@ -36,10 +37,11 @@ from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
 from sim import kubeapi
 from sim.kubeapi import KubeApi
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE = "bench"
 TENANT = "bench"
 PROBE = "probe"
-CHANGES = 40
+CHANGES = 100
 SPACING_SECONDS = 0.15
 
 
@@ -122,10 +124,9 @@ async def list_latencies(api: KubeApi, stub: Any, samples: int) -> dict[str, lis
 def watch_delays(target: str, mode: str, streams: int, admin_kubeconfig: str, processes: int = 1) -> list[float]:
     """Starts receiver processes (`streams` split among them), changes the probe CHANGES times, and returns each
     change's delay in ms until the last stream anywhere received it."""
-    command = [sys.executable, "-m", "bench", "receive", "--mode", mode, "--target", target]
     receivers = [
         subprocess.Popen(
-            [*command, "--streams", str(streams // processes + (1 if index < streams % processes else 0))],
+            _receiver(mode, target, streams // processes + (1 if index < streams % processes else 0)),
             stdout=subprocess.PIPE,
             text=True,
             env={**os.environ, "BENCH_KUBECONFIG": admin_kubeconfig},
@@ -149,6 +150,15 @@ def watch_delays(target: str, mode: str, streams: int, admin_kubeconfig: str, pr
             receiver.wait()
 
 
+def _receiver(mode: str, target: str, streams: int) -> list[str]:
+    """The direct watch in Python (as a client with cluster credentials would hold it); the gRPC streams in Node
+    (tests/browser/watch_receiver.mjs), whose per-message cost is small next to the server's."""
+    if mode == "direct":
+        return [sys.executable, "-m", "bench", "receive"]
+    script = REPO_ROOT / "tests" / "browser" / "watch_receiver.mjs"
+    return ["node", str(script), str(devstack.DESCRIPTOR), target, str(streams), NAMESPACE, "role=probe"]
+
+
 async def _change_probe(kubeconfig: Path) -> dict[int, float]:
     api = KubeApi.from_kubeconfig(kubeconfig)
     sent: dict[int, float] = {}
@@ -163,37 +173,6 @@ async def _change_probe(kubeconfig: Path) -> dict[int, float]:
 
 
 # -- the receiver process
-
-
-async def receive_grpc(target: str, streams: int) -> None:
-    """`streams` WatchWukong streams on the probe; prints `<seq> <monotonic time the last stream got it>`."""
-    channels = [grpc.aio.insecure_channel(target) for _ in range(max(1, streams // 50))]
-    request = service_pb2.WatchWukongRequest(namespace=NAMESPACE, label_selector="role=probe")
-    remaining: dict[int, int] = {}
-    ready = 0
-
-    async def follow(stub: Any) -> None:
-        """`stub` is an asyncio stub; the generated type stubs describe the blocking one."""
-        nonlocal ready
-        live = False  # the initial state (before the first BOOKMARK) is not a change
-        async for event in stub.WatchWukong(request):
-            if event.type == event.BOOKMARK:
-                if not live:
-                    live, ready = True, ready + 1
-                    if ready == streams:
-                        print("ready", flush=True)
-                continue
-            if not live:
-                continue
-            sequence = event.wukong.labels.get("seq")
-            if sequence is None:
-                continue
-            count = remaining.setdefault(int(sequence), streams) - 1
-            remaining[int(sequence)] = count
-            if count == 0:
-                print(sequence, time.monotonic(), flush=True)
-
-    await asyncio.gather(*(follow(WukongServiceStub(channels[i % len(channels)])) for i in range(streams)))
 
 
 async def receive_direct() -> None:
@@ -231,17 +210,14 @@ def verdict(name: str, ratio: float, target: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
-    receive = sub.add_parser("receive", help="(internal) the watch receiver process")
-    receive.add_argument("--mode", choices=["grpc", "direct"], required=True)
-    receive.add_argument("--target", default="")
-    receive.add_argument("--streams", type=int, default=1)
+    sub.add_parser("receive", help="(internal) the direct-watch receiver process")
     parser.add_argument("--wukongs", type=int, default=2000)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--streams", type=int, default=500)
     parser.add_argument("--receivers", type=int, default=2, help="client processes sharing the streams")
     args = parser.parse_args()
     if args.command == "receive":
-        asyncio.run(receive_grpc(args.target, args.streams) if args.mode == "grpc" else receive_direct())
+        asyncio.run(receive_direct())
         return
     run(args.wukongs, args.samples, args.streams, args.receivers)
 

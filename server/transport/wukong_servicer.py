@@ -100,7 +100,7 @@ class WukongServicer:
         self, request: wukong_service_pb2.WatchWukongRequest, context: Context
     ) -> AsyncIterator[bytes]:
         caller = self._caller(context)
-        events = self._queries.watch(
+        events = await self._queries.watch(
             caller,
             name=request.name,
             namespace=request.namespace,

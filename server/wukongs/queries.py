@@ -172,7 +172,7 @@ class WukongQueries:
         cursor: str,
         encoder: Encoder,
     ) -> AsyncGenerator[object, None]:
-        """WatchWukong's payloads (see `WatchHub.watch`), after waiting for `cursor` like a read does."""
+        """The stream of WatchWukong's payloads (see `WatchHub.watch`), once `cursor` is reached as for a read."""
         _require_query(caller)
         namespaces = (
             frozenset({await self._tenancy.namespace_for(caller, namespace)})
@@ -185,9 +185,7 @@ class WukongQueries:
         wanted = parse_cursor(cursor)
         if wanted is not None:
             await self.wait_for(wanted, key=None)
-        group = (wukong_filter.fingerprint(), caller.permissions)
-        async for payload in self._hub.watch(wukong_filter, encoder, group, wanted):
-            yield payload
+        return self._hub.watch(wukong_filter, encoder, (wukong_filter.fingerprint(), caller.permissions), wanted)
 
     def _sorted(self, wukong_filter: WukongFilter, sort_by: str) -> _SortedView:
         """The matching Wukongs in ascending order. Views of the most recent filters are kept and updated with every

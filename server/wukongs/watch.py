@@ -3,7 +3,7 @@
 Streams with the same filter and caller permissions form a group; each change is encoded once per group and the same
 payload is queued to every stream in it. Each stream has a bounded queue: a client that does not keep up is dropped
 with an in-band ERROR (`SLOW_CONSUMER`) and never slows the others. Idle streams get a BOOKMARK every
-`bookmark_seconds`, which also keeps proxies from closing them.
+`bookmark_seconds` from one shared ticker, which also keeps proxies from closing them.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class WatchHub:
         self._cache = cache
         self._settings = settings
         self._groups: dict[Hashable, _Group] = {}
+        self._ticker: asyncio.Task[None] | None = None
         cache.subscribe(self._publish)
 
     @property
@@ -81,13 +82,17 @@ class WatchHub:
         else:
             backlog = [self._encode(group, change) for change in self._cache.changes_since(cursor)]
         group.streams.add(stream)
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.create_task(self._tick())
         try:
             for payload in backlog:
                 if payload is not None:
                     yield payload
             yield encoder.bookmark(max(self._cache.cursor, cursor or 0))
             while True:
-                payload = await self._next(stream, encoder)
+                payload = await stream.queue.get()
+                if payload is _BOOKMARK:
+                    payload = encoder.bookmark(self._cache.cursor)
                 if stream.dropped:
                     dropped = errors.SlowConsumer(buffered=self._settings.buffer)
                     yield encoder.error(dropped)
@@ -100,16 +105,15 @@ class WatchHub:
                     if self._groups[group_key] is group:
                         del self._groups[group_key]
 
-    async def _next(self, stream: _Stream, encoder: Encoder) -> object:
-        """The next queued payload, or a BOOKMARK after `bookmark_seconds` of silence. (`asyncio.timeout`, not
-        `wait_for`: no task per event and stream, which counts with hundreds of streams.)"""
-        if not stream.queue.empty():
-            return stream.queue.get_nowait()
-        try:
-            async with asyncio.timeout(self._settings.bookmark_seconds):
-                return await stream.queue.get()
-        except TimeoutError:
-            return encoder.bookmark(self._cache.cursor)
+    async def _tick(self) -> None:
+        """Queues a BOOKMARK for every idle stream each `bookmark_seconds`; one timer for all streams, so waiting for
+        an event costs a stream nothing but its queue. Ends when the last stream does."""
+        while self.streams:
+            await asyncio.sleep(self._settings.bookmark_seconds)
+            for group in list(self._groups.values()):
+                for stream in group.streams:
+                    if stream.queue.empty() and not stream.dropped:
+                        stream.queue.put_nowait(_BOOKMARK)
 
     def _publish(self, change: Change) -> None:
         for group in list(self._groups.values()):
@@ -139,6 +143,10 @@ class WatchHub:
         if before:
             return group.encoder.change(ChangeType.DELETED, change.state, change.cursor)
         return None
+
+
+_BOOKMARK = object()
+"""Queued by the ticker: the stream sends a BOOKMARK with the cursor of the moment it is sent."""
 
 
 def _drop(stream: _Stream) -> None:

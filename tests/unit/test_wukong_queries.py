@@ -296,10 +296,10 @@ class CountingEncoder:
         return ("ERROR", error.reason.value, 0)
 
 
-def watch(
+async def watch(
     queries: WukongQueries, *, namespace: str = "", status: str = "", cursor: str = "", encoder: Any = None
 ) -> AsyncGenerator[object, None]:
-    return queries.watch(
+    return await queries.watch(
         CALLER,
         name="",
         namespace=namespace,
@@ -319,7 +319,7 @@ async def test_each_change_is_encoded_once_for_all_streams_of_a_filter(
     cache: WukongCache, queries: WukongQueries
 ) -> None:
     encoder = CountingEncoder()
-    streams = [watch(queries, namespace="a", encoder=encoder) for _ in range(3)]
+    streams = [await watch(queries, namespace="a", encoder=encoder) for _ in range(3)]
     for stream in streams:
         assert (await take(stream, 1))[0][0] == "BOOKMARK"  # empty initial state
     add(cache, wukong_item("a", "one"))
@@ -335,7 +335,7 @@ async def test_a_wukong_leaving_the_filter_is_deleted_for_that_watch(
     cache: WukongCache, queries: WukongQueries
 ) -> None:
     add(cache, wukong_item("a", "w"))
-    stream = watch(queries, status="stopped")
+    stream = await watch(queries, status="stopped")
     assert [e[0] for e in await take(stream, 1)] == ["BOOKMARK"]  # provisioning: not stopped
     vm = vm_item("a", "w", "Stopped")
     cache.apply(kubevirt.VIRTUAL_MACHINES, "ADDED", vm, int(vm["metadata"]["resourceVersion"]))
@@ -348,7 +348,7 @@ async def test_a_wukong_leaving_the_filter_is_deleted_for_that_watch(
 async def test_a_slow_stream_is_dropped_in_band_and_the_others_go_on(
     cache: WukongCache, queries: WukongQueries
 ) -> None:
-    slow, fast = watch(queries), watch(queries)
+    slow, fast = await watch(queries), await watch(queries)
     await take(slow, 1)
     await take(fast, 1)
     received = []
@@ -371,12 +371,12 @@ async def test_resume_sends_what_was_missed_and_refuses_a_cursor_too_old(
     delete(cache, "a", "goes")
     add(cache, wukong_item("a", "arrives"))
 
-    resumed = watch(queries, cursor=str(cursor))
+    resumed = await watch(queries, cursor=str(cursor))
     assert [e[:2] for e in await take(resumed, 3)] == [("DELETED", "goes"), ("ADDED", "arrives"), ("BOOKMARK", "")]
     await resumed.aclose()
 
     clock.now += 601
-    too_old = watch(queries, cursor=str(cursor))
+    too_old = await watch(queries, cursor=str(cursor))
     assert await take(too_old, 1) == [("ERROR", "RESYNC_REQUIRED", 0)]
     with pytest.raises(errors.ResyncRequired):
         await anext(too_old)

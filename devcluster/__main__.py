@@ -34,6 +34,7 @@ def main() -> int:
         programs = binaries.ensure()
         print(f"Kubernetes {programs.kubernetes_version}: {programs.kube_apiserver.parent}; etcd: {programs.etcd}")
         print(f"grpcurl: {binaries.ensure_grpcurl()}")
+        print(f"protoc-gen-openapiv2: {binaries.ensure_openapiv2()}")
         print(f"chromium: {binaries.ensure_chromium()}")
         return 0
     state_dir: Path = args.state_dir.resolve()

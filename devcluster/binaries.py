@@ -22,6 +22,8 @@ from pathlib import Path
 
 MODULE_DIR = Path(__file__).resolve().parent / "k8s"
 GRPCURL_MODULE_DIR = Path(__file__).resolve().parent.parent / "tools" / "grpcurl"
+OPENAPIV2_MODULE_DIR = Path(__file__).resolve().parent.parent / "tools" / "openapiv2"
+OPENAPIV2_PACKAGE = "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2"
 COMMANDS = ("kube-apiserver", "kube-controller-manager")
 
 
@@ -85,6 +87,20 @@ def ensure_grpcurl(*, log: bool = True) -> Path:
         log=log,
     )
     return directory / "grpcurl"
+
+
+def ensure_openapiv2(*, log: bool = True) -> Path:
+    """protoc-gen-openapiv2, built from the module pinned in tools/openapiv2/ (for `make gen`'s OpenAPI document)."""
+    version = _required_version(OPENAPIV2_MODULE_DIR, "github.com/grpc-ecosystem/grpc-gateway/v2")
+    directory = _go_build(
+        module_dir=OPENAPIV2_MODULE_DIR,
+        packages=[OPENAPIV2_PACKAGE],
+        directory=cache_root() / f"protoc-gen-openapiv2-{version}",
+        ldflags="-s -w",
+        what=f"protoc-gen-openapiv2 {version}",
+        log=log,
+    )
+    return directory / "protoc-gen-openapiv2"
 
 
 def _version_ldflags(version: str) -> str:

@@ -5,7 +5,9 @@ Output:
 - gen/python/: message code (`*_pb2.py`), gRPC stubs (`*_pb2_grpc.py`) and their typed stubs (`*.pyi`, mypy-protobuf);
 - gen/descriptor/novasphere.binpb: the descriptor set Envoy's gRPC-JSON transcoder loads. It includes
   google/rpc/error_details.proto explicitly: without it Envoy cannot render error details and answers REST
-  clients with an empty body.
+  clients with an empty body;
+- gen/openapi/novasphere.swagger.json: the REST API as OpenAPI 2.0 (grpc-gateway's protoc-gen-openapiv2, built
+  from tools/openapiv2/), with the proto comments as descriptions, for REST clients and their code generators.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from pathlib import Path
 import google.api  # googleapis-common-protos ships google/api/*.proto and google/rpc/*.proto
 import grpc_tools
 
+from devcluster import binaries
+
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "proto"
 GOOGLEAPIS_ROOT = Path(google.api.__path__[0]).parent.parent
 PROTOBUF_ROOT = Path(grpc_tools.__file__).parent / "_proto"
 DESCRIPTOR_NAME = "novasphere.binpb"
+OPENAPI_NAME = "novasphere"  # protoc-gen-openapiv2 adds .swagger.json
 # Not imported by any of our protos, yet needed in the descriptor set so Envoy can render error details.
 EXTRA_DESCRIPTOR_PROTOS = ("google/rpc/status.proto", "google/rpc/error_details.proto")
 
@@ -38,8 +43,9 @@ def generate(out: Path) -> None:
         shutil.rmtree(out)
     python_out = out / "python"
     descriptor_out = out / "descriptor"
-    python_out.mkdir(parents=True)
-    descriptor_out.mkdir(parents=True)
+    openapi_out = out / "openapi"
+    for folder in (python_out, descriptor_out, openapi_out):
+        folder.mkdir(parents=True)
     bin_dir = Path(sys.executable).parent  # protoc-gen-mypy and protoc-gen-mypy_grpc live beside the interpreter
     protos = our_protos()
     protoc = [
@@ -70,6 +76,17 @@ def generate(out: Path) -> None:
             "--include_source_info",
             *protos,
             *EXTRA_DESCRIPTOR_PROTOS,
+        ]
+    )
+    _run(
+        [
+            *protoc,
+            f"--plugin=protoc-gen-openapiv2={binaries.ensure_openapiv2(log=False)}",
+            f"--openapiv2_out={openapi_out}",
+            f"--openapiv2_opt=allow_merge=true,merge_file_name={OPENAPI_NAME},json_names_for_fields=true",
+            # The plugin wants a Go package per file; ours have none (no Go code is generated), so name one.
+            *(f"--openapiv2_opt=M{proto}=novasphere.dev/api/{Path(proto).parent}" for proto in protos),
+            *protos,
         ]
     )
     for package_dir in {p.parent for p in python_out.rglob("*.py")} | {python_out / "novasphere"}:

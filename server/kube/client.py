@@ -8,7 +8,7 @@ import functools
 import json
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypedDict, TypeVar, Unpack
 
 import kubernetes.client
 import kubernetes.config
@@ -22,6 +22,12 @@ T = TypeVar("T")
 # (connect, read) seconds for one request; list pages are bounded, so a slow answer means trouble, not size.
 REQUEST_TIMEOUT = (5.0, 30.0)
 JsonObject = dict[str, Any]
+
+
+class RequestOptions(TypedDict, total=False):
+    query: Mapping[str, str | int]
+    body: object
+    content_type: str
 
 
 class KubeClient:
@@ -54,17 +60,9 @@ class KubeClient:
         with errors.translated():
             return await loop.run_in_executor(self._executor, functools.partial(function, *args, **kwargs))
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: Mapping[str, str | int] | None = None,
-        body: object = None,
-        content_type: str = "application/json",
-    ) -> JsonObject:
+    async def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> JsonObject:
         """One JSON request to `path` (e.g. `/api/v1/namespaces/x/pods`) on the pool; raises `kube.errors.KubeError`."""
-        return await self.call(self.request_blocking, method, path, query=query, body=body, content_type=content_type)
+        return await self.call(self.request_blocking, method, path, **options)
 
     def request_blocking(
         self,
@@ -76,6 +74,7 @@ class KubeClient:
         content_type: str = "application/json",
         _request_timeout: tuple[float, float] = REQUEST_TIMEOUT,
     ) -> JsonObject:
+        """`request`, blocking: for a thread of its own (informers) or the pool."""
         with errors.translated():
             response = self._send(method, path, query, body, content_type, _request_timeout)
             decoded = json.loads(response.read())

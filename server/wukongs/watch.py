@@ -72,20 +72,22 @@ class WatchHub:
             raise error
         stream = _Stream(asyncio.Queue(maxsize=self._settings.buffer))
         group = self._groups.setdefault(group_key, _Group(wukong_filter, encoder))
-        # Snapshot and subscription happen without an await between them: no change can fall in between.
+        # Snapshot and subscription happen without an await between them: no change can fall in between. The states
+        # are immutable, so they are encoded as they are sent, not all at once (10,000 would stall the loop).
         if cursor is None:
             backlog = [
-                encoder.change(ChangeType.ADDED, state, state.cursor)
+                Change(ChangeType.ADDED, None, state, state.cursor)
                 for state in sorted(self._cache.states(), key=lambda s: s.key)
                 if wukong_filter.matches(state)
             ]
         else:
-            backlog = [self._encode(group, change) for change in self._cache.changes_since(cursor)]
+            backlog = self._cache.changes_since(cursor)
         group.streams.add(stream)
         if self._ticker is None or self._ticker.done():
             self._ticker = asyncio.create_task(self._tick())
         try:
-            for payload in backlog:
+            for change in backlog:
+                payload = self._encode(group, change)
                 if payload is not None:
                     yield payload
             yield encoder.bookmark(max(self._cache.cursor, cursor or 0))

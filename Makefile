@@ -55,7 +55,7 @@ WUKONGS ?= 2000
 bench-sim: deps ## simulator scale: WUKONGS Wukongs from create to Running, memory, writes/s
 	$(PYTHON) -m bench.sim_scale --wukongs $(WUKONGS)
 
-deps: $(VENV)/.synced $(BROWSER_DEPS) ## Python env, etcd, chromium, browser-test npm packages, cached Kubernetes + grpcurl builds
+deps: $(VENV)/.synced $(BROWSER_DEPS) ## Python env, etcd, chromium, npm packages, cached Kubernetes/grpcurl/openapiv2 builds
 	@$(PYTHON) -m devcluster build
 
 $(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json

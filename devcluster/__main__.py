@@ -17,7 +17,10 @@ ENV_FILE = Path(".run/env")
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m devcluster", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("build", help="build or find kube-apiserver, kube-controller-manager, etcd, grpcurl, chromium")
+    commands.add_parser(
+        "build",
+        help="build or find kube-apiserver, kube-controller-manager, etcd, grpcurl, protoc-gen-openapiv2, chromium",
+    )
     run_command = commands.add_parser("run", help="the whole stack with demo data, until Ctrl-C (make run)")
     run_command.add_argument("--state-dir", type=Path, default=RUN_STATE_DIR)
     run_command.add_argument("--env-file", type=Path, default=ENV_FILE)

@@ -1,6 +1,6 @@
 """The programs the local stack needs: kube-apiserver and kube-controller-manager built from the Go module in
-`devcluster/k8s/`, grpcurl from `tools/grpcurl/`, each cached per version outside the repository, and etcd from
-Debian.
+`devcluster/k8s/`, grpcurl from `tools/grpcurl/`, protoc-gen-openapiv2 (for `make gen`) from `tools/openapiv2/`,
+each cached per version outside the repository, and etcd from Debian.
 
 No registry reachable here ships a kube-apiserver binary, so it is compiled from `k8s.io/kubernetes` (six to eight
 minutes cold on two cores); the result is kept in `$XDG_CACHE_HOME/novasphere/k8s-<version>/` (default
@@ -177,16 +177,4 @@ def _ensure_debian_package(executable: str, package: str, *, log: bool) -> Path:
     found = shutil.which(executable) or (f"/usr/bin/{executable}" if Path(f"/usr/bin/{executable}").exists() else None)
     if found is None:
         raise RuntimeError(f"{package} was installed but no `{executable}` executable was found")
-    return Path(found)
-    if log:
-        print("devcluster: installing Debian's etcd-server", file=sys.stderr)
-    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [*sudo, "apt-get", "install", "-y", "-q", "--no-install-recommends", "etcd-server"]
-    if subprocess.run(install, env=env, check=False).returncode != 0:
-        subprocess.run([*sudo, "apt-get", "update", "-q"], env=env, check=True)
-        subprocess.run(install, env=env, check=True)
-    found = shutil.which("etcd") or ("/usr/bin/etcd" if Path("/usr/bin/etcd").exists() else None)
-    if found is None:
-        raise RuntimeError("etcd-server was installed but no `etcd` executable was found")
     return Path(found)

@@ -28,7 +28,14 @@ PROTO_ROOT = ROOT / "proto"
 GOOGLEAPIS_ROOT = Path(google.api.__path__[0]).parent.parent
 PROTOBUF_ROOT = Path(grpc_tools.__file__).parent / "_proto"
 DESCRIPTOR_NAME = "novasphere.binpb"
-OPENAPI_NAME = "novasphere"  # protoc-gen-openapiv2 adds .swagger.json
+OPENAPI_OPTIONS = (
+    "allow_merge=true",  # one document for all of proto/ ...
+    "merge_file_name=novasphere",  # ... named novasphere.swagger.json
+    "json_names_for_fields=true",  # camelCase, as the REST API speaks
+    "output_format=json",
+    # Our protos declare no go_package (no Go code is generated from them); without this the plugin refuses them.
+    "ignore_go_package_option=true",
+)
 # Not imported by any of our protos, yet needed in the descriptor set so Envoy can render error details.
 EXTRA_DESCRIPTOR_PROTOS = ("google/rpc/status.proto", "google/rpc/error_details.proto")
 
@@ -83,9 +90,7 @@ def generate(out: Path) -> None:
             *protoc,
             f"--plugin=protoc-gen-openapiv2={binaries.ensure_openapiv2(log=False)}",
             f"--openapiv2_out={openapi_out}",
-            f"--openapiv2_opt=allow_merge=true,merge_file_name={OPENAPI_NAME},json_names_for_fields=true",
-            # The plugin wants a Go package per file; ours have none (no Go code is generated), so name one.
-            *(f"--openapiv2_opt=M{proto}=novasphere.dev/api/{Path(proto).parent}" for proto in protos),
+            f"--openapiv2_opt={','.join(OPENAPI_OPTIONS)}",
             *protos,
         ]
     )

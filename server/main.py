@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import os
 import signal
@@ -132,6 +133,9 @@ async def _synced(synced: Callable[[], bool], stop: asyncio.Event) -> None:
 
 
 def main() -> None:
+    # A crash inside grpc's C extension (a segfault seen intermittently, see issue 6's note) then leaves the Python
+    # stack of every thread in the log instead of nothing.
+    faulthandler.enable()
     try:
         settings = config.Settings.from_env(os.environ)
     except config.SettingsError as error:

@@ -589,7 +589,9 @@ def test_reads_never_list_from_kube_apiserver_and_a_replica_opens_one_watch_per_
         for _ in range(50):
             api.ListWukongs(service_pb2.ListWukongsRequest(namespace=namespace, sort_by="cpu"))
             api.GetWukong(service_pb2.GetWukongRequest(namespace=namespace, name="metered"))
-        assert apiserver("apiserver_request_total", verb="LIST", resource="wukongs") == lists_before
+        # The counter is kube-apiserver's, shared with every client (the simulator's informers may relist once in
+        # a while); a LIST per request would add 100.
+        assert apiserver("apiserver_request_total", verb="LIST", resource="wukongs") - lists_before <= 2
         assert watches() == watchers_before + 1
         for stream in streams:
             stream.close()

@@ -102,6 +102,9 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
         @contextlib.asynccontextmanager
         async def observed(context: Context) -> AsyncIterator[None]:
             started = time.monotonic()
+            # Read now: after a client cancels a stream, context.peer() dereferences a freed call inside grpcio's C
+            # extension (the intermittent segfault of issue 6, caught by faulthandler at the log line below).
+            peer = context.peer()
             code = grpc.StatusCode.OK
             try:
                 yield
@@ -116,7 +119,7 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
                 seconds = time.monotonic() - started
                 code_name = code.name if isinstance(code, grpc.StatusCode) else str(code)
                 self._metrics.observe(method=method, code=code_name, client_type=kind, seconds=seconds)
-                log.info("%s %s %s %.1fms peer=%s", method, code_name, kind, seconds * 1000, context.peer())
+                log.info("%s %s %s %.1fms peer=%s", method, code_name, kind, seconds * 1000, peer)
 
         return _wrap(handler, observed)
 

@@ -6,10 +6,15 @@ with a message naming the variable. Defaults are safe for a real deployment: loo
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
+
+from server.failpoints import Failpoints
 
 PREFIX = "NOVASPHERE_"
 DEV_PERMISSIONS = (
@@ -22,6 +27,7 @@ DEV_PERMISSIONS = (
     "vm:restart",
     "vm:pause",
     "vm:console:access",
+    "task:query",
 )
 T = TypeVar("T")
 
@@ -74,6 +80,24 @@ class Settings:
     """NOVASPHERE_MAX_MESSAGE_BYTES: largest gRPC message received or sent, 1 KiB-64 MiB. Default 4 MiB."""
     log_level: str
     """NOVASPHERE_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR. Default INFO."""
+    namespace: str
+    """NOVASPHERE_NAMESPACE: the API's own namespace, where its Tasks and Lease live. Default novasphere-system."""
+    replica_id: str
+    """NOVASPHERE_REPLICA_ID: this replica's name in Leases and Tasks. Default: host name, process ID and a random
+    suffix (unique per process, so a restarted replica is a new candidate)."""
+    lease_seconds: float
+    """NOVASPHERE_LEASE_SECONDS: how long the task leader's Lease lasts without renewal, 1-300. Default 15."""
+    task_handoff_seconds: float
+    """NOVASPHERE_TASK_HANDOFF_SECONDS: how long a task's action may stay unsent before the leader sends it, 1-600.
+    Default 45 (longer than one send can take: its request times out after 30 s)."""
+    task_timeout_seconds: float
+    """NOVASPHERE_TASK_TIMEOUT_SECONDS: fail any operation not done this long after its action was sent, 0-86400;
+    0 (the default) uses each operation's own (start and restart 600 s, stop and delete 360 s, pause/resume 60 s)."""
+    task_ttl_seconds: float
+    """NOVASPHERE_TASK_TTL_SECONDS: how long ended tasks are kept, 60-31536000. Default 604800 (7 days)."""
+    failpoints: str
+    """NOVASPHERE_FAILPOINTS: for crash tests only, e.g. `task-written:3` kills the process (SIGKILL) the 3rd time
+    a task is written. Empty (the default) in production."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -94,6 +118,13 @@ class Settings:
             shutdown_grace_seconds=reader.get("SHUTDOWN_GRACE_SECONDS", "10", _float_between(0, 300)),
             max_message_bytes=reader.get("MAX_MESSAGE_BYTES", str(4 << 20), _int_between(1 << 10, 64 << 20)),
             log_level=reader.get("LOG_LEVEL", "INFO", _log_level),
+            namespace=reader.get("NAMESPACE", "novasphere-system", _nonempty),
+            replica_id=reader.get("REPLICA_ID", _default_replica_id(), _nonempty),
+            lease_seconds=reader.get("LEASE_SECONDS", "15", _float_between(1, 300)),
+            task_handoff_seconds=reader.get("TASK_HANDOFF_SECONDS", "45", _float_between(1, 600)),
+            task_timeout_seconds=reader.get("TASK_TIMEOUT_SECONDS", "0", _float_between(0, 86_400)),
+            task_ttl_seconds=reader.get("TASK_TTL_SECONDS", str(7 * 86_400), _float_between(60, 31_536_000)),
+            failpoints=reader.get("FAILPOINTS", "", _failpoints),
         )
         reader.reject_unknown()
         return settings
@@ -134,6 +165,15 @@ def _existing_file(value: str) -> Path | None:
     if not path.is_file():
         raise ValueError("no such file")
     return path
+
+
+def _default_replica_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def _failpoints(value: str) -> str:
+    Failpoints(value)  # raises ValueError naming a bad one
+    return value
 
 
 def _int_between(low: int, high: int) -> Callable[[str], int]:

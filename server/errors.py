@@ -4,11 +4,13 @@ to a status code in one table.
     NovaError
     ├── NotFound
     │   ├── WukongNotFound
-    │   └── NamespaceNotFound
+    │   ├── NamespaceNotFound
+    │   └── TaskNotFound
     ├── AlreadyExists
     ├── PermissionDenied
     ├── InvalidArgument          (carries field violations)
     ├── Conflict                 (a stale etag: read again, then retry)
+    ├── FailedPrecondition       (not valid in the current state: an invalid transition, a task in progress)
     ├── ResyncRequired           (a watch cursor older than the replica can vouch for)
     ├── SlowConsumer             (a watch client that did not keep up)
     └── Unavailable              (retrying later may help)
@@ -31,6 +33,10 @@ class Reason(enum.StrEnum):
 
     WUKONG_NOT_FOUND = "WUKONG_NOT_FOUND"
     NAMESPACE_NOT_FOUND = "NAMESPACE_NOT_FOUND"
+    TASK_NOT_FOUND = "TASK_NOT_FOUND"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    TASK_IN_PROGRESS = "TASK_IN_PROGRESS"
+    TASK_NOT_CANCELLABLE = "TASK_NOT_CANCELLABLE"
     WUKONG_ALREADY_EXISTS = "WUKONG_ALREADY_EXISTS"
     INVALID_ARGUMENT = "INVALID_ARGUMENT"
     PERMISSION_DENIED = "PERMISSION_DENIED"
@@ -96,6 +102,17 @@ class NamespaceNotFound(NotFound):
         )
 
 
+class TaskNotFound(NotFound):
+    reason = Reason.TASK_NOT_FOUND
+    resource_type = "novasphere.dev/Task"
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(
+            f"task '{task_id}' not found; tasks are kept 7 days (ListTasks shows your tenant's tasks)",
+            resource_name=f"tasks/{task_id}",
+        )
+
+
 class AlreadyExists(NovaError):
     reason = Reason.WUKONG_ALREADY_EXISTS
     resource_type = "novasphere.dev/Wukong"
@@ -126,6 +143,14 @@ class Conflict(NovaError):
             f"Wukong '{name}' changed since you read it (your etag {etag}, now {current}); get it again, reapply "
             "your change and retry with the new etag"
         )
+
+
+class FailedPrecondition(NovaError):
+    """The request is valid but not in the current state; nothing was changed."""
+
+    def __init__(self, message: str, *, reason: Reason) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ResyncRequired(NovaError):

@@ -15,13 +15,21 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from novasphere.v1 import task_service_pb2_grpc
 from server import config, tenancy
 from server.auth import Caller, DevelopmentIdentity
+from server.failpoints import Failpoints
 from server.kube import errors as kube_errors
+from server.kube import tasks as task_objects
 from server.kube.client import KubeClient
 from server.kube.informer import Informer, Kind
+from server.leader import LeaderElection, LeaseSettings
 from server.metrics import Metrics
-from server.transport import wukong_servicer
+from server.tasks.cache import TaskCache
+from server.tasks.operations import Operations, TaskSettings
+from server.tasks.queries import TaskQueries
+from server.tasks.reconciler import Reconciler
+from server.transport import task_servicer, wukong_servicer
 from server.transport.interceptors import ErrorInterceptor, ObserveInterceptor
 from server.wukongs import cache as wukong_cache
 from server.wukongs.commands import WukongCommands
@@ -30,7 +38,8 @@ from server.wukongs.watch import WatchHub, WatchSettings
 
 log = logging.getLogger("novasphere")
 
-SERVICE_NAMES = (wukong_servicer.SERVICE.full_name,)
+SERVICE_NAMES = (wukong_servicer.SERVICE.full_name, task_servicer.SERVICE.full_name)
+TASK_LEASE = "novasphere-api-tasks"
 STARTUP_PROBE_SECONDS = 60.0
 SYNC_TIMEOUT_SECONDS = 120.0
 
@@ -55,19 +64,57 @@ async def serve(settings: config.Settings) -> None:
     hub = WatchHub(cache, WatchSettings(buffer=settings.watch_buffer, bookmark_seconds=settings.watch_bookmark_seconds))
     metrics.track_watches(lambda: hub.streams)
     identity = Caller(user=settings.dev_user, tenant=settings.dev_tenant, permissions=settings.dev_permissions)
-    servicer = wukong_servicer.WukongServicer(
-        callers=DevelopmentIdentity(identity),
-        queries=WukongQueries(
-            kube=kube, cache=cache, hub=hub, tenancy=tenants, cursor_wait_seconds=settings.cursor_wait_seconds
+    callers = DevelopmentIdentity(identity)
+    wukong_queries = WukongQueries(
+        kube=kube, cache=cache, hub=hub, tenancy=tenants, cursor_wait_seconds=settings.cursor_wait_seconds
+    )
+    task_cache = TaskCache()
+    failpoints = Failpoints(settings.failpoints)
+    operations = Operations(
+        kube=kube,
+        wukongs=wukong_queries,
+        wukong_cache=cache,
+        tasks=task_cache,
+        tenancy=tenants,
+        settings=TaskSettings(
+            namespace=settings.namespace,
+            replica=settings.replica_id,
+            handoff_seconds=settings.task_handoff_seconds,
+            timeout_seconds=settings.task_timeout_seconds,
+            ttl_seconds=settings.task_ttl_seconds,
         ),
+        failpoints=failpoints,
+    )
+    task_queries = TaskQueries(kube=kube, tasks=task_cache, tenancy=tenants, namespace=settings.namespace)
+    servicer = wukong_servicer.WukongServicer(
+        callers=callers,
+        queries=wukong_queries,
         commands=WukongCommands(
             kube=kube, cache=cache, tenancy=tenants, cursor_wait_seconds=settings.cursor_wait_seconds
         ),
+        operations=operations,
+        tasks=task_queries,
     )
     server.add_generic_rpc_handlers((wukong_servicer.handler(servicer),))
+    task_service_pb2_grpc.add_TaskServiceServicer_to_server(
+        task_servicer.TaskServicer(callers=callers, queries=task_queries, operations=operations), server
+    )
+    leader = LeaderElection(
+        kube,
+        LeaseSettings(
+            namespace=settings.namespace,
+            name=TASK_LEASE,
+            identity=settings.replica_id,
+            duration_seconds=settings.lease_seconds,
+        ),
+    )
+    reconciler = Reconciler(
+        kube=kube, operations=operations, tasks=task_cache, wukongs=cache, leader=leader, failpoints=failpoints
+    )
     loop = asyncio.get_running_loop()
     informers = [Informer(kube, kind, cache, loop) for kind in wukong_cache.KINDS]
     informers.append(Informer(kube, tenancy.NAMESPACES, tenants, loop))
+    informers.append(Informer(kube, task_objects.kind(settings.namespace), task_cache, loop))
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection:
         reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -75,6 +122,7 @@ async def serve(settings: config.Settings) -> None:
     admin_port = metrics.serve(settings.admin_listen)
 
     stop = asyncio.Event()
+    background: list[asyncio.Task[None]] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
@@ -84,7 +132,11 @@ async def serve(settings: config.Settings) -> None:
         await _probe_kubernetes(kube, [informer.kind for informer in informers], stop)
         for informer in informers:
             informer.start()
-        await _synced(lambda: cache.synced and tenants.synced, stop)
+        await _synced(lambda: cache.synced and tenants.synced and task_cache.synced, stop)
+        background += [
+            asyncio.create_task(leader.run(stop), name="leader-election"),
+            asyncio.create_task(reconciler.run(stop), name="task-reconciler"),
+        ]
         log.info("caches synced: %d Wukongs, cursor %d", sum(1 for _ in cache.states()), cache.cursor)
         for name in (*SERVICE_NAMES, ""):  # the overall status last: once it says SERVING, every service does
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -94,6 +146,8 @@ async def serve(settings: config.Settings) -> None:
     finally:
         await health_servicer.enter_graceful_shutdown()
         await server.stop(settings.shutdown_grace_seconds)
+        stop.set()
+        await asyncio.gather(*background, return_exceptions=True)
         for informer in informers:
             informer.stop()
         kube.close()

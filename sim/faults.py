@@ -6,6 +6,8 @@
 | `sim.novasphere.dev/boot-seconds`        | seconds | time from Scheduled to Running (simulated seconds)          |
 | `sim.novasphere.dev/crash-after-seconds` | seconds | a Running VMI crashes (phase Failed) after that long        |
 | `sim.novasphere.dev/pvc-never-binds`     | "true"  | the provisioner never provisions the Wukong's claims        |
+| `sim.novasphere.dev/shutdown-seconds`    | seconds | how long the guest takes to shut down (capped by the grace  |
+|                                          |         | period, which kills it when shorter)                        |
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ FAIL_START = PREFIX + "fail-start"
 BOOT_SECONDS = PREFIX + "boot-seconds"
 CRASH_AFTER_SECONDS = PREFIX + "crash-after-seconds"
 PVC_NEVER_BINDS = PREFIX + "pvc-never-binds"
+SHUTDOWN_SECONDS = PREFIX + "shutdown-seconds"
 
 
 def _annotations(wukong: Body | None) -> dict[str, str]:
@@ -35,6 +38,10 @@ def fails_to_start(wukong: Body | None) -> bool:
 
 def boot_seconds(wukong: Body | None, default: float) -> float:
     return _seconds(_annotations(wukong).get(BOOT_SECONDS), default)
+
+
+def shutdown_seconds(wukong: Body | None, default: float) -> float:
+    return _seconds(_annotations(wukong).get(SHUTDOWN_SECONDS), default)
 
 
 def crash_after_seconds(wukong: Body | None) -> float | None:

@@ -3,9 +3,11 @@ namespace per test. Every process is started here and stopped here (and dies wit
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 
 import grpc
@@ -13,15 +15,23 @@ import kubernetes.client
 import pytest
 
 import devcluster
+from devcluster import procs
 from devcluster import stack as devstack
-from novasphere.v1 import wukong_service_pb2_grpc
+from novasphere.v1 import task_service_pb2_grpc, wukong_service_pb2_grpc
+from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
 from tests import kube_helpers
 
 ALLOWED_ORIGIN = "http://localhost:3000"
 # The development identity the API server runs every request as (until authentication), and its tenant's label.
 TENANT = "tests"
 TENANT_LABELS = {"novasphere.dev/tenant": TENANT}
-API_ENV = {"NOVASPHERE_DEV_TENANT": TENANT, "NOVASPHERE_WATCH_BOOKMARK_SECONDS": "1"}
+API_ENV = {
+    "NOVASPHERE_DEV_TENANT": TENANT,
+    "NOVASPHERE_WATCH_BOOKMARK_SECONDS": "1",
+    # A crashed replica's lease and unsent tasks are taken over within seconds, not the production 15 s and 45 s.
+    "NOVASPHERE_LEASE_SECONDS": "2",
+    "NOVASPHERE_TASK_HANDOFF_SECONDS": "3",
+}
 # Simulated seconds per real second for the session's simulator: vmoperator's 10 s poll takes 0.5 s.
 SIM_SPEED = 20.0
 
@@ -86,7 +96,34 @@ def grpc_direct(stack: devstack.Stack) -> Iterator[wukong_service_pb2_grpc.Wukon
 
 
 @pytest.fixture(scope="session")
+def tasks_direct(stack: devstack.Stack) -> Iterator[task_service_pb2_grpc.TaskServiceStub]:
+    """TaskService over native gRPC, straight to the API server."""
+    with grpc.insecure_channel(stack.grpc_direct) as channel:
+        yield task_service_pb2_grpc.TaskServiceStub(channel)
+
+
+@pytest.fixture(scope="session")
 def grpc_envoy(stack: devstack.Stack) -> Iterator[wukong_service_pb2_grpc.WukongServiceStub]:
     """WukongService over native gRPC through Envoy."""
     with grpc.insecure_channel(stack.grpc_envoy) as channel:
         yield wukong_service_pb2_grpc.WukongServiceStub(channel)
+
+
+@contextlib.contextmanager
+def api_process(stack: devstack.Stack, tmp_path: Path, **settings: str) -> Iterator[tuple[WukongServiceStub, str]]:
+    """Another replica of the API server (same cluster, same service account), with extra settings; its stub and
+    address."""
+    ports = devstack.Ports.free()
+    env = {**API_ENV, **{f"NOVASPHERE_{key.upper()}": value for key, value in settings.items()}}
+    process = devstack.start_api_server(
+        api_kubeconfig=stack.api_kubeconfig, ports=ports, log_path=tmp_path / f"api-{ports.grpc}.log", extra_env=env
+    )
+    target = f"127.0.0.1:{ports.grpc}"
+    with procs.stopping([process]), grpc.insecure_channel(target) as channel:
+        yield WukongServiceStub(channel), target
+
+
+@pytest.fixture(scope="module")
+def second_api(stack: devstack.Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WukongServiceStub]:
+    with api_process(stack, tmp_path_factory.mktemp("second-api")) as (stub, _):
+        yield stub

@@ -28,6 +28,7 @@ class RequestOptions(TypedDict, total=False):
     query: Mapping[str, str | int]
     body: object
     content_type: str
+    expect_json: bool
 
 
 class KubeClient:
@@ -72,12 +73,17 @@ class KubeClient:
         query: Mapping[str, str | int] | None = None,
         body: object = None,
         content_type: str = "application/json",
+        expect_json: bool = True,
         _request_timeout: tuple[float, float] = REQUEST_TIMEOUT,
     ) -> JsonObject:
-        """`request`, blocking: for a thread of its own (informers) or the pool."""
+        """`request`, blocking: for a thread of its own (informers) or the pool. Without `expect_json` the answer's
+        body is ignored (virt-api's subresources answer with an empty one) and `{}` returned."""
         with errors.translated():
             response = self._send(method, path, query, body, content_type, _request_timeout)
-            decoded = json.loads(response.read())
+            payload = response.read()
+            if not expect_json:
+                return {}
+            decoded = json.loads(payload)
         if not isinstance(decoded, dict):
             raise errors.Unreachable(f"expected a JSON object from {method} {path}")
         return decoded

@@ -28,3 +28,18 @@ async def grow_claim(client: KubeClient, *, namespace: str, name: str, size: str
         body={"spec": {"resources": {"requests": {"storage": size}}}},
         content_type="application/merge-patch+json",
     )
+
+
+async def delete_disk(client: KubeClient, *, namespace: str, name: str) -> bool:
+    """Deletes a disk's DataVolume (CDI's, which owns the claim) and claim by name; False when neither exists."""
+    found = False
+    for path in (
+        f"/apis/cdi.kubevirt.io/v1beta1/namespaces/{namespace}/datavolumes/{name}",
+        f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{name}",
+    ):
+        try:
+            await client.request("DELETE", path)
+            found = True
+        except errors.NotFound:
+            pass
+    return found

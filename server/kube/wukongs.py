@@ -13,18 +13,18 @@ API_VERSION = f"{GROUP}/{VERSION}"
 KIND = Kind(PLURAL, f"/apis/{GROUP}/{VERSION}/{PLURAL}")
 
 
-def _path(namespace: str, name: str = "") -> str:
+def path(namespace: str, name: str = "") -> str:
     return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/wukongs" + (f"/{name}" if name else "")
 
 
 async def get(client: KubeClient, *, namespace: str, name: str) -> JsonObject:
     """A fresh read from kube-apiserver: for the read-modify-write of an update, not for serving reads."""
-    return await client.request("GET", _path(namespace, name))
+    return await client.request("GET", path(namespace, name))
 
 
 async def create(client: KubeClient, body: JsonObject, *, dry_run: bool) -> JsonObject:
     namespace = body["metadata"]["namespace"]
-    return await client.request("POST", _path(namespace), body=body, query=_dry_run(dry_run))
+    return await client.request("POST", path(namespace), body=body, query=_dry_run(dry_run))
 
 
 async def patch(
@@ -33,7 +33,7 @@ async def patch(
     """A JSON Patch (RFC 6902): its `test` operations make it apply only to the object as the caller read it."""
     return await client.request(
         "PATCH",
-        _path(namespace, name),
+        path(namespace, name),
         body=operations,
         content_type="application/json-patch+json",
         query=_dry_run(dry_run),
@@ -42,3 +42,9 @@ async def patch(
 
 def _dry_run(dry_run: bool) -> dict[str, str | int]:
     return {"dryRun": "All"} if dry_run else {}
+
+
+async def delete(client: KubeClient, *, namespace: str, name: str, uid: str) -> None:
+    """Deletes exactly the Wukong with this UID (a precondition), never a namesake created since."""
+    body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}}
+    await client.request("DELETE", path(namespace, name), body=body)

@@ -55,7 +55,7 @@ def _converted(state: WukongState) -> wukong_pb2.Wukong:
             status=status_to_pb(state.status),
             cursor=str(state.cursor),
         )
-        _set_time(message.create_time, state.create_time)
+        set_time(message.create_time, state.create_time)
         _CONVERTED[state] = message
     return message
 
@@ -83,7 +83,7 @@ def status_to_pb(status: DerivedStatus) -> wukong_pb2.WukongStatus:
         ready=status.ready,
         guest_os=status.guest_os,
     )
-    _set_time(message.start_time, status.start_time)
+    set_time(message.start_time, status.start_time)
     return message
 
 
@@ -103,7 +103,7 @@ def detail_to_pb(detail: Detail) -> wukong_pb2.WukongDetail:
             count=event.count,
             source=event.source,
         )
-        _set_time(info.last_time, event.last_time)
+        set_time(info.last_time, event.last_time)
     return message
 
 
@@ -134,6 +134,6 @@ def wukong_input(message: wukong_pb2.Wukong) -> WukongInput:
     return WukongInput(name=message.name, labels=dict(message.labels), spec=spec)
 
 
-def _set_time(field: timestamp_pb2.Timestamp, value: datetime.datetime | None) -> None:
+def set_time(field: timestamp_pb2.Timestamp, value: datetime.datetime | None) -> None:
     if value is not None:
         field.FromDatetime(value)

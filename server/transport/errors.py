@@ -35,6 +35,7 @@ _TABLE: dict[type[BaseException], _Rule] = {
     errors.PermissionDenied: _Rule(grpc.StatusCode.PERMISSION_DENIED),
     errors.InvalidArgument: _Rule(grpc.StatusCode.INVALID_ARGUMENT),
     errors.Conflict: _Rule(grpc.StatusCode.ABORTED),
+    errors.FailedPrecondition: _Rule(grpc.StatusCode.FAILED_PRECONDITION),
     errors.ResyncRequired: _Rule(grpc.StatusCode.OUT_OF_RANGE),
     errors.SlowConsumer: _Rule(grpc.StatusCode.RESOURCE_EXHAUSTED),
     errors.Unavailable: _Rule(grpc.StatusCode.UNAVAILABLE),

@@ -8,11 +8,15 @@ from typing import Any
 import grpc
 from google.protobuf import message_factory
 
-from novasphere.v1 import wukong_pb2, wukong_service_pb2
+from novasphere.v1 import task_pb2, wukong_pb2, wukong_service_pb2
 from server import errors
 from server.auth import Caller, CallerSource
-from server.transport import convert
+from server.tasks.model import Operation
+from server.tasks.operations import BatchRequest, OperationRequest, Operations
+from server.tasks.queries import TaskQueries
+from server.transport import convert, task_convert
 from server.transport import errors as transport_errors
+from server.transport.task_convert import task_to_pb
 from server.wukongs import actions
 from server.wukongs.cache import ChangeType, WukongState
 from server.wukongs.commands import WukongCommands
@@ -22,13 +26,25 @@ Context = grpc.aio.ServicerContext[Any, Any]
 SERVICE = wukong_service_pb2.DESCRIPTOR.services_by_name["WukongService"]
 # Methods whose behaviour yields already-serialised messages (encoded once for many streams).
 PRE_SERIALISED = frozenset({"WatchWukong"})
+# Tasks shown in a Wukong's detail.
+RECENT_TASKS = 10
 
 
 class WukongServicer:
-    def __init__(self, *, callers: CallerSource, queries: WukongQueries, commands: WukongCommands) -> None:
+    def __init__(
+        self,
+        *,
+        callers: CallerSource,
+        queries: WukongQueries,
+        commands: WukongCommands,
+        operations: Operations,
+        tasks: TaskQueries,
+    ) -> None:
         self._callers = callers
         self._queries = queries
         self._commands = commands
+        self._operations = operations
+        self._tasks = tasks
 
     def _caller(self, context: Context) -> Caller:
         return self._callers.caller(tuple(context.invocation_metadata() or ()))
@@ -53,7 +69,7 @@ class WukongServicer:
             ),
         )
         return wukong_service_pb2.ListWukongsResponse(
-            wukongs=[_wukong(state, caller) for state in page.wukongs],
+            wukongs=[convert.wukong_to_pb(state, self._available(state, caller)) for state in page.wukongs],
             next_page_token=page.next_page_token,
             total=page.total,
             page=page.page,
@@ -67,7 +83,11 @@ class WukongServicer:
         state, detail = await self._queries.get_with_detail(
             caller, namespace=request.namespace, name=request.name, vm_id=request.vm_id, cursor=request.cursor
         )
-        return convert.wukong_to_pb(state, actions.available(state.status, caller), detail)
+        message = convert.wukong_to_pb(state, self._available(state, caller), detail)
+        message.detail.recent_tasks.extend(
+            task_to_pb(task) for task in self._tasks.of_wukong(state.namespace, state.name)[:RECENT_TASKS]
+        )
+        return message
 
     async def CreateWukong(
         self, request: wukong_service_pb2.CreateWukongRequest, context: Context
@@ -80,7 +100,7 @@ class WukongServicer:
             request_id=request.request_id,
             validate_only=request.validate_only,
         )
-        return _wukong(state, caller)
+        return convert.wukong_to_pb(state, self._available(state, caller))
 
     async def UpdateWukong(
         self, request: wukong_service_pb2.UpdateWukongRequest, context: Context
@@ -94,7 +114,70 @@ class WukongServicer:
             update_mask=list(request.update_mask.paths),
             validate_only=request.validate_only,
         )
-        return _wukong(state, caller)
+        return convert.wukong_to_pb(state, self._available(state, caller))
+
+    async def StartWukong(self, request: wukong_service_pb2.StartWukongRequest, context: Context) -> task_pb2.Task:
+        return await self._operate(Operation.START, request, context)
+
+    async def StopWukong(self, request: wukong_service_pb2.StopWukongRequest, context: Context) -> task_pb2.Task:
+        return await self._operate(Operation.STOP, request, context, force=request.force)
+
+    async def RestartWukong(self, request: wukong_service_pb2.RestartWukongRequest, context: Context) -> task_pb2.Task:
+        return await self._operate(Operation.RESTART, request, context, force=request.force)
+
+    async def PauseWukong(self, request: wukong_service_pb2.PauseWukongRequest, context: Context) -> task_pb2.Task:
+        return await self._operate(Operation.PAUSE, request, context)
+
+    async def ResumeWukong(self, request: wukong_service_pb2.ResumeWukongRequest, context: Context) -> task_pb2.Task:
+        return await self._operate(Operation.RESUME, request, context)
+
+    async def DeleteWukong(self, request: wukong_service_pb2.DeleteWukongRequest, context: Context) -> task_pb2.Task:
+        return await self._operate(Operation.DELETE, request, context, delete_disks=request.delete_disks)
+
+    async def BatchWukongOperation(
+        self, request: wukong_service_pb2.BatchWukongOperationRequest, context: Context
+    ) -> task_pb2.Task:
+        operation = task_convert.operation_of(request.operation)
+        if operation is None:
+            raise errors.InvalidArgument.field(
+                "operation", "is required: START, STOP, RESTART, PAUSE, RESUME or DELETE"
+            )
+        task = await self._operations.batch(
+            self._caller(context),
+            BatchRequest(
+                operation=operation,
+                namespace=request.namespace,
+                names=tuple(request.names),
+                label_selector=request.label_selector,
+                request_id=request.request_id,
+                validate_only=request.validate_only,
+                force=request.force,
+                delete_disks=request.delete_disks,
+            ),
+        )
+        return task_to_pb(task, self._tasks.children(task))
+
+    async def _operate(
+        self, operation: Operation, request: Any, context: Context, *, force: bool = False, delete_disks: bool = False
+    ) -> task_pb2.Task:
+        task = await self._operations.submit(
+            self._caller(context),
+            OperationRequest(
+                operation=operation,
+                namespace=request.namespace,
+                name=request.name,
+                vm_id=request.vm_id,
+                request_id=request.request_id,
+                validate_only=request.validate_only,
+                force=force,
+                delete_disks=delete_disks,
+            ),
+        )
+        return task_to_pb(task)
+
+    def _available(self, state: WukongState, caller: Caller) -> tuple[actions.Action, ...]:
+        busy = any(task.operation is not Operation.BATCH for task in self._tasks.open_of(state.key))
+        return actions.available(state.status, caller, busy=busy)
 
     async def WatchWukong(
         self, request: wukong_service_pb2.WatchWukongRequest, context: Context
@@ -108,7 +191,7 @@ class WukongServicer:
             name_like=request.name_like,
             label_selector=request.label_selector,
             cursor=request.cursor,
-            encoder=_Encoder(caller),
+            encoder=_Encoder(caller, self._available),
         )
         async for payload in events:
             assert isinstance(payload, bytes)
@@ -118,11 +201,12 @@ class WukongServicer:
 class _Encoder:
     """WatchWukong's events as serialised `WukongEvent`s, with the actions this caller may take."""
 
-    def __init__(self, caller: Caller) -> None:
+    def __init__(self, caller: Caller, available: Callable[[WukongState, Caller], tuple[actions.Action, ...]]) -> None:
         self._caller = caller
+        self._available = available
 
     def change(self, change_type: ChangeType, state: WukongState, cursor: int) -> object:
-        return convert.event_to_pb(change_type, state, cursor, actions.available(state.status, self._caller))
+        return convert.event_to_pb(change_type, state, cursor, self._available(state, self._caller))
 
     def bookmark(self, cursor: int) -> object:
         return wukong_pb2.WukongEvent(type=wukong_pb2.WukongEvent.BOOKMARK, cursor=str(cursor)).SerializeToString()
@@ -130,10 +214,6 @@ class _Encoder:
     def error(self, error: errors.NovaError) -> object:
         _, status = transport_errors.status_of(error)
         return wukong_pb2.WukongEvent(type=wukong_pb2.WukongEvent.ERROR, error=status).SerializeToString()
-
-
-def _wukong(state: WukongState, caller: Caller) -> wukong_pb2.Wukong:
-    return convert.wukong_to_pb(state, actions.available(state.status, caller))
 
 
 def handler(servicer: WukongServicer) -> grpc.GenericRpcHandler:

@@ -52,5 +52,12 @@ def valid(status: DerivedStatus) -> tuple[Action, ...]:
     return tuple(actions)
 
 
-def available(status: DerivedStatus, caller: Caller) -> tuple[Action, ...]:
-    return tuple(action for action in valid(status) if caller.may(PERMISSION[action]))
+# What a task in progress on the VM leaves available (a forced stop is still accepted, see StopWukong).
+_WHILE_BUSY = frozenset({Action.UPDATE, Action.DELETE, Action.CONSOLE})
+
+
+def available(status: DerivedStatus, caller: Caller, *, busy: bool = False) -> tuple[Action, ...]:
+    """`busy`: a task (start, stop, ...) is in progress on the VM, so no second power operation is offered."""
+    return tuple(
+        action for action in valid(status) if caller.may(PERMISSION[action]) and (not busy or action in _WHILE_BUSY)
+    )

@@ -7,16 +7,12 @@ and any replica can continue them. They also carry the filter's fingerprint, to 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import bisect
-import json
 import math
 from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
-from server import errors, names
+from server import errors, names, paging
 from server.auth import Caller
 from server.kube.client import KubeClient
 from server.tenancy import Tenancy
@@ -25,10 +21,8 @@ from server.wukongs.cache import Change, WukongCache, WukongState
 from server.wukongs.filters import WukongFilter
 from server.wukongs.watch import Encoder, WatchHub
 
-DEFAULT_PAGE_SIZE = 50
 VIEWS_KEPT = 32
-MAX_PAGE_SIZE = 500
-SortKey = tuple[Any, ...]
+SortKey = paging.SortKey
 _SORT_KEYS: dict[str, Callable[[WukongState], SortKey]] = {
     "name": lambda s: (s.name, s.namespace),
     "createTime": lambda s: (s.wukong["metadata"].get("creationTimestamp") or "", s.namespace, s.name),
@@ -92,6 +86,11 @@ class WukongQueries:
 
     async def get(self, caller: Caller, *, namespace: str, name: str, vm_id: str, cursor: str) -> WukongState:
         _require_query(caller)
+        return await self.resolve(caller, namespace=namespace, name=name, vm_id=vm_id, cursor=cursor)
+
+    async def resolve(self, caller: Caller, *, namespace: str, name: str, vm_id: str, cursor: str = "") -> WukongState:
+        """The caller's Wukong by name (default namespace when empty) or UID; NOT_FOUND outside its tenant. Checks no
+        permission: operations on a Wukong check their own."""
         wanted = parse_cursor(cursor)
         if vm_id:
             if name or namespace:
@@ -125,7 +124,7 @@ class WukongQueries:
             label_selector=request.label_selector,
         )
         sort_by, descending = _sort(request.sort_by, request.sort_order)
-        page_size = _page_size(request.page_size)
+        page_size = paging.page_size(request.page_size)
         if request.page < 0:
             raise errors.InvalidArgument.field(
                 "page", f"must be 1 or more (or 0 for the first page); got {request.page}"
@@ -134,7 +133,15 @@ class WukongQueries:
             raise errors.InvalidArgument.field("page", "give either page or page_token, not both")
         wanted = parse_cursor(request.cursor)
         fingerprint = f"{wukong_filter.fingerprint()}:{sort_by}:{'desc' if descending else 'asc'}"
-        after = _decode_token(request.page_token, fingerprint) if request.page_token else None
+        after = (
+            paging.decode_token(
+                request.page_token,
+                fingerprint,
+                same_as="namespace, status, name_like, label_selector, sort_by and sort_order",
+            )
+            if request.page_token
+            else None
+        )
         if wanted is not None:
             await self.wait_for(wanted, key=None)
 
@@ -149,7 +156,7 @@ class WukongQueries:
         else:
             begin = bisect.bisect_right(keys, after.key) if after else (page_number - 1) * page_size
             chosen, more = rows[begin : begin + page_size], begin + page_size < total
-        next_token = _encode_token(fingerprint, chosen[-1][0], page_number + 1) if chosen and more else ""
+        next_token = paging.encode_token(fingerprint, chosen[-1][0], page_number + 1) if chosen and more else ""
         return Page(
             wukongs=tuple(state for _, state in chosen),
             next_page_token=next_token,
@@ -249,39 +256,3 @@ def _sort(sort_by: str, sort_order: str) -> tuple[str, bool]:
     if violations:
         raise errors.InvalidArgument(violations)
     return field, order == "desc"
-
-
-def _page_size(page_size: int) -> int:
-    if page_size < 0 or page_size > MAX_PAGE_SIZE:
-        raise errors.InvalidArgument.field(
-            "page_size", f"must be between 1 and {MAX_PAGE_SIZE} (or 0 for {DEFAULT_PAGE_SIZE}); got {page_size}"
-        )
-    return page_size or DEFAULT_PAGE_SIZE
-
-
-@dataclass(frozen=True)
-class _After:
-    key: SortKey
-    page: int
-
-
-def _encode_token(fingerprint: str, last_key: SortKey, page: int) -> str:
-    payload = json.dumps({"f": fingerprint, "k": list(last_key), "p": page}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
-
-
-def _decode_token(token: str, fingerprint: str) -> _After:
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        token_fingerprint, key, page = payload["f"], tuple(payload["k"]), int(payload["p"])
-    except (binascii.Error, ValueError, KeyError, TypeError) as error:
-        raise errors.InvalidArgument.field(
-            "page_token", "is not a token this API issued; pass next_page_token from the previous response unchanged"
-        ) from error
-    if token_fingerprint != fingerprint:
-        raise errors.InvalidArgument.field(
-            "page_token",
-            "was issued for other filters or another sort; send the same namespace, status, name_like, "
-            "label_selector, sort_by and sort_order as for the first page, or start again without a token",
-        )
-    return _After(key, page)

@@ -266,11 +266,13 @@ class VmiController:
                         host=node,
                     )
                 grace = deep_get(vmi, "spec", "terminationGracePeriodSeconds", default=rules.DEFAULT_GRACE_SECONDS)
-                needed = min(float(grace), self._delays.guest_shutdown)
+                wukong = faults.wukong_of_vm_name(vmi["metadata"]["name"], vmi["metadata"]["namespace"], self._wukongs)
+                guest_shutdown = faults.shutdown_seconds(wukong, self._delays.guest_shutdown)
+                needed = min(float(grace), guest_shutdown)
                 elapsed = self._elapsed(vmi, SHUTDOWN_SINCE)
                 if elapsed < needed:
                     return needed - elapsed
-                if float(grace) < self._delays.guest_shutdown:
+                if float(grace) < guest_shutdown:
                     await self._events.record(
                         vmi,
                         reason="Deleted",

@@ -4,7 +4,6 @@ the simulator; with a second API process where a behaviour must hold on any repl
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,7 +16,6 @@ import kubernetes.client
 import pytest
 from google.protobuf import field_mask_pb2
 
-from devcluster import procs
 from devcluster import stack as devstack
 from novasphere.v1 import wukong_pb2
 from novasphere.v1 import wukong_service_pb2 as service_pb2
@@ -25,7 +23,7 @@ from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
 from server.kube import wukongs as kube_wukongs
 from server.wukongs.passwords import hash_password
 from tests import grpc_web_node, kube_helpers
-from tests.conftest import API_ENV, TENANT_LABELS
+from tests.conftest import TENANT_LABELS, api_process
 from tests.kubectl import Kubectl
 from tests.status_helpers import details_of
 from tests.watching import Collector, PowerState, Type, grpc_watch, is_event, rest_json, sse_watch
@@ -33,26 +31,6 @@ from tests.watching import Collector, PowerState, Type, grpc_watch, is_event, re
 ROOT_DISK = {"name": "root", "size": "1Gi", "storageClassName": "local-path"}
 SPEC: dict[str, Any] = {"cpu": 1, "memory": "1Gi", "disks": [ROOT_DISK]}
 Action = wukong_pb2.Wukong.Action
-
-
-@contextlib.contextmanager
-def api_process(stack: devstack.Stack, tmp_path: Path, **settings: str) -> Iterator[tuple[WukongServiceStub, str]]:
-    """Another replica of the API server (same cluster, same service account), with extra settings; its stub and
-    address."""
-    ports = devstack.Ports.free()
-    env = {**API_ENV, **{f"NOVASPHERE_{key.upper()}": value for key, value in settings.items()}}
-    process = devstack.start_api_server(
-        api_kubeconfig=stack.api_kubeconfig, ports=ports, log_path=tmp_path / f"api-{ports.grpc}.log", extra_env=env
-    )
-    target = f"127.0.0.1:{ports.grpc}"
-    with procs.stopping([process]), grpc.insecure_channel(target) as channel:
-        yield WukongServiceStub(channel), target
-
-
-@pytest.fixture(scope="module")
-def second_api(stack: devstack.Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WukongServiceStub]:
-    with api_process(stack, tmp_path_factory.mktemp("second-api")) as (stub, _):
-        yield stub
 
 
 @pytest.fixture

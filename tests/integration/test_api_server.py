@@ -31,13 +31,15 @@ HEALTH_CODECS: dict[str, Any] = {
 }
 
 
-def _can_i(api_kubeconfig: Path, verb: str, resource: str, group: str = "") -> bool:
+def _can_i(api_kubeconfig: Path, verb: str, resource: str, group: str = "", *, namespace: str = "default") -> bool:
+    """`resource` may name a subresource: `virtualmachines/restart`."""
+    resource, _, subresource = resource.partition("/")
     with kubernetes.config.new_client_from_config(config_file=str(api_kubeconfig)) as client:
         review = kubernetes.client.AuthorizationV1Api(client).create_self_subject_access_review(
             kubernetes.client.V1SelfSubjectAccessReview(
                 spec=kubernetes.client.V1SelfSubjectAccessReviewSpec(
                     resource_attributes=kubernetes.client.V1ResourceAttributes(
-                        verb=verb, resource=resource, group=group, namespace="default"
+                        verb=verb, resource=resource, subresource=subresource, group=group, namespace=namespace
                     )
                 )
             )
@@ -52,9 +54,16 @@ def test_the_service_account_has_exactly_the_role_in_deploy(stack: devstack.Stac
     assert _can_i(stack.api_kubeconfig, "create", "wukongs", "vm.novasphere.dev")
     assert _can_i(stack.api_kubeconfig, "watch", "virtualmachineinstances", "kubevirt.io")
     assert _can_i(stack.api_kubeconfig, "patch", "persistentvolumeclaims")
-    assert not _can_i(stack.api_kubeconfig, "delete", "wukongs", "vm.novasphere.dev")
+    assert _can_i(stack.api_kubeconfig, "delete", "wukongs", "vm.novasphere.dev")
+    assert _can_i(stack.api_kubeconfig, "update", "virtualmachines/restart", "subresources.kubevirt.io")
+    assert not _can_i(stack.api_kubeconfig, "update", "virtualmachines/migrate", "subresources.kubevirt.io")
     assert not _can_i(stack.api_kubeconfig, "get", "secrets")
     assert not _can_i(stack.api_kubeconfig, "update", "virtualmachines", "kubevirt.io")
+    # Its own objects only in its own namespace.
+    assert _can_i(stack.api_kubeconfig, "create", "tasks", "api.novasphere.dev", namespace="novasphere-system")
+    assert not _can_i(stack.api_kubeconfig, "create", "tasks", "api.novasphere.dev", namespace="default")
+    assert _can_i(stack.api_kubeconfig, "update", "leases", "coordination.k8s.io", namespace="novasphere-system")
+    assert not _can_i(stack.api_kubeconfig, "update", "leases", "coordination.k8s.io", namespace="kube-system")
 
 
 def test_requests_reach_kube_apiserver_as_the_service_account(

@@ -10,6 +10,7 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.rpc import status_pb2 as _status_pb2
+from novasphere.v1 import task_pb2 as _task_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -361,6 +362,7 @@ class WukongDetail(_message.Message):
     CONSOLE_FIELD_NUMBER: _builtins.int
     EVENTS_FIELD_NUMBER: _builtins.int
     ACCESS_SERVICES_FIELD_NUMBER: _builtins.int
+    RECENT_TASKS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def disks(self) -> _containers.RepeatedCompositeFieldContainer[Global___DiskInfo]:
         """Disks with their claims."""
@@ -383,6 +385,12 @@ class WukongDetail(_message.Message):
     def access_services(self) -> _containers.RepeatedCompositeFieldContainer[Global___AccessServiceInfo]:
         """Ports of the VM exposed as Services (managed by AccessService)."""
 
+    @_builtins.property
+    def recent_tasks(self) -> _containers.RepeatedCompositeFieldContainer[_task_pb2.Task]:
+        """The VM's recent operations (tasks), newest first: who asked for what, when, and how it ended. Unlike Events,
+        tasks are kept 7 days.
+        """
+
     def __init__(
         self,
         *,
@@ -391,10 +399,11 @@ class WukongDetail(_message.Message):
         console: Global___ConsoleInfo | None = ...,
         events: _abc.Iterable[Global___EventInfo] | None = ...,
         access_services: _abc.Iterable[Global___AccessServiceInfo] | None = ...,
+        recent_tasks: _abc.Iterable[_task_pb2.Task] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["console", b"console"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_services", b"access_services", "console", b"console", "disks", b"disks", "events", b"events", "networks", b"networks"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_services", b"access_services", "console", b"console", "disks", b"disks", "events", b"events", "networks", b"networks", "recent_tasks", b"recent_tasks"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

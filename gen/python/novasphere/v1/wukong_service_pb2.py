@@ -25,10 +25,11 @@ _sym_db = _symbol_database.Default()
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
+from novasphere.v1 import task_pb2 as novasphere_dot_v1_dot_task__pb2
 from novasphere.v1 import wukong_pb2 as novasphere_dot_v1_dot_wukong__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"novasphere/v1/wukong_service.proto\x12\rnovasphere.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1anovasphere/v1/wukong.proto\"\xcc\x01\n\x12ListWukongsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x0c\n\x04page\x18\x04 \x01(\x05\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x11\n\tname_like\x18\x06 \x01(\t\x12\x16\n\x0elabel_selector\x18\x07 \x01(\t\x12\x0f\n\x07sort_by\x18\x08 \x01(\t\x12\x12\n\nsort_order\x18\t \x01(\t\x12\x0e\n\x06\x63ursor\x18\n \x01(\t\"\xa5\x01\n\x13ListWukongsResponse\x12&\n\x07wukongs\x18\x01 \x03(\x0b\x32\x15.novasphere.v1.Wukong\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x05\x12\x0c\n\x04page\x18\x04 \x01(\x05\x12\r\n\x05pages\x18\x05 \x01(\x05\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x0e\n\x06\x63ursor\x18\x07 \x01(\t\"R\n\x10GetWukongRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\t\x12\r\n\x05vm_id\x18\x04 \x01(\t\"\x80\x01\n\x13\x43reateWukongRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12+\n\x06wukong\x18\x02 \x01(\x0b\x32\x15.novasphere.v1.WukongB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x15\n\rvalidate_only\x18\x04 \x01(\x08\"\x90\x01\n\x13UpdateWukongRequest\x12+\n\x06wukong\x18\x01 \x01(\x0b\x32\x15.novasphere.v1.WukongB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\x12\x15\n\rvalidate_only\x18\x03 \x01(\x08\"\x80\x01\n\x12WatchWukongRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x11\n\tname_like\x18\x04 \x01(\t\x12\x16\n\x0elabel_selector\x18\x05 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x06 \x01(\t2\xf0\x04\n\rWukongService\x12m\n\x0bListWukongs\x12!.novasphere.v1.ListWukongsRequest\x1a\".novasphere.v1.ListWukongsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/api/v1/wukongs\x12z\n\tGetWukong\x12\x1f.novasphere.v1.GetWukongRequest\x1a\x15.novasphere.v1.Wukong\"5\x82\xd3\xe4\x93\x02/\x12\x16/api/v1/wukongs/{name}Z\x15\x12\x13/api/v1/vms/{vm_id}\x12j\n\x0c\x43reateWukong\x12\".novasphere.v1.CreateWukongRequest\x1a\x15.novasphere.v1.Wukong\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x0f/api/v1/wukongs:\x06wukong\x12x\n\x0cUpdateWukong\x12\".novasphere.v1.UpdateWukongRequest\x1a\x15.novasphere.v1.Wukong\"-\x82\xd3\xe4\x93\x02\'2\x1d/api/v1/wukongs/{wukong.name}:\x06wukong\x12\x8d\x01\n\x0bWatchWukong\x12!.novasphere.v1.WatchWukongRequest\x1a\x1a.novasphere.v1.WukongEvent\"=\x82\xd3\xe4\x93\x02\x37\x12\x15/api/v1/watch/wukongsZ\x1e\x12\x1c/api/v1/watch/wukongs/{name}0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"novasphere/v1/wukong_service.proto\x12\rnovasphere.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x18novasphere/v1/task.proto\x1a\x1anovasphere/v1/wukong.proto\"\xcc\x01\n\x12ListWukongsRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x0c\n\x04page\x18\x04 \x01(\x05\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x11\n\tname_like\x18\x06 \x01(\t\x12\x16\n\x0elabel_selector\x18\x07 \x01(\t\x12\x0f\n\x07sort_by\x18\x08 \x01(\t\x12\x12\n\nsort_order\x18\t \x01(\t\x12\x0e\n\x06\x63ursor\x18\n \x01(\t\"\xa5\x01\n\x13ListWukongsResponse\x12&\n\x07wukongs\x18\x01 \x03(\x0b\x32\x15.novasphere.v1.Wukong\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x05\x12\x0c\n\x04page\x18\x04 \x01(\x05\x12\r\n\x05pages\x18\x05 \x01(\x05\x12\x11\n\tpage_size\x18\x06 \x01(\x05\x12\x0e\n\x06\x63ursor\x18\x07 \x01(\t\"R\n\x10GetWukongRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\t\x12\r\n\x05vm_id\x18\x04 \x01(\t\"\x80\x01\n\x13\x43reateWukongRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12+\n\x06wukong\x18\x02 \x01(\x0b\x32\x15.novasphere.v1.WukongB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x15\n\rvalidate_only\x18\x04 \x01(\x08\"\x90\x01\n\x13UpdateWukongRequest\x12+\n\x06wukong\x18\x01 \x01(\x0b\x32\x15.novasphere.v1.WukongB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\x12\x15\n\rvalidate_only\x18\x03 \x01(\x08\"\x80\x01\n\x12WatchWukongRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x11\n\tname_like\x18\x04 \x01(\t\x12\x16\n\x0elabel_selector\x18\x05 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x06 \x01(\t\"o\n\x12StartWukongRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\r\n\x05vm_id\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x15\n\rvalidate_only\x18\x05 \x01(\x08\"}\n\x11StopWukongRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\r\n\x05vm_id\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x15\n\rvalidate_only\x18\x05 \x01(\x08\x12\r\n\x05\x66orce\x18\x06 \x01(\x08\"\x80\x01\n\x14RestartWukongRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\r\n\x05vm_id\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x15\n\rvalidate_only\x18\x05 \x01(\x08\x12\r\n\x05\x66orce\x18\x06 \x01(\x08\"o\n\x12PauseWukongRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\r\n\x05vm_id\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x15\n\rvalidate_only\x18\x05 \x01(\x08\"p\n\x13ResumeWukongRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\r\n\x05vm_id\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x15\n\rvalidate_only\x18\x05 \x01(\x08\"\x86\x01\n\x13\x44\x65leteWukongRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\r\n\x05vm_id\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x15\n\rvalidate_only\x18\x05 \x01(\x08\x12\x14\n\x0c\x64\x65lete_disks\x18\x06 \x01(\x08\"\xdf\x01\n\x1b\x42\x61tchWukongOperationRequest\x12\x36\n\toperation\x18\x01 \x01(\x0e\x32\x1d.novasphere.v1.Task.OperationB\x04\xe2\x41\x01\x02\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\r\n\x05names\x18\x03 \x03(\t\x12\x16\n\x0elabel_selector\x18\x04 \x01(\t\x12\r\n\x05\x66orce\x18\x05 \x01(\x08\x12\x14\n\x0c\x64\x65lete_disks\x18\x06 \x01(\x08\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12\x15\n\rvalidate_only\x18\x08 \x01(\x08\x32\xc8\x0c\n\rWukongService\x12m\n\x0bListWukongs\x12!.novasphere.v1.ListWukongsRequest\x1a\".novasphere.v1.ListWukongsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/api/v1/wukongs\x12z\n\tGetWukong\x12\x1f.novasphere.v1.GetWukongRequest\x1a\x15.novasphere.v1.Wukong\"5\x82\xd3\xe4\x93\x02/\x12\x16/api/v1/wukongs/{name}Z\x15\x12\x13/api/v1/vms/{vm_id}\x12j\n\x0c\x43reateWukong\x12\".novasphere.v1.CreateWukongRequest\x1a\x15.novasphere.v1.Wukong\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x0f/api/v1/wukongs:\x06wukong\x12x\n\x0cUpdateWukong\x12\".novasphere.v1.UpdateWukongRequest\x1a\x15.novasphere.v1.Wukong\"-\x82\xd3\xe4\x93\x02\'2\x1d/api/v1/wukongs/{wukong.name}:\x06wukong\x12\x8d\x01\n\x0bWatchWukong\x12!.novasphere.v1.WatchWukongRequest\x1a\x1a.novasphere.v1.WukongEvent\"=\x82\xd3\xe4\x93\x02\x37\x12\x15/api/v1/watch/wukongsZ\x1e\x12\x1c/api/v1/watch/wukongs/{name}0\x01\x12\x8e\x01\n\x0bStartWukong\x12!.novasphere.v1.StartWukongRequest\x1a\x13.novasphere.v1.Task\"G\x82\xd3\xe4\x93\x02\x41\"\x1c/api/v1/wukongs/{name}/start:\x01*Z\x1e\"\x19/api/v1/vms/{vm_id}/start:\x01*\x12\x8a\x01\n\nStopWukong\x12 .novasphere.v1.StopWukongRequest\x1a\x13.novasphere.v1.Task\"E\x82\xd3\xe4\x93\x02?\"\x1b/api/v1/wukongs/{name}/stop:\x01*Z\x1d\"\x18/api/v1/vms/{vm_id}/stop:\x01*\x12\x96\x01\n\rRestartWukong\x12#.novasphere.v1.RestartWukongRequest\x1a\x13.novasphere.v1.Task\"K\x82\xd3\xe4\x93\x02\x45\"\x1e/api/v1/wukongs/{name}/restart:\x01*Z \"\x1b/api/v1/vms/{vm_id}/restart:\x01*\x12\x8e\x01\n\x0bPauseWukong\x12!.novasphere.v1.PauseWukongRequest\x1a\x13.novasphere.v1.Task\"G\x82\xd3\xe4\x93\x02\x41\"\x1c/api/v1/wukongs/{name}/pause:\x01*Z\x1e\"\x19/api/v1/vms/{vm_id}/pause:\x01*\x12\x92\x01\n\x0cResumeWukong\x12\".novasphere.v1.ResumeWukongRequest\x1a\x13.novasphere.v1.Task\"I\x82\xd3\xe4\x93\x02\x43\"\x1d/api/v1/wukongs/{name}/resume:\x01*Z\x1f\"\x1a/api/v1/vms/{vm_id}/resume:\x01*\x12~\n\x0c\x44\x65leteWukong\x12\".novasphere.v1.DeleteWukongRequest\x1a\x13.novasphere.v1.Task\"5\x82\xd3\xe4\x93\x02/*\x16/api/v1/wukongs/{name}Z\x15*\x13/api/v1/vms/{vm_id}\x12y\n\x14\x42\x61tchWukongOperation\x12*.novasphere.v1.BatchWukongOperationRequest\x1a\x13.novasphere.v1.Task\" \x82\xd3\xe4\x93\x02\x1a\"\x15/api/v1/wukongs:batch:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,6 +42,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPDATEWUKONGREQUEST'].fields_by_name['wukong']._serialized_options = b'\342A\001\002'
   _globals['_UPDATEWUKONGREQUEST'].fields_by_name['update_mask']._loaded_options = None
   _globals['_UPDATEWUKONGREQUEST'].fields_by_name['update_mask']._serialized_options = b'\342A\001\002'
+  _globals['_BATCHWUKONGOPERATIONREQUEST'].fields_by_name['operation']._loaded_options = None
+  _globals['_BATCHWUKONGOPERATIONREQUEST'].fields_by_name['operation']._serialized_options = b'\342A\001\002'
   _globals['_WUKONGSERVICE'].methods_by_name['ListWukongs']._loaded_options = None
   _globals['_WUKONGSERVICE'].methods_by_name['ListWukongs']._serialized_options = b'\202\323\344\223\002\021\022\017/api/v1/wukongs'
   _globals['_WUKONGSERVICE'].methods_by_name['GetWukong']._loaded_options = None
@@ -51,18 +54,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WUKONGSERVICE'].methods_by_name['UpdateWukong']._serialized_options = b'\202\323\344\223\002\'2\035/api/v1/wukongs/{wukong.name}:\006wukong'
   _globals['_WUKONGSERVICE'].methods_by_name['WatchWukong']._loaded_options = None
   _globals['_WUKONGSERVICE'].methods_by_name['WatchWukong']._serialized_options = b'\202\323\344\223\0027\022\025/api/v1/watch/wukongsZ\036\022\034/api/v1/watch/wukongs/{name}'
-  _globals['_LISTWUKONGSREQUEST']._serialized_start=179
-  _globals['_LISTWUKONGSREQUEST']._serialized_end=383
-  _globals['_LISTWUKONGSRESPONSE']._serialized_start=386
-  _globals['_LISTWUKONGSRESPONSE']._serialized_end=551
-  _globals['_GETWUKONGREQUEST']._serialized_start=553
-  _globals['_GETWUKONGREQUEST']._serialized_end=635
-  _globals['_CREATEWUKONGREQUEST']._serialized_start=638
-  _globals['_CREATEWUKONGREQUEST']._serialized_end=766
-  _globals['_UPDATEWUKONGREQUEST']._serialized_start=769
-  _globals['_UPDATEWUKONGREQUEST']._serialized_end=913
-  _globals['_WATCHWUKONGREQUEST']._serialized_start=916
-  _globals['_WATCHWUKONGREQUEST']._serialized_end=1044
-  _globals['_WUKONGSERVICE']._serialized_start=1047
-  _globals['_WUKONGSERVICE']._serialized_end=1671
+  _globals['_WUKONGSERVICE'].methods_by_name['StartWukong']._loaded_options = None
+  _globals['_WUKONGSERVICE'].methods_by_name['StartWukong']._serialized_options = b'\202\323\344\223\002A\"\034/api/v1/wukongs/{name}/start:\001*Z\036\"\031/api/v1/vms/{vm_id}/start:\001*'
+  _globals['_WUKONGSERVICE'].methods_by_name['StopWukong']._loaded_options = None
+  _globals['_WUKONGSERVICE'].methods_by_name['StopWukong']._serialized_options = b'\202\323\344\223\002?\"\033/api/v1/wukongs/{name}/stop:\001*Z\035\"\030/api/v1/vms/{vm_id}/stop:\001*'
+  _globals['_WUKONGSERVICE'].methods_by_name['RestartWukong']._loaded_options = None
+  _globals['_WUKONGSERVICE'].methods_by_name['RestartWukong']._serialized_options = b'\202\323\344\223\002E\"\036/api/v1/wukongs/{name}/restart:\001*Z \"\033/api/v1/vms/{vm_id}/restart:\001*'
+  _globals['_WUKONGSERVICE'].methods_by_name['PauseWukong']._loaded_options = None
+  _globals['_WUKONGSERVICE'].methods_by_name['PauseWukong']._serialized_options = b'\202\323\344\223\002A\"\034/api/v1/wukongs/{name}/pause:\001*Z\036\"\031/api/v1/vms/{vm_id}/pause:\001*'
+  _globals['_WUKONGSERVICE'].methods_by_name['ResumeWukong']._loaded_options = None
+  _globals['_WUKONGSERVICE'].methods_by_name['ResumeWukong']._serialized_options = b'\202\323\344\223\002C\"\035/api/v1/wukongs/{name}/resume:\001*Z\037\"\032/api/v1/vms/{vm_id}/resume:\001*'
+  _globals['_WUKONGSERVICE'].methods_by_name['DeleteWukong']._loaded_options = None
+  _globals['_WUKONGSERVICE'].methods_by_name['DeleteWukong']._serialized_options = b'\202\323\344\223\002/*\026/api/v1/wukongs/{name}Z\025*\023/api/v1/vms/{vm_id}'
+  _globals['_WUKONGSERVICE'].methods_by_name['BatchWukongOperation']._loaded_options = None
+  _globals['_WUKONGSERVICE'].methods_by_name['BatchWukongOperation']._serialized_options = b'\202\323\344\223\002\032\"\025/api/v1/wukongs:batch:\001*'
+  _globals['_LISTWUKONGSREQUEST']._serialized_start=205
+  _globals['_LISTWUKONGSREQUEST']._serialized_end=409
+  _globals['_LISTWUKONGSRESPONSE']._serialized_start=412
+  _globals['_LISTWUKONGSRESPONSE']._serialized_end=577
+  _globals['_GETWUKONGREQUEST']._serialized_start=579
+  _globals['_GETWUKONGREQUEST']._serialized_end=661
+  _globals['_CREATEWUKONGREQUEST']._serialized_start=664
+  _globals['_CREATEWUKONGREQUEST']._serialized_end=792
+  _globals['_UPDATEWUKONGREQUEST']._serialized_start=795
+  _globals['_UPDATEWUKONGREQUEST']._serialized_end=939
+  _globals['_WATCHWUKONGREQUEST']._serialized_start=942
+  _globals['_WATCHWUKONGREQUEST']._serialized_end=1070
+  _globals['_STARTWUKONGREQUEST']._serialized_start=1072
+  _globals['_STARTWUKONGREQUEST']._serialized_end=1183
+  _globals['_STOPWUKONGREQUEST']._serialized_start=1185
+  _globals['_STOPWUKONGREQUEST']._serialized_end=1310
+  _globals['_RESTARTWUKONGREQUEST']._serialized_start=1313
+  _globals['_RESTARTWUKONGREQUEST']._serialized_end=1441
+  _globals['_PAUSEWUKONGREQUEST']._serialized_start=1443
+  _globals['_PAUSEWUKONGREQUEST']._serialized_end=1554
+  _globals['_RESUMEWUKONGREQUEST']._serialized_start=1556
+  _globals['_RESUMEWUKONGREQUEST']._serialized_end=1668
+  _globals['_DELETEWUKONGREQUEST']._serialized_start=1671
+  _globals['_DELETEWUKONGREQUEST']._serialized_end=1805
+  _globals['_BATCHWUKONGOPERATIONREQUEST']._serialized_start=1808
+  _globals['_BATCHWUKONGOPERATIONREQUEST']._serialized_end=2031
+  _globals['_WUKONGSERVICE']._serialized_start=2034
+  _globals['_WUKONGSERVICE']._serialized_end=3642
 # @@protoc_insertion_point(module_scope)

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from novasphere.v1 import task_pb2 as _task_pb2
 from novasphere.v1 import wukong_pb2 as _wukong_pb2
 import builtins as _builtins
 import sys
@@ -291,3 +292,309 @@ class WatchWukongRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WatchWukongRequest: _TypeAlias = WatchWukongRequest  # noqa: Y015
+
+@_typing.final
+class StartWukongRequest(_message.Message):
+    """Request of StartWukong."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    VM_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The Wukong's name; or give `vm_id`."""
+    namespace: _builtins.str
+    """The Wukong's namespace; empty means the tenant's default namespace."""
+    vm_id: _builtins.str
+    """The Wukong's UID, instead of `name` and `namespace`."""
+    request_id: _builtins.str
+    """Idempotency key (e.g. a UUID), up to 64 characters: a retry with the same key, on any replica, returns the same
+    task instead of starting a second operation.
+    """
+    validate_only: _builtins.bool
+    """Check the request (permission, state) and return the task that would run, without running it."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        namespace: _builtins.str = ...,
+        vm_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        validate_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "namespace", b"namespace", "request_id", b"request_id", "validate_only", b"validate_only", "vm_id", b"vm_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartWukongRequest: _TypeAlias = StartWukongRequest  # noqa: Y015
+
+@_typing.final
+class StopWukongRequest(_message.Message):
+    """Request of StopWukong."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    VM_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The Wukong's name; or give `vm_id`."""
+    namespace: _builtins.str
+    """The Wukong's namespace; empty means the tenant's default namespace."""
+    vm_id: _builtins.str
+    """The Wukong's UID, instead of `name` and `namespace`."""
+    request_id: _builtins.str
+    """Idempotency key (e.g. a UUID), up to 64 characters: a retry with the same key, on any replica, returns the same
+    task instead of starting a second operation.
+    """
+    validate_only: _builtins.bool
+    """Check the request (permission, state) and return the task that would run, without running it."""
+    force: _builtins.bool
+    """Stop the instance at once (KubeVirt's stop with a grace period of 0) instead of waiting for the guest."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        namespace: _builtins.str = ...,
+        vm_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        validate_only: _builtins.bool = ...,
+        force: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "name", b"name", "namespace", b"namespace", "request_id", b"request_id", "validate_only", b"validate_only", "vm_id", b"vm_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StopWukongRequest: _TypeAlias = StopWukongRequest  # noqa: Y015
+
+@_typing.final
+class RestartWukongRequest(_message.Message):
+    """Request of RestartWukong."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    VM_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The Wukong's name; or give `vm_id`."""
+    namespace: _builtins.str
+    """The Wukong's namespace; empty means the tenant's default namespace."""
+    vm_id: _builtins.str
+    """The Wukong's UID, instead of `name` and `namespace`."""
+    request_id: _builtins.str
+    """Idempotency key (e.g. a UUID), up to 64 characters: a retry with the same key, on any replica, returns the same
+    task instead of starting a second operation.
+    """
+    validate_only: _builtins.bool
+    """Check the request (permission, state) and return the task that would run, without running it."""
+    force: _builtins.bool
+    """Restart at once (KubeVirt's forced restart) instead of letting the guest shut down."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        namespace: _builtins.str = ...,
+        vm_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        validate_only: _builtins.bool = ...,
+        force: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["force", b"force", "name", b"name", "namespace", b"namespace", "request_id", b"request_id", "validate_only", b"validate_only", "vm_id", b"vm_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RestartWukongRequest: _TypeAlias = RestartWukongRequest  # noqa: Y015
+
+@_typing.final
+class PauseWukongRequest(_message.Message):
+    """Request of PauseWukong."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    VM_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The Wukong's name; or give `vm_id`."""
+    namespace: _builtins.str
+    """The Wukong's namespace; empty means the tenant's default namespace."""
+    vm_id: _builtins.str
+    """The Wukong's UID, instead of `name` and `namespace`."""
+    request_id: _builtins.str
+    """Idempotency key (e.g. a UUID), up to 64 characters: a retry with the same key, on any replica, returns the same
+    task instead of starting a second operation.
+    """
+    validate_only: _builtins.bool
+    """Check the request (permission, state) and return the task that would run, without running it."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        namespace: _builtins.str = ...,
+        vm_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        validate_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "namespace", b"namespace", "request_id", b"request_id", "validate_only", b"validate_only", "vm_id", b"vm_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PauseWukongRequest: _TypeAlias = PauseWukongRequest  # noqa: Y015
+
+@_typing.final
+class ResumeWukongRequest(_message.Message):
+    """Request of ResumeWukong."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    VM_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The Wukong's name; or give `vm_id`."""
+    namespace: _builtins.str
+    """The Wukong's namespace; empty means the tenant's default namespace."""
+    vm_id: _builtins.str
+    """The Wukong's UID, instead of `name` and `namespace`."""
+    request_id: _builtins.str
+    """Idempotency key (e.g. a UUID), up to 64 characters: a retry with the same key, on any replica, returns the same
+    task instead of starting a second operation.
+    """
+    validate_only: _builtins.bool
+    """Check the request (permission, state) and return the task that would run, without running it."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        namespace: _builtins.str = ...,
+        vm_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        validate_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "namespace", b"namespace", "request_id", b"request_id", "validate_only", b"validate_only", "vm_id", b"vm_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResumeWukongRequest: _TypeAlias = ResumeWukongRequest  # noqa: Y015
+
+@_typing.final
+class DeleteWukongRequest(_message.Message):
+    """Request of DeleteWukong."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    VM_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    DELETE_DISKS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The Wukong's name; or give `vm_id`."""
+    namespace: _builtins.str
+    """The Wukong's namespace; empty means the tenant's default namespace."""
+    vm_id: _builtins.str
+    """The Wukong's UID, instead of `name` and `namespace`."""
+    request_id: _builtins.str
+    """Idempotency key (e.g. a UUID), up to 64 characters: a retry with the same key, on any replica, returns the same
+    task instead of starting a second operation.
+    """
+    validate_only: _builtins.bool
+    """Check the request (permission, state) and return the task that would run, without running it."""
+    delete_disks: _builtins.bool
+    """Also delete the Wukong's disks (its PersistentVolumeClaims and DataVolumes). Off by default: vmoperator keeps
+    them, so that a Wukong created again with the same name finds its data. Deleted disks cannot be recovered.
+    """
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        namespace: _builtins.str = ...,
+        vm_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        validate_only: _builtins.bool = ...,
+        delete_disks: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delete_disks", b"delete_disks", "name", b"name", "namespace", b"namespace", "request_id", b"request_id", "validate_only", b"validate_only", "vm_id", b"vm_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteWukongRequest: _TypeAlias = DeleteWukongRequest  # noqa: Y015
+
+@_typing.final
+class BatchWukongOperationRequest(_message.Message):
+    """Request of BatchWukongOperation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPERATION_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    NAMES_FIELD_NUMBER: _builtins.int
+    LABEL_SELECTOR_FIELD_NUMBER: _builtins.int
+    FORCE_FIELD_NUMBER: _builtins.int
+    DELETE_DISKS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    operation: _task_pb2.Task.Operation.ValueType
+    """The operation: START, STOP, RESTART, PAUSE, RESUME or DELETE."""
+    namespace: _builtins.str
+    """Namespace of the Wukongs; empty means every namespace of the tenant (`names` then use the default namespace)."""
+    label_selector: _builtins.str
+    """A label selector choosing the Wukongs, e.g. `tier=web` (up to 500 Wukongs)."""
+    force: _builtins.bool
+    """STOP and RESTART: at once."""
+    delete_disks: _builtins.bool
+    """DELETE: also delete the disks."""
+    request_id: _builtins.str
+    """Idempotency key, as for single operations: a retry returns the same batch."""
+    validate_only: _builtins.bool
+    """Check the request and return the batch that would run, without running it."""
+    @_builtins.property
+    def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The Wukongs' names (up to 500); or give `label_selector`."""
+
+    def __init__(
+        self,
+        *,
+        operation: _task_pb2.Task.Operation.ValueType = ...,
+        namespace: _builtins.str = ...,
+        names: _abc.Iterable[_builtins.str] | None = ...,
+        label_selector: _builtins.str = ...,
+        force: _builtins.bool = ...,
+        delete_disks: _builtins.bool = ...,
+        request_id: _builtins.str = ...,
+        validate_only: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delete_disks", b"delete_disks", "force", b"force", "label_selector", b"label_selector", "names", b"names", "namespace", b"namespace", "operation", b"operation", "request_id", b"request_id", "validate_only", b"validate_only"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BatchWukongOperationRequest: _TypeAlias = BatchWukongOperationRequest  # noqa: Y015

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from novasphere.v1 import task_pb2 as novasphere_dot_v1_dot_task__pb2
 from novasphere.v1 import wukong_pb2 as novasphere_dot_v1_dot_wukong__pb2
 from novasphere.v1 import wukong_service_pb2 as novasphere_dot_v1_dot_wukong__service__pb2
 
@@ -62,6 +63,41 @@ class WukongServiceStub:
                 request_serializer=novasphere_dot_v1_dot_wukong__service__pb2.WatchWukongRequest.SerializeToString,
                 response_deserializer=novasphere_dot_v1_dot_wukong__pb2.WukongEvent.FromString,
                 _registered_method=True)
+        self.StartWukong = channel.unary_unary(
+                '/novasphere.v1.WukongService/StartWukong',
+                request_serializer=novasphere_dot_v1_dot_wukong__service__pb2.StartWukongRequest.SerializeToString,
+                response_deserializer=novasphere_dot_v1_dot_task__pb2.Task.FromString,
+                _registered_method=True)
+        self.StopWukong = channel.unary_unary(
+                '/novasphere.v1.WukongService/StopWukong',
+                request_serializer=novasphere_dot_v1_dot_wukong__service__pb2.StopWukongRequest.SerializeToString,
+                response_deserializer=novasphere_dot_v1_dot_task__pb2.Task.FromString,
+                _registered_method=True)
+        self.RestartWukong = channel.unary_unary(
+                '/novasphere.v1.WukongService/RestartWukong',
+                request_serializer=novasphere_dot_v1_dot_wukong__service__pb2.RestartWukongRequest.SerializeToString,
+                response_deserializer=novasphere_dot_v1_dot_task__pb2.Task.FromString,
+                _registered_method=True)
+        self.PauseWukong = channel.unary_unary(
+                '/novasphere.v1.WukongService/PauseWukong',
+                request_serializer=novasphere_dot_v1_dot_wukong__service__pb2.PauseWukongRequest.SerializeToString,
+                response_deserializer=novasphere_dot_v1_dot_task__pb2.Task.FromString,
+                _registered_method=True)
+        self.ResumeWukong = channel.unary_unary(
+                '/novasphere.v1.WukongService/ResumeWukong',
+                request_serializer=novasphere_dot_v1_dot_wukong__service__pb2.ResumeWukongRequest.SerializeToString,
+                response_deserializer=novasphere_dot_v1_dot_task__pb2.Task.FromString,
+                _registered_method=True)
+        self.DeleteWukong = channel.unary_unary(
+                '/novasphere.v1.WukongService/DeleteWukong',
+                request_serializer=novasphere_dot_v1_dot_wukong__service__pb2.DeleteWukongRequest.SerializeToString,
+                response_deserializer=novasphere_dot_v1_dot_task__pb2.Task.FromString,
+                _registered_method=True)
+        self.BatchWukongOperation = channel.unary_unary(
+                '/novasphere.v1.WukongService/BatchWukongOperation',
+                request_serializer=novasphere_dot_v1_dot_wukong__service__pb2.BatchWukongOperationRequest.SerializeToString,
+                response_deserializer=novasphere_dot_v1_dot_task__pb2.Task.FromString,
+                _registered_method=True)
 
 
 class WukongServiceServicer:
@@ -105,6 +141,60 @@ class WukongServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartWukong(self, request, context):
+        """Starts a stopped VM: its Wukong's `startStrategy.autoStart` becomes true, so vmoperator starts it and keeps
+        it running. FAILED_PRECONDITION if it is already meant to run. Returns the task at once (permission `vm:start`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopWukong(self, request, context):
+        """Stops a VM: `autoStart` becomes false and the guest shuts down within its grace period; with `force`, KubeVirt
+        stops the instance at once. A forced stop may follow a graceful one that is still running. Returns the task at once (permission `vm:stop`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestartWukong(self, request, context):
+        """Restarts a running or paused VM's instance: the VM comes back as a new VirtualMachineInstance. Returns the task at once (permission `vm:restart`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseWukong(self, request, context):
+        """Pauses a running VM (its instance stays, frozen). Returns the task at once (permission `vm:pause`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeWukong(self, request, context):
+        """Resumes a paused VM. Returns the task at once (permission `vm:pause`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWukong(self, request, context):
+        """Deletes a Wukong; vmoperator's VirtualMachine goes with it. Its disks (claims) are kept unless `delete_disks`:
+        vmoperator leaves them behind on purpose, and a Wukong created again with the same name reuses them. Returns the
+        task at once (permission `vm:delete`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BatchWukongOperation(self, request, context):
+        """Applies one operation to many Wukongs, named or selected by labels: one child task each, under a batch task
+        whose summary counts them. Wukongs for which the operation is not valid now get a FAILED child saying why.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WukongServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -132,6 +222,41 @@ def add_WukongServiceServicer_to_server(servicer, server):
                     servicer.WatchWukong,
                     request_deserializer=novasphere_dot_v1_dot_wukong__service__pb2.WatchWukongRequest.FromString,
                     response_serializer=novasphere_dot_v1_dot_wukong__pb2.WukongEvent.SerializeToString,
+            ),
+            'StartWukong': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartWukong,
+                    request_deserializer=novasphere_dot_v1_dot_wukong__service__pb2.StartWukongRequest.FromString,
+                    response_serializer=novasphere_dot_v1_dot_task__pb2.Task.SerializeToString,
+            ),
+            'StopWukong': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopWukong,
+                    request_deserializer=novasphere_dot_v1_dot_wukong__service__pb2.StopWukongRequest.FromString,
+                    response_serializer=novasphere_dot_v1_dot_task__pb2.Task.SerializeToString,
+            ),
+            'RestartWukong': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestartWukong,
+                    request_deserializer=novasphere_dot_v1_dot_wukong__service__pb2.RestartWukongRequest.FromString,
+                    response_serializer=novasphere_dot_v1_dot_task__pb2.Task.SerializeToString,
+            ),
+            'PauseWukong': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseWukong,
+                    request_deserializer=novasphere_dot_v1_dot_wukong__service__pb2.PauseWukongRequest.FromString,
+                    response_serializer=novasphere_dot_v1_dot_task__pb2.Task.SerializeToString,
+            ),
+            'ResumeWukong': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeWukong,
+                    request_deserializer=novasphere_dot_v1_dot_wukong__service__pb2.ResumeWukongRequest.FromString,
+                    response_serializer=novasphere_dot_v1_dot_task__pb2.Task.SerializeToString,
+            ),
+            'DeleteWukong': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWukong,
+                    request_deserializer=novasphere_dot_v1_dot_wukong__service__pb2.DeleteWukongRequest.FromString,
+                    response_serializer=novasphere_dot_v1_dot_task__pb2.Task.SerializeToString,
+            ),
+            'BatchWukongOperation': grpc.unary_unary_rpc_method_handler(
+                    servicer.BatchWukongOperation,
+                    request_deserializer=novasphere_dot_v1_dot_wukong__service__pb2.BatchWukongOperationRequest.FromString,
+                    response_serializer=novasphere_dot_v1_dot_task__pb2.Task.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -271,6 +396,195 @@ class WukongService:
             '/novasphere.v1.WukongService/WatchWukong',
             novasphere_dot_v1_dot_wukong__service__pb2.WatchWukongRequest.SerializeToString,
             novasphere_dot_v1_dot_wukong__pb2.WukongEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartWukong(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/novasphere.v1.WukongService/StartWukong',
+            novasphere_dot_v1_dot_wukong__service__pb2.StartWukongRequest.SerializeToString,
+            novasphere_dot_v1_dot_task__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopWukong(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/novasphere.v1.WukongService/StopWukong',
+            novasphere_dot_v1_dot_wukong__service__pb2.StopWukongRequest.SerializeToString,
+            novasphere_dot_v1_dot_task__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestartWukong(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/novasphere.v1.WukongService/RestartWukong',
+            novasphere_dot_v1_dot_wukong__service__pb2.RestartWukongRequest.SerializeToString,
+            novasphere_dot_v1_dot_task__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseWukong(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/novasphere.v1.WukongService/PauseWukong',
+            novasphere_dot_v1_dot_wukong__service__pb2.PauseWukongRequest.SerializeToString,
+            novasphere_dot_v1_dot_task__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeWukong(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/novasphere.v1.WukongService/ResumeWukong',
+            novasphere_dot_v1_dot_wukong__service__pb2.ResumeWukongRequest.SerializeToString,
+            novasphere_dot_v1_dot_task__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWukong(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/novasphere.v1.WukongService/DeleteWukong',
+            novasphere_dot_v1_dot_wukong__service__pb2.DeleteWukongRequest.SerializeToString,
+            novasphere_dot_v1_dot_task__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BatchWukongOperation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/novasphere.v1.WukongService/BatchWukongOperation',
+            novasphere_dot_v1_dot_wukong__service__pb2.BatchWukongOperationRequest.SerializeToString,
+            novasphere_dot_v1_dot_task__pb2.Task.FromString,
             options,
             channel_credentials,
             insecure,

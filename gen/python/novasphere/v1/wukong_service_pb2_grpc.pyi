@@ -5,6 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from grpc import aio as _aio
+from novasphere.v1 import task_pb2 as _task_pb2
 from novasphere.v1 import wukong_pb2 as _wukong_pb2
 from novasphere.v1 import wukong_service_pb2 as _wukong_service_pb2
 import abc as _abc_1
@@ -48,6 +49,29 @@ class WukongServiceStub:
     """Streams the state of one Wukong or of a filtered collection, then every change. Over REST this is a stream of
     Server-Sent Events.
     """
+    StartWukong: _grpc.UnaryUnaryMultiCallable[_wukong_service_pb2.StartWukongRequest, _task_pb2.Task]
+    """Starts a stopped VM: its Wukong's `startStrategy.autoStart` becomes true, so vmoperator starts it and keeps
+    it running. FAILED_PRECONDITION if it is already meant to run. Returns the task at once (permission `vm:start`).
+    """
+    StopWukong: _grpc.UnaryUnaryMultiCallable[_wukong_service_pb2.StopWukongRequest, _task_pb2.Task]
+    """Stops a VM: `autoStart` becomes false and the guest shuts down within its grace period; with `force`, KubeVirt
+    stops the instance at once. A forced stop may follow a graceful one that is still running. Returns the task at once (permission `vm:stop`).
+    """
+    RestartWukong: _grpc.UnaryUnaryMultiCallable[_wukong_service_pb2.RestartWukongRequest, _task_pb2.Task]
+    """Restarts a running or paused VM's instance: the VM comes back as a new VirtualMachineInstance. Returns the task at once (permission `vm:restart`)."""
+    PauseWukong: _grpc.UnaryUnaryMultiCallable[_wukong_service_pb2.PauseWukongRequest, _task_pb2.Task]
+    """Pauses a running VM (its instance stays, frozen). Returns the task at once (permission `vm:pause`)."""
+    ResumeWukong: _grpc.UnaryUnaryMultiCallable[_wukong_service_pb2.ResumeWukongRequest, _task_pb2.Task]
+    """Resumes a paused VM. Returns the task at once (permission `vm:pause`)."""
+    DeleteWukong: _grpc.UnaryUnaryMultiCallable[_wukong_service_pb2.DeleteWukongRequest, _task_pb2.Task]
+    """Deletes a Wukong; vmoperator's VirtualMachine goes with it. Its disks (claims) are kept unless `delete_disks`:
+    vmoperator leaves them behind on purpose, and a Wukong created again with the same name reuses them. Returns the
+    task at once (permission `vm:delete`).
+    """
+    BatchWukongOperation: _grpc.UnaryUnaryMultiCallable[_wukong_service_pb2.BatchWukongOperationRequest, _task_pb2.Task]
+    """Applies one operation to many Wukongs, named or selected by labels: one child task each, under a batch task
+    whose summary counts them. Wukongs for which the operation is not valid now get a FAILED child saying why.
+    """
 
 @_typing.type_check_only
 class WukongServiceAsyncStub(WukongServiceStub):
@@ -67,6 +91,29 @@ class WukongServiceAsyncStub(WukongServiceStub):
     WatchWukong: _aio.UnaryStreamMultiCallable[_wukong_service_pb2.WatchWukongRequest, _wukong_pb2.WukongEvent]  # type: ignore[assignment]
     """Streams the state of one Wukong or of a filtered collection, then every change. Over REST this is a stream of
     Server-Sent Events.
+    """
+    StartWukong: _aio.UnaryUnaryMultiCallable[_wukong_service_pb2.StartWukongRequest, _task_pb2.Task]  # type: ignore[assignment]
+    """Starts a stopped VM: its Wukong's `startStrategy.autoStart` becomes true, so vmoperator starts it and keeps
+    it running. FAILED_PRECONDITION if it is already meant to run. Returns the task at once (permission `vm:start`).
+    """
+    StopWukong: _aio.UnaryUnaryMultiCallable[_wukong_service_pb2.StopWukongRequest, _task_pb2.Task]  # type: ignore[assignment]
+    """Stops a VM: `autoStart` becomes false and the guest shuts down within its grace period; with `force`, KubeVirt
+    stops the instance at once. A forced stop may follow a graceful one that is still running. Returns the task at once (permission `vm:stop`).
+    """
+    RestartWukong: _aio.UnaryUnaryMultiCallable[_wukong_service_pb2.RestartWukongRequest, _task_pb2.Task]  # type: ignore[assignment]
+    """Restarts a running or paused VM's instance: the VM comes back as a new VirtualMachineInstance. Returns the task at once (permission `vm:restart`)."""
+    PauseWukong: _aio.UnaryUnaryMultiCallable[_wukong_service_pb2.PauseWukongRequest, _task_pb2.Task]  # type: ignore[assignment]
+    """Pauses a running VM (its instance stays, frozen). Returns the task at once (permission `vm:pause`)."""
+    ResumeWukong: _aio.UnaryUnaryMultiCallable[_wukong_service_pb2.ResumeWukongRequest, _task_pb2.Task]  # type: ignore[assignment]
+    """Resumes a paused VM. Returns the task at once (permission `vm:pause`)."""
+    DeleteWukong: _aio.UnaryUnaryMultiCallable[_wukong_service_pb2.DeleteWukongRequest, _task_pb2.Task]  # type: ignore[assignment]
+    """Deletes a Wukong; vmoperator's VirtualMachine goes with it. Its disks (claims) are kept unless `delete_disks`:
+    vmoperator leaves them behind on purpose, and a Wukong created again with the same name reuses them. Returns the
+    task at once (permission `vm:delete`).
+    """
+    BatchWukongOperation: _aio.UnaryUnaryMultiCallable[_wukong_service_pb2.BatchWukongOperationRequest, _task_pb2.Task]  # type: ignore[assignment]
+    """Applies one operation to many Wukongs, named or selected by labels: one child task each, under a batch task
+    whose summary counts them. Wukongs for which the operation is not valid now get a FAILED child saying why.
     """
 
 class WukongServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -114,6 +161,71 @@ class WukongServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_wukong_pb2.WukongEvent], _abc.AsyncIterator[_wukong_pb2.WukongEvent]]:
         """Streams the state of one Wukong or of a filtered collection, then every change. Over REST this is a stream of
         Server-Sent Events.
+        """
+
+    @_abc_1.abstractmethod
+    def StartWukong(
+        self,
+        request: _wukong_service_pb2.StartWukongRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_task_pb2.Task, _abc.Awaitable[_task_pb2.Task]]:
+        """Starts a stopped VM: its Wukong's `startStrategy.autoStart` becomes true, so vmoperator starts it and keeps
+        it running. FAILED_PRECONDITION if it is already meant to run. Returns the task at once (permission `vm:start`).
+        """
+
+    @_abc_1.abstractmethod
+    def StopWukong(
+        self,
+        request: _wukong_service_pb2.StopWukongRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_task_pb2.Task, _abc.Awaitable[_task_pb2.Task]]:
+        """Stops a VM: `autoStart` becomes false and the guest shuts down within its grace period; with `force`, KubeVirt
+        stops the instance at once. A forced stop may follow a graceful one that is still running. Returns the task at once (permission `vm:stop`).
+        """
+
+    @_abc_1.abstractmethod
+    def RestartWukong(
+        self,
+        request: _wukong_service_pb2.RestartWukongRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_task_pb2.Task, _abc.Awaitable[_task_pb2.Task]]:
+        """Restarts a running or paused VM's instance: the VM comes back as a new VirtualMachineInstance. Returns the task at once (permission `vm:restart`)."""
+
+    @_abc_1.abstractmethod
+    def PauseWukong(
+        self,
+        request: _wukong_service_pb2.PauseWukongRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_task_pb2.Task, _abc.Awaitable[_task_pb2.Task]]:
+        """Pauses a running VM (its instance stays, frozen). Returns the task at once (permission `vm:pause`)."""
+
+    @_abc_1.abstractmethod
+    def ResumeWukong(
+        self,
+        request: _wukong_service_pb2.ResumeWukongRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_task_pb2.Task, _abc.Awaitable[_task_pb2.Task]]:
+        """Resumes a paused VM. Returns the task at once (permission `vm:pause`)."""
+
+    @_abc_1.abstractmethod
+    def DeleteWukong(
+        self,
+        request: _wukong_service_pb2.DeleteWukongRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_task_pb2.Task, _abc.Awaitable[_task_pb2.Task]]:
+        """Deletes a Wukong; vmoperator's VirtualMachine goes with it. Its disks (claims) are kept unless `delete_disks`:
+        vmoperator leaves them behind on purpose, and a Wukong created again with the same name reuses them. Returns the
+        task at once (permission `vm:delete`).
+        """
+
+    @_abc_1.abstractmethod
+    def BatchWukongOperation(
+        self,
+        request: _wukong_service_pb2.BatchWukongOperationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_task_pb2.Task, _abc.Awaitable[_task_pb2.Task]]:
+        """Applies one operation to many Wukongs, named or selected by labels: one child task each, under a batch task
+        whose summary counts them. Wukongs for which the operation is not valid now get a FAILED child saying why.
         """
 
 def add_WukongServiceServicer_to_server(servicer: WukongServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,63 @@
+"""TaskService over gRPC: requests in, domain calls, messages out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from novasphere.v1 import task_pb2, task_service_pb2, task_service_pb2_grpc
+from server.auth import Caller, CallerSource
+from server.tasks.operations import Operations
+from server.tasks.queries import TaskListRequest, TaskQueries
+from server.transport.task_convert import task_to_pb
+
+Context = grpc.aio.ServicerContext[Any, Any]
+SERVICE = task_service_pb2.DESCRIPTOR.services_by_name["TaskService"]
+
+
+class TaskServicer(task_service_pb2_grpc.TaskServiceServicer):
+    def __init__(self, *, callers: CallerSource, queries: TaskQueries, operations: Operations) -> None:
+        self._callers = callers
+        self._queries = queries
+        self._operations = operations
+
+    def _caller(self, context: Context) -> Caller:
+        return self._callers.caller(tuple(context.invocation_metadata() or ()))
+
+    async def GetTask(self, request: task_service_pb2.GetTaskRequest, context: Context) -> task_pb2.Task:
+        task = await self._queries.get(self._caller(context), request.id)
+        return task_to_pb(task, self._queries.children(task))
+
+    async def ListTasks(
+        self, request: task_service_pb2.ListTasksRequest, context: Context
+    ) -> task_service_pb2.ListTasksResponse:
+        page = await self._queries.list(
+            self._caller(context),
+            TaskListRequest(
+                namespace=request.namespace,
+                name=request.name,
+                vm_id=request.vm_id,
+                state=request.state,
+                page_size=request.page_size,
+                page_token=request.page_token,
+                parent_id=request.parent_id,
+            ),
+        )
+        return task_service_pb2.ListTasksResponse(
+            tasks=[task_to_pb(task, self._queries.children(task)) for task in page.tasks],
+            next_page_token=page.next_page_token,
+            total=page.total,
+        )
+
+    async def WatchTask(
+        self, request: task_service_pb2.WatchTaskRequest, context: Context
+    ) -> AsyncIterator[task_pb2.Task]:
+        async for task in self._queries.watch(self._caller(context), request.id):
+            yield task_to_pb(task, self._queries.children(task))
+
+    async def CancelTask(self, request: task_service_pb2.CancelTaskRequest, context: Context) -> task_pb2.Task:
+        caller = self._caller(context)
+        task = await self._operations.cancel(caller, await self._queries.find(caller, request.id))
+        return task_to_pb(task, self._queries.children(task))

@@ -60,10 +60,10 @@ def create_wukong(
     created = kubernetes.client.CustomObjectsApi(client).create_namespaced_custom_object(
         kube_wukongs.GROUP, kube_wukongs.VERSION, namespace, kube_wukongs.PLURAL, body
     )
-    return _json_object(created)
+    return json_object(created)
 
 
-def _json_object(raw: object) -> dict[str, Any]:
+def json_object(raw: object) -> dict[str, Any]:
     assert isinstance(raw, dict)
     return raw
 

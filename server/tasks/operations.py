@@ -150,6 +150,7 @@ class Operations:
         self._tenancy = tenancy
         self.settings = settings
         self._failpoints = failpoints
+        self._batches: set[asyncio.Task[None]] = set()
 
     async def submit(self, caller: Caller, request: OperationRequest) -> Task:
         _require(caller, PERMISSION[request.operation])
@@ -216,16 +217,26 @@ class Operations:
         if request.validate_only:
             return Task(body)
         parent = await self._create(caller, body, request.request_id, digest)
-        await self.create_children(parent)
-        children = [self._tasks.get(t.child) for t in parent.batch_targets]
-        await _bounded(
-            [
-                functools.partial(self.deliver, child)
-                for child in children
-                if child is not None and child.state is State.PENDING and child.delivery is Delivery.NONE
-            ]
-        )
-        return self._tasks.get(parent.id) or parent
+        # The children are written and sent after the answer: the batch is durable already, and should this replica
+        # die meanwhile, the leader writes and sends what is missing.
+        running = asyncio.create_task(self._run_batch(parent), name=f"batch-{parent.id}")
+        self._batches.add(running)
+        running.add_done_callback(self._batches.discard)
+        return parent
+
+    async def _run_batch(self, parent: Task) -> None:
+        try:
+            await self.create_children(parent)
+            children = [self._tasks.get(t.child) for t in parent.batch_targets]
+            await _bounded(
+                [
+                    functools.partial(self.deliver, child)
+                    for child in children
+                    if child is not None and child.state is State.PENDING and child.delivery is Delivery.NONE
+                ]
+            )
+        except Exception:
+            log.exception("batch %s: writing or sending its children failed; the leader takes over", parent.id)
 
     async def create_children(self, parent: Task) -> None:
         """Writes the batch's child tasks that do not exist yet (after a crash, the leader calls this again)."""

@@ -52,7 +52,12 @@ def wait_task(tasks: TaskServiceStub, task_id: str, timeout: float = TIMEOUT) ->
 
 def wait_power(stub: WukongServiceStub, namespace: str, name: str, state: int, timeout: float = TIMEOUT) -> None:
     def probe() -> bool | None:
-        wukong = stub.GetWukong(service_pb2.GetWukongRequest(namespace=namespace, name=name))
+        try:
+            wukong = stub.GetWukong(service_pb2.GetWukongRequest(namespace=namespace, name=name))
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                return None  # created a moment ago, not yet seen by the API
+            raise
         return True if wukong.status.power_state == state else None
 
     kube_helpers.eventually(probe, timeout=timeout, what=f"{name} in power state {state}")

@@ -94,7 +94,7 @@ class Settings:
     """NOVASPHERE_TASK_TIMEOUT_SECONDS: fail any operation not done this long after its action was sent, 0-86400;
     0 (the default) uses each operation's own (start and restart 600 s, stop and delete 360 s, pause/resume 60 s)."""
     task_ttl_seconds: float
-    """NOVASPHERE_TASK_TTL_SECONDS: how long ended tasks are kept, 60-31536000. Default 604800 (7 days)."""
+    """NOVASPHERE_TASK_TTL_SECONDS: how long ended tasks are kept, 1-31536000. Default 604800 (7 days)."""
     failpoints: str
     """NOVASPHERE_FAILPOINTS: for crash tests only, e.g. `task-written:3` kills the process (SIGKILL) the 3rd time
     a task is written. Empty (the default) in production."""
@@ -123,7 +123,7 @@ class Settings:
             lease_seconds=reader.get("LEASE_SECONDS", "15", _float_between(1, 300)),
             task_handoff_seconds=reader.get("TASK_HANDOFF_SECONDS", "45", _float_between(1, 600)),
             task_timeout_seconds=reader.get("TASK_TIMEOUT_SECONDS", "0", _float_between(0, 86_400)),
-            task_ttl_seconds=reader.get("TASK_TTL_SECONDS", str(7 * 86_400), _float_between(60, 31_536_000)),
+            task_ttl_seconds=reader.get("TASK_TTL_SECONDS", str(7 * 86_400), _float_between(1, 31_536_000)),
             failpoints=reader.get("FAILPOINTS", "", _failpoints),
         )
         reader.reject_unknown()

@@ -160,7 +160,10 @@ class Operations:
         )
         earlier = await self._earlier(caller, request.request_id, digest)
         if earlier is not None:
-            return earlier
+            # A retry of a request whose replica died before sending: send it now (if that replica is in fact still
+            # sending, the guarded step lets only one of them).
+            unsent = earlier.state is State.PENDING and earlier.delivery is Delivery.NONE and not earlier.parent
+            return await self.deliver(earlier) if unsent else earlier
         state = await self._wukongs.resolve(caller, namespace=request.namespace, name=request.name, vm_id=request.vm_id)
         check_transition(request.operation, state, self._tasks.open_for(state.key), force=request.force)
         body = self._body(

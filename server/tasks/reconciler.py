@@ -33,6 +33,7 @@ from server.wukongs.cache import Change, WukongCache
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1.0
+# Ended tasks are looked for this often (or four times per TTL, when that is shorter).
 SWEEP_SECONDS = 60.0
 TIMED_OUT = "TASK_TIMED_OUT"
 # A task written moments ago may concern a Wukong this replica's cache has not seen yet.
@@ -92,7 +93,7 @@ class Reconciler:
                     await self._take_over(task)
             except kube_errors.KubeError as error:
                 log.warning("task %s: %s; retrying", task.id, error)
-        if time.monotonic() - self._last_sweep > SWEEP_SECONDS:
+        if time.monotonic() - self._last_sweep > min(SWEEP_SECONDS, self._settings.ttl_seconds / 4):
             self._last_sweep = time.monotonic()
             await self._sweep()
 

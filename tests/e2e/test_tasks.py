@@ -9,6 +9,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -24,6 +25,7 @@ from novasphere.v1.task_service_pb2_grpc import TaskServiceStub
 from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
 from sim import faults
 from tests import kube_helpers
+from tests.conftest import api_process
 from tests.e2e.test_wukong_api import SPEC, create, stored
 from tests.status_helpers import details_of
 
@@ -358,7 +360,10 @@ def test_a_forced_stop_ends_a_long_graceful_shutdown_at_once(
     assert tasks_direct.GetTask(task_service.GetTaskRequest(id=graceful.id)).state == State.RUNNING
     wukong = grpc_direct.GetWukong(service_pb2.GetWukongRequest(namespace=namespace, name="stubborn"))
     assert wukong.status.power_state == Power.STOPPING
-    assert wukong_pb2.Wukong.Action.STOP not in wukong.available_actions  # a stop is under way
+    # A stop is under way: neither a second stop nor a start is offered (a delete still is).
+    assert wukong_pb2.Wukong.Action.STOP not in wukong.available_actions
+    assert wukong_pb2.Wukong.Action.START not in wukong.available_actions
+    assert wukong_pb2.Wukong.Action.DELETE in wukong.available_actions
     with pytest.raises(grpc.RpcError) as second:
         grpc_direct.StopWukong(service_pb2.StopWukongRequest(namespace=namespace, name="stubborn"))
     assert second.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -417,3 +422,27 @@ def test_a_batch_over_50_vms_with_a_summary_and_a_refused_child(
         service_pb2.ListWukongsRequest(namespace=namespace, status="running", page_size=100)
     )
     assert listed.total == 51
+
+
+def test_other_tenants_tasks_do_not_exist(
+    grpc_direct: WukongServiceStub,
+    stack: devstack.Stack,
+    namespace: str,
+    tmp_path: Path,
+) -> None:
+    running_wukong(grpc_direct, namespace, "mine")
+    stop = grpc_direct.StopWukong(service_pb2.StopWukongRequest(namespace=namespace, name="mine"))
+    with (
+        api_process(stack, tmp_path, dev_tenant="someone-else") as (other, target),
+        grpc.insecure_channel(target) as ch,
+    ):
+        with pytest.raises(grpc.RpcError) as hidden:
+            TaskServiceStub(ch).GetTask(task_service.GetTaskRequest(id=stop.id))
+        assert hidden.value.code() == grpc.StatusCode.NOT_FOUND
+        assert stop.id not in [t.id for t in TaskServiceStub(ch).ListTasks(task_service.ListTasksRequest()).tasks]
+        with pytest.raises(grpc.RpcError) as cancel:
+            TaskServiceStub(ch).CancelTask(task_service.CancelTaskRequest(id=stop.id))
+        assert cancel.value.code() == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.RpcError) as foreign:
+            other.StartWukong(service_pb2.StartWukongRequest(namespace=namespace, name="mine"))
+        assert foreign.value.code() == grpc.StatusCode.NOT_FOUND

@@ -110,9 +110,12 @@ Try:
   curl -s -i {http}/api/v1/wukongs/nope
   curl -s '{http}/api/v1/wukongs?sortBy=cpu&sortOrder=desc&status=running,stopped'
   curl -sN {http}/api/v1/watch/wukongs          (Server-Sent Events; Ctrl-C to stop)
+  curl -s -X POST '{http}/api/v1/wukongs/db-1/start?namespace=demo' -d '{{}}'   (a task; then:)
+  curl -sN {http}/api/v1/watch/tasks/TASK_ID      (its progress until it ends)
   {grpcurl} -plaintext {grpc} list
   {grpcurl} -plaintext -d '{get}' {grpc} novasphere.v1.WukongService/GetWukong
   kubectl --kubeconfig {running.cluster.kubeconfig} get wukongs,vms,vmis,pods -A
+  kubectl --kubeconfig {running.cluster.kubeconfig} get tasks -n novasphere-system
   kubectl --kubeconfig {running.cluster.kubeconfig} get --raw \
     /apis/subresources.kubevirt.io/v1/namespaces/demo/virtualmachineinstances/web-1-vm/guestosinfo
   {sys.executable} -m sim.vnc_proxy --kubeconfig {running.cluster.kubeconfig} --namespace demo --name web-1-vm

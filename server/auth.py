@@ -6,6 +6,7 @@ the servicers already ask a `CallerSource` for each call, so tokens replace it w
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -37,3 +38,19 @@ class DevelopmentIdentity:
 
     def caller(self, metadata: Sequence[tuple[str, str | bytes]]) -> Caller:
         return self.identity
+
+
+_CURRENT: contextvars.ContextVar[Caller] = contextvars.ContextVar("caller")
+
+
+def current() -> Caller:
+    """The caller of the RPC being served, as the authorisation interceptor established it."""
+    return _CURRENT.get()
+
+
+def acting_as(caller: Caller) -> contextvars.Token[Caller]:
+    return _CURRENT.set(caller)
+
+
+def done_acting(token: contextvars.Token[Caller]) -> None:
+    _CURRENT.reset(token)

@@ -30,7 +30,7 @@ from server.tasks.operations import Operations, TaskSettings
 from server.tasks.queries import TaskQueries
 from server.tasks.reconciler import Reconciler
 from server.transport import task_servicer, wukong_servicer
-from server.transport.interceptors import ErrorInterceptor, ObserveInterceptor
+from server.transport.interceptors import AuthorizeInterceptor, ErrorInterceptor, ObserveInterceptor
 from server.wukongs import cache as wukong_cache
 from server.wukongs.commands import WukongCommands
 from server.wukongs.queries import WukongQueries
@@ -51,8 +51,10 @@ async def serve(settings: config.Settings) -> None:
     # grpcio's health servicer starts with the overall status SERVING; nothing is served before the probe passes.
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    identity = Caller(user=settings.dev_user, tenant=settings.dev_tenant, permissions=settings.dev_permissions)
+    callers = DevelopmentIdentity(identity)
     server = grpc.aio.server(
-        interceptors=[ObserveInterceptor(metrics), ErrorInterceptor()],
+        interceptors=[ObserveInterceptor(metrics), ErrorInterceptor(), AuthorizeInterceptor(callers)],
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -63,8 +65,6 @@ async def serve(settings: config.Settings) -> None:
     cache = wukong_cache.WukongCache(tombstone_seconds=settings.tombstone_seconds)
     hub = WatchHub(cache, WatchSettings(buffer=settings.watch_buffer, bookmark_seconds=settings.watch_bookmark_seconds))
     metrics.track_watches(lambda: hub.streams)
-    identity = Caller(user=settings.dev_user, tenant=settings.dev_tenant, permissions=settings.dev_permissions)
-    callers = DevelopmentIdentity(identity)
     wukong_queries = WukongQueries(
         kube=kube, cache=cache, hub=hub, tenancy=tenants, cursor_wait_seconds=settings.cursor_wait_seconds
     )
@@ -87,7 +87,6 @@ async def serve(settings: config.Settings) -> None:
     )
     task_queries = TaskQueries(kube=kube, tasks=task_cache, tenancy=tenants, namespace=settings.namespace)
     servicer = wukong_servicer.WukongServicer(
-        callers=callers,
         queries=wukong_queries,
         commands=WukongCommands(
             kube=kube, cache=cache, tenancy=tenants, cursor_wait_seconds=settings.cursor_wait_seconds
@@ -97,7 +96,7 @@ async def serve(settings: config.Settings) -> None:
     )
     server.add_generic_rpc_handlers((wukong_servicer.handler(servicer),))
     task_service_pb2_grpc.add_TaskServiceServicer_to_server(
-        task_servicer.TaskServicer(callers=callers, queries=task_queries, operations=operations), server
+        task_servicer.TaskServicer(queries=task_queries, operations=operations), server
     )
     leader = LeaderElection(
         kube,
@@ -108,6 +107,7 @@ async def serve(settings: config.Settings) -> None:
             duration_seconds=settings.lease_seconds,
         ),
     )
+    metrics.track_tasks(lambda: len(task_cache.open_tasks()), lambda: leader.leading)
     reconciler = Reconciler(
         kube=kube, operations=operations, tasks=task_cache, wukongs=cache, leader=leader, failpoints=failpoints
     )

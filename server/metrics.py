@@ -34,6 +34,16 @@ class Metrics:
         self.watch_streams = prometheus_client.Gauge(
             "novasphere_watch_streams", "WatchWukong streams open on this replica.", registry=self.registry
         )
+        self.open_tasks = prometheus_client.Gauge(
+            "novasphere_tasks_open",
+            "Tasks pending or running, as this replica's cache shows them.",
+            registry=self.registry,
+        )
+        self.task_leader = prometheus_client.Gauge(
+            "novasphere_task_leader",
+            "1 while this replica holds the tasks' Lease (reconciles them).",
+            registry=self.registry,
+        )
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -43,6 +53,10 @@ class Metrics:
 
     def track_watches(self, count: Callable[[], int]) -> None:
         self.watch_streams.set_function(count)
+
+    def track_tasks(self, open_tasks: Callable[[], int], leading: Callable[[], bool]) -> None:
+        self.open_tasks.set_function(open_tasks)
+        self.task_leader.set_function(lambda: 1.0 if leading() else 0.0)
 
     def serve(self, listen: HostPort) -> int:
         """Starts the admin HTTP server; returns its port."""

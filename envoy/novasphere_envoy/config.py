@@ -234,6 +234,9 @@ def _http_filters(settings: SidecarSettings) -> list[HttpFilter]:
                     convert_grpc_status=True,  # error bodies as google.rpc.Status JSON, not empty application/grpc
                     request_validation_options=GrpcJsonTranscoderRequestValidationOptions(
                         reject_unknown_method=True,  # unknown REST paths: 404 here, not a 503 from the backend
+                        # A misspelt query parameter is a 400 here; else the request passes through untranscoded and
+                        # the client gets an empty 200 with the gRPC server's complaint in headers.
+                        reject_unknown_query_parameters=True,
                     ),
                     print_options=GrpcJsonTranscoderPrintOptions(
                         always_print_primitive_fields=True,

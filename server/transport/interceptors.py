@@ -1,4 +1,4 @@
-"""The interceptor chain, outermost first: access log + metrics, then error mapping.
+"""The interceptor chain, outermost first: access log + metrics, error mapping, then authorisation.
 
 Each interceptor wraps the handler's behaviour, whatever its kind, in one async context manager, so streams get
 exactly the treatment unary calls get.
@@ -16,8 +16,10 @@ from typing import Any, TypeAlias
 
 import grpc
 
+from server import auth
+from server import errors as domain_errors
 from server.metrics import CLIENT_TYPES, Metrics
-from server.transport import errors
+from server.transport import errors, permissions
 
 log = logging.getLogger("novasphere.access")
 
@@ -145,3 +147,39 @@ async def _mapped(context: Context) -> AsyncIterator[None]:
         await context.abort(
             code, status.message, trailing_metadata=(("grpc-status-details-bin", status.SerializeToString()),)
         )
+
+
+class AuthorizeInterceptor(grpc.aio.ServerInterceptor):
+    """Establishes the caller of every RPC (unary and streaming) and checks the permission `permissions.REQUIRED`
+    names for it, before the servicer runs; servicers read the caller with `auth.current()`."""
+
+    def __init__(self, callers: auth.CallerSource) -> None:
+        self._callers = callers
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        required = permissions.REQUIRED.get(method)
+        if required == permissions.PUBLIC:
+            return handler
+        metadata = tuple(handler_call_details.invocation_metadata or ())
+
+        @contextlib.asynccontextmanager
+        async def authorised(context: Context) -> AsyncIterator[None]:
+            if required is None:
+                log.error("%s is served but missing from the permission table; refused", method)
+                raise domain_errors.PermissionDenied("admin")
+            caller = self._callers.caller(metadata)
+            if not caller.may(required):
+                raise domain_errors.PermissionDenied(required)
+            token = auth.acting_as(caller)
+            try:
+                yield
+            finally:
+                auth.done_acting(token)
+
+        return _wrap(handler, authorised)

@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 
 from novasphere.v1 import task_pb2, task_service_pb2, task_service_pb2_grpc
-from server.auth import Caller, CallerSource
+from server import auth
 from server.tasks.operations import Operations
 from server.tasks.queries import TaskListRequest, TaskQueries
 from server.transport.task_convert import task_to_pb
@@ -18,23 +18,19 @@ SERVICE = task_service_pb2.DESCRIPTOR.services_by_name["TaskService"]
 
 
 class TaskServicer(task_service_pb2_grpc.TaskServiceServicer):
-    def __init__(self, *, callers: CallerSource, queries: TaskQueries, operations: Operations) -> None:
-        self._callers = callers
+    def __init__(self, *, queries: TaskQueries, operations: Operations) -> None:
         self._queries = queries
         self._operations = operations
 
-    def _caller(self, context: Context) -> Caller:
-        return self._callers.caller(tuple(context.invocation_metadata() or ()))
-
     async def GetTask(self, request: task_service_pb2.GetTaskRequest, context: Context) -> task_pb2.Task:
-        task = await self._queries.get(self._caller(context), request.id)
+        task = await self._queries.get(auth.current(), request.id)
         return task_to_pb(task, self._queries.children(task))
 
     async def ListTasks(
         self, request: task_service_pb2.ListTasksRequest, context: Context
     ) -> task_service_pb2.ListTasksResponse:
         page = await self._queries.list(
-            self._caller(context),
+            auth.current(),
             TaskListRequest(
                 namespace=request.namespace,
                 name=request.name,
@@ -54,10 +50,10 @@ class TaskServicer(task_service_pb2_grpc.TaskServiceServicer):
     async def WatchTask(
         self, request: task_service_pb2.WatchTaskRequest, context: Context
     ) -> AsyncIterator[task_pb2.Task]:
-        async for task in self._queries.watch(self._caller(context), request.id):
+        async for task in self._queries.watch(auth.current(), request.id):
             yield task_to_pb(task, self._queries.children(task))
 
     async def CancelTask(self, request: task_service_pb2.CancelTaskRequest, context: Context) -> task_pb2.Task:
-        caller = self._caller(context)
-        task = await self._operations.cancel(caller, await self._queries.find(caller, request.id))
+        caller = auth.current()
+        task = await self._operations.cancel(caller, await self._queries.get(caller, request.id))
         return task_to_pb(task, self._queries.children(task))

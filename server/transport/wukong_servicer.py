@@ -9,8 +9,8 @@ import grpc
 from google.protobuf import message_factory
 
 from novasphere.v1 import task_pb2, wukong_pb2, wukong_service_pb2
-from server import errors
-from server.auth import Caller, CallerSource
+from server import auth, errors
+from server.auth import Caller
 from server.tasks.model import Operation
 from server.tasks.operations import BatchRequest, OperationRequest, Operations
 from server.tasks.queries import TaskQueries
@@ -34,25 +34,20 @@ class WukongServicer:
     def __init__(
         self,
         *,
-        callers: CallerSource,
         queries: WukongQueries,
         commands: WukongCommands,
         operations: Operations,
         tasks: TaskQueries,
     ) -> None:
-        self._callers = callers
         self._queries = queries
         self._commands = commands
         self._operations = operations
         self._tasks = tasks
 
-    def _caller(self, context: Context) -> Caller:
-        return self._callers.caller(tuple(context.invocation_metadata() or ()))
-
     async def ListWukongs(
         self, request: wukong_service_pb2.ListWukongsRequest, context: Context
     ) -> wukong_service_pb2.ListWukongsResponse:
-        caller = self._caller(context)
+        caller = auth.current()
         page = await self._queries.list(
             caller,
             ListRequest(
@@ -79,7 +74,7 @@ class WukongServicer:
         )
 
     async def GetWukong(self, request: wukong_service_pb2.GetWukongRequest, context: Context) -> wukong_pb2.Wukong:
-        caller = self._caller(context)
+        caller = auth.current()
         state, detail = await self._queries.get_with_detail(
             caller, namespace=request.namespace, name=request.name, vm_id=request.vm_id, cursor=request.cursor
         )
@@ -92,7 +87,7 @@ class WukongServicer:
     async def CreateWukong(
         self, request: wukong_service_pb2.CreateWukongRequest, context: Context
     ) -> wukong_pb2.Wukong:
-        caller = self._caller(context)
+        caller = auth.current()
         state = await self._commands.create(
             caller,
             namespace=request.namespace or request.wukong.namespace,
@@ -105,7 +100,7 @@ class WukongServicer:
     async def UpdateWukong(
         self, request: wukong_service_pb2.UpdateWukongRequest, context: Context
     ) -> wukong_pb2.Wukong:
-        caller = self._caller(context)
+        caller = auth.current()
         state = await self._commands.update(
             caller,
             namespace=request.wukong.namespace,
@@ -143,7 +138,7 @@ class WukongServicer:
                 "operation", "is required: START, STOP, RESTART, PAUSE, RESUME or DELETE"
             )
         task = await self._operations.batch(
-            self._caller(context),
+            auth.current(),
             BatchRequest(
                 operation=operation,
                 namespace=request.namespace,
@@ -161,7 +156,7 @@ class WukongServicer:
         self, operation: Operation, request: Any, context: Context, *, force: bool = False, delete_disks: bool = False
     ) -> task_pb2.Task:
         task = await self._operations.submit(
-            self._caller(context),
+            auth.current(),
             OperationRequest(
                 operation=operation,
                 namespace=request.namespace,
@@ -182,7 +177,7 @@ class WukongServicer:
     async def WatchWukong(
         self, request: wukong_service_pb2.WatchWukongRequest, context: Context
     ) -> AsyncIterator[bytes]:
-        caller = self._caller(context)
+        caller = auth.current()
         events = await self._queries.watch(
             caller,
             name=request.name,

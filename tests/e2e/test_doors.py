@@ -316,3 +316,11 @@ def test_metrics_count_requests_by_client_type(stack: devstack.Stack, http: http
             f'novasphere_grpc_requests_total{{client_type="{client_type}",code="OK",method="{LIST_WUKONGS}"}}'
             in metrics
         )
+
+
+def test_an_unknown_query_parameter_is_a_400_not_a_pass_through(http: httpx.Client) -> None:
+    response = http.get("/api/v1/wukongs", params={"pagesize": "5"})  # pageSize, misspelt
+
+    assert response.status_code == 400, (response.status_code, response.headers, response.text)
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]

@@ -446,3 +446,9 @@ def test_other_tenants_tasks_do_not_exist(
         with pytest.raises(grpc.RpcError) as foreign:
             other.StartWukong(service_pb2.StartWukongRequest(namespace=namespace, name="mine"))
         assert foreign.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_metrics_show_open_tasks_and_the_leader(stack: devstack.Stack) -> None:
+    text = httpx.get(stack.metrics_url, timeout=10).text
+    assert re.search(r"^novasphere_task_leader 1\.0$", text, re.MULTILINE), "the session's only replica leads"
+    assert re.search(r"^novasphere_tasks_open \d+\.0$", text, re.MULTILINE)

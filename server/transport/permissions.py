@@ -1,0 +1,40 @@
+"""The permission each RPC requires: one table, checked by `AuthorizeInterceptor` before any servicer runs. A test
+fails when a served RPC is missing from it, and a method not in it is refused (fail closed).
+
+Two RPCs need more than the table can say, because it depends on the request; the domain checks that part:
+`BatchWukongOperation` also needs the permission of the operation it applies, `CancelTask` that of the task's
+operation.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PUBLIC: Final = ""
+"""Needs no caller: health checks, and reflection (served only when a setting enables it)."""
+
+_WUKONGS = "/novasphere.v1.WukongService/"
+_TASKS = "/novasphere.v1.TaskService/"
+
+REQUIRED: Final[dict[str, str]] = {
+    _WUKONGS + "ListWukongs": "vm:query",
+    _WUKONGS + "GetWukong": "vm:query",
+    _WUKONGS + "WatchWukong": "vm:query",
+    _WUKONGS + "CreateWukong": "vm:create",
+    _WUKONGS + "UpdateWukong": "vm:update",
+    _WUKONGS + "StartWukong": "vm:start",
+    _WUKONGS + "StopWukong": "vm:stop",
+    _WUKONGS + "RestartWukong": "vm:restart",
+    _WUKONGS + "PauseWukong": "vm:pause",
+    _WUKONGS + "ResumeWukong": "vm:pause",
+    _WUKONGS + "DeleteWukong": "vm:delete",
+    _WUKONGS + "BatchWukongOperation": "vm:query",  # + the operation's permission (domain)
+    _TASKS + "GetTask": "task:query",
+    _TASKS + "ListTasks": "task:query",
+    _TASKS + "WatchTask": "task:query",
+    _TASKS + "CancelTask": "task:query",  # + the task operation's permission (domain)
+    "/grpc.health.v1.Health/Check": PUBLIC,
+    "/grpc.health.v1.Health/Watch": PUBLIC,
+    "/grpc.health.v1.Health/List": PUBLIC,
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": PUBLIC,
+}

@@ -27,6 +27,7 @@ DEV_PERMISSIONS = (
     "vm:restart",
     "vm:pause",
     "vm:console:access",
+    "vm:access-service:manage",
     "task:query",
 )
 T = TypeVar("T")

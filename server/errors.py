@@ -34,6 +34,9 @@ class Reason(enum.StrEnum):
     WUKONG_NOT_FOUND = "WUKONG_NOT_FOUND"
     NAMESPACE_NOT_FOUND = "NAMESPACE_NOT_FOUND"
     TASK_NOT_FOUND = "TASK_NOT_FOUND"
+    ACCESS_SERVICE_NOT_FOUND = "ACCESS_SERVICE_NOT_FOUND"
+    ACCESS_SERVICE_ALREADY_EXISTS = "ACCESS_SERVICE_ALREADY_EXISTS"
+    VM_NOT_CREATED = "VM_NOT_CREATED"
     INVALID_TRANSITION = "INVALID_TRANSITION"
     TASK_IN_PROGRESS = "TASK_IN_PROGRESS"
     TASK_NOT_CANCELLABLE = "TASK_NOT_CANCELLABLE"
@@ -113,6 +116,18 @@ class TaskNotFound(NotFound):
         )
 
 
+class AccessServiceNotFound(NotFound):
+    reason = Reason.ACCESS_SERVICE_NOT_FOUND
+    resource_type = "Service"
+
+    def __init__(self, *, namespace: str, name: str, wukong: str) -> None:
+        super().__init__(
+            f"Wukong '{wukong}' has no access Service '{name}' in namespace '{namespace}' (ListAccessServices shows "
+            "its Services; only NovaSphere's own can be managed here)",
+            resource_name=f"namespaces/{namespace}/services/{name}",
+        )
+
+
 class AlreadyExists(NovaError):
     reason = Reason.WUKONG_ALREADY_EXISTS
     resource_type = "novasphere.dev/Wukong"
@@ -123,6 +138,19 @@ class AlreadyExists(NovaError):
             "a create safely, send the same request_id)"
         )
         self.resource_name = f"namespaces/{namespace}/wukongs/{name}"
+
+
+class AccessServiceAlreadyExists(AlreadyExists):
+    reason = Reason.ACCESS_SERVICE_ALREADY_EXISTS
+    resource_type = "Service"
+
+    def __init__(self, *, namespace: str, name: str) -> None:
+        NovaError.__init__(
+            self,
+            f"a Service named '{name}' already exists in namespace '{namespace}'; choose another service_name (or "
+            "leave it empty for a generated one)",
+        )
+        self.resource_name = f"namespaces/{namespace}/services/{name}"
 
 
 class PermissionDenied(NovaError):

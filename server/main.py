@@ -15,21 +15,26 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from novasphere.v1 import task_service_pb2_grpc
+from novasphere.v1 import access_service_pb2_grpc, stats_service_pb2_grpc, task_service_pb2_grpc
 from server import config, tenancy
+from server.access.cache import AccessCache
+from server.access.commands import AccessCommands
 from server.auth import Caller, DevelopmentIdentity
 from server.failpoints import Failpoints
 from server.kube import errors as kube_errors
+from server.kube import quotas
+from server.kube import services as service_objects
 from server.kube import tasks as task_objects
 from server.kube.client import KubeClient
 from server.kube.informer import Informer, Kind
 from server.leader import LeaderElection, LeaseSettings
 from server.metrics import Metrics
+from server.stats import QuotaCache, StatsQueries
 from server.tasks.cache import TaskCache
 from server.tasks.operations import Operations, TaskSettings
 from server.tasks.queries import TaskQueries
 from server.tasks.reconciler import Reconciler
-from server.transport import task_servicer, wukong_servicer
+from server.transport import access_servicer, stats_servicer, task_servicer, wukong_servicer
 from server.transport.interceptors import AuthorizeInterceptor, ErrorInterceptor, ObserveInterceptor
 from server.wukongs import cache as wukong_cache
 from server.wukongs.commands import WukongCommands
@@ -38,7 +43,12 @@ from server.wukongs.watch import WatchHub, WatchSettings
 
 log = logging.getLogger("novasphere")
 
-SERVICE_NAMES = (wukong_servicer.SERVICE.full_name, task_servicer.SERVICE.full_name)
+SERVICE_NAMES = (
+    wukong_servicer.SERVICE.full_name,
+    task_servicer.SERVICE.full_name,
+    access_servicer.SERVICE.full_name,
+    stats_servicer.SERVICE.full_name,
+)
 TASK_LEASE = "novasphere-api-tasks"
 STARTUP_PROBE_SECONDS = 60.0
 SYNC_TIMEOUT_SECONDS = 120.0
@@ -69,6 +79,8 @@ async def serve(settings: config.Settings) -> None:
         kube=kube, cache=cache, hub=hub, tenancy=tenants, cursor_wait_seconds=settings.cursor_wait_seconds
     )
     task_cache = TaskCache()
+    access_cache = AccessCache()
+    quota_cache = QuotaCache()
     failpoints = Failpoints(settings.failpoints)
     operations = Operations(
         kube=kube,
@@ -93,10 +105,17 @@ async def serve(settings: config.Settings) -> None:
         ),
         operations=operations,
         tasks=task_queries,
+        access=access_cache,
     )
     server.add_generic_rpc_handlers((wukong_servicer.handler(servicer),))
     task_service_pb2_grpc.add_TaskServiceServicer_to_server(
         task_servicer.TaskServicer(queries=task_queries, operations=operations), server
+    )
+    access_service_pb2_grpc.add_AccessServiceServicer_to_server(
+        access_servicer.AccessServicer(AccessCommands(kube=kube, cache=access_cache, wukongs=wukong_queries)), server
+    )
+    stats_service_pb2_grpc.add_StatsServiceServicer_to_server(
+        stats_servicer.StatsServicer(StatsQueries(wukongs=cache, quotas=quota_cache, tenancy=tenants)), server
     )
     leader = LeaderElection(
         kube,
@@ -115,6 +134,10 @@ async def serve(settings: config.Settings) -> None:
     informers = [Informer(kube, kind, cache, loop) for kind in wukong_cache.KINDS]
     informers.append(Informer(kube, tenancy.NAMESPACES, tenants, loop))
     informers.append(Informer(kube, task_objects.kind(settings.namespace), task_cache, loop))
+    informers.append(Informer(kube, quotas.RESOURCE_QUOTAS, quota_cache, loop))
+    informers += [
+        Informer(kube, kind, access_cache, loop) for kind in (service_objects.SERVICES, service_objects.NODES)
+    ]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection:
         reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -132,7 +155,12 @@ async def serve(settings: config.Settings) -> None:
         await _probe_kubernetes(kube, [informer.kind for informer in informers], stop)
         for informer in informers:
             informer.start()
-        await _synced(lambda: cache.synced and tenants.synced and task_cache.synced, stop)
+        await _synced(
+            lambda: (
+                cache.synced and tenants.synced and task_cache.synced and access_cache.synced and quota_cache.synced
+            ),
+            stop,
+        )
         background += [
             asyncio.create_task(leader.run(stop), name="leader-election"),
             asyncio.create_task(reconciler.run(stop), name="task-reconciler"),

@@ -17,6 +17,11 @@ def is_dns_label(value: str) -> bool:
     return bool(_DNS_LABEL.match(value))
 
 
+def is_dns_1035_label(value: str, *, max_length: int = DNS_LABEL_MAX) -> bool:
+    """A Service or port name: a DNS label that starts with a letter."""
+    return 0 < len(value) <= max_length and value[0].isalpha() and is_dns_label(value)
+
+
 def check_namespace(field: str, value: str) -> None:
     if len(value) > DNS_LABEL_MAX or not _DNS_LABEL.match(value):
         raise errors.InvalidArgument.field(

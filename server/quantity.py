@@ -21,6 +21,13 @@ def parse_bytes(text: str) -> int:
     return math.ceil(_parse(text))
 
 
+def parse_millis(text: str) -> int:
+    """Thousandths (CPU millicores): `500m` is 500, `2` is 2000, `1.5` is 1500 (rounded up)."""
+    if text.endswith("m"):
+        return math.ceil(Fraction(text[:-1]))
+    return math.ceil(_parse(text) * 1000)
+
+
 def to_mib(n_bytes: int) -> int:
     """Whole MiB, rounded down: the unit of the API's `memory_mb`."""
     return n_bytes // 2**20

@@ -15,6 +15,7 @@ from sim.kubeapi import Body, KubeApi
 from sim.kubevirt.virt_api import VirtApi
 from sim.kubevirt.vm_controller import VmController
 from sim.kubevirt.vmi_controller import CREATED_BY, Delays, VmiController, claims_of
+from sim.loadbalancer import LoadBalancers
 from sim.provisioner import Provisioner
 from sim.runtime import Clock, Controller, Informer, key_of
 from sim.vmoperator import Caches, VmOperator
@@ -80,6 +81,7 @@ async def run(settings: Settings) -> None:
                 kubeapi.NODES,
                 kubeapi.DATA_VOLUMES,
                 kubeapi.STORAGE_CLASSES,
+                kubeapi.SERVICES,
             )
         }
         wukongs, vms, vmis = informers["wukongs"], informers["virtualmachines"], informers["virtualmachineinstances"]
@@ -131,6 +133,7 @@ async def run(settings: Settings) -> None:
             storage_classes=storage_classes,
             import_seconds=settings.import_seconds,
         )
+        load_balancers = LoadBalancers(api=api, services=informers["services"])
         controllers = {
             "vmoperator": Controller("vmoperator", operator.reconcile, clock=clock, workers=16),
             "vm": Controller("virt-controller/vm", vm_controller.reconcile, clock=clock, workers=16),
@@ -139,6 +142,8 @@ async def run(settings: Settings) -> None:
             "claims": Controller("provisioner/claims", provisioner.reconcile_claim, clock=clock, workers=4),
             "volumes": Controller("provisioner/volumes", provisioner.reconcile_volume, clock=clock, workers=2),
             "cdi": Controller("cdi", cdi.reconcile, clock=clock, workers=4),
+            # One worker: addresses are handed out from what the informer shows, one Service at a time.
+            "loadbalancer": Controller("loadbalancer", load_balancers.reconcile, clock=clock, workers=1),
         }
 
         def on_wukong(old: Body | None, new: Body | None) -> None:
@@ -186,6 +191,7 @@ async def run(settings: Settings) -> None:
         pvcs.on_change(on_claim)
         data_volumes.on_change(on_data_volume)
         pvs.on_change(on_volume)
+        informers["services"].on_change(lambda old, new: controllers["loadbalancer"].enqueue(key_of(new or old or {})))
 
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(clock.run(), name="clock")

@@ -141,7 +141,14 @@ class SidecarSettings:
     """Upper bound of a unary call through any door (504 after it); a gRPC client's own shorter deadline applies too."""
     stream_idle_timeout: datetime.timedelta = datetime.timedelta(minutes=5)
     """A stream silent this long is reset; watches send bookmarks well within it."""
-    services: tuple[str, ...] = field(default=("novasphere.v1.WukongService", "novasphere.v1.TaskService"))
+    services: tuple[str, ...] = field(
+        default=(
+            "novasphere.v1.WukongService",
+            "novasphere.v1.TaskService",
+            "novasphere.v1.AccessService",
+            "novasphere.v1.StatsService",
+        )
+    )
     """Services the transcoder exposes as REST."""
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import copy
 import datetime
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from google.protobuf import json_format, timestamp_pb2
 
 from novasphere.v1 import wukong_pb2
 from server import quantity
+from server.access.cache import ExposedService
 from server.wukongs.actions import Action
 from server.wukongs.cache import ChangeType, WukongState
 from server.wukongs.commands import WukongInput, etag_of
@@ -22,12 +23,30 @@ from server.wukongs.status import DerivedStatus
 _SECRET_USER_FIELDS = ("password", "passwordHash")
 
 
-def wukong_to_pb(state: WukongState, actions: tuple[Action, ...], detail: Detail | None = None) -> wukong_pb2.Wukong:
+def wukong_to_pb(
+    state: WukongState,
+    actions: tuple[Action, ...],
+    detail: Detail | None = None,
+    exposed: Sequence[ExposedService] = (),
+) -> wukong_pb2.Wukong:
     message = wukong_pb2.Wukong()
     message.CopyFrom(_converted(state))
     message.available_actions.extend(wukong_pb2.Wukong.Action.Value(action.value) for action in actions)
+    message.service_info.extend(access_service_to_pb(service) for service in exposed)
     if detail is not None:
         message.detail.CopyFrom(detail_to_pb(detail))
+        message.detail.access_services.extend(message.service_info)
+    return message
+
+
+def access_service_to_pb(service: ExposedService) -> wukong_pb2.AccessServiceInfo:
+    message = wukong_pb2.AccessServiceInfo(
+        name=service.name,
+        type=service.type,
+        pending=service.pending,
+        ports=[wukong_pb2.AccessPort(**vars(port)) for port in service.ports],
+    )
+    set_time(message.create_time, service.create_time)
     return message
 
 
@@ -107,10 +126,16 @@ def detail_to_pb(detail: Detail) -> wukong_pb2.WukongDetail:
     return message
 
 
-def event_to_pb(change_type: ChangeType, state: WukongState, cursor: int, actions: tuple[Action, ...]) -> bytes:
+def event_to_pb(
+    change_type: ChangeType,
+    state: WukongState,
+    cursor: int,
+    actions: tuple[Action, ...],
+    exposed: Sequence[ExposedService],
+) -> bytes:
     event = wukong_pb2.WukongEvent(
         type=wukong_pb2.WukongEvent.Type.Value(change_type.value),
-        wukong=wukong_to_pb(state, actions),
+        wukong=wukong_to_pb(state, actions, exposed=exposed),
         cursor=str(cursor),
     )
     return event.SerializeToString()

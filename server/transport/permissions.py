@@ -15,6 +15,8 @@ PUBLIC: Final = ""
 
 _WUKONGS = "/novasphere.v1.WukongService/"
 _TASKS = "/novasphere.v1.TaskService/"
+_ACCESS = "/novasphere.v1.AccessService/"
+_STATS = "/novasphere.v1.StatsService/"
 
 REQUIRED: Final[dict[str, str]] = {
     _WUKONGS + "ListWukongs": "vm:query",
@@ -33,6 +35,10 @@ REQUIRED: Final[dict[str, str]] = {
     _TASKS + "ListTasks": "task:query",
     _TASKS + "WatchTask": "task:query",
     _TASKS + "CancelTask": "task:query",  # + the task operation's permission (domain)
+    _ACCESS + "CreateAccessService": "vm:access-service:manage",
+    _ACCESS + "ListAccessServices": "vm:query",
+    _ACCESS + "DeleteAccessService": "vm:access-service:manage",
+    _STATS + "GetStats": "vm:query",
     "/grpc.health.v1.Health/Check": PUBLIC,
     "/grpc.health.v1.Health/Watch": PUBLIC,
     "/grpc.health.v1.Health/List": PUBLIC,

@@ -10,6 +10,7 @@ from google.protobuf import message_factory
 
 from novasphere.v1 import task_pb2, wukong_pb2, wukong_service_pb2
 from server import auth, errors
+from server.access.cache import AccessCache
 from server.auth import Caller
 from server.tasks.model import Operation
 from server.tasks.operations import BatchRequest, OperationRequest, Operations
@@ -20,6 +21,7 @@ from server.transport.task_convert import task_to_pb
 from server.wukongs import actions
 from server.wukongs.cache import ChangeType, WukongState
 from server.wukongs.commands import WukongCommands
+from server.wukongs.detail import Detail
 from server.wukongs.queries import ListRequest, WukongQueries
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -38,11 +40,13 @@ class WukongServicer:
         commands: WukongCommands,
         operations: Operations,
         tasks: TaskQueries,
+        access: AccessCache,
     ) -> None:
         self._queries = queries
         self._commands = commands
         self._operations = operations
         self._tasks = tasks
+        self._access = access
 
     async def ListWukongs(
         self, request: wukong_service_pb2.ListWukongsRequest, context: Context
@@ -64,7 +68,7 @@ class WukongServicer:
             ),
         )
         return wukong_service_pb2.ListWukongsResponse(
-            wukongs=[convert.wukong_to_pb(state, self._available(state, caller)) for state in page.wukongs],
+            wukongs=[self._message(state, caller) for state in page.wukongs],
             next_page_token=page.next_page_token,
             total=page.total,
             page=page.page,
@@ -78,7 +82,7 @@ class WukongServicer:
         state, detail = await self._queries.get_with_detail(
             caller, namespace=request.namespace, name=request.name, vm_id=request.vm_id, cursor=request.cursor
         )
-        message = convert.wukong_to_pb(state, self._available(state, caller), detail)
+        message = self._message(state, caller, detail)
         message.detail.recent_tasks.extend(
             task_to_pb(task) for task in self._tasks.of_wukong(state.namespace, state.name)[:RECENT_TASKS]
         )
@@ -95,7 +99,7 @@ class WukongServicer:
             request_id=request.request_id,
             validate_only=request.validate_only,
         )
-        return convert.wukong_to_pb(state, self._available(state, caller))
+        return self._message(state, caller)
 
     async def UpdateWukong(
         self, request: wukong_service_pb2.UpdateWukongRequest, context: Context
@@ -109,7 +113,7 @@ class WukongServicer:
             update_mask=list(request.update_mask.paths),
             validate_only=request.validate_only,
         )
-        return convert.wukong_to_pb(state, self._available(state, caller))
+        return self._message(state, caller)
 
     async def StartWukong(self, request: wukong_service_pb2.StartWukongRequest, context: Context) -> task_pb2.Task:
         return await self._operate(Operation.START, request, context)
@@ -170,6 +174,15 @@ class WukongServicer:
         )
         return task_to_pb(task)
 
+    def _message(self, state: WukongState, caller: Caller, detail: Detail | None = None) -> wukong_pb2.Wukong:
+        return convert.wukong_to_pb(
+            state, self._available(state, caller), detail, self._access.of_wukong(state.namespace, state.name)
+        )
+
+    def _event(self, change_type: ChangeType, state: WukongState, cursor: int, caller: Caller) -> bytes:
+        exposed = self._access.of_wukong(state.namespace, state.name)
+        return convert.event_to_pb(change_type, state, cursor, self._available(state, caller), exposed)
+
     def _available(self, state: WukongState, caller: Caller) -> tuple[actions.Action, ...]:
         busy = any(task.operation is not Operation.BATCH for task in self._tasks.open_of(state.key))
         return actions.available(state.status, caller, busy=busy)
@@ -186,7 +199,7 @@ class WukongServicer:
             name_like=request.name_like,
             label_selector=request.label_selector,
             cursor=request.cursor,
-            encoder=_Encoder(caller, self._available),
+            encoder=_Encoder(caller, self._event),
         )
         async for payload in events:
             assert isinstance(payload, bytes)
@@ -194,14 +207,15 @@ class WukongServicer:
 
 
 class _Encoder:
-    """WatchWukong's events as serialised `WukongEvent`s, with the actions this caller may take."""
+    """WatchWukong's events as serialised `WukongEvent`s, with the actions this caller may take and the VM's exposed
+    ports."""
 
-    def __init__(self, caller: Caller, available: Callable[[WukongState, Caller], tuple[actions.Action, ...]]) -> None:
+    def __init__(self, caller: Caller, event: Callable[[ChangeType, WukongState, int, Caller], bytes]) -> None:
         self._caller = caller
-        self._available = available
+        self._event = event
 
     def change(self, change_type: ChangeType, state: WukongState, cursor: int) -> object:
-        return convert.event_to_pb(change_type, state, cursor, self._available(state, self._caller))
+        return self._event(change_type, state, cursor, self._caller)
 
     def bookmark(self, cursor: int) -> object:
         return wukong_pb2.WukongEvent(type=wukong_pb2.WukongEvent.BOOKMARK, cursor=str(cursor)).SerializeToString()

@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sim import faults, kubeapi
+from sim import faults, kubeapi, quantity
 from sim.events import VIRT_HANDLER, VM_CONTROLLER, EventRecorder
 from sim.kubeapi import Body, KubeApi
 from sim.kubevirt import rules
@@ -379,7 +379,7 @@ class VmiController:
                     **(deep_get(vmi, "spec", "nodeSelector", default={})),
                 },
                 "tolerations": deep_get(vmi, "spec", "tolerations", default=[]),
-                "containers": [{"name": "compute", "image": LAUNCHER_IMAGE}],
+                "containers": [{"name": "compute", "image": LAUNCHER_IMAGE, "resources": _launcher_requests(vmi)}],
                 "volumes": claims,
             },
         }
@@ -531,3 +531,17 @@ def _pod_state(pod: Body | None) -> str:
     if pod is None:
         return "absent"
     return "running" if deep_get(pod, "status", "phase") == "Running" else "pending"
+
+
+# KubeVirt's defaults: a vCPU requests 1/cpuAllocationRatio (10) of a core; the launcher asks for the guest's memory
+# plus an overhead it computes from the VM's devices, approximated here by a fixed 256 MiB.
+CPU_ALLOCATION_RATIO = 10
+MEMORY_OVERHEAD_BYTES = 256 * 2**20
+
+
+def _launcher_requests(vmi: Body) -> Body:
+    """The compute container's requests, so ResourceQuotas count (and admit) launcher pods as in a real cluster."""
+    cores = int(deep_get(vmi, "spec", "domain", "cpu", "cores", default=1) or 1)
+    guest = str(deep_get(vmi, "spec", "domain", "memory", "guest", default="") or "0")
+    memory = quantity.to_bytes(guest) + MEMORY_OVERHEAD_BYTES
+    return {"requests": {"cpu": f"{cores * 1000 // CPU_ALLOCATION_RATIO}m", "memory": str(memory)}}

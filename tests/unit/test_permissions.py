@@ -7,27 +7,20 @@ from typing import Any
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 
-from novasphere.v1 import task_service_pb2, wukong_service_pb2
+from novasphere.v1 import access_service_pb2, stats_service_pb2, task_service_pb2, wukong_service_pb2
+from server import config
 from server.transport import permissions
 
 SERVED: list[Any] = [  # ServiceDescriptors (the upb and Python classes differ in the stubs)
     wukong_service_pb2.DESCRIPTOR.services_by_name["WukongService"],
     task_service_pb2.DESCRIPTOR.services_by_name["TaskService"],
+    access_service_pb2.DESCRIPTOR.services_by_name["AccessService"],
+    stats_service_pb2.DESCRIPTOR.services_by_name["StatsService"],
     health_pb2.DESCRIPTOR.services_by_name["Health"],
     reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"],
 ]
-KNOWN_PERMISSIONS = {
-    permissions.PUBLIC,
-    "vm:query",
-    "vm:create",
-    "vm:update",
-    "vm:delete",
-    "vm:start",
-    "vm:stop",
-    "vm:restart",
-    "vm:pause",
-    "task:query",
-}
+# Every permission the table may name: the ones the development identity has by default.
+KNOWN_PERMISSIONS = {permissions.PUBLIC, *config.DEV_PERMISSIONS}
 
 
 def test_the_table_covers_exactly_the_served_rpcs() -> None:

@@ -109,6 +109,7 @@ class Wukong(_message.Message):
     AVAILABLE_ACTIONS_FIELD_NUMBER: _builtins.int
     CURSOR_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
+    SERVICE_INFO_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The Wukong's name: a DNS label, unique within its namespace. Format: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`."""
     namespace: _builtins.str
@@ -158,6 +159,10 @@ class Wukong(_message.Message):
     def detail(self) -> Global___WukongDetail:
         """Storage, networks, console, recent events and access services. Filled by GetWukong only."""
 
+    @_builtins.property
+    def service_info(self) -> _containers.RepeatedCompositeFieldContainer[Global___AccessServiceInfo]:
+        """The VM's ports exposed outside the cluster (AccessService), with the addresses to connect to; in lists too."""
+
     def __init__(
         self,
         *,
@@ -173,10 +178,11 @@ class Wukong(_message.Message):
         available_actions: _abc.Iterable[Global___Wukong.Action.ValueType] | None = ...,
         cursor: _builtins.str = ...,
         detail: Global___WukongDetail | None = ...,
+        service_info: _abc.Iterable[Global___AccessServiceInfo] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "detail", b"detail", "operator_status", b"operator_status", "spec", b"spec", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["available_actions", b"available_actions", "create_time", b"create_time", "cursor", b"cursor", "detail", b"detail", "etag", b"etag", "labels", b"labels", "name", b"name", "namespace", b"namespace", "operator_status", b"operator_status", "spec", b"spec", "status", b"status", "uid", b"uid"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available_actions", b"available_actions", "create_time", b"create_time", "cursor", b"cursor", "detail", b"detail", "etag", b"etag", "labels", b"labels", "name", b"name", "namespace", b"namespace", "operator_status", b"operator_status", "service_info", b"service_info", "spec", b"spec", "status", b"status", "uid", b"uid"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -589,35 +595,83 @@ class AccessServiceInfo(_message.Message):
 
     NAME_FIELD_NUMBER: _builtins.int
     TYPE_FIELD_NUMBER: _builtins.int
-    PROTOCOL_FIELD_NUMBER: _builtins.int
-    TARGET_PORT_FIELD_NUMBER: _builtins.int
-    NODE_PORT_FIELD_NUMBER: _builtins.int
+    PORTS_FIELD_NUMBER: _builtins.int
+    PENDING_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The Service's name."""
     type: _builtins.str
     """`NodePort` or `LoadBalancer`."""
-    protocol: _builtins.str
-    """`TCP` or `UDP`."""
-    target_port: _builtins.int
-    """The port in the guest."""
-    node_port: _builtins.int
-    """The node port, for `NodePort`."""
+    pending: _builtins.bool
+    """A LoadBalancer whose address is not assigned yet."""
+    @_builtins.property
+    def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___AccessPort]:
+        """Its ports."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was created."""
+
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         type: _builtins.str = ...,
-        protocol: _builtins.str = ...,
-        target_port: _builtins.int = ...,
-        node_port: _builtins.int = ...,
+        ports: _abc.Iterable[Global___AccessPort] | None = ...,
+        pending: _builtins.bool = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "node_port", b"node_port", "protocol", b"protocol", "target_port", b"target_port", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "name", b"name", "pending", b"pending", "ports", b"ports", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AccessServiceInfo: _TypeAlias = AccessServiceInfo  # noqa: Y015
+
+@_typing.final
+class AccessPort(_message.Message):
+    """One exposed port."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PROTOCOL_FIELD_NUMBER: _builtins.int
+    PORT_FIELD_NUMBER: _builtins.int
+    TARGET_PORT_FIELD_NUMBER: _builtins.int
+    NODE_PORT_FIELD_NUMBER: _builtins.int
+    ACCESS_ADDR_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The port's name (unique within the Service)."""
+    protocol: _builtins.str
+    """`TCP` or `UDP`."""
+    port: _builtins.int
+    """The Service's port (the load balancer's, for `LoadBalancer`)."""
+    target_port: _builtins.int
+    """The port in the guest."""
+    node_port: _builtins.int
+    """The node port (allocated by Kubernetes unless one was asked for)."""
+    access_addr: _builtins.str
+    """Where to connect from outside the cluster, `host:port`: a node's address and the node port, or the load
+    balancer's address and the port. Empty while a load balancer is pending.
+    """
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        protocol: _builtins.str = ...,
+        port: _builtins.int = ...,
+        target_port: _builtins.int = ...,
+        node_port: _builtins.int = ...,
+        access_addr: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_addr", b"access_addr", "name", b"name", "node_port", b"node_port", "port", b"port", "protocol", b"protocol", "target_port", b"target_port"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AccessPort: _TypeAlias = AccessPort  # noqa: Y015
 
 @_typing.final
 class WukongEvent(_message.Message):

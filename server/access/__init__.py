@@ -1,0 +1,1 @@
+"""A VM's ports exposed outside the cluster as Kubernetes Services (NodePort / LoadBalancer)."""

@@ -11,9 +11,9 @@ import logging
 import time
 from dataclasses import dataclass
 
+from server import timestamps
 from server.kube import errors, leases
 from server.kube.client import JsonObject, KubeClient
-from server.tasks.model import format_time, now
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class LeaderElection:
         self._won()
 
     def _spec(self, transitions: int, acquired: object = None, holder: str = "") -> JsonObject:
-        moment = format_time(now())
+        moment = timestamps.format_micro(timestamps.now())
         return {
             "holderIdentity": self._settings.identity,
             "leaseDurationSeconds": max(1, round(self._settings.duration_seconds)),

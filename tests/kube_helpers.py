@@ -87,3 +87,16 @@ def dig(obj: Any, *path: str) -> Any:
             return None
         obj = obj.get(part)
     return obj
+
+
+def what_the_api_writes(wukong: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Everything of a Wukong a mutation could change. Not its resourceVersion: vmoperator's status writes move that
+    for a while after a VM starts (reference/wukong.md §7's echo passes)."""
+    metadata = wukong["metadata"]
+    return (
+        metadata.get("generation"),
+        metadata.get("labels"),
+        metadata.get("annotations"),
+        metadata.get("deletionTimestamp"),
+        wukong["spec"],
+    )

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from server import timestamps
 from server.kube import services
 from server.kube.informer import Kind
 
@@ -138,12 +139,11 @@ def exposed(raw: Raw, node_address: str) -> ExposedService:
                 access_addr=address,
             )
         )
-    created = raw["metadata"].get("creationTimestamp")
     return ExposedService(
         name=str(raw["metadata"]["name"]),
         type=service_type,
         ports=tuple(ports),
         pending=service_type == "LoadBalancer" and not lb_address,
-        create_time=datetime.datetime.fromisoformat(created.replace("Z", "+00:00")) if created else None,
+        create_time=timestamps.parse(raw["metadata"].get("creationTimestamp")),
         uid=str(raw["metadata"].get("uid") or ""),
     )

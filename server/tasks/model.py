@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from server import timestamps
+
 Raw = Mapping[str, Any]
 WukongKey = tuple[str, str]
 
@@ -90,7 +92,9 @@ class Task:
     @cached_property
     def created(self) -> datetime.datetime | None:
         """When the operation was accepted (to the microsecond, so tasks of one second keep their order)."""
-        return parse_time(self._spec.get("acceptedTime")) or parse_time(self.raw["metadata"].get("creationTimestamp"))
+        return timestamps.parse(self._spec.get("acceptedTime")) or timestamps.parse(
+            self.raw["metadata"].get("creationTimestamp")
+        )
 
     @property
     def tenant(self) -> str:
@@ -186,11 +190,11 @@ class Task:
 
     @property
     def start_time(self) -> datetime.datetime | None:
-        return parse_time(self._status.get("startTime"))
+        return timestamps.parse(self._status.get("startTime"))
 
     @property
     def completion_time(self) -> datetime.datetime | None:
-        return parse_time(self._status.get("completionTime"))
+        return timestamps.parse(self._status.get("completionTime"))
 
     @property
     def cancel_requested(self) -> bool:
@@ -206,11 +210,11 @@ class Task:
 
     @property
     def sending_time(self) -> datetime.datetime | None:
-        return parse_time((self._status.get("action") or {}).get("sendingTime"))
+        return timestamps.parse((self._status.get("action") or {}).get("sendingTime"))
 
     @property
     def sent_time(self) -> datetime.datetime | None:
-        return parse_time((self._status.get("action") or {}).get("sentTime"))
+        return timestamps.parse((self._status.get("action") or {}).get("sentTime"))
 
     @property
     def instance_uid(self) -> str:
@@ -230,21 +234,3 @@ def newest_first(task: Task) -> tuple[float, str]:
     """A sort key: newest first, then by ID."""
     created = task.created
     return (-(created.timestamp() if created else 0.0), task.id)
-
-
-def parse_time(text: object) -> datetime.datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def format_time(moment: datetime.datetime) -> str:
-    """RFC 3339 in UTC with microseconds, as Kubernetes' MicroTime."""
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)

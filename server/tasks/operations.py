@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from server import errors, names
+from server import errors, names, timestamps
 from server.auth import Caller
 from server.failpoints import Failpoints
 from server.kube import errors as kube_errors
@@ -43,8 +43,6 @@ from server.tasks.model import (
     Operation,
     State,
     Task,
-    format_time,
-    now,
 )
 from server.tasks.progress import SENT
 from server.tenancy import Tenancy
@@ -285,7 +283,7 @@ class Operations:
             check_transition(task.operation, state, self._tasks.open_for(state.key), force=task.force, own=task.id)
         except errors.FailedPrecondition as error:
             return await self.finish(task, State.FAILED, reason=error.reason, message=error.message)
-        moment = format_time(now())
+        moment = timestamps.format_micro(timestamps.now())
         action: JsonObject = {"phase": str(Delivery.SENDING), "by": self.settings.replica, "sendingTime": moment}
         if task.operation is Operation.RESTART and state.vmi is not None:
             action["instanceUid"] = state.vmi["metadata"]["uid"]
@@ -308,16 +306,19 @@ class Operations:
             log.warning("task %s: the action could not be sent (%s); the leader retries it", task.id, error)
             return task
         self._failpoints.hit("action-sent")
-        sent = await self.write(
+        return await self.record_sent(task, guarded=False) or task
+
+    async def record_sent(self, task: Task, *, guarded: bool) -> Task | None:
+        """Step 4: the action was sent (by this replica, or, as the cluster shows, by one that died)."""
+        return await self.write(
             task,
             {
                 "progress": max(task.progress, SENT),
                 "step": f"{task.operation.lower()} requested",
-                "action": {"phase": str(Delivery.SENT), "sentTime": format_time(now())},
+                "action": {"phase": str(Delivery.SENT), "sentTime": timestamps.format_micro(timestamps.now())},
             },
-            guarded=False,
+            guarded=guarded,
         )
-        return sent or task
 
     async def cancel(self, caller: Caller, task: Task) -> Task:
         """Cancels a task whose action was not sent, or a batch's pending children."""
@@ -349,7 +350,7 @@ class Operations:
             "state": str(state),
             "reason": reason,
             "message": message,
-            "completionTime": format_time(now()),
+            "completionTime": timestamps.format_micro(timestamps.now()),
         }
         if step:
             status["step"] = step
@@ -456,7 +457,7 @@ class Operations:
         spec: JsonObject = {
             "operation": str(operation),
             "requestedBy": {"user": caller.user, "tenant": caller.tenant},
-            "acceptedTime": format_time(now()),
+            "acceptedTime": timestamps.format_micro(timestamps.now()),
         }
         if wukong:
             spec["target"] = {"namespace": namespace, "name": wukong, "uid": uid}

@@ -18,6 +18,7 @@ import datetime
 import logging
 import time
 
+from server import timestamps
 from server.failpoints import Failpoints
 from server.kube import errors as kube_errors
 from server.kube import tasks as task_objects
@@ -25,7 +26,7 @@ from server.kube.client import KubeClient
 from server.leader import LeaderElection
 from server.tasks import delivery
 from server.tasks.cache import TaskCache
-from server.tasks.model import Delivery, Operation, State, Task, format_time, now
+from server.tasks.model import Delivery, Operation, State, Task
 from server.tasks.operations import Operations
 from server.tasks.progress import observe
 from server.wukongs.cache import Change, WukongCache
@@ -118,7 +119,7 @@ class Reconciler:
             await self._operations.write(task, status, guarded=True)
             return
         sent = task.sent_time or task.start_time
-        elapsed = (now() - sent).total_seconds() if sent else 0.0
+        elapsed = (timestamps.now() - sent).total_seconds() if sent else 0.0
         if task.timeout_seconds and elapsed > task.timeout_seconds:
             await self._operations.finish(
                 task,
@@ -140,18 +141,10 @@ class Reconciler:
             return
         if await delivery.was_sent(self._kube, task):
             log.info("task %s: the %s recorded as sending took effect; following it", task.id, task.operation.lower())
-            await self._operations.write(
-                task,
-                {
-                    "progress": max(task.progress, 10),
-                    "step": f"{task.operation.lower()} requested",
-                    "action": {"phase": str(Delivery.SENT), "sentTime": format_time(now())},
-                },
-                guarded=True,
-            )
+            await self._operations.record_sent(task, guarded=True)
             return
         log.info("task %s: the %s recorded as sending never took effect; sending it", task.id, task.operation.lower())
-        moment = format_time(now())
+        moment = timestamps.format_micro(timestamps.now())
         claimed = await self._operations.write(
             task, {"action": {"by": self._settings.replica, "sendingTime": moment}}, guarded=True
         )
@@ -190,11 +183,11 @@ class Reconciler:
 
     def _stale(self, task: Task) -> bool:
         since = task.sending_time if task.delivery is Delivery.SENDING else task.created
-        return since is None or (now() - since).total_seconds() > self._settings.handoff_seconds
+        return since is None or (timestamps.now() - since).total_seconds() > self._settings.handoff_seconds
 
     async def _sweep(self) -> None:
         """Deletes tasks that ended more than the TTL ago."""
-        horizon = now() - datetime.timedelta(seconds=self._settings.ttl_seconds)
+        horizon = timestamps.now() - datetime.timedelta(seconds=self._settings.ttl_seconds)
         for task in self._tasks.tasks():
             ended = task.completion_time
             if not task.open and ended is not None and ended < horizon:
@@ -203,9 +196,14 @@ class Reconciler:
 
 
 def _ended(state: State, progress: int, step: str) -> dict[str, object]:
-    return {"state": str(state), "progress": progress, "step": step, "completionTime": format_time(now())}
+    return {
+        "state": str(state),
+        "progress": progress,
+        "step": step,
+        "completionTime": timestamps.format_micro(timestamps.now()),
+    }
 
 
 def _age(task: Task) -> float:
     created = task.created
-    return (now() - created).total_seconds() if created else 0.0
+    return (timestamps.now() - created).total_seconds() if created else 0.0

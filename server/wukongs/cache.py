@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from server import timestamps
 from server.kube import kubevirt, pods, wukongs
 from server.kube.informer import Kind
 from server.wukongs import status as derived
@@ -84,8 +85,7 @@ class WukongState:
 
     @property
     def create_time(self) -> datetime.datetime | None:
-        stamp = self.wukong["metadata"].get("creationTimestamp")
-        return datetime.datetime.fromisoformat(stamp) if stamp else None
+        return timestamps.parse(self.wukong["metadata"].get("creationTimestamp"))
 
 
 @dataclass(frozen=True)

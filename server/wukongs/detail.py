@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from server import timestamps
 from server.kube import events, kubevirt, storage
 from server.kube.client import KubeClient
 from server.wukongs.cache import WukongState
@@ -148,7 +149,7 @@ def _events(raw_events: list[Raw]) -> tuple[EventInfo, ...]:
             object_kind=str((e.get("involvedObject") or {}).get("kind") or ""),
             object_name=str((e.get("involvedObject") or {}).get("name") or ""),
             count=int(e.get("count") or 1),
-            last_time=_time(
+            last_time=timestamps.parse(
                 e.get("lastTimestamp") or e.get("eventTime") or (e.get("metadata") or {}).get("creationTimestamp")
             ),
             source=str((e.get("source") or {}).get("component") or e.get("reportingComponent") or ""),
@@ -159,7 +160,3 @@ def _events(raw_events: list[Raw]) -> tuple[EventInfo, ...]:
     epoch = datetime.datetime.min.replace(tzinfo=datetime.UTC)
     infos.sort(key=lambda info: info.last_time or epoch, reverse=True)
     return tuple(infos[:MAX_EVENTS])
-
-
-def _time(value: object) -> datetime.datetime | None:
-    return datetime.datetime.fromisoformat(value) if isinstance(value, str) and value else None

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from server import quantity
+from server import quantity, timestamps
 
 Raw = Mapping[str, Any]
 
@@ -180,9 +180,7 @@ def _condition_true(status: Raw, condition_type: str) -> bool:
 def _running_since(vmi_status: Raw) -> datetime.datetime | None:
     for transition in vmi_status.get("phaseTransitionTimestamps") or []:
         if isinstance(transition, Mapping) and transition.get("phase") == "Running":
-            stamp = transition.get("phaseTransitionTimestamp")
-            if isinstance(stamp, str):
-                return datetime.datetime.fromisoformat(stamp)
+            return timestamps.parse(transition.get("phaseTransitionTimestamp"))
     return None
 
 

@@ -1,7 +1,7 @@
 """Every RPC checks the caller's permission before anything happens: a viewer (`vm:query` only) is refused every
-mutation through gRPC and REST, with PERMISSION_DENIED / 403 naming the permission, and the objects keep their
-resourceVersion. The expected permission of each RPC is written here from the role definitions (DESIGN.md §5), not
-read from the server's table.
+mutation through gRPC and REST, with PERMISSION_DENIED / 403 naming the permission, and the objects keep their spec,
+labels and annotations. The expected permission of each RPC is written here from the role definitions (DESIGN.md
+§5), not read from the server's table.
 
 Until authentication lands (issue 8), callers differ by API process: each runs as its development identity."""
 
@@ -24,6 +24,7 @@ from novasphere.v1 import task_service_pb2 as task_service
 from novasphere.v1 import wukong_service_pb2 as service_pb2
 from novasphere.v1.task_service_pb2_grpc import TaskServiceStub
 from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
+from tests import kube_helpers
 from tests.conftest import API_ENV
 from tests.e2e.test_tasks import Power, running_wukong, wait_power
 from tests.e2e.test_wukong_api import stored
@@ -72,7 +73,7 @@ def test_a_viewer_reads_but_every_mutation_and_task_rpc_is_denied(
     namespace: str,
 ) -> None:
     running_wukong(grpc_direct, namespace, "guarded")
-    before = stored(kube, namespace, "guarded")["metadata"]["resourceVersion"]
+    before = kube_helpers.what_the_api_writes(stored(kube, namespace, "guarded"))
     at: dict[str, Any] = {"namespace": namespace, "name": "guarded"}
 
     seen = viewer.wukongs.GetWukong(service_pb2.GetWukongRequest(**at))
@@ -126,6 +127,6 @@ def test_a_viewer_reads_but_every_mutation_and_task_rpc_is_denied(
         assert response.status_code == 403, (method, path, response.text)
         assert response.json()["details"][0]["reason"] == "PERMISSION_DENIED"
 
-    assert stored(kube, namespace, "guarded")["metadata"]["resourceVersion"] == before
+    assert kube_helpers.what_the_api_writes(stored(kube, namespace, "guarded")) == before
     wait_power(grpc_direct, namespace, "guarded", Power.RUNNING)
     assert list(grpc_direct.GetWukong(service_pb2.GetWukongRequest(**at)).detail.recent_tasks) == []

@@ -212,7 +212,7 @@ def test_invalid_transitions_are_failed_precondition_naming_the_state_and_change
     running_wukong(grpc_direct, namespace, "on")
     create(grpc_direct, namespace, "off", startStrategy={"autoStart": False})
     wait_power(grpc_direct, namespace, "off", Power.STOPPED)
-    before = {name: stored(kube, namespace, name)["metadata"]["resourceVersion"] for name in ("on", "off")}
+    before = {name: kube_helpers.what_the_api_writes(stored(kube, namespace, name)) for name in ("on", "off")}
 
     cases: list[tuple[Callable[..., Any], Any, str, str]] = [
         (grpc_direct.StartWukong, service_pb2.StartWukongRequest(namespace=namespace, name="on"), "RUNNING", "start"),
@@ -255,7 +255,7 @@ def test_invalid_transitions_are_failed_precondition_naming_the_state_and_change
         "vm.novasphere.dev", "v1alpha1", namespace, "wukongs", "on", {"metadata": {"finalizers": None}}
     )
 
-    assert stored(kube, namespace, "off")["metadata"]["resourceVersion"] == before["off"]
+    assert kube_helpers.what_the_api_writes(stored(kube, namespace, "off")) == before["off"]
     listed = tasks_direct.ListTasks(task_service.ListTasksRequest(namespace=namespace))
     assert listed.total == 0, listed
 

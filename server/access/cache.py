@@ -57,9 +57,6 @@ class AccessCache:
         found = [self._services.get((namespace, s)) for s in sorted(self._by_wukong.get((namespace, name), ()))]
         return [exposed(raw, node_address) for raw in found if raw is not None]
 
-    def get(self, namespace: str, service_name: str) -> Raw | None:
-        return self._services.get((namespace, service_name))
-
     def node_address(self) -> str:
         """The address a node port is reached at: the first Ready node's external address, else its internal one."""
         for name in sorted(self._nodes):

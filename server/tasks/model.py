@@ -197,16 +197,8 @@ class Task:
         return timestamps.parse(self._status.get("completionTime"))
 
     @property
-    def cancel_requested(self) -> bool:
-        return bool(self._status.get("cancelRequested"))
-
-    @property
     def delivery(self) -> Delivery:
         return Delivery((self._status.get("action") or {}).get("phase") or "")
-
-    @property
-    def delivered_by(self) -> str:
-        return str((self._status.get("action") or {}).get("by") or "")
 
     @property
     def sending_time(self) -> datetime.datetime | None:

@@ -54,14 +54,6 @@ from server.wukongs.queries import WukongQueries
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-PERMISSION = {
-    Operation.START: "vm:start",
-    Operation.STOP: "vm:stop",
-    Operation.RESTART: "vm:restart",
-    Operation.PAUSE: "vm:pause",
-    Operation.RESUME: "vm:pause",
-    Operation.DELETE: "vm:delete",
-}
 _ACTION = {
     Operation.START: actions.Action.START,
     Operation.STOP: actions.Action.STOP,
@@ -70,6 +62,8 @@ _ACTION = {
     Operation.RESUME: actions.Action.RESUME,
     Operation.DELETE: actions.Action.DELETE,
 }
+# The permission each operation needs: the one its action needs (wukongs/actions.py).
+PERMISSION = {operation: actions.PERMISSION[action] for operation, action in _ACTION.items()}
 # How long each operation may take once sent, unless the settings say otherwise.
 DEFAULT_TIMEOUT_SECONDS = {
     Operation.START: 600,

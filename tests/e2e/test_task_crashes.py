@@ -252,6 +252,7 @@ def test_a_task_whose_action_was_not_sent_can_be_cancelled_and_nothing_changes(
     with pytest.raises(grpc.RpcError) as died:
         wukongs.StopWukong(request, timeout=20)
     assert died.value.code() == grpc.StatusCode.UNAVAILABLE
+    procs.wait_until(replica.dead, timeout=10, what="the replica to have died")  # else ensure() keeps its channel
     _, tasks = replica.ensure()
     (pending,) = tasks.ListTasks(task_service.ListTasksRequest(namespace=namespace, name="keep")).tasks
     assert (pending.state, pending.cancellable, pending.request_id) == (State.PENDING, True, "stop-keep"), pending

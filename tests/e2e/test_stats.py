@@ -77,13 +77,8 @@ def _independent_count(kube: kubernetes.client.ApiClient, namespace: str) -> dic
 def test_stats_equal_an_independent_count_over_300_vms(
     stack: devstack.Stack, kube: kubernetes.client.ApiClient, namespace: str
 ) -> None:
-    custom = kubernetes.client.CustomObjectsApi(kube)
-    index = 0
-    for count, cpu, memory, kind in MIX:
-        for _ in range(count):
-            body = _body(namespace, f"vm-{index:03d}", cpu, memory, kind)
-            custom.create_namespaced_custom_object("vm.novasphere.dev", "v1alpha1", namespace, "wukongs", body)
-            index += 1
+    # The quota first, so each launcher pod is charged to it when admitted (pods that existed before a quota are
+    # counted only at kube-controller-manager's next full resync, minutes later).
     kubernetes.client.CoreV1Api(kube).create_namespaced_resource_quota(
         namespace,
         {  # type: ignore[arg-type]  # the client accepts plain JSON
@@ -91,6 +86,19 @@ def test_stats_equal_an_independent_count_over_300_vms(
             "spec": {"hard": {"requests.cpu": "500", "requests.memory": "1000Gi"}},
         },
     )
+
+    def quota_ready() -> bool | None:
+        status = kubernetes.client.CoreV1Api(kube).read_namespaced_resource_quota("vms", namespace).status
+        return True if status is not None and status.hard else None
+
+    kube_helpers.eventually(quota_ready, what="the quota controller to set up the quota")
+    custom = kubernetes.client.CustomObjectsApi(kube)
+    index = 0
+    for count, cpu, memory, kind in MIX:
+        for _ in range(count):
+            body = _body(namespace, f"vm-{index:03d}", cpu, memory, kind)
+            custom.create_namespaced_custom_object("vm.novasphere.dev", "v1alpha1", namespace, "wukongs", body)
+            index += 1
     expected = {"vms": 300, "running": 30, "stopped": 150, "provisioning": 60, "error": 60, "vcpu_allocated": 40}
 
     last: list[dict[str, int]] = [{}]

@@ -100,7 +100,8 @@ simulator of KubeVirt and vmoperator (sim/, {SIM_SPEED:g}x speed) running the de
 
   REST, gRPC-Web and gRPC (Envoy)   {http}
   gRPC, API server direct            {running.grpc_direct}
-  Prometheus metrics                 {running.metrics_url}
+  Prometheus metrics of the API      {running.metrics_url}
+  Prometheus (simulated, VM metrics) {running.prometheus_url}
   Envoy admin                        http://127.0.0.1:{running.ports.envoy_admin}
   Kubernetes (admin)                 export KUBECONFIG={running.cluster.kubeconfig}
 
@@ -112,6 +113,8 @@ Try:
   curl -sN {http}/api/v1/watch/wukongs          (Server-Sent Events; Ctrl-C to stop)
   curl -s -X POST '{http}/api/v1/wukongs/db-1/start?namespace=demo' -d '{{}}'   (a task; then:)
   curl -sN {http}/api/v1/watch/tasks/TASK_ID      (its progress until it ends)
+  curl -s '{http}/api/v1/wukongs/web-1/metrics?namespace=demo'   (CPU, memory, network, disk)
+  curl -s {http}/api/v1/stats
   {grpcurl} -plaintext {grpc} list
   {grpcurl} -plaintext -d '{get}' {grpc} novasphere.v1.WukongService/GetWukong
   kubectl --kubeconfig {running.cluster.kubeconfig} get wukongs,vms,vmis,pods -A

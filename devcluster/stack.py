@@ -51,6 +51,8 @@ class Stack:
     api_kubeconfig: Path
     """Kubeconfig of the API's ServiceAccount (a TokenRequest token), which the API server runs with."""
     processes: tuple[procs.Process, ...]
+    prometheus_url: str
+    """The simulated Prometheus (network and disk metrics), which the stack's API server is configured with."""
 
     @property
     def grpc_direct(self) -> str:
@@ -81,14 +83,18 @@ def install(cluster: ClusterInfo) -> None:
         manifests.apply(client, manifests.load([*manifests.SIM_CRDS, *manifests.DEPLOY]))
 
 
-def start_simulator(cluster: ClusterInfo, *, state_dir: Path, speed: float, events: bool = True) -> procs.Process:
+def start_simulator(
+    cluster: ClusterInfo, *, state_dir: Path, speed: float, events: bool = True, prometheus_port: int | None = None
+) -> procs.Process:
     """The simulator of KubeVirt and vmoperator (sim/), a cluster component with its own identity; returns once its
-    informers have synced."""
+    informers have synced. With `prometheus_port`, it also serves a simulated Prometheus there."""
     ready = state_dir / "sim.ready"
     ready.unlink(missing_ok=True)
     command = [sys.executable, "-m", "sim", "--kubeconfig", cluster.simulator_kubeconfig, "--speed", str(speed)]
     if not events:
         command.append("--no-events")
+    if prometheus_port is not None:
+        command += ["--prometheus-port", str(prometheus_port)]
     process = procs.spawn(
         "simulator", [*command, "--ready-file", str(ready)], log_path=state_dir / "logs" / "sim.log", cwd=REPO_ROOT
     )
@@ -195,17 +201,28 @@ def running(
     state_dir.mkdir(parents=True, exist_ok=True)
     install(cluster)
     api_kubeconfig = service_account_kubeconfig(cluster, state_dir / "api.kubeconfig")
+    (prometheus_port,) = procs.free_ports(1)
+    prometheus_url = f"http://127.0.0.1:{prometheus_port}"
     with procs.stopping([]) as started:
-        started.append(start_simulator(cluster, state_dir=state_dir, speed=sim_speed))
+        started.append(start_simulator(cluster, state_dir=state_dir, speed=sim_speed, prometheus_port=prometheus_port))
         started.append(
             start_api_server(
-                api_kubeconfig=api_kubeconfig, ports=ports, log_path=state_dir / "logs" / "api.log", extra_env=api_env
+                api_kubeconfig=api_kubeconfig,
+                ports=ports,
+                log_path=state_dir / "logs" / "api.log",
+                extra_env={"NOVASPHERE_PROMETHEUS_URL": prometheus_url, **(api_env or {})},
             )
         )
         started.append(
             start_envoy(envoy_settings(ports, cors_allowed_origins=cors_allowed_origins), state_dir=state_dir)
         )
-        yield Stack(cluster=cluster, ports=ports, api_kubeconfig=api_kubeconfig, processes=tuple(started))
+        yield Stack(
+            cluster=cluster,
+            ports=ports,
+            api_kubeconfig=api_kubeconfig,
+            processes=tuple(started),
+            prometheus_url=prometheus_url,
+        )
 
 
 def _serving(target: str) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -96,6 +97,9 @@ class Settings:
     0 (the default) uses each operation's own (start and restart 600 s, stop and delete 360 s, pause/resume 60 s)."""
     task_ttl_seconds: float
     """NOVASPHERE_TASK_TTL_SECONDS: how long ended tasks are kept, 1-31536000. Default 604800 (7 days)."""
+    prometheus_url: str
+    """NOVASPHERE_PROMETHEUS_URL: base URL (http or https) of a Prometheus that scrapes KubeVirt's `kubevirt_vmi_*`
+    series, for VM network and disk metrics. Empty (the default): those are reported unavailable."""
     failpoints: str
     """NOVASPHERE_FAILPOINTS: for crash tests only, e.g. `task-written:3` kills the process (SIGKILL) the 3rd time
     a task is written. Empty (the default) in production."""
@@ -125,6 +129,7 @@ class Settings:
             task_handoff_seconds=reader.get("TASK_HANDOFF_SECONDS", "45", _float_between(1, 600)),
             task_timeout_seconds=reader.get("TASK_TIMEOUT_SECONDS", "0", _float_between(0, 86_400)),
             task_ttl_seconds=reader.get("TASK_TTL_SECONDS", str(7 * 86_400), _float_between(1, 31_536_000)),
+            prometheus_url=reader.get("PROMETHEUS_URL", "", _base_url),
             failpoints=reader.get("FAILPOINTS", "", _failpoints),
         )
         reader.reject_unknown()
@@ -166,6 +171,19 @@ def _existing_file(value: str) -> Path | None:
     if not path.is_file():
         raise ValueError("no such file")
     return path
+
+
+def _base_url(value: str) -> str:
+    if not value.strip():
+        return ""
+    url = urllib.parse.urlsplit(value.strip())
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ValueError("expected an http(s) URL, e.g. http://prometheus.monitoring.svc:9090")
+    if url.username or url.password:
+        raise ValueError("must not carry credentials (settings are logged)")
+    if url.query or url.fragment:
+        raise ValueError("expected a base URL without query or fragment")
+    return value.strip().rstrip("/")
 
 
 def _default_replica_id() -> str:

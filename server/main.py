@@ -15,7 +15,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from novasphere.v1 import access_service_pb2_grpc, stats_service_pb2_grpc, task_service_pb2_grpc
+from novasphere.v1 import (
+    access_service_pb2_grpc,
+    metrics_service_pb2_grpc,
+    stats_service_pb2_grpc,
+    task_service_pb2_grpc,
+)
 from server import config, tenancy
 from server.access.cache import AccessCache
 from server.access.commands import AccessCommands
@@ -29,15 +34,17 @@ from server.kube.client import KubeClient
 from server.kube.informer import Informer, Kind
 from server.leader import LeaderElection, LeaseSettings
 from server.metrics import Metrics
+from server.prometheus import Prometheus
 from server.stats import QuotaCache, StatsQueries
 from server.tasks.cache import TaskCache
 from server.tasks.operations import Operations, TaskSettings
 from server.tasks.queries import TaskQueries
 from server.tasks.reconciler import Reconciler
-from server.transport import access_servicer, stats_servicer, task_servicer, wukong_servicer
+from server.transport import access_servicer, metrics_servicer, stats_servicer, task_servicer, wukong_servicer
 from server.transport.interceptors import AuthorizeInterceptor, ErrorInterceptor, ObserveInterceptor
 from server.wukongs import cache as wukong_cache
 from server.wukongs.commands import WukongCommands
+from server.wukongs.metrics import VmMetricsQueries
 from server.wukongs.queries import WukongQueries
 from server.wukongs.watch import WatchHub, WatchSettings
 
@@ -48,6 +55,7 @@ SERVICE_NAMES = (
     task_servicer.SERVICE.full_name,
     access_servicer.SERVICE.full_name,
     stats_servicer.SERVICE.full_name,
+    metrics_servicer.SERVICE.full_name,
 )
 TASK_LEASE = "novasphere-api-tasks"
 STARTUP_PROBE_SECONDS = 60.0
@@ -117,6 +125,11 @@ async def serve(settings: config.Settings) -> None:
     stats_service_pb2_grpc.add_StatsServiceServicer_to_server(
         stats_servicer.StatsServicer(StatsQueries(wukongs=cache, quotas=quota_cache, tenancy=tenants)), server
     )
+    prometheus = Prometheus(settings.prometheus_url) if settings.prometheus_url else None
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(
+        metrics_servicer.MetricsServicer(VmMetricsQueries(kube=kube, wukongs=wukong_queries, prometheus=prometheus)),
+        server,
+    )
     leader = LeaderElection(
         kube,
         LeaseSettings(
@@ -179,6 +192,8 @@ async def serve(settings: config.Settings) -> None:
         for informer in informers:
             informer.stop()
         kube.close()
+        if prometheus is not None:
+            await prometheus.close()
         metrics.close()
         log.info("stopped")
 

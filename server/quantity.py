@@ -28,6 +28,14 @@ def parse_millis(text: str) -> int:
     return math.ceil(_parse(text) * 1000)
 
 
+def parse_cores(text: str) -> float:
+    """CPU cores as a number, from the units metrics-server writes (`12345n` nanocores, `250u`, `500m`, `2`)."""
+    for suffix, scale in (("n", 10**9), ("u", 10**6), ("m", 10**3)):
+        if text.endswith(suffix):
+            return float(Fraction(text[: -len(suffix)]) / scale)
+    return float(_parse(text))
+
+
 def to_mib(n_bytes: int) -> int:
     """Whole MiB, rounded down: the unit of the API's `memory_mb`."""
     return n_bytes // 2**20

@@ -36,6 +36,9 @@ def main() -> None:
             help=f"{text} (simulated s)",
         )
     parser.add_argument("--virt-api-port", type=int, default=0, help="port of the simulated virt-api (0: any free)")
+    parser.add_argument(
+        "--prometheus-port", type=int, help="serve a simulated Prometheus on this port (0: any free; default: none)"
+    )
     parser.add_argument("--ready-file", type=Path, help="written once every informer has synced")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args()
@@ -56,6 +59,7 @@ def main() -> None:
         ),
         ready_file=args.ready_file,
         virt_api_port=args.virt_api_port,
+        prometheus_port=args.prometheus_port,
     )
 
     async def serve() -> None:

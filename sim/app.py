@@ -16,6 +16,8 @@ from sim.kubevirt.virt_api import VirtApi
 from sim.kubevirt.vm_controller import VmController
 from sim.kubevirt.vmi_controller import CREATED_BY, Delays, VmiController, claims_of
 from sim.loadbalancer import LoadBalancers
+from sim.metrics_server import MetricsServer
+from sim.prometheus import Prometheus
 from sim.provisioner import Provisioner
 from sim.runtime import Clock, Controller, Informer, key_of
 from sim.vmoperator import Caches, VmOperator
@@ -35,6 +37,8 @@ class Settings:
     ready_file: Path | None = None
     virt_api_port: int = 0
     """Where the simulated virt-api listens on 127.0.0.1 (0: any free port; the APIService follows it)."""
+    prometheus_port: int | None = None
+    """Where the simulated Prometheus listens on 127.0.0.1 (0: any free port); None serves none."""
 
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -203,6 +207,15 @@ async def run(settings: Settings) -> None:
             virt_api = VirtApi(api=api, events=events, vmis=vmis, port=settings.virt_api_port)
             tasks.create_task(virt_api.run(), name="virt-api")
             await virt_api.ready.wait()
+            metrics_server = MetricsServer(
+                api=api, pods=pods, vmis=vmis, nodes=informers["nodes"], speed=settings.speed
+            )
+            tasks.create_task(metrics_server.run(), name="metrics-server")
+            await metrics_server.ready.wait()
+            if settings.prometheus_port is not None:
+                prometheus = Prometheus(vmis=vmis, speed=settings.speed, port=settings.prometheus_port)
+                tasks.create_task(prometheus.run(), name="prometheus")
+                await prometheus.ready.wait()
             log.info(
                 "simulating KubeVirt + vmoperator: speed %.1fx, %d nodes, events %s; %d Wukongs",
                 settings.speed,

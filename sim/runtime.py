@@ -229,6 +229,22 @@ def simulated_seconds_since(timestamp: str, clock: Clock) -> float:
     return (datetime.now(UTC) - then).total_seconds() * clock.speed
 
 
+def epoch_seconds(timestamp: str) -> float | None:
+    """An RFC 3339 timestamp as seconds since the epoch; None if it is empty or malformed."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def rfc3339_at(epoch: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def now_rfc3339() -> str:
     from datetime import UTC, datetime
 

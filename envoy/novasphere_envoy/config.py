@@ -147,6 +147,7 @@ class SidecarSettings:
             "novasphere.v1.TaskService",
             "novasphere.v1.AccessService",
             "novasphere.v1.StatsService",
+            "novasphere.v1.MetricsService",
         )
     )
     """Services the transcoder exposes as REST."""

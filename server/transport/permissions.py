@@ -17,6 +17,7 @@ _WUKONGS = "/novasphere.v1.WukongService/"
 _TASKS = "/novasphere.v1.TaskService/"
 _ACCESS = "/novasphere.v1.AccessService/"
 _STATS = "/novasphere.v1.StatsService/"
+_METRICS = "/novasphere.v1.MetricsService/"
 
 REQUIRED: Final[dict[str, str]] = {
     _WUKONGS + "ListWukongs": "vm:query",
@@ -39,6 +40,8 @@ REQUIRED: Final[dict[str, str]] = {
     _ACCESS + "ListAccessServices": "vm:query",
     _ACCESS + "DeleteAccessService": "vm:access-service:manage",
     _STATS + "GetStats": "vm:query",
+    _METRICS + "GetWukongMetrics": "vm:query",
+    _METRICS + "WatchWukongMetrics": "vm:query",
     "/grpc.health.v1.Health/Check": PUBLIC,
     "/grpc.health.v1.Health/Watch": PUBLIC,
     "/grpc.health.v1.Health/List": PUBLIC,

@@ -16,25 +16,16 @@ newcomer instead (§2.5).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import copy
 import logging
-import socket
-import ssl
-import tempfile
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from devcluster import pki
-from sim import kubeapi
+from sim import aggregated, kubeapi
 from sim.events import VIRT_HANDLER, EventRecorder
 from sim.kubeapi import Body, KubeApi
 from sim.kubevirt import lifecycle, rules
@@ -47,9 +38,6 @@ log = logging.getLogger("sim.virt-api")
 
 GROUP = "subresources.kubevirt.io"
 VERSIONS = ("v1", "v1alpha3")
-NAMESPACE = "kubevirt"
-SERVICE = "virt-api"
-CA_SECRET = "kubevirt-ca"  # noqa: S105 (a Secret's name)
 PROTOCOL = "plain.kubevirt.io"
 MAX_BODY = 1 << 20
 SESSION_CHECK_SECONDS = 0.25
@@ -98,6 +86,16 @@ RESOURCES = (
         for sub in ("start", "stop", "restart", "migrate", "expand-spec", "objectgraph", "evacuate/cancel")
     ]
 )
+REGISTRATION = aggregated.Registration(
+    group=GROUP,
+    versions=VERSIONS,
+    namespace="kubevirt",
+    service="virt-api",
+    ca_secret="kubevirt-ca",  # noqa: S106 (a Secret's name)
+    ca_common_name="kubevirt.io@simulator",
+    service_labels={"kubevirt.io": "virt-api"},
+    api_service_labels={"kubevirt.io": "virt-api-aggregator", "app.kubernetes.io/managed-by": "virt-operator"},
+)
 VM_ACTIONS = {
     "start": lifecycle.start,
     "stop": lifecycle.stop,
@@ -137,111 +135,16 @@ class VirtApi:
     # ---- registration (§4.1) -----------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        ca_key, ca_cert = await self._kubevirt_ca()
-        server_key, server_cert = pki.issue(
-            ca_key,
-            ca_cert,
-            common_name=f"{SERVICE}.{NAMESPACE}.svc",
-            usage=ExtendedKeyUsageOID.SERVER_AUTH,
-            dns_names=(f"{SERVICE}.{NAMESPACE}.svc", f"{SERVICE}.{NAMESPACE}", SERVICE, "localhost"),
-            ip_addresses=("127.0.0.1",),
-        )
-        auth = await self._api.get(kubeapi.CONFIG_MAPS, "kube-system", "extension-apiserver-authentication")
-        requestheader_ca = auth.get("data", {}).get("requestheader-client-ca-file", "")
-        if not requestheader_ca:
-            raise RuntimeError("kube-apiserver publishes no requestheader CA: start it with the front-proxy flags")
-        context = _tls_context(server_key, server_cert, requestheader_ca)
-
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self._port))
-        port = listener.getsockname()[1]
-        app = web.Application(middlewares=[self._authenticate], client_max_size=MAX_BODY)
+        app = web.Application(middlewares=[aggregated.front_proxy_only(REGISTRATION, log)], client_max_size=MAX_BODY)
         self._routes(app)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-        await runner.setup()
-        try:
-            await web.SockSite(runner, listener, ssl_context=context).start()
-            ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM)
-            await self._register(port, ca_pem)
-            await self._await_available()
+        async with aggregated.serving(self._api, REGISTRATION, app, port=self._port) as port:
             log.info("virt-api (simulated) on https://127.0.0.1:%d, registered as %s", port, GROUP)
             self.ready.set()
-            await asyncio.Event().wait()
-        finally:
-            for session in list(self._sessions.values()):
-                _drop(session.request)
-            await runner.cleanup()
-
-    async def _kubevirt_ca(self) -> tuple[Any, x509.Certificate]:
-        """virt-operator's CA: kept in a Secret so a restarted simulator keeps the same caBundle."""
-        await _ensure(self._api, kubeapi.NAMESPACES, None, {"metadata": {"name": NAMESPACE}})
-        try:
-            secret = await self._api.get(kubeapi.SECRETS, NAMESPACE, CA_SECRET)
-        except kubeapi.NotFound:
-            ca_key, ca_cert = pki.self_signed_ca("kubevirt.io@simulator")
-            secret = {
-                "metadata": {"name": CA_SECRET, "namespace": NAMESPACE},
-                "type": "kubernetes.io/tls",
-                "data": {
-                    "tls.crt": _b64(ca_cert.public_bytes(serialization.Encoding.PEM)),
-                    "tls.key": _b64(
-                        ca_key.private_bytes(
-                            serialization.Encoding.PEM,
-                            serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption(),
-                        )
-                    ),
-                },
-            }
             try:
-                await self._api.create(kubeapi.SECRETS, NAMESPACE, {"apiVersion": "v1", "kind": "Secret", **secret})
-            except kubeapi.Conflict:  # another simulator won the race: use its CA
-                secret = await self._api.get(kubeapi.SECRETS, NAMESPACE, CA_SECRET)
-        data = secret["data"]
-        loaded = serialization.load_pem_private_key(base64.b64decode(data["tls.key"]), password=None)
-        return loaded, x509.load_pem_x509_certificate(base64.b64decode(data["tls.crt"]))
-
-    async def _register(self, port: int, ca_pem: bytes) -> None:
-        service = {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": SERVICE, "namespace": NAMESPACE, "labels": {"kubevirt.io": SERVICE}},
-            "spec": {
-                "type": "ExternalName",
-                "externalName": "localhost",
-                "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
-            },
-        }
-        await _apply(self._api, kubeapi.SERVICES, NAMESPACE, service)
-        for version in VERSIONS:
-            api_service = {
-                "apiVersion": "apiregistration.k8s.io/v1",
-                "kind": "APIService",
-                "metadata": {
-                    "name": f"{version}.{GROUP}",
-                    "labels": {"kubevirt.io": "virt-api-aggregator", "app.kubernetes.io/managed-by": "virt-operator"},
-                },
-                "spec": {
-                    "group": GROUP,
-                    "version": version,
-                    "service": {"namespace": NAMESPACE, "name": SERVICE, "port": port},
-                    "groupPriorityMinimum": 1000,
-                    "versionPriority": 15,
-                    "caBundle": _b64(ca_pem),
-                },
-            }
-            await _apply(self._api, kubeapi.API_SERVICES, None, api_service)
-
-    async def _await_available(self) -> None:
-        """kube-aggregator probes a changed APIService at once (§4.2); wait for it so callers never see a 503."""
-        for _ in range(150):
-            service = await self._api.get(kubeapi.API_SERVICES, None, f"{VERSIONS[0]}.{GROUP}")
-            available = rules.condition(service, "Available") or {}
-            if available.get("status") == "True":
-                return
-            await asyncio.sleep(0.2)
-        log.warning("APIService %s.%s is not Available yet: %s", VERSIONS[0], GROUP, available.get("message", ""))
+                await asyncio.Event().wait()
+            finally:
+                for session in list(self._sessions.values()):
+                    _drop(session.request)
 
     # ---- HTTP ---------------------------------------------------------------------------------------------------
 
@@ -261,32 +164,13 @@ class VirtApi:
         app.router.add_get(base + "/namespaces/{namespace}/virtualmachineinstances/{name}/vnc", self._vnc)
         app.router.add_get(base + "/namespaces/{namespace}/virtualmachineinstances/{name}/console", self._console)
 
-    @web.middleware
-    async def _authenticate(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        """§4.4: trust X-Remote-* only from a client certificate signed by the requestheader CA; discovery and the
-        health endpoints need none (the aggregator's availability probe and kubectl's discovery)."""
-        if request.match_info.get("version", "v1") not in VERSIONS:
-            raise web.HTTPNotFound()
-        public = "namespaces" not in request.path
-        peer = request.transport.get_extra_info("peercert") if request.transport else None
-        user = request.headers.get("X-Remote-User", "")
-        groups = request.headers.getall("X-Remote-Group", [])
-        if not public and not (peer and user and groups):
-            log.warning(
-                "refused %s %s: no front-proxy client certificate or caller headers", request.method, request.path
-            )
-            return web.Response(status=401, text="request is not authenticated: no front-proxy client certificate")
-        if not public:
-            log.info("%s %s by %s", request.method, request.path, user)
-        return await handler(request)
-
     async def _group_list(self, request: web.Request) -> web.Response:
-        return web.json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": [_group()]})
+        return web.json_response(
+            {"kind": "APIGroupList", "apiVersion": "v1", "groups": [REGISTRATION.discovery_group()]}
+        )
 
     async def _group(self, request: web.Request) -> web.Response:
-        group = _group()
+        group = REGISTRATION.discovery_group()
         group["name"] = "subresource.kubevirt.io"  # upstream's typo, kept (kubevirt.md §1.1); nothing reads it
         return web.json_response({"kind": "APIGroup", "apiVersion": "v1", **group})
 
@@ -596,11 +480,6 @@ class VirtApi:
                 await side
 
 
-def _group() -> dict[str, Any]:
-    versions = [{"groupVersion": f"{GROUP}/{v}", "version": v} for v in VERSIONS]
-    return {"name": GROUP, "versions": versions, "preferredVersion": versions[0]}
-
-
 def _drop(request: web.Request) -> None:
     """Close a console the way KubeVirt does when a newer one takes over: the TCP connection goes, no close frame."""
     if request.transport is not None:
@@ -626,39 +505,3 @@ def _facts(vmi: Body | None) -> dict[str, str]:
         "ip": str(interfaces[0].get("ipAddress", "")) if interfaces else "",
         "phase": str(deep_get(vmi, "status", "phase", default="")),
     }
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def _tls_context(key: Any, cert: x509.Certificate, client_ca_pem: str) -> ssl.SSLContext:
-    """Serving cert for virt-api.kubevirt.svc; client certs verified if given (§4.2: probes come without one)."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.verify_mode = ssl.CERT_OPTIONAL
-    context.load_verify_locations(cadata=client_ca_pem)
-    with tempfile.TemporaryDirectory() as scratch:  # ssl loads a chain only from files
-        cert_path, key_path = Path(scratch) / "tls.crt", Path(scratch) / "tls.key"
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-        context.load_cert_chain(cert_path, key_path)
-    return context
-
-
-async def _ensure(api: KubeApi, resource: kubeapi.Resource, namespace: str | None, body: Body) -> None:
-    with contextlib.suppress(kubeapi.Conflict):
-        await api.create(resource, namespace, {"apiVersion": resource.api_version, "kind": resource.kind, **body})
-
-
-async def _apply(api: KubeApi, resource: kubeapi.Resource, namespace: str | None, body: Body) -> None:
-    """Create, or replace the spec of what a previous run left (level-triggered: a restart may pick a new port)."""
-    try:
-        await api.create(resource, namespace, body)
-    except kubeapi.Conflict:
-        current = await api.get(resource, namespace, body["metadata"]["name"])
-        current["spec"] = {**current.get("spec", {}), **body["spec"]}
-        await api.update(resource, current)

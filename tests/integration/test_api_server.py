@@ -58,6 +58,8 @@ def test_the_service_account_has_exactly_the_role_in_deploy(stack: devstack.Stac
     assert _can_i(stack.api_kubeconfig, "update", "virtualmachines/restart", "subresources.kubevirt.io")
     assert not _can_i(stack.api_kubeconfig, "update", "virtualmachines/migrate", "subresources.kubevirt.io")
     assert not _can_i(stack.api_kubeconfig, "get", "secrets")
+    assert _can_i(stack.api_kubeconfig, "get", "pods", "metrics.k8s.io")
+    assert not _can_i(stack.api_kubeconfig, "list", "nodes", "metrics.k8s.io")
     assert not _can_i(stack.api_kubeconfig, "update", "virtualmachines", "kubevirt.io")
     # Its own objects only in its own namespace.
     assert _can_i(stack.api_kubeconfig, "create", "tasks", "api.novasphere.dev", namespace="novasphere-system")

@@ -84,3 +84,16 @@ def test_a_bad_value_names_the_variable(variable: str, value: str, message: str)
 def test_an_unknown_variable_is_refused_so_typos_are_not_ignored() -> None:
     with pytest.raises(SettingsError, match="unknown setting\\(s\\) NOVASPHERE_GRPC_LISTN; known: "):
         Settings.from_env({"NOVASPHERE_GRPC_LISTN": "127.0.0.1:1"})
+
+
+def test_a_prometheus_url_is_a_plain_base_url() -> None:
+    assert Settings.from_env({}).prometheus_url == ""
+    url = Settings.from_env({"NOVASPHERE_PROMETHEUS_URL": "http://prometheus.monitoring.svc:9090/"}).prometheus_url
+    assert url == "http://prometheus.monitoring.svc:9090"
+    for bad, reason in (
+        ("prometheus:9090", r"expected an http\(s\) URL"),
+        ("https://admin:secret@prometheus:9090", "must not carry credentials"),
+        ("http://prometheus:9090/?x=1", "without query"),
+    ):
+        with pytest.raises(SettingsError, match=reason):
+            Settings.from_env({"NOVASPHERE_PROMETHEUS_URL": bad})

@@ -18,6 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SIM_CRDS = tuple(sorted((REPO_ROOT / "sim" / "crds").glob("*.yaml")))
 DEPLOY = (
     REPO_ROOT / "deploy" / "namespace.yaml",
+    REPO_ROOT / "deploy" / "authz.yaml",
     *sorted((REPO_ROOT / "deploy" / "crds").glob("*.yaml")),
     *sorted((REPO_ROOT / "deploy" / "rbac").glob("*.yaml")),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import secrets
 import signal
 import socket
 import sys
@@ -12,12 +13,14 @@ from pathlib import Path
 from types import FrameType
 
 import devcluster
-from devcluster import binaries, manifests, procs, stack
+from devcluster import accounts, binaries, manifests, procs, stack
 
 REPO_ROOT = manifests.REPO_ROOT
 DEMO = Path(__file__).with_name("demo.yaml")
 DEMO_NAMESPACE = "demo"
 DEMO_TENANT = "demo"
+DEMO_USER = "ada"
+"""An operator in the demo tenant; her password is new on every `make run` and written to .run/env."""
 # The simulator runs twice as fast as a real cluster: a VM boots in seconds, vmoperator polls every 5 s.
 SIM_SPEED = 2.0
 # Ports a person can remember; any that is taken is replaced by a free one.
@@ -43,12 +46,14 @@ def main(state_dir: Path, env_file: Path) -> int:
                 sim_speed=SIM_SPEED,
             ) as running,
         ):
+            demo_password = secrets.token_urlsafe(12)
             with stack.admin_client(cluster) as client:
-                manifests.apply(client, manifests.load([DEMO]))
+                manifests.apply(client, [*manifests.load([DEMO]), accounts.user_secret(DEMO_USER, demo_password)])
+                accounts.bind(client, DEMO_USER, DEMO_TENANT, "operator")
             (state_dir / "pids.json").write_text(
                 json.dumps({p.name: p.pid for p in running.processes} | {"supervisor": cluster.supervisor_pid})
             )
-            _write_env(env_file, running)
+            _write_env(env_file, running, demo_password)
             try:
                 print(_instructions(running, grpcurl, env_file), flush=True)
                 signal.pause()
@@ -77,7 +82,7 @@ def _ports(preferred: stack.Ports) -> stack.Ports:
     return stack.Ports(*chosen)
 
 
-def _write_env(path: Path, running: stack.Stack) -> None:
+def _write_env(path: Path, running: stack.Stack, demo_password: str) -> None:
     """Shell `KEY=value` lines, so scripts and clients can find the running stack (`. .run/env`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = {
@@ -87,6 +92,9 @@ def _write_env(path: Path, running: stack.Stack) -> None:
         "NOVASPHERE_GRPC_DIRECT": running.grpc_direct,
         "NOVASPHERE_METRICS": running.metrics_url,
         "NOVASPHERE_NAMESPACE": DEMO_NAMESPACE,
+        "NOVASPHERE_DEMO_USER": DEMO_USER,
+        "NOVASPHERE_DEMO_PASSWORD": demo_password,
+        "NOVASPHERE_DEMO_TENANT": DEMO_TENANT,
     }
     path.write_text("".join(f"{key}={value}\n" for key, value in lines.items()))
 
@@ -104,6 +112,12 @@ simulator of KubeVirt and vmoperator (sim/, {SIM_SPEED:g}x speed) running the de
   Prometheus (simulated, VM metrics) {running.prometheus_url}
   Envoy admin                        http://127.0.0.1:{running.ports.envoy_admin}
   Kubernetes (admin)                 export KUBECONFIG={running.cluster.kubeconfig}
+
+Calls without credentials run as a development identity in tenant {DEMO_TENANT}. To log in as a real user (an
+operator in that tenant; her password is in {env_file}):
+  . {env_file}; curl -s {http}/api/v1/auth/login \\
+    -d "{{\\"username\\":\\"$NOVASPHERE_DEMO_USER\\",\\"password\\":\\"$NOVASPHERE_DEMO_PASSWORD\\"}}"
+  then send its accessToken as  -H "Authorization: Bearer TOKEN"  (curl {http}/api/v1/auth/me)
 
 Try:
   curl -s {http}/api/v1/wukongs

@@ -129,6 +129,9 @@ def start_api_server(
             "NOVASPHERE_ADMIN_LISTEN": f"127.0.0.1:{ports.metrics}",
             "NOVASPHERE_KUBECONFIG": str(api_kubeconfig),
             "NOVASPHERE_REFLECTION": "true",
+            # Calls without credentials run as the development identity: the development stack's clients (and most
+            # tests) need no login. Tests of authentication start servers with it off.
+            "NOVASPHERE_DEV_IDENTITY": "true",
             **(extra_env or {}),
         }
     )

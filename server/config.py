@@ -57,8 +57,11 @@ class Settings:
     """NOVASPHERE_KUBECONFIG: kubeconfig of the API's service account; empty means in-cluster credentials."""
     kube_threads: int
     """NOVASPHERE_KUBE_THREADS: threads (and pooled connections) for Kubernetes calls, 1-256. Default 32."""
+    dev_identity: bool
+    """NOVASPHERE_DEV_IDENTITY: requests without credentials run as the development identity below instead of being
+    refused (UNAUTHENTICATED). Default false; only for development and tests."""
     dev_user: str
-    """NOVASPHERE_DEV_USER: the development identity every request runs as until authentication exists."""
+    """NOVASPHERE_DEV_USER: the development identity's user name. Default `developer`."""
     dev_tenant: str
     """NOVASPHERE_DEV_TENANT: its tenant (it sees namespaces labelled novasphere.dev/tenant=<tenant>). Default
     `default`."""
@@ -100,6 +103,11 @@ class Settings:
     prometheus_url: str
     """NOVASPHERE_PROMETHEUS_URL: base URL (http or https) of a Prometheus that scrapes KubeVirt's `kubevirt_vmi_*`
     series, for VM network and disk metrics. Empty (the default): those are reported unavailable."""
+    access_token_seconds: float
+    """NOVASPHERE_ACCESS_TOKEN_SECONDS: lifetime of an access token, 60-3600. Default 900 (15 minutes)."""
+    session_seconds: float
+    """NOVASPHERE_SESSION_SECONDS: how long a login session (its refresh tokens) lasts at most, 300-2592000.
+    Default 86400 (a day)."""
     failpoints: str
     """NOVASPHERE_FAILPOINTS: for crash tests only, e.g. `task-written:3` kills the process (SIGKILL) the 3rd time
     a task is written. Empty (the default) in production."""
@@ -112,6 +120,7 @@ class Settings:
             admin_listen=reader.get("ADMIN_LISTEN", "127.0.0.1:9464", _host_port),
             kubeconfig=reader.get("KUBECONFIG", "", _existing_file),
             kube_threads=reader.get("KUBE_THREADS", "32", _int_between(1, 256)),
+            dev_identity=reader.get("DEV_IDENTITY", "false", _bool),
             dev_user=reader.get("DEV_USER", "developer", _nonempty),
             dev_tenant=reader.get("DEV_TENANT", "default", _nonempty),
             dev_permissions=reader.get("DEV_PERMISSIONS", ",".join(DEV_PERMISSIONS), _permissions),
@@ -130,6 +139,8 @@ class Settings:
             task_timeout_seconds=reader.get("TASK_TIMEOUT_SECONDS", "0", _float_between(0, 86_400)),
             task_ttl_seconds=reader.get("TASK_TTL_SECONDS", str(7 * 86_400), _float_between(1, 31_536_000)),
             prometheus_url=reader.get("PROMETHEUS_URL", "", _base_url),
+            access_token_seconds=reader.get("ACCESS_TOKEN_SECONDS", "900", _float_between(60, 3600)),
+            session_seconds=reader.get("SESSION_SECONDS", "86400", _float_between(300, 2_592_000)),
             failpoints=reader.get("FAILPOINTS", "", _failpoints),
         )
         reader.reject_unknown()

@@ -8,6 +8,8 @@ to a status code in one table.
     │   └── TaskNotFound
     ├── AlreadyExists
     ├── PermissionDenied
+    ├── Unauthenticated
+    ├── TooManyAttempts          (login lockout; carries the delay)
     ├── InvalidArgument          (carries field violations)
     ├── Conflict                 (a stale etag: read again, then retry)
     ├── FailedPrecondition       (not valid in the current state: an invalid transition, a task in progress)
@@ -50,6 +52,10 @@ class Reason(enum.StrEnum):
     BACKEND_UNAVAILABLE = "BACKEND_UNAVAILABLE"
     BACKEND_OVERLOADED = "BACKEND_OVERLOADED"
     BACKEND_FORBIDDEN = "BACKEND_FORBIDDEN"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    LOGIN_FAILED = "LOGIN_FAILED"
+    REFRESH_TOKEN_REUSED = "REFRESH_TOKEN_REUSED"  # noqa: S105 (a reason, not a secret)
+    TOO_MANY_LOGIN_ATTEMPTS = "TOO_MANY_LOGIN_ATTEMPTS"
     INTERNAL = "INTERNAL"
 
 
@@ -159,6 +165,29 @@ class PermissionDenied(NovaError):
     def __init__(self, permission: str) -> None:
         super().__init__(f"permission '{permission}' is required; ask your tenant's administrator for a role with it")
         self.permission = permission
+
+
+class Unauthenticated(NovaError):
+    """No valid credentials: none given, or a token or key that is expired, revoked or not ours. The message is
+    the same whatever the cause, so it tells an attacker nothing; the cause goes to the log."""
+
+    def __init__(self, message: str = "", *, reason: Reason = Reason.UNAUTHENTICATED) -> None:
+        super().__init__(
+            message
+            or "authentication required: send a valid access token (authorization: Bearer …) or API key "
+            "(X-API-Key); log in again if yours expired"
+        )
+        self.reason = reason
+
+
+class TooManyAttempts(NovaError):
+    """Too many failed logins for this username; try again after the delay."""
+
+    reason = Reason.TOO_MANY_LOGIN_ATTEMPTS
+
+    def __init__(self, *, retry_after_seconds: float) -> None:
+        super().__init__(f"too many failed logins: try again in {max(1, round(retry_after_seconds))} s")
+        self.retry_after_seconds = retry_after_seconds
 
 
 class Conflict(NovaError):

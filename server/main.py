@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 
 from novasphere.v1 import (
     access_service_pb2_grpc,
+    auth_service_pb2_grpc,
     metrics_service_pb2_grpc,
     stats_service_pb2_grpc,
     task_service_pb2_grpc,
@@ -24,10 +25,12 @@ from novasphere.v1 import (
 from server import config, tenancy
 from server.access.cache import AccessCache
 from server.access.commands import AccessCommands
-from server.auth import Caller, DevelopmentIdentity
+from server.auth import Caller
+from server.auth.accounts import Accounts, Lifetimes
+from server.auth.store import AuthStore
 from server.failpoints import Failpoints
+from server.kube import auth_objects, quotas
 from server.kube import errors as kube_errors
-from server.kube import quotas
 from server.kube import services as service_objects
 from server.kube import tasks as task_objects
 from server.kube.client import KubeClient
@@ -40,7 +43,14 @@ from server.tasks.cache import TaskCache
 from server.tasks.operations import Operations, TaskSettings
 from server.tasks.queries import TaskQueries
 from server.tasks.reconciler import Reconciler
-from server.transport import access_servicer, metrics_servicer, stats_servicer, task_servicer, wukong_servicer
+from server.transport import (
+    access_servicer,
+    auth_servicer,
+    metrics_servicer,
+    stats_servicer,
+    task_servicer,
+    wukong_servicer,
+)
 from server.transport.interceptors import AuthorizeInterceptor, ErrorInterceptor, ObserveInterceptor
 from server.wukongs import cache as wukong_cache
 from server.wukongs.commands import WukongCommands
@@ -56,6 +66,7 @@ SERVICE_NAMES = (
     access_servicer.SERVICE.full_name,
     stats_servicer.SERVICE.full_name,
     metrics_servicer.SERVICE.full_name,
+    auth_servicer.SERVICE.full_name,
 )
 TASK_LEASE = "novasphere-api-tasks"
 STARTUP_PROBE_SECONDS = 60.0
@@ -69,10 +80,17 @@ async def serve(settings: config.Settings) -> None:
     # grpcio's health servicer starts with the overall status SERVING; nothing is served before the probe passes.
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-    identity = Caller(user=settings.dev_user, tenant=settings.dev_tenant, permissions=settings.dev_permissions)
-    callers = DevelopmentIdentity(identity)
+    development = Caller(user=settings.dev_user, tenant=settings.dev_tenant, permissions=settings.dev_permissions)
+    auth_store = AuthStore()
+    accounts = Accounts(
+        kube=kube,
+        auth_store=auth_store,
+        namespace=settings.namespace,
+        lifetimes=Lifetimes(access_seconds=settings.access_token_seconds, session_seconds=settings.session_seconds),
+        anonymous=development if settings.dev_identity else None,
+    )
     server = grpc.aio.server(
-        interceptors=[ObserveInterceptor(metrics), ErrorInterceptor(), AuthorizeInterceptor(callers)],
+        interceptors=[ObserveInterceptor(metrics), ErrorInterceptor(), AuthorizeInterceptor(accounts)],
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -125,6 +143,7 @@ async def serve(settings: config.Settings) -> None:
     stats_service_pb2_grpc.add_StatsServiceServicer_to_server(
         stats_servicer.StatsServicer(StatsQueries(wukongs=cache, quotas=quota_cache, tenancy=tenants)), server
     )
+    auth_service_pb2_grpc.add_AuthServiceServicer_to_server(auth_servicer.AuthServicer(accounts), server)
     prometheus = Prometheus(settings.prometheus_url) if settings.prometheus_url else None
     metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(
         metrics_servicer.MetricsServicer(VmMetricsQueries(kube=kube, wukongs=wukong_queries, prometheus=prometheus)),
@@ -149,6 +168,10 @@ async def serve(settings: config.Settings) -> None:
     informers.append(Informer(kube, task_objects.kind(settings.namespace), task_cache, loop))
     informers.append(Informer(kube, quotas.RESOURCE_QUOTAS, quota_cache, loop))
     informers += [
+        Informer(kube, kind, auth_store, loop)
+        for kind in (auth_objects.secrets_kind(settings.namespace), auth_objects.config_maps_kind(settings.namespace))
+    ]
+    informers += [
         Informer(kube, kind, access_cache, loop) for kind in (service_objects.SERVICES, service_objects.NODES)
     ]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -170,10 +193,16 @@ async def serve(settings: config.Settings) -> None:
             informer.start()
         await _synced(
             lambda: (
-                cache.synced and tenants.synced and task_cache.synced and access_cache.synced and quota_cache.synced
+                cache.synced
+                and tenants.synced
+                and task_cache.synced
+                and access_cache.synced
+                and quota_cache.synced
+                and auth_store.synced
             ),
             stop,
         )
+        await accounts.ensure_signing_key()
         background += [
             asyncio.create_task(leader.run(stop), name="leader-election"),
             asyncio.create_task(reconciler.run(stop), name="task-reconciler"),

@@ -11,7 +11,9 @@ import prometheus_client
 from server.config import HostPort
 
 # Label values are bounded: a client type outside this set is counted as "other".
-CLIENT_TYPES = frozenset({"grpc", "grpc-web", "rest", "vmctl", "web", "mobile", "desktop", "other"})
+CLIENT_TYPES = frozenset(
+    {"grpc", "grpc-web", "rest", "web", "electron", "flutter", "cli", "service", "vmctl", "mobile", "desktop", "other"}
+)
 
 
 class Metrics:

@@ -148,6 +148,7 @@ class SidecarSettings:
             "novasphere.v1.AccessService",
             "novasphere.v1.StatsService",
             "novasphere.v1.MetricsService",
+            "novasphere.v1.AuthService",
         )
     )
     """Services the transcoder exposes as REST."""

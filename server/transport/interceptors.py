@@ -11,7 +11,7 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeAlias
 
 import grpc
@@ -70,19 +70,27 @@ def _around_generator(behaviour: GeneratorBehaviour, around: Around) -> Generato
     return wrapped
 
 
-def client_type(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str:
-    """`x-client-type` when the client says (vmctl, web, mobile, ...), else what the door tells: Envoy marks
-    gRPC-Web and transcoded REST calls (see envoy/), and anything else is native gRPC."""
+def client_type(metadata: Sequence[tuple[str, str | bytes]] | None) -> str:
+    """`x-client-type` when the client says (web, electron, flutter, cli, service, ...), else what its User-Agent
+    tells (Electron, Dart/Flutter, vmctl, a browser), else the door: Envoy marks gRPC-Web and transcoded REST calls
+    (see envoy/), and anything else is native gRPC. Values outside `CLIENT_TYPES` count as `other`."""
     headers = {key: value for key, value in metadata or () if isinstance(value, str)}
     declared = headers.get("x-client-type", "").strip().lower()
     if declared:
         return declared if declared in CLIENT_TYPES else "other"
+    agent = headers.get("user-agent", "")
+    for marker, kind in _USER_AGENTS:
+        if marker in agent:
+            return kind
     door = headers.get("x-novasphere-door")  # "ct=<the content-type the client sent>", set by Envoy
     if door is None:
         return "grpc"  # not through Envoy
     if door.startswith("ct=application/grpc-web"):
         return "grpc-web"
     return "grpc" if door.startswith("ct=application/grpc") else "rest"
+
+
+_USER_AGENTS = (("Electron/", "electron"), ("Dart/", "flutter"), ("vmctl/", "cli"), ("Mozilla/", "web"))
 
 
 class ObserveInterceptor(grpc.aio.ServerInterceptor):
@@ -173,8 +181,8 @@ class AuthorizeInterceptor(grpc.aio.ServerInterceptor):
             if required is None:
                 log.error("%s is served but missing from the permission table; refused", method)
                 raise domain_errors.PermissionDenied("admin")
-            caller = self._callers.caller(metadata)
-            if not caller.may(required):
+            caller = await self._callers.caller(metadata)
+            if required != permissions.AUTHENTICATED and not caller.may(required):
                 raise domain_errors.PermissionDenied(required)
             token = auth.acting_as(caller)
             try:

@@ -11,13 +11,16 @@ from __future__ import annotations
 from typing import Final
 
 PUBLIC: Final = ""
-"""Needs no caller: health checks, and reflection (served only when a setting enables it)."""
+"""Needs no caller: health checks, login and refresh, and reflection (served only when a setting enables it)."""
+AUTHENTICATED: Final = "authenticated"
+"""Needs a caller (a valid token), but no permission: the caller asking about itself."""
 
 _WUKONGS = "/novasphere.v1.WukongService/"
 _TASKS = "/novasphere.v1.TaskService/"
 _ACCESS = "/novasphere.v1.AccessService/"
 _STATS = "/novasphere.v1.StatsService/"
 _METRICS = "/novasphere.v1.MetricsService/"
+_AUTH = "/novasphere.v1.AuthService/"
 
 REQUIRED: Final[dict[str, str]] = {
     _WUKONGS + "ListWukongs": "vm:query",
@@ -42,6 +45,11 @@ REQUIRED: Final[dict[str, str]] = {
     _STATS + "GetStats": "vm:query",
     _METRICS + "GetWukongMetrics": "vm:query",
     _METRICS + "WatchWukongMetrics": "vm:query",
+    _AUTH + "Login": PUBLIC,
+    _AUTH + "Refresh": PUBLIC,  # it must work with an expired access token
+    _AUTH + "Logout": AUTHENTICATED,
+    _AUTH + "Me": AUTHENTICATED,
+    _AUTH + "CheckPermission": AUTHENTICATED,
     "/grpc.health.v1.Health/Check": PUBLIC,
     "/grpc.health.v1.Health/Watch": PUBLIC,
     "/grpc.health.v1.Health/List": PUBLIC,

@@ -181,7 +181,12 @@ class VirtApi:
                 "kind": "APIResourceList",
                 "apiVersion": "v1",
                 "groupVersion": f"{GROUP}/{version}",
-                "resources": [{"name": name, "namespaced": True} for name in RESOURCES],
+                # KubeVirt sets only name and namespaced; Go's encoder still writes the other (non-omitempty) fields
+                # of metav1.APIResource, which clients such as the Python dynamic client require.
+                "resources": [
+                    {"name": name, "singularName": "", "namespaced": True, "kind": "", "verbs": None}
+                    for name in RESOURCES
+                ],
             }
         )
 

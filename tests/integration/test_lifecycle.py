@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -57,6 +58,15 @@ def test_make_run_leaves_nothing_running(tmp_path: Path, stop_signal: signal.Sig
         assert {"KUBECONFIG", "NOVASPHERE_GRPC", "NOVASPHERE_HTTP"} <= settings.keys()
         demo = httpx.get(f"{settings['NOVASPHERE_HTTP']}/api/v1/wukongs", timeout=30).json()
         assert {w["name"] for w in demo["wukongs"]} >= {"web-1", "db-1", "ci-runner"}
+        credentials = {"username": settings["NOVASPHERE_DEMO_USER"], "password": settings["NOVASPHERE_DEMO_PASSWORD"]}
+
+        def demo_login() -> dict[str, Any] | None:
+            response = httpx.post(f"{settings['NOVASPHERE_HTTP']}/api/v1/auth/login", json=credentials, timeout=30)
+            return dict(response.json()) if response.status_code == 200 else None
+
+        identity = kube_helpers.eventually(demo_login, timeout=10, what="the demo user's login")["identity"]
+        assert identity["tenantId"] == settings["NOVASPHERE_DEMO_TENANT"]
+        assert "vm:start" in identity["permissions"]
 
         cluster = controlplane.ClusterInfo.read(tmp_path / "state" / "cluster" / "cluster.json")
         pids = {**cluster.pids, **json.loads((tmp_path / "state" / "pids.json").read_text())}

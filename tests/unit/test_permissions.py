@@ -30,7 +30,7 @@ STANDARD: list[Any] = [  # ServiceDescriptors (the upb and Python classes differ
     reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"],
 ]
 # Every permission the table may name: the ones the development identity has by default.
-KNOWN_PERMISSIONS = {permissions.PUBLIC, *config.DEV_PERMISSIONS}
+KNOWN_PERMISSIONS = {permissions.PUBLIC, permissions.AUTHENTICATED, *config.DEV_PERMISSIONS}
 
 
 def test_the_table_covers_exactly_the_served_rpcs() -> None:
@@ -39,12 +39,14 @@ def test_the_table_covers_exactly_the_served_rpcs() -> None:
     assert sorted(permissions.REQUIRED.keys() - served) == [], "rows for RPCs nobody serves"
 
 
-def test_only_health_and_reflection_are_public() -> None:
+def test_only_login_refresh_health_and_reflection_are_public() -> None:
     public = sorted(method for method, needed in permissions.REQUIRED.items() if needed == permissions.PUBLIC)
     assert public == [
         "/grpc.health.v1.Health/Check",
         "/grpc.health.v1.Health/List",
         "/grpc.health.v1.Health/Watch",
         "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        "/novasphere.v1.AuthService/Login",
+        "/novasphere.v1.AuthService/Refresh",
     ]
     assert set(permissions.REQUIRED.values()) <= KNOWN_PERMISSIONS

@@ -1,7 +1,8 @@
 """Who is calling: the `Caller` every RPC runs as, and where it comes from.
 
-Until tokens exist (the authentication issue), every call runs as one static development identity from the settings;
-the servicers already ask a `CallerSource` for each call, so tokens replace it without touching them.
+The authorisation interceptor asks a `CallerSource` for each call (`accounts.Accounts`: access tokens, or the
+development identity for calls without credentials when a setting allows it) and makes the caller current for the
+servicers and the domain (`current()`).
 """
 
 from __future__ import annotations
@@ -20,24 +21,17 @@ class Caller:
     user: str
     tenant: str
     permissions: frozenset[str]
+    session: str = ""
+    """The login session the caller's access token belongs to; empty for the development identity."""
+    client_type: str = ""
 
     def may(self, permission: str) -> bool:
         return permission in self.permissions or ADMIN in self.permissions
 
 
 class CallerSource(Protocol):
-    def caller(self, metadata: Sequence[tuple[str, str | bytes]]) -> Caller:
-        """The caller of a request with this metadata."""
-
-
-@dataclass(frozen=True)
-class DevelopmentIdentity:
-    """Every request is this one caller (settings NOVASPHERE_DEV_*); never use it where callers must be told apart."""
-
-    identity: Caller
-
-    def caller(self, metadata: Sequence[tuple[str, str | bytes]]) -> Caller:
-        return self.identity
+    async def caller(self, metadata: Sequence[tuple[str, str | bytes]]) -> Caller:
+        """The caller of a request with this metadata; raises `errors.Unauthenticated` without valid credentials."""
 
 
 _CURRENT: contextvars.ContextVar[Caller] = contextvars.ContextVar("caller")

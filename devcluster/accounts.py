@@ -1,0 +1,53 @@
+"""Users and role bindings as an administrator creates them: a user Secret with an argon2id hash in the API's
+namespace, and a line in the `novasphere-authz` ConfigMap's bindings. For `make run`'s demo users and the tests."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import kubernetes.client
+import yaml
+
+from server.auth import passwords, store
+
+API_NAMESPACE = "novasphere-system"
+AUTHZ = "novasphere-authz"
+
+
+def user_secret(name: str, password: str, *, disabled: bool = False) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "novasphere.dev/user",
+        "metadata": {
+            "name": store.user_secret_name(name),
+            "namespace": API_NAMESPACE,
+            "labels": {"novasphere.dev/kind": store.USER_KIND, store.USER_LABEL: name},
+            "annotations": {store.DISABLED_ANNOTATION: "true" if disabled else "false"},
+        },
+        "data": {"passwordHash": base64.b64encode(passwords.hash_password(password).encode()).decode()},
+    }
+
+
+def bindings(kube: kubernetes.client.ApiClient) -> list[dict[str, str]]:
+    config_map = kubernetes.client.CoreV1Api(kube).read_namespaced_config_map(AUTHZ, API_NAMESPACE)
+    loaded: Any = yaml.safe_load((config_map.data or {}).get("bindings.yaml") or "[]") or []
+    return list(loaded)
+
+
+def set_bindings(kube: kubernetes.client.ApiClient, entries: list[dict[str, str]]) -> None:
+    kubernetes.client.CoreV1Api(kube).patch_namespaced_config_map(
+        AUTHZ, API_NAMESPACE, {"data": {"bindings.yaml": yaml.safe_dump(entries, default_flow_style=True)}}
+    )
+
+
+def bind(kube: kubernetes.client.ApiClient, user: str, tenant: str, role: str) -> None:
+    wanted = {"user": user, "tenant": tenant, "role": role}
+    current = bindings(kube)
+    if wanted not in current:
+        set_bindings(kube, [*current, wanted])
+
+
+def unbind(kube: kubernetes.client.ApiClient, user: str) -> None:
+    set_bindings(kube, [b for b in bindings(kube) if b["user"] != user])

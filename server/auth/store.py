@@ -1,0 +1,175 @@
+"""What authentication reads, mirrored from the cluster on every replica (an `informer.Handler` for the auth Secrets
+and ConfigMaps of the API's namespace): users, login sessions, the token signing keys, roles and bindings.
+
+A change made through any replica, or by an administrator with kubectl, is here within the watch latency: a logout
+or a revoked session stops being accepted everywhere, a new role binding applies to the next request.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from server import timestamps
+from server.auth.tokens import KeyRing
+from server.kube.auth_objects import KIND_LABEL, secret_data
+from server.kube.informer import Kind
+
+log = logging.getLogger(__name__)
+
+USER_LABEL = "novasphere.dev/user"
+TENANT_LABEL = "novasphere.dev/tenant"
+REVOKED_LABEL = "novasphere.dev/revoked"
+EXPIRES_ANNOTATION = "novasphere.dev/expires"
+DISABLED_ANNOTATION = "novasphere.dev/disabled"
+ACTIVE_KID_ANNOTATION = "novasphere.dev/active-kid"
+CLIENT_TYPE_ANNOTATION = "novasphere.dev/client-type"
+USER_KIND, SESSION_KIND, KEYS_KIND, AUTHZ_KIND = "user", "session", "token-keys", "authz"
+KEYS_SECRET = "novasphere-token-keys"  # noqa: S105 (a Secret's name)
+
+
+def user_secret_name(username: str) -> str:
+    return f"user-{username}"
+
+
+def session_secret_name(session_id: str) -> str:
+    return f"session-{session_id}"
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    password_hash: str
+    disabled: bool
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    user: str
+    tenant: str
+    expires: datetime.datetime | None
+    revoked: bool
+
+    def live(self, now: datetime.datetime) -> bool:
+        return not self.revoked and self.expires is not None and now < self.expires
+
+
+def session_from(secret: Mapping[str, Any]) -> Session:
+    metadata = secret["metadata"]
+    labels = metadata.get("labels") or {}
+    annotations = metadata.get("annotations") or {}
+    return Session(
+        id=str(metadata["name"]).removeprefix("session-"),
+        user=labels.get(USER_LABEL, ""),
+        tenant=labels.get(TENANT_LABEL, ""),
+        expires=timestamps.parse(annotations.get(EXPIRES_ANNOTATION, "")),
+        revoked=labels.get(REVOKED_LABEL) == "true",
+    )
+
+
+@dataclass(frozen=True)
+class Binding:
+    user: str
+    tenant: str
+    role: str
+
+
+class AuthStore:
+    def __init__(self) -> None:
+        self.keys = KeyRing()
+        self._users: dict[str, User] = {}
+        self._sessions: dict[str, Session] = {}
+        self._roles: dict[str, frozenset[str]] = {}
+        self._bindings: tuple[Binding, ...] = ()
+        self._synced: set[str] = set()
+
+    @property
+    def synced(self) -> bool:
+        return len(self._synced) == 2
+
+    def user(self, name: str) -> User | None:
+        return self._users.get(name)
+
+    def has_users(self) -> bool:
+        return bool(self._users)
+
+    def session(self, session_id: str) -> Session | None:
+        return self._sessions.get(session_id)
+
+    def tenants_of(self, user: str) -> list[str]:
+        return sorted({b.tenant for b in self._bindings if b.user == user})
+
+    def permissions(self, user: str, tenant: str) -> frozenset[str]:
+        """The union of the user's roles in the tenant; a role nobody defined grants nothing (and is logged)."""
+        granted: set[str] = set()
+        for binding in self._bindings:
+            if binding.user == user and binding.tenant == tenant:
+                role = self._roles.get(binding.role)
+                if role is None:
+                    log.warning("binding of %s in %s names an undefined role %r", user, tenant, binding.role)
+                granted |= role or frozenset()
+        return frozenset(granted)
+
+    # informer.Handler
+    def replace(self, kind: Kind, items: list[dict[str, Any]], resource_version: int) -> None:
+        if kind.name == "auth-secrets":
+            self._users, self._sessions = {}, {}
+        for item in items:
+            self._put(kind, item)
+        self._synced.add(kind.name)
+
+    def apply(self, kind: Kind, event_type: str, item: dict[str, Any], resource_version: int) -> None:
+        if event_type == "DELETED":
+            self._remove(item)
+        else:
+            self._put(kind, item)
+
+    def progress(self, kind: Kind, resource_version: int) -> None:
+        """Bookmarks carry nothing authentication needs."""
+
+    def _put(self, kind: Kind, item: Mapping[str, Any]) -> None:
+        metadata = item["metadata"]
+        labels = metadata.get("labels") or {}
+        annotations = metadata.get("annotations") or {}
+        try:
+            match labels.get(KIND_LABEL):
+                case "user":
+                    name = labels.get(USER_LABEL, "")
+                    data = secret_data(item)
+                    disabled = annotations.get(DISABLED_ANNOTATION, "") == "true"
+                    self._users[name] = User(name, data.get("passwordHash", ""), disabled)
+                case "session":
+                    session = session_from(item)
+                    self._sessions[session.id] = session
+                case "token-keys":
+                    self.keys.load(secret_data(item), annotations.get(ACTIVE_KID_ANNOTATION, ""))
+                case "authz":
+                    self._load_authz(item.get("data") or {})
+        except (ValueError, KeyError, yaml.YAMLError) as error:
+            # A bad edit must not take the replica down; the last good state stays in force.
+            log.error("ignoring %s/%s: %s", labels.get(KIND_LABEL), metadata.get("name"), error)
+
+    def _remove(self, item: Mapping[str, Any]) -> None:
+        metadata = item["metadata"]
+        labels = metadata.get("labels") or {}
+        kind = labels.get(KIND_LABEL)
+        if kind == USER_KIND:
+            self._users.pop(labels.get(USER_LABEL, ""), None)
+        elif kind == SESSION_KIND:
+            self._sessions.pop(str(metadata["name"]).removeprefix("session-"), None)
+
+    def _load_authz(self, data: Mapping[str, str]) -> None:
+        roles_raw = yaml.safe_load(data.get("roles.yaml") or "{}") or {}
+        bindings_raw = yaml.safe_load(data.get("bindings.yaml") or "[]") or []
+        if not isinstance(roles_raw, dict) or not isinstance(bindings_raw, list):
+            raise ValueError("roles.yaml must map role names to lists; bindings.yaml must be a list")
+        roles = {str(name): frozenset(str(p) for p in permissions or ()) for name, permissions in roles_raw.items()}
+        bindings = tuple(Binding(str(b["user"]), str(b["tenant"]), str(b["role"])) for b in bindings_raw)
+        self._roles, self._bindings = roles, bindings
+        log.info("roles %s and %d bindings loaded", sorted(roles), len(bindings))

@@ -1,0 +1,371 @@
+"""Authentication end to end, against two API processes that refuse anonymous calls (one with Envoy in front): login,
+`Me`, `CheckPermission` and a protected call with the token through gRPC and REST; the same answer for a wrong
+password and an unknown user, and the lockout after 5 failures; refresh-token rotation and reuse revoking the
+session; logout on one replica refused on the other; tampered, `alg: none`, unknown-`kid`, HS256 and expired
+tokens refused; key rotation without logging anyone out; a role change applied without a restart."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import functools
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import httpx
+import jwt
+import kubernetes.client
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from devcluster import accounts, procs
+from devcluster import stack as devstack
+from novasphere.v1 import auth_service_pb2 as auth_pb2
+from novasphere.v1 import wukong_service_pb2 as service_pb2
+from novasphere.v1.auth_service_pb2_grpc import AuthServiceStub
+from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
+from server.auth import store, tokens
+from tests import kube_helpers
+from tests.conftest import API_ENV, TENANT
+from tests.status_helpers import details_of
+
+PASSWORD = "correct horse battery staple"
+SECURE_ENV = {**API_ENV, "NOVASPHERE_DEV_IDENTITY": "false"}
+OPERATOR_PERMISSIONS = [
+    "apikey:manage",
+    "task:query",
+    "vm:access-service:manage",
+    "vm:console:access",
+    "vm:create",
+    "vm:delete",
+    "vm:pause",
+    "vm:query",
+    "vm:restart",
+    "vm:start",
+    "vm:stop",
+    "vm:update",
+]
+
+
+@dataclass(frozen=True)
+class Replica:
+    auth: AuthServiceStub
+    wukongs: WukongServiceStub
+
+
+@dataclass(frozen=True)
+class Secure:
+    first: Replica
+    second: Replica
+    http: httpx.Client
+
+
+@pytest.fixture(scope="module")
+def secure(stack: devstack.Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure]:
+    """Two API processes without the development identity; the first behind its own Envoy."""
+    state = tmp_path_factory.mktemp("secure")
+    first_ports, second_ports = devstack.Ports.free(), devstack.Ports.free()
+    started = [
+        devstack.start_api_server(
+            api_kubeconfig=stack.api_kubeconfig, ports=ports, log_path=state / f"api-{n}.log", extra_env=SECURE_ENV
+        )
+        for n, ports in enumerate((first_ports, second_ports))
+    ]
+    started.append(devstack.start_envoy(devstack.envoy_settings(first_ports), state_dir=state))
+    with (
+        procs.stopping(started),
+        grpc.insecure_channel(f"127.0.0.1:{first_ports.grpc}") as first,
+        grpc.insecure_channel(f"127.0.0.1:{second_ports.grpc}") as second,
+        httpx.Client(base_url=f"http://127.0.0.1:{first_ports.envoy}", timeout=30) as http,
+    ):
+        yield Secure(
+            Replica(AuthServiceStub(first), WukongServiceStub(first)),
+            Replica(AuthServiceStub(second), WukongServiceStub(second)),
+            http,
+        )
+
+
+@pytest.fixture
+def user(kube: kubernetes.client.ApiClient) -> Iterator[Callable[..., str]]:
+    """Creates users (bound in the tests' tenant) on demand; their bindings go afterwards."""
+    made: list[str] = []
+
+    def make(role: str = "operator", tenant: str = TENANT) -> str:
+        name = f"u-{uuid.uuid4().hex[:10]}"
+        kubernetes.client.CoreV1Api(kube).create_namespaced_secret(
+            accounts.API_NAMESPACE,
+            accounts.user_secret(name, PASSWORD),  # type: ignore[arg-type]  # the client accepts plain JSON
+        )
+        accounts.bind(kube, name, tenant, role)
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        accounts.unbind(kube, name)
+
+
+def login(replica: Replica, username: str, password: str = PASSWORD) -> auth_pb2.LoginResponse:
+    """Logs in once the replica has seen the new user and binding (its informers take a moment)."""
+
+    def attempt() -> auth_pb2.LoginResponse | None:
+        try:
+            return replica.auth.Login(auth_pb2.LoginRequest(username=username, password=password))
+        except grpc.RpcError as error:
+            if error.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                return None
+            raise
+
+    return kube_helpers.eventually(attempt, timeout=20, what=f"login of {username}")
+
+
+def bearer(token: str) -> tuple[tuple[str, str]]:
+    return (("authorization", f"Bearer {token}"),)
+
+
+def refused(call: Callable[[], Any]) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as raised:
+        call()
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED, raised.value
+    return raised.value
+
+
+def test_login_me_permissions_and_a_protected_call_through_grpc_and_rest(
+    secure: Secure, user: Callable[..., str], namespace: str
+) -> None:
+    operator, viewer = user("operator"), user("viewer")
+    login(secure.first, operator)  # the replica has seen the user
+
+    response = secure.http.post(
+        "/api/v1/auth/login",
+        json={"username": operator, "password": PASSWORD},
+        headers={"X-Client-Type": "flutter"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["tokenType"] == "Bearer"
+    assert body["refreshToken"].startswith("nsr1.")
+    assert body["identity"]["username"] == operator
+    assert body["identity"]["tenantId"] == TENANT
+    assert body["identity"]["permissions"] == OPERATOR_PERMISSIONS
+    token = body["accessToken"]
+    assert jwt.get_unverified_header(token)["alg"] == "ES256"
+    assert "password" not in response.text
+
+    headers = {"Authorization": f"Bearer {token}"}
+    me = secure.http.get("/api/v1/auth/me", headers=headers)
+    assert me.status_code == 200, me.text
+    assert (me.json()["username"], me.json()["clientType"]) == (operator, "flutter")
+    check = secure.http.get(
+        "/api/v1/auth/permissions", params={"resourceType": "vm", "operation": "console:access"}, headers=headers
+    )
+    assert check.json() == {"hasPermission": True, "permission": "vm:console:access"}
+    listed = secure.http.get("/api/v1/wukongs", params={"namespace": namespace}, headers=headers)
+    assert listed.status_code == 200, listed.text
+
+    anonymous = secure.http.get("/api/v1/wukongs", params={"namespace": namespace})
+    assert anonymous.status_code == 401, anonymous.text
+    refused(lambda: secure.first.wukongs.ListWukongs(service_pb2.ListWukongsRequest(namespace=namespace)))
+    refused(lambda: secure.first.auth.Me(auth_pb2.MeRequest()))
+
+    viewer_token = login(secure.first, viewer).access_token
+    mine = secure.first.auth.Me(auth_pb2.MeRequest(), metadata=bearer(viewer_token))
+    assert list(mine.permissions) == ["task:query", "vm:query"]
+    no_console = secure.first.auth.CheckPermission(
+        auth_pb2.CheckPermissionRequest(resource_type="vm", operation="console:access"), metadata=bearer(viewer_token)
+    )
+    assert not no_console.has_permission
+    with pytest.raises(grpc.RpcError) as denied:
+        secure.first.wukongs.DeleteWukong(
+            service_pb2.DeleteWukongRequest(namespace=namespace, name="x"), metadata=bearer(viewer_token)
+        )
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_wrong_password_and_an_unknown_user_get_the_same_answer_then_both_lock_out(
+    secure: Secure, user: Callable[..., str]
+) -> None:
+    known = user()
+    login(secure.first, known)
+    unknown = f"nobody-{uuid.uuid4().hex[:8]}"
+    answers = set()
+    for name in (known, unknown):
+        for _ in range(5):
+            attempt = auth_pb2.LoginRequest(username=name, password="nope")
+            error = refused(functools.partial(secure.first.auth.Login, attempt))
+            answers.add((error.details(), details_of(error).reason))
+    assert answers == {("wrong username or password", "LOGIN_FAILED")}
+
+    for name, password in ((known, PASSWORD), (unknown, "nope")):
+        with pytest.raises(grpc.RpcError) as locked:
+            secure.first.auth.Login(auth_pb2.LoginRequest(username=name, password=password))
+        assert locked.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert details_of(locked.value).reason == "TOO_MANY_LOGIN_ATTEMPTS"
+        retry_seconds = details_of(locked.value).retry_seconds
+        assert retry_seconds is not None
+        assert 0 < retry_seconds <= 300
+    over_rest = secure.http.post("/api/v1/auth/login", json={"username": known, "password": PASSWORD})
+    assert over_rest.status_code == 429, over_rest.text
+
+
+def test_refresh_rotates_the_token_and_reusing_one_revokes_the_session(
+    secure: Secure, user: Callable[..., str]
+) -> None:
+    first = login(secure.first, user())
+    second = secure.first.auth.Refresh(auth_pb2.RefreshRequest(refresh_token=first.refresh_token))
+    assert second.refresh_token != first.refresh_token
+    assert secure.first.auth.Me(auth_pb2.MeRequest(), metadata=bearer(second.access_token)).username
+
+    reused = refused(lambda: secure.first.auth.Refresh(auth_pb2.RefreshRequest(refresh_token=first.refresh_token)))
+    assert details_of(reused).reason == "REFRESH_TOKEN_REUSED"
+    refused(lambda: secure.first.auth.Refresh(auth_pb2.RefreshRequest(refresh_token=second.refresh_token)))
+    _eventually_refused(secure.second, second.access_token)
+    refused(lambda: secure.first.auth.Refresh(auth_pb2.RefreshRequest(refresh_token="nsr1.garbage")))
+
+
+def test_logout_on_one_replica_is_refused_on_the_other_within_seconds(secure: Secure, user: Callable[..., str]) -> None:
+    grant = login(secure.first, user())
+    assert secure.second.auth.Me(auth_pb2.MeRequest(), metadata=bearer(grant.access_token)).username
+    secure.first.auth.Logout(auth_pb2.LogoutRequest(), metadata=bearer(grant.access_token))
+    waited = _eventually_refused(secure.second, grant.access_token)
+    assert waited < 2.0, f"the second replica still accepted the token {waited:.2f} s after logout"
+    refused(lambda: secure.first.auth.Refresh(auth_pb2.RefreshRequest(refresh_token=grant.refresh_token)))
+
+
+def test_tampered_unsigned_foreign_and_expired_tokens_are_refused(
+    secure: Secure, user: Callable[..., str], kube: kubernetes.client.ApiClient
+) -> None:
+    grant = login(secure.first, user())
+    good = grant.access_token
+    claims = jwt.decode(good, options={"verify_signature": False})
+    header = jwt.get_unverified_header(good)
+    head, payload, signature = good.split(".")
+    flipped = signature[:-2] + ("AA" if signature[-2:] != "AA" else "BB")
+    forged_payload = _part(json.dumps({**claims, "tid": "someone-else"}).encode())
+    key = _signing_key(kube, header["kid"])
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
+    bad_tokens = {
+        "bad signature": f"{head}.{payload}.{flipped}",
+        "changed claims": f"{head}.{forged_payload}.{signature}",
+        "alg none": _part(json.dumps({"alg": "none", "kid": header["kid"]}).encode())
+        + "."
+        + _part(json.dumps(claims).encode())
+        + ".",
+        "HS256 with the public key": _hs256(claims, public_pem, header["kid"]),
+        "unknown kid": jwt.encode(claims, _foreign_key(), algorithm="ES256", headers={"kid": "nope"}),
+        "foreign key, known kid": jwt.encode(claims, _foreign_key(), algorithm="ES256", headers={"kid": header["kid"]}),
+        "expired": jwt.encode(
+            {**claims, "iat": past - datetime.timedelta(minutes=15), "nbf": past, "exp": past},
+            key,
+            algorithm="ES256",
+            headers={"kid": header["kid"]},
+        ),
+        "not a JWT": "hello",
+    }
+    for why, token in bad_tokens.items():
+        error = refused(functools.partial(secure.first.auth.Me, auth_pb2.MeRequest(), metadata=bearer(token)))
+        assert details_of(error).reason == "UNAUTHENTICATED", why
+    reasonable = jwt.encode(claims, key, algorithm="ES256", headers={"kid": header["kid"]})
+    assert secure.first.auth.Me(auth_pb2.MeRequest(), metadata=bearer(reasonable)).username == claims["sub"]
+
+
+def test_key_rotation_logs_nobody_out(
+    secure: Secure, user: Callable[..., str], kube: kubernetes.client.ApiClient
+) -> None:
+    before = login(secure.first, user())
+    old_kid = jwt.get_unverified_header(before.access_token)["kid"]
+    new_kid = tokens.new_kid()
+    core = kubernetes.client.CoreV1Api(kube)
+    core.patch_namespaced_secret(
+        store.KEYS_SECRET,
+        devstack.API_NAMESPACE,
+        {
+            "metadata": {"annotations": {store.ACTIVE_KID_ANNOTATION: new_kid}},
+            "data": {new_kid: base64.b64encode(tokens.new_private_key_pem().encode()).decode()},
+        },
+    )
+
+    refresh_token = [before.refresh_token]  # each refresh returns the next one
+
+    def rotated() -> auth_pb2.LoginResponse | None:
+        grant = secure.second.auth.Refresh(auth_pb2.RefreshRequest(refresh_token=refresh_token[0]))
+        refresh_token[0] = grant.refresh_token
+        return grant if jwt.get_unverified_header(grant.access_token)["kid"] == new_kid else None
+
+    after = kube_helpers.eventually(rotated, timeout=10, what="tokens signed with the new key")
+    for replica in (secure.first, secure.second):  # the old key still verifies what it signed
+        assert replica.auth.Me(auth_pb2.MeRequest(), metadata=bearer(before.access_token)).username
+        assert replica.auth.Me(auth_pb2.MeRequest(), metadata=bearer(after.access_token)).username
+
+    core.patch_namespaced_secret(store.KEYS_SECRET, devstack.API_NAMESPACE, {"data": {old_kid: None}})
+    _eventually_refused(secure.first, before.access_token)
+    assert secure.first.auth.Me(auth_pb2.MeRequest(), metadata=bearer(after.access_token)).username
+
+
+def test_a_role_change_applies_to_the_next_request_without_a_restart(
+    secure: Secure, user: Callable[..., str], kube: kubernetes.client.ApiClient
+) -> None:
+    name = user("viewer")
+    token = login(secure.first, name).access_token
+    assert "vm:start" not in secure.first.auth.Me(auth_pb2.MeRequest(), metadata=bearer(token)).permissions
+    accounts.unbind(kube, name)
+    accounts.bind(kube, name, TENANT, "operator")
+
+    def promoted() -> bool | None:
+        me = secure.first.auth.Me(auth_pb2.MeRequest(), metadata=bearer(token))
+        return True if "vm:start" in me.permissions else None
+
+    kube_helpers.eventually(promoted, timeout=10, what="the new role")
+
+
+# -- helpers
+
+
+def _foreign_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _part(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _hs256(claims: dict[str, Any], secret: bytes, kid: str) -> str:
+    """The classic key-confusion forgery: HMAC with the public key as the secret (pyjwt refuses to make it)."""
+    header = {"alg": "HS256", "typ": "JWT", "kid": kid}
+    signing_input = _part(json.dumps(header).encode()) + "." + _part(json.dumps(claims).encode())
+    return signing_input + "." + _part(hmac.new(secret, signing_input.encode(), hashlib.sha256).digest())
+
+
+def _signing_key(kube: kubernetes.client.ApiClient, kid: str) -> Any:
+    secret = kubernetes.client.CoreV1Api(kube).read_namespaced_secret(store.KEYS_SECRET, devstack.API_NAMESPACE)
+    pem = base64.b64decode((secret.data or {})[kid])
+    return serialization.load_pem_private_key(pem, password=None)
+
+
+def _eventually_refused(replica: Replica, token: str) -> float:
+    """Seconds until `replica` refuses `token`."""
+    started = time.monotonic()
+
+    def gone() -> bool | None:
+        try:
+            replica.auth.Me(auth_pb2.MeRequest(), metadata=bearer(token))
+        except grpc.RpcError as error:
+            code = error.code()
+        else:
+            return None
+        assert code == grpc.StatusCode.UNAUTHENTICATED
+        return True
+
+    kube_helpers.eventually(gone, timeout=10, what="the token to be refused")
+    return time.monotonic() - started

@@ -3,7 +3,6 @@ namespace, and a line in the `novasphere-authz` ConfigMap's bindings. For `make 
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import kubernetes.client
@@ -16,18 +15,9 @@ AUTHZ = "novasphere-authz"
 
 
 def user_secret(name: str, password: str, *, disabled: bool = False) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "novasphere.dev/user",
-        "metadata": {
-            "name": store.user_secret_name(name),
-            "namespace": API_NAMESPACE,
-            "labels": {"novasphere.dev/kind": store.USER_KIND, store.USER_LABEL: name},
-            "annotations": {store.DISABLED_ANNOTATION: "true" if disabled else "false"},
-        },
-        "data": {"passwordHash": base64.b64encode(passwords.hash_password(password).encode()).decode()},
-    }
+    secret = store.user_secret(name, passwords.hash_password(password), disabled=disabled)
+    secret["metadata"]["namespace"] = API_NAMESPACE
+    return secret
 
 
 def bindings(kube: kubernetes.client.ApiClient) -> list[dict[str, str]]:

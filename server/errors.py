@@ -5,7 +5,8 @@ to a status code in one table.
     ├── NotFound
     │   ├── WukongNotFound
     │   ├── NamespaceNotFound
-    │   └── TaskNotFound
+    │   ├── TaskNotFound
+    │   └── ApiKeyNotFound
     ├── AlreadyExists
     ├── PermissionDenied
     ├── Unauthenticated
@@ -36,6 +37,8 @@ class Reason(enum.StrEnum):
     WUKONG_NOT_FOUND = "WUKONG_NOT_FOUND"
     NAMESPACE_NOT_FOUND = "NAMESPACE_NOT_FOUND"
     TASK_NOT_FOUND = "TASK_NOT_FOUND"
+    API_KEY_NOT_FOUND = "API_KEY_NOT_FOUND"
+    TOO_MANY_API_KEYS = "TOO_MANY_API_KEYS"
     ACCESS_SERVICE_NOT_FOUND = "ACCESS_SERVICE_NOT_FOUND"
     ACCESS_SERVICE_ALREADY_EXISTS = "ACCESS_SERVICE_ALREADY_EXISTS"
     VM_NOT_CREATED = "VM_NOT_CREATED"
@@ -122,6 +125,17 @@ class TaskNotFound(NotFound):
         )
 
 
+class ApiKeyNotFound(NotFound):
+    reason = Reason.API_KEY_NOT_FOUND
+    resource_type = "novasphere.dev/ApiKey"
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(
+            f"API key '{key_id[:32]}' not found among yours (ListApiKeys shows them)",
+            resource_name=f"apikeys/{key_id[:32]}",
+        )
+
+
 class AccessServiceNotFound(NotFound):
     reason = Reason.ACCESS_SERVICE_NOT_FOUND
     resource_type = "Service"
@@ -162,8 +176,10 @@ class AccessServiceAlreadyExists(AlreadyExists):
 class PermissionDenied(NovaError):
     reason = Reason.PERMISSION_DENIED
 
-    def __init__(self, permission: str) -> None:
-        super().__init__(f"permission '{permission}' is required; ask your tenant's administrator for a role with it")
+    def __init__(self, permission: str, *, message: str = "") -> None:
+        super().__init__(
+            message or f"permission '{permission}' is required; ask your tenant's administrator for a role with it"
+        )
         self.permission = permission
 
 

@@ -27,6 +27,7 @@ from server.access.cache import AccessCache
 from server.access.commands import AccessCommands
 from server.auth import Caller
 from server.auth.accounts import Accounts, Lifetimes
+from server.auth.api_keys import ApiKeys
 from server.auth.store import AuthStore
 from server.failpoints import Failpoints
 from server.kube import auth_objects, quotas
@@ -82,11 +83,13 @@ async def serve(settings: config.Settings) -> None:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
     development = Caller(user=settings.dev_user, tenant=settings.dev_tenant, permissions=settings.dev_permissions)
     auth_store = AuthStore()
+    api_keys = ApiKeys(kube=kube, auth_store=auth_store, namespace=settings.namespace)
     accounts = Accounts(
         kube=kube,
         auth_store=auth_store,
         namespace=settings.namespace,
         lifetimes=Lifetimes(access_seconds=settings.access_token_seconds, session_seconds=settings.session_seconds),
+        api_keys=api_keys,
         anonymous=development if settings.dev_identity else None,
     )
     server = grpc.aio.server(
@@ -143,7 +146,7 @@ async def serve(settings: config.Settings) -> None:
     stats_service_pb2_grpc.add_StatsServiceServicer_to_server(
         stats_servicer.StatsServicer(StatsQueries(wukongs=cache, quotas=quota_cache, tenancy=tenants)), server
     )
-    auth_service_pb2_grpc.add_AuthServiceServicer_to_server(auth_servicer.AuthServicer(accounts), server)
+    auth_service_pb2_grpc.add_AuthServiceServicer_to_server(auth_servicer.AuthServicer(accounts, api_keys), server)
     prometheus = Prometheus(settings.prometheus_url) if settings.prometheus_url else None
     metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(
         metrics_servicer.MetricsServicer(VmMetricsQueries(kube=kube, wukongs=wukong_queries, prometheus=prometheus)),
@@ -203,6 +206,7 @@ async def serve(settings: config.Settings) -> None:
             stop,
         )
         await accounts.ensure_signing_key()
+        await accounts.ensure_bootstrap_admin()
         background += [
             asyncio.create_task(leader.run(stop), name="leader-election"),
             asyncio.create_task(reconciler.run(stop), name="task-reconciler"),
@@ -269,5 +273,9 @@ def main() -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    # At DEBUG the Kubernetes client logs whole response bodies, Secrets included (password hashes, signing keys,
+    # the initial admin password): its loggers never go below INFO.
+    for noisy in ("kubernetes", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(settings.log_level)))
     log.info("settings: %s", config.describe(settings))
     asyncio.run(serve(settings))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import hashlib
 import hmac
 import logging
 import secrets
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 
 from server import errors, timestamps
 from server.auth import Caller, lockout, passwords, store, tokens
+from server.auth.api_keys import ApiKeys
 from server.auth.store import AuthStore, Session
 from server.kube import auth_objects
 from server.kube import errors as kube_errors
@@ -58,6 +58,7 @@ class Accounts:
         auth_store: AuthStore,
         namespace: str,
         lifetimes: Lifetimes,
+        api_keys: ApiKeys,
         anonymous: Caller | None,
     ) -> None:
         """`anonymous`: who a request without credentials runs as (the development identity), or None to refuse."""
@@ -65,6 +66,7 @@ class Accounts:
         self._store = auth_store
         self._namespace = namespace
         self._lifetimes = lifetimes
+        self._api_keys = api_keys
         self._anonymous = anonymous
         self._lockout = lockout.Lockout()
 
@@ -92,12 +94,47 @@ class Accounts:
         self._store.keys.load(auth_objects.secret_data(created), annotations.get(store.ACTIVE_KID_ANNOTATION, ""))
         log.info("token signing keys: %s", ", ".join(self._store.keys.kids))
 
+    async def ensure_bootstrap_admin(self) -> None:
+        """On a fresh install (no user at all), creates the user `admin` with a random password, kept in the Secret
+        `novasphere-initial-admin` for the installer to read (and delete after the first login). `deploy/authz.yaml`
+        binds `admin` as administrator of tenant `default`. The password is never logged."""
+        if self._store.has_users():
+            return
+        password = secrets.token_urlsafe(18)
+        initial = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": store.INITIAL_ADMIN_SECRET, "namespace": self._namespace},
+            "data": auth_objects.encoded({"username": store.BOOTSTRAP_ADMIN, "password": password}),
+        }
+        try:
+            await auth_objects.create_secret(self._kube, initial)
+        except kube_errors.Conflict:  # another replica got here first, or a crash came between the two writes
+            existing = await auth_objects.get_secret(
+                self._kube, namespace=self._namespace, name=store.INITIAL_ADMIN_SECRET
+            )
+            password = auth_objects.secret_data(existing).get("password", "")
+            if not password:
+                return
+        user = store.user_secret(store.BOOTSTRAP_ADMIN, await passwords.hash_async(password))
+        user["metadata"]["namespace"] = self._namespace
+        with contextlib.suppress(kube_errors.Conflict):
+            await auth_objects.create_secret(self._kube, user)
+        log.info(
+            "fresh install: created user %s; its password is in Secret %s/%s",
+            store.BOOTSTRAP_ADMIN,
+            self._namespace,
+            store.INITIAL_ADMIN_SECRET,
+        )
+
     # ---- who is calling ---------------------------------------------------------------------------------------
 
     async def caller(self, metadata: Sequence[tuple[str, str | bytes]]) -> Caller:
-        """The caller of a request with this metadata (`authorization: Bearer <access token>`)."""
+        """The caller of a request with this metadata: `authorization: Bearer <access token>` or `x-api-key`."""
         headers = {key.lower(): value for key, value in metadata if isinstance(value, str)}
         authorization = headers.get("authorization", "")
+        if not authorization and "x-api-key" in headers:
+            return await self._api_keys.caller(headers["x-api-key"])
         if not authorization:
             if self._anonymous is not None:
                 return self._anonymous
@@ -183,7 +220,7 @@ class Accounts:
                         store.CLIENT_TYPE_ANNOTATION: client_type,
                     },
                 },
-                "data": auth_objects.encoded({"refresh": _digest(refresh_secret), "used": ""}),
+                "data": auth_objects.encoded({"refresh": tokens.secret_digest(refresh_secret), "used": ""}),
             },
         )
         log.info("login of %s in tenant %s (%s), session %s", username, tenant, client_type, session_id)
@@ -205,7 +242,7 @@ class Accounts:
         if session is None or not session.live(now):
             raise errors.Unauthenticated("the session has ended: log in again")
         data = auth_objects.secret_data(secret)
-        digest = _digest(presented)
+        digest = tokens.secret_digest(presented)
         used = [h for h in data.get("used", "").split("\n") if h]
         if not hmac.compare_digest(digest, data.get("refresh", "")):
             if any(hmac.compare_digest(digest, h) for h in used):
@@ -222,7 +259,7 @@ class Accounts:
         new_secret = secrets.token_urlsafe(32)
         patch = {
             "data": auth_objects.encoded(
-                {"refresh": _digest(new_secret), "used": "\n".join([*used, digest][-USED_TOKENS_KEPT:])}
+                {"refresh": tokens.secret_digest(new_secret), "used": "\n".join([*used, digest][-USED_TOKENS_KEPT:])}
             )
         }
         try:
@@ -273,12 +310,14 @@ class Accounts:
     def _tenant_for(self, username: str, wanted: str, tenants: list[str]) -> str:
         if wanted:
             if wanted not in tenants:
-                raise errors.PermissionDenied(f"a role in tenant '{wanted}'")
+                raise errors.PermissionDenied(
+                    "", message=f"{username} has no role in tenant '{wanted}'; ask its administrator for one"
+                )
             return wanted
         if len(tenants) == 1:
             return tenants[0]
         if not tenants:
-            raise errors.PermissionDenied("a role in some tenant")
+            raise errors.PermissionDenied("", message=f"{username} has no role in any tenant; ask an administrator")
         raise errors.InvalidArgument.field(
             "tenant_id", f"is required: {username} belongs to several tenants ({', '.join(tenants)})"
         )
@@ -302,11 +341,6 @@ class Accounts:
             caller=caller,
             tenants=self._store.tenants_of(session.user),
         )
-
-
-def _digest(secret: str) -> str:
-    """Refresh tokens are 256 random bits: SHA-256 is enough to store them (no password stretching needed)."""
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _is_session_id(text: str) -> bool:

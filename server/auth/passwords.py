@@ -24,6 +24,12 @@ def hash_password(password: str) -> str:
     return _HASHER.hash(password)
 
 
+async def hash_async(password: str) -> str:
+    """`hash_password` off the event loop, queued like verifications."""
+    async with _SLOTS:
+        return await asyncio.to_thread(hash_password, password)
+
+
 @functools.cache
 def _dummy_hash() -> str:
     return _HASHER.hash(secrets.token_urlsafe(16))

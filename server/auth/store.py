@@ -8,6 +8,7 @@ or a revoked session stops being accepted everywhere, a new role binding applies
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import yaml
 
 from server import timestamps
 from server.auth.tokens import KeyRing
-from server.kube.auth_objects import KIND_LABEL, secret_data
+from server.kube.auth_objects import KIND_LABEL, encoded, secret_data
 from server.kube.informer import Kind
 
 log = logging.getLogger(__name__)
@@ -29,16 +30,40 @@ EXPIRES_ANNOTATION = "novasphere.dev/expires"
 DISABLED_ANNOTATION = "novasphere.dev/disabled"
 ACTIVE_KID_ANNOTATION = "novasphere.dev/active-kid"
 CLIENT_TYPE_ANNOTATION = "novasphere.dev/client-type"
-USER_KIND, SESSION_KIND, KEYS_KIND, AUTHZ_KIND = "user", "session", "token-keys", "authz"
+NAME_ANNOTATION = "novasphere.dev/name"
+PERMISSIONS_ANNOTATION = "novasphere.dev/permissions"
+CREATED_ANNOTATION = "novasphere.dev/created"
+USER_KIND, SESSION_KIND, KEYS_KIND, AUTHZ_KIND, API_KEY_KIND = "user", "session", "token-keys", "authz", "api-key"
 KEYS_SECRET = "novasphere-token-keys"  # noqa: S105 (a Secret's name)
+INITIAL_ADMIN_SECRET = "novasphere-initial-admin"  # noqa: S105 (a Secret's name)
+BOOTSTRAP_ADMIN = "admin"
 
 
 def user_secret_name(username: str) -> str:
     return f"user-{username}"
 
 
+def user_secret(name: str, password_hash: str, *, disabled: bool = False) -> dict[str, Any]:
+    """A user as stored: a Secret `user-<name>` with the argon2id PHC string (namespace left to the caller)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "novasphere.dev/user",
+        "metadata": {
+            "name": user_secret_name(name),
+            "labels": {KIND_LABEL: USER_KIND, USER_LABEL: name},
+            "annotations": {DISABLED_ANNOTATION: "true" if disabled else "false"},
+        },
+        "data": encoded({"passwordHash": password_hash}),
+    }
+
+
 def session_secret_name(session_id: str) -> str:
     return f"session-{session_id}"
+
+
+def api_key_secret_name(key_id: str) -> str:
+    return f"apikey-{key_id}"
 
 
 @dataclass(frozen=True)
@@ -58,6 +83,38 @@ class Session:
 
     def live(self, now: datetime.datetime) -> bool:
         return not self.revoked and self.expires is not None and now < self.expires
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    id: str
+    name: str
+    user: str
+    tenant: str
+    permissions: frozenset[str]
+    digest: str
+    created: datetime.datetime | None
+    expires: datetime.datetime | None
+
+    def live(self, now: datetime.datetime) -> bool:
+        return self.expires is None or now < self.expires
+
+
+def api_key_from(secret: Mapping[str, Any]) -> ApiKeyRecord:
+    metadata = secret["metadata"]
+    labels = metadata.get("labels") or {}
+    annotations = metadata.get("annotations") or {}
+    permissions = json.loads(annotations.get(PERMISSIONS_ANNOTATION) or "[]")
+    return ApiKeyRecord(
+        id=str(metadata["name"]).removeprefix("apikey-"),
+        name=annotations.get(NAME_ANNOTATION, ""),
+        user=labels.get(USER_LABEL, ""),
+        tenant=labels.get(TENANT_LABEL, ""),
+        permissions=frozenset(str(p) for p in permissions),
+        digest=secret_data(secret).get("digest", ""),
+        created=timestamps.parse(annotations.get(CREATED_ANNOTATION, "")),
+        expires=timestamps.parse(annotations.get(EXPIRES_ANNOTATION, "")),
+    )
 
 
 def session_from(secret: Mapping[str, Any]) -> Session:
@@ -85,6 +142,7 @@ class AuthStore:
         self.keys = KeyRing()
         self._users: dict[str, User] = {}
         self._sessions: dict[str, Session] = {}
+        self._api_keys: dict[str, ApiKeyRecord] = {}
         self._roles: dict[str, frozenset[str]] = {}
         self._bindings: tuple[Binding, ...] = ()
         self._synced: set[str] = set()
@@ -101,6 +159,15 @@ class AuthStore:
 
     def session(self, session_id: str) -> Session | None:
         return self._sessions.get(session_id)
+
+    def api_key(self, key_id: str) -> ApiKeyRecord | None:
+        return self._api_keys.get(key_id)
+
+    def api_keys_of(self, user: str, tenant: str) -> list[ApiKeyRecord]:
+        return sorted(
+            (k for k in self._api_keys.values() if k.user == user and k.tenant == tenant),
+            key=lambda k: (k.created or datetime.datetime.min.replace(tzinfo=datetime.UTC), k.id),
+        )
 
     def tenants_of(self, user: str) -> list[str]:
         return sorted({b.tenant for b in self._bindings if b.user == user})
@@ -119,7 +186,7 @@ class AuthStore:
     # informer.Handler
     def replace(self, kind: Kind, items: list[dict[str, Any]], resource_version: int) -> None:
         if kind.name == "auth-secrets":
-            self._users, self._sessions = {}, {}
+            self._users, self._sessions, self._api_keys = {}, {}, {}
         for item in items:
             self._put(kind, item)
         self._synced.add(kind.name)
@@ -147,6 +214,9 @@ class AuthStore:
                 case "session":
                     session = session_from(item)
                     self._sessions[session.id] = session
+                case "api-key":
+                    record = api_key_from(item)
+                    self._api_keys[record.id] = record
                 case "token-keys":
                     self.keys.load(secret_data(item), annotations.get(ACTIVE_KID_ANNOTATION, ""))
                 case "authz":
@@ -163,6 +233,8 @@ class AuthStore:
             self._users.pop(labels.get(USER_LABEL, ""), None)
         elif kind == SESSION_KIND:
             self._sessions.pop(str(metadata["name"]).removeprefix("session-"), None)
+        elif kind == API_KEY_KIND:
+            self._api_keys.pop(str(metadata["name"]).removeprefix("apikey-"), None)
 
     def _load_authz(self, data: Mapping[str, str]) -> None:
         roles_raw = yaml.safe_load(data.get("roles.yaml") or "{}") or {}

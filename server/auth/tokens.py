@@ -10,6 +10,7 @@ allows a small clock skew between replicas.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import secrets
 import threading
 from collections.abc import Mapping
@@ -37,6 +38,12 @@ class Claims:
     session: str
     client_type: str
     expires: datetime.datetime
+
+
+def secret_digest(secret: str) -> str:
+    """How refresh tokens and API keys are stored: their secrets are 256 random bits, so SHA-256 suffices (password
+    stretching protects guessable secrets, not random ones)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def new_private_key_pem() -> str:

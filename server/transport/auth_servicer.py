@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import grpc
@@ -9,6 +10,8 @@ import grpc
 from novasphere.v1 import auth_service_pb2, auth_service_pb2_grpc
 from server import auth
 from server.auth.accounts import Accounts, Grant
+from server.auth.api_keys import ApiKeys
+from server.auth.store import ApiKeyRecord
 from server.transport.convert import set_time
 from server.transport.interceptors import client_type
 
@@ -17,8 +20,9 @@ SERVICE = auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"]
 
 
 class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
-    def __init__(self, accounts: Accounts) -> None:
+    def __init__(self, accounts: Accounts, api_keys: ApiKeys) -> None:
         self._accounts = accounts
+        self._api_keys = api_keys
 
     async def Login(self, request: auth_service_pb2.LoginRequest, context: Context) -> auth_service_pb2.LoginResponse:
         grant = await self._accounts.login(
@@ -52,6 +56,41 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
             auth.current(), resource_type=request.resource_type, operation=request.operation
         )
         return auth_service_pb2.CheckPermissionResponse(has_permission=allowed, permission=permission)
+
+    async def CreateApiKey(
+        self, request: auth_service_pb2.CreateApiKeyRequest, context: Context
+    ) -> auth_service_pb2.ApiKey:
+        expires = request.expire_time.ToDatetime(datetime.UTC) if request.HasField("expire_time") else None
+        record, key = await self._api_keys.create(
+            auth.current(), name=request.name, permissions=list(request.permissions), expires=expires
+        )
+        message = _api_key(record)
+        message.key = key
+        return message
+
+    async def ListApiKeys(
+        self, request: auth_service_pb2.ListApiKeysRequest, context: Context
+    ) -> auth_service_pb2.ListApiKeysResponse:
+        return auth_service_pb2.ListApiKeysResponse(api_keys=[_api_key(r) for r in self._api_keys.list(auth.current())])
+
+    async def RevokeApiKey(
+        self, request: auth_service_pb2.RevokeApiKeyRequest, context: Context
+    ) -> auth_service_pb2.RevokeApiKeyResponse:
+        await self._api_keys.revoke(auth.current(), request.id)
+        return auth_service_pb2.RevokeApiKeyResponse()
+
+
+def _api_key(record: ApiKeyRecord) -> auth_service_pb2.ApiKey:
+    message = auth_service_pb2.ApiKey(
+        id=record.id,
+        name=record.name,
+        username=record.user,
+        tenant_id=record.tenant,
+        permissions=sorted(record.permissions),
+    )
+    set_time(message.create_time, record.created)
+    set_time(message.expire_time, record.expires)
+    return message
 
 
 def _client_type(context: Context) -> str:

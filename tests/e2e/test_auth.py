@@ -13,9 +13,11 @@ import hashlib
 import hmac
 import json
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -66,6 +68,8 @@ class Secure:
     first: Replica
     second: Replica
     http: httpx.Client
+    logs: tuple[Path, ...]
+    """The API servers' logs (the first at DEBUG) and Envoy's, with its access log."""
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +79,12 @@ def secure(stack: devstack.Stack, tmp_path_factory: pytest.TempPathFactory) -> I
     first_ports, second_ports = devstack.Ports.free(), devstack.Ports.free()
     started = [
         devstack.start_api_server(
-            api_kubeconfig=stack.api_kubeconfig, ports=ports, log_path=state / f"api-{n}.log", extra_env=SECURE_ENV
+            api_kubeconfig=stack.api_kubeconfig,
+            ports=ports,
+            log_path=state / f"api-{n}.log",
+            extra_env={**SECURE_ENV, "NOVASPHERE_LOG_LEVEL": level},
         )
-        for n, ports in enumerate((first_ports, second_ports))
+        for n, ports, level in ((0, first_ports, "DEBUG"), (1, second_ports, "INFO"))
     ]
     started.append(devstack.start_envoy(devstack.envoy_settings(first_ports), state_dir=state))
     with (
@@ -90,6 +97,7 @@ def secure(stack: devstack.Stack, tmp_path_factory: pytest.TempPathFactory) -> I
             Replica(AuthServiceStub(first), WukongServiceStub(first)),
             Replica(AuthServiceStub(second), WukongServiceStub(second)),
             http,
+            (state / "api-0.log", state / "api-1.log", state / "logs" / "envoy.log"),
         )
 
 
@@ -329,7 +337,139 @@ def test_a_role_change_applies_to_the_next_request_without_a_restart(
     kube_helpers.eventually(promoted, timeout=10, what="the new role")
 
 
+def test_api_keys_are_shown_once_act_within_their_permissions_and_stop_when_revoked(
+    secure: Secure, user: Callable[..., str], kube: kubernetes.client.ApiClient, namespace: str
+) -> None:
+    owner = user("operator")
+    token = login(secure.first, owner).access_token
+    headers = {"Authorization": f"Bearer {token}"}
+    created = secure.http.post(
+        "/api/v1/auth/api-keys", json={"name": "ci reader", "permissions": ["vm:query"]}, headers=headers
+    )
+    assert created.status_code == 200, created.text
+    key = created.json()["key"]
+    assert key.startswith("nsk_")
+    listed = secure.http.get("/api/v1/auth/api-keys", headers=headers).json()["apiKeys"]
+    assert [(k["name"], k["permissions"]) for k in listed] == [("ci reader", ["vm:query"])]
+    assert not listed[0].get("key")  # empty: only CreateApiKey returns it
+
+    with_key = {"X-API-Key": key}
+    assert secure.http.get("/api/v1/wukongs", params={"namespace": namespace}, headers=with_key).status_code == 200
+    me = secure.first.auth.Me(auth_pb2.MeRequest(), metadata=(("x-api-key", key),))
+    assert (list(me.permissions), me.client_type) == (["vm:query"], "service")
+    with pytest.raises(grpc.RpcError) as denied:
+        secure.first.wukongs.DeleteWukong(
+            service_pb2.DeleteWukongRequest(namespace=namespace, name="x"), metadata=(("x-api-key", key),)
+        )
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    minted = secure.http.post(
+        "/api/v1/auth/api-keys", json={"name": "more", "permissions": ["vm:query"]}, headers=with_key
+    )
+    assert minted.status_code == 403, minted.text
+    beyond = secure.http.post("/api/v1/auth/api-keys", json={"name": "x", "permissions": ["admin"]}, headers=headers)
+    assert beyond.status_code == 403
+    assert "admin" in beyond.json()["message"]
+    wrong = secure.http.get("/api/v1/wukongs", headers={"X-API-Key": key[:-4] + "AAAA"})
+    assert wrong.status_code == 401
+
+    revoked = secure.http.delete(f"/api/v1/auth/api-keys/{listed[0]['id']}", headers=headers)
+    assert revoked.status_code == 200, revoked.text
+
+    def refused_everywhere() -> bool | None:
+        for replica in (secure.first, secure.second):
+            try:
+                replica.auth.Me(auth_pb2.MeRequest(), metadata=(("x-api-key", key),))
+            except grpc.RpcError as error:
+                if error.code() != grpc.StatusCode.UNAUTHENTICATED:
+                    raise
+            else:
+                return None
+        return True
+
+    kube_helpers.eventually(refused_everywhere, timeout=10, what="the revoked key to be refused")
+
+
+def test_a_key_never_exceeds_its_owners_current_role_and_expires(
+    secure: Secure, user: Callable[..., str], kube: kubernetes.client.ApiClient
+) -> None:
+    owner = user("operator")
+    token = login(secure.first, owner).access_token
+    soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=3)
+    request = auth_pb2.CreateApiKeyRequest(name="deployer", permissions=["vm:query", "vm:start"])
+    request.expire_time.FromDatetime(soon)
+    key = secure.first.auth.CreateApiKey(request, metadata=bearer(token)).key
+    me = secure.first.auth.Me(auth_pb2.MeRequest(), metadata=(("x-api-key", key),))
+    assert list(me.permissions) == ["vm:query", "vm:start"]
+    late = auth_pb2.CreateApiKeyRequest(name="late", permissions=["vm:query"])
+    late.expire_time.FromDatetime(datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1))
+    with pytest.raises(grpc.RpcError) as invalid:
+        secure.first.auth.CreateApiKey(late, metadata=bearer(token))
+    assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    accounts.unbind(kube, owner)
+    accounts.bind(kube, owner, TENANT, "viewer")
+
+    def demoted() -> bool | None:
+        me = secure.first.auth.Me(auth_pb2.MeRequest(), metadata=(("x-api-key", key),))
+        return True if list(me.permissions) == ["vm:query"] else None
+
+    kube_helpers.eventually(demoted, timeout=10, what="the key to lose what its owner lost")
+    _eventually_refused(secure.first, (("x-api-key", key),))
+
+
+def test_a_fresh_install_has_an_admin_whose_password_is_in_a_secret(
+    secure: Secure, kube: kubernetes.client.ApiClient
+) -> None:
+    secret = kubernetes.client.CoreV1Api(kube).read_namespaced_secret(
+        store.INITIAL_ADMIN_SECRET, devstack.API_NAMESPACE
+    )
+    data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+    grant = secure.first.auth.Login(
+        auth_pb2.LoginRequest(username=data["username"], password=data["password"], tenant_id="default")
+    )
+    assert (grant.identity.username, list(grant.identity.permissions)) == ("admin", ["admin"])
+
+
+def test_no_password_token_or_key_reaches_any_log_in_any_encoding(secure: Secure, user: Callable[..., str]) -> None:
+    """Runs last: every credential this module used, and a fresh set through every door, searched for in the logs
+    of both API servers (one at DEBUG) and Envoy's access log, raw, base64 (any alignment) and URL-encoded."""
+    name = user()
+    login(secure.first, name)
+    rest = secure.http.post(
+        "/api/v1/auth/login", json={"username": name, "password": PASSWORD}, headers={"User-Agent": "Dart/3.5"}
+    ).json()
+    headers = {"Authorization": f"Bearer {rest['accessToken']}"}
+    key = secure.http.post(
+        "/api/v1/auth/api-keys", json={"name": "scan", "permissions": ["vm:query"]}, headers=headers
+    ).json()["key"]
+    secure.http.get("/api/v1/wukongs", headers={"X-API-Key": key})
+    secure.http.get("/api/v1/auth/me", headers=headers)
+    refreshed = secure.first.auth.Refresh(auth_pb2.RefreshRequest(refresh_token=rest["refreshToken"]))
+    secure.first.auth.Me(auth_pb2.MeRequest(), metadata=bearer(refreshed.access_token))
+    secure.http.post("/api/v1/auth/login", json={"username": name, "password": PASSWORD + "!"})
+    time.sleep(1.5)  # Envoy flushes its access log every second
+
+    secrets = [PASSWORD, PASSWORD + "!", rest["accessToken"], rest["refreshToken"], key, refreshed.access_token]
+    secrets += [refreshed.refresh_token, rest["refreshToken"].rsplit(".", 1)[1], key.rsplit("_", 1)[1]]
+    text = "\n".join(path.read_text(errors="replace") for path in secure.logs)
+    assert "DEBUG" in text  # the first server did log at DEBUG
+    for secret in secrets:
+        for form in _encodings(secret):
+            assert form not in text, f"a credential ({secret[:6]}…) is in the logs as {form[:12]}…"
+
+
 # -- helpers
+
+
+def _encodings(secret: str) -> set[str]:
+    """The secret as it could appear in a log: raw, URL-encoded, and base64 (standard and URL-safe) at each of the
+    three alignments it can have inside a longer encoded text (the stable middle of each)."""
+    raw = secret.encode()
+    forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}
+    for shift in range(3):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            encoded = encode(b"\0" * shift + raw).decode().rstrip("=")
+            forms.add(encoded[4 if shift else 0 : -4])
+    return {form for form in forms if len(form) >= 8}
 
 
 def _foreign_key() -> ec.EllipticCurvePrivateKey:
@@ -353,13 +493,14 @@ def _signing_key(kube: kubernetes.client.ApiClient, kid: str) -> Any:
     return serialization.load_pem_private_key(pem, password=None)
 
 
-def _eventually_refused(replica: Replica, token: str) -> float:
-    """Seconds until `replica` refuses `token`."""
+def _eventually_refused(replica: Replica, credentials: str | tuple[tuple[str, str]]) -> float:
+    """Seconds until `replica` refuses the credentials (an access token, or metadata such as an API key)."""
+    metadata = bearer(credentials) if isinstance(credentials, str) else credentials
     started = time.monotonic()
 
     def gone() -> bool | None:
         try:
-            replica.auth.Me(auth_pb2.MeRequest(), metadata=bearer(token))
+            replica.auth.Me(auth_pb2.MeRequest(), metadata=metadata)
         except grpc.RpcError as error:
             code = error.code()
         else:
@@ -367,5 +508,5 @@ def _eventually_refused(replica: Replica, token: str) -> float:
         assert code == grpc.StatusCode.UNAUTHENTICATED
         return True
 
-    kube_helpers.eventually(gone, timeout=10, what="the token to be refused")
+    kube_helpers.eventually(gone, timeout=10, what="the credentials to be refused")
     return time.monotonic() - started

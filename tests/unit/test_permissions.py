@@ -30,7 +30,7 @@ STANDARD: list[Any] = [  # ServiceDescriptors (the upb and Python classes differ
     reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"],
 ]
 # Every permission the table may name: the ones the development identity has by default.
-KNOWN_PERMISSIONS = {permissions.PUBLIC, permissions.AUTHENTICATED, *config.DEV_PERMISSIONS}
+KNOWN_PERMISSIONS = {permissions.PUBLIC, permissions.AUTHENTICATED, "apikey:manage", *config.DEV_PERMISSIONS}
 
 
 def test_the_table_covers_exactly_the_served_rpcs() -> None:

@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n novasphere/v1/auth_service.proto\x12\rnovasphere.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"Q\n\x0cLoginRequest\x12\x16\n\x08username\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\ttenant_id\x18\x03 \x01(\t\"-\n\x0eRefreshRequest\x12\x1b\n\rrefresh_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xe5\x01\n\rLoginResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ntoken_type\x18\x03 \x01(\t\x12\x15\n\rrefresh_token\x18\x04 \x01(\t\x12\x37\n\x13refresh_expire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08identity\x18\x06 \x01(\x0b\x32\x17.novasphere.v1.Identity\"\x0f\n\rLogoutRequest\"\x10\n\x0eLogoutResponse\"\x0b\n\tMeRequest\"j\n\x08Identity\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0f\n\x07tenants\x18\x03 \x03(\t\x12\x13\n\x0bpermissions\x18\x04 \x03(\t\x12\x13\n\x0b\x63lient_type\x18\x05 \x01(\t\"N\n\x16\x43heckPermissionRequest\x12\x1b\n\rresource_type\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\toperation\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"E\n\x17\x43heckPermissionResponse\x12\x16\n\x0ehas_permission\x18\x01 \x01(\x08\x12\x12\n\npermission\x18\x02 \x01(\t2\x97\x04\n\x0b\x41uthService\x12\x61\n\x05Login\x12\x1b.novasphere.v1.LoginRequest\x1a\x1c.novasphere.v1.LoginResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/api/v1/auth/login:\x01*\x12g\n\x07Refresh\x12\x1d.novasphere.v1.RefreshRequest\x1a\x1c.novasphere.v1.LoginResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/api/v1/auth/refresh:\x01*\x12\x65\n\x06Logout\x12\x1c.novasphere.v1.LogoutRequest\x1a\x1d.novasphere.v1.LogoutResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/api/v1/auth/logout:\x01*\x12P\n\x02Me\x12\x18.novasphere.v1.MeRequest\x1a\x17.novasphere.v1.Identity\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/api/v1/auth/me\x12\x82\x01\n\x0f\x43heckPermission\x12%.novasphere.v1.CheckPermissionRequest\x1a&.novasphere.v1.CheckPermissionResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/api/v1/auth/permissionsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n novasphere/v1/auth_service.proto\x12\rnovasphere.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"Q\n\x0cLoginRequest\x12\x16\n\x08username\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\ttenant_id\x18\x03 \x01(\t\"-\n\x0eRefreshRequest\x12\x1b\n\rrefresh_token\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xe5\x01\n\rLoginResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ntoken_type\x18\x03 \x01(\t\x12\x15\n\rrefresh_token\x18\x04 \x01(\t\x12\x37\n\x13refresh_expire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08identity\x18\x06 \x01(\x0b\x32\x17.novasphere.v1.Identity\"\x0f\n\rLogoutRequest\"\x10\n\x0eLogoutResponse\"\x0b\n\tMeRequest\"j\n\x08Identity\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0f\n\x07tenants\x18\x03 \x03(\t\x12\x13\n\x0bpermissions\x18\x04 \x03(\t\x12\x13\n\x0b\x63lient_type\x18\x05 \x01(\t\"N\n\x16\x43heckPermissionRequest\x12\x1b\n\rresource_type\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\toperation\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"E\n\x17\x43heckPermissionResponse\x12\x16\n\x0ehas_permission\x18\x01 \x01(\x08\x12\x12\n\npermission\x18\x02 \x01(\t\"u\n\x13\x43reateApiKeyRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bpermissions\x18\x02 \x03(\tB\x04\xe2\x41\x01\x02\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcb\x01\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03key\x18\x03 \x01(\t\x12\x10\n\x08username\x18\x04 \x01(\t\x12\x11\n\ttenant_id\x18\x05 \x01(\t\x12\x13\n\x0bpermissions\x18\x06 \x03(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x14\n\x12ListApiKeysRequest\">\n\x13ListApiKeysResponse\x12\'\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x15.novasphere.v1.ApiKey\"\'\n\x13RevokeApiKeyRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x16\n\x14RevokeApiKeyResponse2\xf6\x06\n\x0b\x41uthService\x12\x61\n\x05Login\x12\x1b.novasphere.v1.LoginRequest\x1a\x1c.novasphere.v1.LoginResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/api/v1/auth/login:\x01*\x12g\n\x07Refresh\x12\x1d.novasphere.v1.RefreshRequest\x1a\x1c.novasphere.v1.LoginResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/api/v1/auth/refresh:\x01*\x12\x65\n\x06Logout\x12\x1c.novasphere.v1.LogoutRequest\x1a\x1d.novasphere.v1.LogoutResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/api/v1/auth/logout:\x01*\x12P\n\x02Me\x12\x18.novasphere.v1.MeRequest\x1a\x17.novasphere.v1.Identity\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/api/v1/auth/me\x12\x82\x01\n\x0f\x43heckPermission\x12%.novasphere.v1.CheckPermissionRequest\x1a&.novasphere.v1.CheckPermissionResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/api/v1/auth/permissions\x12k\n\x0c\x43reateApiKey\x12\".novasphere.v1.CreateApiKeyRequest\x1a\x15.novasphere.v1.ApiKey\" \x82\xd3\xe4\x93\x02\x1a\"\x15/api/v1/auth/api-keys:\x01*\x12s\n\x0bListApiKeys\x12!.novasphere.v1.ListApiKeysRequest\x1a\".novasphere.v1.ListApiKeysResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/api/v1/auth/api-keys\x12{\n\x0cRevokeApiKey\x12\".novasphere.v1.RevokeApiKeyRequest\x1a#.novasphere.v1.RevokeApiKeyResponse\"\"\x82\xd3\xe4\x93\x02\x1c*\x1a/api/v1/auth/api-keys/{id}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -44,6 +44,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHECKPERMISSIONREQUEST'].fields_by_name['resource_type']._serialized_options = b'\342A\001\002'
   _globals['_CHECKPERMISSIONREQUEST'].fields_by_name['operation']._loaded_options = None
   _globals['_CHECKPERMISSIONREQUEST'].fields_by_name['operation']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEAPIKEYREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_CREATEAPIKEYREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEAPIKEYREQUEST'].fields_by_name['permissions']._loaded_options = None
+  _globals['_CREATEAPIKEYREQUEST'].fields_by_name['permissions']._serialized_options = b'\342A\001\002'
+  _globals['_REVOKEAPIKEYREQUEST'].fields_by_name['id']._loaded_options = None
+  _globals['_REVOKEAPIKEYREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_AUTHSERVICE'].methods_by_name['Login']._loaded_options = None
   _globals['_AUTHSERVICE'].methods_by_name['Login']._serialized_options = b'\202\323\344\223\002\027\"\022/api/v1/auth/login:\001*'
   _globals['_AUTHSERVICE'].methods_by_name['Refresh']._loaded_options = None
@@ -54,6 +60,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUTHSERVICE'].methods_by_name['Me']._serialized_options = b'\202\323\344\223\002\021\022\017/api/v1/auth/me'
   _globals['_AUTHSERVICE'].methods_by_name['CheckPermission']._loaded_options = None
   _globals['_AUTHSERVICE'].methods_by_name['CheckPermission']._serialized_options = b'\202\323\344\223\002\032\022\030/api/v1/auth/permissions'
+  _globals['_AUTHSERVICE'].methods_by_name['CreateApiKey']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['CreateApiKey']._serialized_options = b'\202\323\344\223\002\032\"\025/api/v1/auth/api-keys:\001*'
+  _globals['_AUTHSERVICE'].methods_by_name['ListApiKeys']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['ListApiKeys']._serialized_options = b'\202\323\344\223\002\027\022\025/api/v1/auth/api-keys'
+  _globals['_AUTHSERVICE'].methods_by_name['RevokeApiKey']._loaded_options = None
+  _globals['_AUTHSERVICE'].methods_by_name['RevokeApiKey']._serialized_options = b'\202\323\344\223\002\034*\032/api/v1/auth/api-keys/{id}'
   _globals['_LOGINREQUEST']._serialized_start=147
   _globals['_LOGINREQUEST']._serialized_end=228
   _globals['_REFRESHREQUEST']._serialized_start=230
@@ -72,6 +84,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHECKPERMISSIONREQUEST']._serialized_end=743
   _globals['_CHECKPERMISSIONRESPONSE']._serialized_start=745
   _globals['_CHECKPERMISSIONRESPONSE']._serialized_end=814
-  _globals['_AUTHSERVICE']._serialized_start=817
-  _globals['_AUTHSERVICE']._serialized_end=1352
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=816
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=933
+  _globals['_APIKEY']._serialized_start=936
+  _globals['_APIKEY']._serialized_end=1139
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=1141
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1161
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1163
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1225
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1227
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1266
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1268
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1290
+  _globals['_AUTHSERVICE']._serialized_start=1293
+  _globals['_AUTHSERVICE']._serialized_end=2179
 # @@protoc_insertion_point(module_scope)

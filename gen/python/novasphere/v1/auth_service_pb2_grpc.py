@@ -27,7 +27,7 @@ if _version_not_supported:
 
 class AuthServiceStub:
     """Who the caller is and what it may do. Login and Refresh are public (Refresh works with an expired access token);
-    the others need a valid access token (`authorization: Bearer <token>`).
+    the others need a caller: an access token (`authorization: Bearer <token>`) or an API key (`x-api-key: <key>`).
 
     An access token is a short-lived JWT (ES256, `kid` names the signing key); send it as `authorization: Bearer …`
     on every call. The refresh token is single-use: each Refresh returns a new one, and presenting a used one again
@@ -65,11 +65,26 @@ class AuthServiceStub:
                 request_serializer=novasphere_dot_v1_dot_auth__service__pb2.CheckPermissionRequest.SerializeToString,
                 response_deserializer=novasphere_dot_v1_dot_auth__service__pb2.CheckPermissionResponse.FromString,
                 _registered_method=True)
+        self.CreateApiKey = channel.unary_unary(
+                '/novasphere.v1.AuthService/CreateApiKey',
+                request_serializer=novasphere_dot_v1_dot_auth__service__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=novasphere_dot_v1_dot_auth__service__pb2.ApiKey.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/novasphere.v1.AuthService/ListApiKeys',
+                request_serializer=novasphere_dot_v1_dot_auth__service__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=novasphere_dot_v1_dot_auth__service__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/novasphere.v1.AuthService/RevokeApiKey',
+                request_serializer=novasphere_dot_v1_dot_auth__service__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=novasphere_dot_v1_dot_auth__service__pb2.RevokeApiKeyResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
     """Who the caller is and what it may do. Login and Refresh are public (Refresh works with an expired access token);
-    the others need a valid access token (`authorization: Bearer <token>`).
+    the others need a caller: an access token (`authorization: Bearer <token>`) or an API key (`x-api-key: <key>`).
 
     An access token is a short-lived JWT (ES256, `kid` names the signing key); send it as `authorization: Bearer …`
     on every call. The refresh token is single-use: each Refresh returns a new one, and presenting a used one again
@@ -112,6 +127,29 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateApiKey(self, request, context):
+        """Creates an API key for services and scripts (`X-API-Key: <key>`). The key is in this response only; the API
+        keeps just its SHA-256. It acts in the caller's tenant with at most the listed permissions, and never more than
+        its owner holds at the time of each call (permission `apikey:manage`; an API key cannot create keys).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """The caller's API keys in its tenant, without the keys themselves.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """Revokes one of the caller's API keys: it stops working on every replica within seconds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -140,6 +178,21 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     request_deserializer=novasphere_dot_v1_dot_auth__service__pb2.CheckPermissionRequest.FromString,
                     response_serializer=novasphere_dot_v1_dot_auth__service__pb2.CheckPermissionResponse.SerializeToString,
             ),
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=novasphere_dot_v1_dot_auth__service__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=novasphere_dot_v1_dot_auth__service__pb2.ApiKey.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=novasphere_dot_v1_dot_auth__service__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=novasphere_dot_v1_dot_auth__service__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=novasphere_dot_v1_dot_auth__service__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=novasphere_dot_v1_dot_auth__service__pb2.RevokeApiKeyResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'novasphere.v1.AuthService', rpc_method_handlers)
@@ -150,7 +203,7 @@ def add_AuthServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class AuthService:
     """Who the caller is and what it may do. Login and Refresh are public (Refresh works with an expired access token);
-    the others need a valid access token (`authorization: Bearer <token>`).
+    the others need a caller: an access token (`authorization: Bearer <token>`) or an API key (`x-api-key: <key>`).
 
     An access token is a short-lived JWT (ES256, `kid` names the signing key); send it as `authorization: Bearer …`
     on every call. The refresh token is single-use: each Refresh returns a new one, and presenting a used one again
@@ -282,6 +335,87 @@ class AuthService:
             '/novasphere.v1.AuthService/CheckPermission',
             novasphere_dot_v1_dot_auth__service__pb2.CheckPermissionRequest.SerializeToString,
             novasphere_dot_v1_dot_auth__service__pb2.CheckPermissionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/novasphere.v1.AuthService/CreateApiKey',
+            novasphere_dot_v1_dot_auth__service__pb2.CreateApiKeyRequest.SerializeToString,
+            novasphere_dot_v1_dot_auth__service__pb2.ApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/novasphere.v1.AuthService/ListApiKeys',
+            novasphere_dot_v1_dot_auth__service__pb2.ListApiKeysRequest.SerializeToString,
+            novasphere_dot_v1_dot_auth__service__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/novasphere.v1.AuthService/RevokeApiKey',
+            novasphere_dot_v1_dot_auth__service__pb2.RevokeApiKeyRequest.SerializeToString,
+            novasphere_dot_v1_dot_auth__service__pb2.RevokeApiKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

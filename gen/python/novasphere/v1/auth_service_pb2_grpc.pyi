@@ -28,7 +28,7 @@ GRPC_VERSION: str
 
 class AuthServiceStub:
     """Who the caller is and what it may do. Login and Refresh are public (Refresh works with an expired access token);
-    the others need a valid access token (`authorization: Bearer <token>`).
+    the others need a caller: an access token (`authorization: Bearer <token>`) or an API key (`x-api-key: <key>`).
 
     An access token is a short-lived JWT (ES256, `kid` names the signing key); send it as `authorization: Bearer …`
     on every call. The refresh token is single-use: each Refresh returns a new one, and presenting a used one again
@@ -51,11 +51,20 @@ class AuthServiceStub:
     """The caller: user, tenant, permissions."""
     CheckPermission: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.CheckPermissionRequest, _auth_service_pb2.CheckPermissionResponse]
     """Whether the caller holds the permission `<resource_type>:<operation>` (e.g. vm + console:access)."""
+    CreateApiKey: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.CreateApiKeyRequest, _auth_service_pb2.ApiKey]
+    """Creates an API key for services and scripts (`X-API-Key: <key>`). The key is in this response only; the API
+    keeps just its SHA-256. It acts in the caller's tenant with at most the listed permissions, and never more than
+    its owner holds at the time of each call (permission `apikey:manage`; an API key cannot create keys).
+    """
+    ListApiKeys: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ListApiKeysRequest, _auth_service_pb2.ListApiKeysResponse]
+    """The caller's API keys in its tenant, without the keys themselves."""
+    RevokeApiKey: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RevokeApiKeyRequest, _auth_service_pb2.RevokeApiKeyResponse]
+    """Revokes one of the caller's API keys: it stops working on every replica within seconds."""
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
     """Who the caller is and what it may do. Login and Refresh are public (Refresh works with an expired access token);
-    the others need a valid access token (`authorization: Bearer <token>`).
+    the others need a caller: an access token (`authorization: Bearer <token>`) or an API key (`x-api-key: <key>`).
 
     An access token is a short-lived JWT (ES256, `kid` names the signing key); send it as `authorization: Bearer …`
     on every call. The refresh token is single-use: each Refresh returns a new one, and presenting a used one again
@@ -75,10 +84,19 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """The caller: user, tenant, permissions."""
     CheckPermission: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.CheckPermissionRequest, _auth_service_pb2.CheckPermissionResponse]  # type: ignore[assignment]
     """Whether the caller holds the permission `<resource_type>:<operation>` (e.g. vm + console:access)."""
+    CreateApiKey: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.CreateApiKeyRequest, _auth_service_pb2.ApiKey]  # type: ignore[assignment]
+    """Creates an API key for services and scripts (`X-API-Key: <key>`). The key is in this response only; the API
+    keeps just its SHA-256. It acts in the caller's tenant with at most the listed permissions, and never more than
+    its owner holds at the time of each call (permission `apikey:manage`; an API key cannot create keys).
+    """
+    ListApiKeys: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ListApiKeysRequest, _auth_service_pb2.ListApiKeysResponse]  # type: ignore[assignment]
+    """The caller's API keys in its tenant, without the keys themselves."""
+    RevokeApiKey: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RevokeApiKeyRequest, _auth_service_pb2.RevokeApiKeyResponse]  # type: ignore[assignment]
+    """Revokes one of the caller's API keys: it stops working on every replica within seconds."""
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     """Who the caller is and what it may do. Login and Refresh are public (Refresh works with an expired access token);
-    the others need a valid access token (`authorization: Bearer <token>`).
+    the others need a caller: an access token (`authorization: Bearer <token>`) or an API key (`x-api-key: <key>`).
 
     An access token is a short-lived JWT (ES256, `kid` names the signing key); send it as `authorization: Bearer …`
     on every call. The refresh token is single-use: each Refresh returns a new one, and presenting a used one again
@@ -126,5 +144,32 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_service_pb2.CheckPermissionResponse, _abc.Awaitable[_auth_service_pb2.CheckPermissionResponse]]:
         """Whether the caller holds the permission `<resource_type>:<operation>` (e.g. vm + console:access)."""
+
+    @_abc_1.abstractmethod
+    def CreateApiKey(
+        self,
+        request: _auth_service_pb2.CreateApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ApiKey, _abc.Awaitable[_auth_service_pb2.ApiKey]]:
+        """Creates an API key for services and scripts (`X-API-Key: <key>`). The key is in this response only; the API
+        keeps just its SHA-256. It acts in the caller's tenant with at most the listed permissions, and never more than
+        its owner holds at the time of each call (permission `apikey:manage`; an API key cannot create keys).
+        """
+
+    @_abc_1.abstractmethod
+    def ListApiKeys(
+        self,
+        request: _auth_service_pb2.ListApiKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ListApiKeysResponse, _abc.Awaitable[_auth_service_pb2.ListApiKeysResponse]]:
+        """The caller's API keys in its tenant, without the keys themselves."""
+
+    @_abc_1.abstractmethod
+    def RevokeApiKey(
+        self,
+        request: _auth_service_pb2.RevokeApiKeyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.RevokeApiKeyResponse, _abc.Awaitable[_auth_service_pb2.RevokeApiKeyResponse]]:
+        """Revokes one of the caller's API keys: it stops working on every replica within seconds."""
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

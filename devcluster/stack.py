@@ -84,22 +84,27 @@ def install(cluster: ClusterInfo) -> None:
 
 
 def start_simulator(
-    cluster: ClusterInfo, *, state_dir: Path, speed: float, events: bool = True, prometheus_port: int | None = None
+    cluster: ClusterInfo, *, state_dir: Path, speed: float, events: bool = True, prometheus: bool = False
 ) -> procs.Process:
     """The simulator of KubeVirt and vmoperator (sim/), a cluster component with its own identity; returns once its
-    informers have synced. With `prometheus_port`, it also serves a simulated Prometheus there."""
+    informers have synced. With `prometheus`, it also serves a simulated Prometheus on a port it picks, and writes
+    its URL to `prometheus_url_file(state_dir)`."""
     ready = state_dir / "sim.ready"
     ready.unlink(missing_ok=True)
     command = [sys.executable, "-m", "sim", "--kubeconfig", cluster.simulator_kubeconfig, "--speed", str(speed)]
     if not events:
         command.append("--no-events")
-    if prometheus_port is not None:
-        command += ["--prometheus-port", str(prometheus_port)]
+    if prometheus:
+        command += ["--prometheus-port", "0", "--prometheus-url-file", str(prometheus_url_file(state_dir))]
     process = procs.spawn(
         "simulator", [*command, "--ready-file", str(ready)], log_path=state_dir / "logs" / "sim.log", cwd=REPO_ROOT
     )
     procs.wait_until(ready.exists, timeout=READY_TIMEOUT, what="the simulator to sync", processes=[process])
     return process
+
+
+def prometheus_url_file(state_dir: Path) -> Path:
+    return state_dir / "sim.prometheus-url"
 
 
 def service_account_kubeconfig(cluster: ClusterInfo, path: Path) -> Path:
@@ -204,10 +209,9 @@ def running(
     state_dir.mkdir(parents=True, exist_ok=True)
     install(cluster)
     api_kubeconfig = service_account_kubeconfig(cluster, state_dir / "api.kubeconfig")
-    (prometheus_port,) = procs.free_ports(1)
-    prometheus_url = f"http://127.0.0.1:{prometheus_port}"
     with procs.stopping([]) as started:
-        started.append(start_simulator(cluster, state_dir=state_dir, speed=sim_speed, prometheus_port=prometheus_port))
+        started.append(start_simulator(cluster, state_dir=state_dir, speed=sim_speed, prometheus=True))
+        prometheus_url = prometheus_url_file(state_dir).read_text().strip()
         started.append(
             start_api_server(
                 api_kubeconfig=api_kubeconfig,

@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument(
         "--prometheus-port", type=int, help="serve a simulated Prometheus on this port (0: any free; default: none)"
     )
+    parser.add_argument("--prometheus-url-file", type=Path, help="where to write the simulated Prometheus's URL")
     parser.add_argument("--ready-file", type=Path, help="written once every informer has synced")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args()
@@ -60,6 +61,7 @@ def main() -> None:
         ready_file=args.ready_file,
         virt_api_port=args.virt_api_port,
         prometheus_port=args.prometheus_port,
+        prometheus_url_file=args.prometheus_url_file,
     )
 
     async def serve() -> None:

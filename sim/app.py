@@ -39,6 +39,8 @@ class Settings:
     """Where the simulated virt-api listens on 127.0.0.1 (0: any free port; the APIService follows it)."""
     prometheus_port: int | None = None
     """Where the simulated Prometheus listens on 127.0.0.1 (0: any free port); None serves none."""
+    prometheus_url_file: Path | None = None
+    """Where to write the simulated Prometheus's URL once it listens."""
 
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -216,6 +218,8 @@ async def run(settings: Settings) -> None:
                 prometheus = Prometheus(vmis=vmis, speed=settings.speed, port=settings.prometheus_port)
                 tasks.create_task(prometheus.run(), name="prometheus")
                 await prometheus.ready.wait()
+                if settings.prometheus_url_file is not None:
+                    settings.prometheus_url_file.write_text(prometheus.url + "\n")
             log.info(
                 "simulating KubeVirt + vmoperator: speed %.1fx, %d nodes, events %s; %d Wukongs",
                 settings.speed,

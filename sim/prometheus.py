@@ -49,6 +49,7 @@ class Prometheus:
         self._vmis = vmis
         self._speed = speed
         self.ready = asyncio.Event()
+        self.url = ""
         self._port = port
 
     async def run(self) -> None:
@@ -63,7 +64,8 @@ class Prometheus:
         await runner.setup()
         try:
             await web.SockSite(runner, listener).start()
-            log.info("Prometheus (simulated) on http://127.0.0.1:%d", listener.getsockname()[1])
+            self.url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+            log.info("Prometheus (simulated) on %s", self.url)
             self.ready.set()
             await asyncio.Event().wait()
         finally:

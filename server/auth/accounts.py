@@ -228,6 +228,8 @@ class Accounts:
         return self._grant(session, refresh_secret, client_type, now)
 
     async def refresh(self, *, refresh_token: str, client_type: str) -> Grant:
+        if not refresh_token.strip():
+            raise errors.InvalidArgument.field("refresh_token", "is required: the refresh token Login returned")
         prefix, _, rest = refresh_token.strip().partition(".")
         session_id, _, presented = rest.partition(".")
         if prefix != REFRESH_PREFIX or not _is_session_id(session_id) or not presented:

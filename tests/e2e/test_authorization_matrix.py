@@ -1,0 +1,394 @@
+"""The authorisation matrix: every RPC of the API (streams included) by {anonymous, viewer, operator, admin, operator
+of another tenant, API key with and without the permission}, through gRPC and through REST, against API servers
+that refuse anonymous calls.
+
+The expected outcome of each cell is written here from the role definitions (deploy/authz.yaml, DESIGN.md §5), not
+read from the server's table: UNAUTHENTICATED (401) without credentials, PERMISSION_DENIED (403) without the
+permission, NOT_FOUND (404) for another tenant's VM, and otherwise anything but those (the request then meets the
+domain's own checks). Mutations that must be denied are sent for real and must leave the VM as it was; allowed ones
+are sent with `validate_only` or with invalid input, so the matrix changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import httpx
+import kubernetes.client
+import pytest
+from google.api import annotations_pb2, http_pb2
+from google.protobuf import descriptor_pb2, field_mask_pb2, json_format, symbol_database
+from google.protobuf.message import Message
+
+from devcluster import accounts, procs
+from devcluster import stack as devstack
+from novasphere.v1 import (
+    access_service_pb2,
+    auth_service_pb2,
+    metrics_service_pb2,
+    stats_service_pb2,
+    task_pb2,
+    task_service_pb2,
+    wukong_pb2,
+    wukong_service_pb2,
+)
+from novasphere.v1.auth_service_pb2_grpc import AuthServiceStub
+from tests import kube_helpers
+from tests.conftest import TENANT
+from tests.e2e.test_auth import PASSWORD, SECURE_ENV
+from tests.e2e.test_tasks import running_wukong
+from tests.e2e.test_wukong_api import stored
+
+VIEWER = {"vm:query", "task:query"}
+OPERATOR = VIEWER | {
+    "vm:create",
+    "vm:update",
+    "vm:delete",
+    "vm:start",
+    "vm:stop",
+    "vm:restart",
+    "vm:pause",
+    "vm:console:access",
+    "vm:access-service:manage",
+    "apikey:manage",
+}
+PUBLIC, ANY_CALLER = "public", "any caller"
+NEEDS: dict[str, str] = {  # what each RPC needs, from DESIGN.md §5 and the issue texts
+    "WukongService/ListWukongs": "vm:query",
+    "WukongService/GetWukong": "vm:query",
+    "WukongService/WatchWukong": "vm:query",
+    "WukongService/CreateWukong": "vm:create",
+    "WukongService/UpdateWukong": "vm:update",
+    "WukongService/StartWukong": "vm:start",
+    "WukongService/StopWukong": "vm:stop",
+    "WukongService/RestartWukong": "vm:restart",
+    "WukongService/PauseWukong": "vm:pause",
+    "WukongService/ResumeWukong": "vm:pause",
+    "WukongService/DeleteWukong": "vm:delete",
+    "WukongService/BatchWukongOperation": "vm:start",  # the batch below starts
+    "TaskService/GetTask": "task:query",
+    "TaskService/ListTasks": "task:query",
+    "TaskService/WatchTask": "task:query",
+    "TaskService/CancelTask": "task:query",
+    "AccessService/CreateAccessService": "vm:access-service:manage",
+    "AccessService/ListAccessServices": "vm:query",
+    "AccessService/DeleteAccessService": "vm:access-service:manage",
+    "StatsService/GetStats": "vm:query",
+    "MetricsService/GetWukongMetrics": "vm:query",
+    "MetricsService/WatchWukongMetrics": "vm:query",
+    "AuthService/Login": PUBLIC,
+    "AuthService/Refresh": PUBLIC,
+    "AuthService/Logout": ANY_CALLER,
+    "AuthService/Me": ANY_CALLER,
+    "AuthService/CheckPermission": ANY_CALLER,
+    "AuthService/CreateApiKey": "apikey:manage",
+    "AuthService/ListApiKeys": "apikey:manage",
+    "AuthService/RevokeApiKey": "apikey:manage",
+}
+# RPCs on one VM: another tenant's caller gets NOT_FOUND there (no existence leak).
+ON_THE_VM = {name for name in NEEDS if name.startswith(("WukongService/", "MetricsService/", "AccessService/"))} - {
+    "WukongService/ListWukongs",
+    "WukongService/CreateWukong",
+    "AccessService/CreateAccessService",  # its input is invalid on purpose: refused before the VM is looked up
+}
+KEY_MANAGEMENT = {"AuthService/CreateApiKey", "AuthService/RevokeApiKey"}  # keys cannot manage keys
+REFUSED = {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED}
+HTTP_OF = {grpc.StatusCode.UNAUTHENTICATED: 401, grpc.StatusCode.PERMISSION_DENIED: 403, grpc.StatusCode.NOT_FOUND: 404}
+
+
+@dataclass(frozen=True)
+class Who:
+    name: str
+    permissions: set[str] | None  # None: anonymous
+    metadata: tuple[tuple[str, str], ...]
+    other_tenant: bool = False
+    api_key: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    namespace: str
+    vm: str
+    vm_id: str
+
+
+@dataclass(frozen=True)
+class Doors:
+    channel: grpc.Channel
+    http: httpx.Client
+
+
+@pytest.fixture(scope="module")
+def doors(stack: devstack.Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Doors]:
+    state = tmp_path_factory.mktemp("matrix")
+    ports = devstack.Ports.free()
+    api = devstack.start_api_server(
+        api_kubeconfig=stack.api_kubeconfig, ports=ports, log_path=state / "api.log", extra_env=SECURE_ENV
+    )
+    envoy = devstack.start_envoy(devstack.envoy_settings(ports), state_dir=state)
+    with (
+        procs.stopping([envoy, api]),
+        grpc.insecure_channel(f"127.0.0.1:{ports.grpc}") as channel,
+        httpx.Client(base_url=f"http://127.0.0.1:{ports.envoy}", timeout=30) as http,
+    ):
+        yield Doors(channel, http)
+
+
+@pytest.fixture(scope="module")
+def callers(doors: Doors, kube: kubernetes.client.ApiClient) -> Iterator[list[Who]]:
+    suffix = uuid.uuid4().hex[:6]
+    roles = {"viewer": "viewer", "operator": "operator", "admin": "admin", "other": "operator"}
+    names = {who: f"m-{who}-{suffix}" for who in roles}
+    for who, role in roles.items():
+        kubernetes.client.CoreV1Api(kube).create_namespaced_secret(
+            accounts.API_NAMESPACE,
+            accounts.user_secret(names[who], PASSWORD),  # type: ignore[arg-type]  # the client accepts plain JSON
+        )
+        accounts.bind(kube, names[who], f"matrix-elsewhere-{suffix}" if who == "other" else TENANT, role)
+    auth = AuthServiceStub(doors.channel)
+    tokens = {who: _login(auth, name).access_token for who, name in names.items()}
+
+    def key(permissions: list[str]) -> str:
+        request = auth_service_pb2.CreateApiKeyRequest(name="matrix", permissions=permissions)
+        created = auth.CreateApiKey(request, metadata=(("authorization", f"Bearer {tokens['operator']}"),))
+        return str(created.key)
+
+    with_all = key(sorted(OPERATOR))
+    with_tasks_only = key(["task:query"])
+    bearer = {who: (("authorization", f"Bearer {token}"),) for who, token in tokens.items()}
+    yield [
+        Who("anonymous", None, ()),
+        Who("viewer", VIEWER, bearer["viewer"]),
+        Who("operator", OPERATOR, bearer["operator"]),
+        Who("admin", OPERATOR | {"admin"}, bearer["admin"]),
+        Who("operator of another tenant", OPERATOR, bearer["other"], other_tenant=True),
+        Who("API key with the permissions", OPERATOR, (("x-api-key", with_all),), api_key=True),
+        Who("API key with task:query only", {"task:query"}, (("x-api-key", with_tasks_only),), api_key=True),
+    ]
+    for name in names.values():
+        accounts.unbind(kube, name)
+
+
+def expected_refusal(who: Who, rpc: str) -> grpc.StatusCode | None:
+    """The code this caller must get for this RPC, or None when any answer but a refusal is right."""
+    needs = NEEDS[rpc]
+    if needs == PUBLIC:
+        return None
+    if who.permissions is None:
+        return grpc.StatusCode.UNAUTHENTICATED
+    if needs != ANY_CALLER and needs not in who.permissions and "admin" not in who.permissions:
+        return grpc.StatusCode.PERMISSION_DENIED
+    if who.api_key and rpc in KEY_MANAGEMENT:
+        return grpc.StatusCode.PERMISSION_DENIED
+    if who.other_tenant and rpc in ON_THE_VM:
+        return grpc.StatusCode.NOT_FOUND
+    return None
+
+
+def requests(target: Target, *, refused: bool) -> dict[str, Message]:
+    """One request per RPC. Mutations that will be refused are real; the others only validate, or are invalid."""
+    at: dict[str, Any] = {"namespace": target.namespace, "name": target.vm}
+    dry = not refused
+    wukong = wukong_pb2.Wukong(name=target.vm, namespace=target.namespace, labels={"matrix": "touched"})
+    new = wukong_pb2.Wukong(name=f"{target.vm}-new")
+    new.spec.cpu, new.spec.memory = 1, "1Gi"
+    new.spec.disks.add(name="root", size="1Gi")
+    w, t, a = wukong_service_pb2, task_service_pb2, access_service_pb2
+    return {
+        "WukongService/ListWukongs": w.ListWukongsRequest(namespace=target.namespace),
+        "WukongService/GetWukong": w.GetWukongRequest(**at),
+        "WukongService/WatchWukong": w.WatchWukongRequest(**at),
+        "WukongService/CreateWukong": w.CreateWukongRequest(namespace=target.namespace, wukong=new, validate_only=dry),
+        "WukongService/UpdateWukong": w.UpdateWukongRequest(
+            wukong=wukong, update_mask=field_mask_pb2.FieldMask(paths=["labels"]), validate_only=dry
+        ),
+        "WukongService/StartWukong": w.StartWukongRequest(**at, validate_only=dry),
+        "WukongService/StopWukong": w.StopWukongRequest(**at, validate_only=dry),
+        "WukongService/RestartWukong": w.RestartWukongRequest(**at, validate_only=dry),
+        "WukongService/PauseWukong": w.PauseWukongRequest(**at, validate_only=dry),
+        "WukongService/ResumeWukong": w.ResumeWukongRequest(**at, validate_only=dry),
+        "WukongService/DeleteWukong": w.DeleteWukongRequest(**at, validate_only=dry),
+        "WukongService/BatchWukongOperation": w.BatchWukongOperationRequest(
+            operation=task_pb2.Task.Operation.START, namespace=target.namespace, names=[target.vm], validate_only=dry
+        ),
+        "TaskService/GetTask": t.GetTaskRequest(id="matrix-no-such-task"),
+        "TaskService/ListTasks": t.ListTasksRequest(namespace=target.namespace),
+        "TaskService/WatchTask": t.WatchTaskRequest(id="matrix-no-such-task"),
+        "TaskService/CancelTask": t.CancelTaskRequest(id="matrix-no-such-task"),
+        "AccessService/CreateAccessService": a.CreateAccessServiceRequest(
+            **at, service_type="NodePort" if refused else "Bogus", ports=[a.PortSpec(port=22)]
+        ),
+        "AccessService/ListAccessServices": a.ListAccessServicesRequest(**at),
+        "AccessService/DeleteAccessService": a.DeleteAccessServiceRequest(**at, service_name="matrix-none"),
+        "StatsService/GetStats": stats_service_pb2.GetStatsRequest(),
+        "MetricsService/GetWukongMetrics": metrics_service_pb2.GetWukongMetricsRequest(**at),
+        "MetricsService/WatchWukongMetrics": metrics_service_pb2.WatchWukongMetricsRequest(**at, interval_seconds=1),
+        "AuthService/Login": auth_service_pb2.LoginRequest(),  # invalid: no username (the RPC is public)
+        "AuthService/Refresh": auth_service_pb2.RefreshRequest(),  # invalid: no token (public)
+        "AuthService/Logout": auth_service_pb2.LogoutRequest(),
+        "AuthService/Me": auth_service_pb2.MeRequest(),
+        "AuthService/CheckPermission": auth_service_pb2.CheckPermissionRequest(resource_type="vm", operation="query"),
+        "AuthService/CreateApiKey": auth_service_pb2.CreateApiKeyRequest(name="matrix"),  # invalid: no permissions
+        "AuthService/ListApiKeys": auth_service_pb2.ListApiKeysRequest(),
+        "AuthService/RevokeApiKey": auth_service_pb2.RevokeApiKeyRequest(id="0000000000000000"),
+    }
+
+
+def test_the_matrix_covers_every_rpc_of_the_api() -> None:
+    assert set(NEEDS) == {f"{service}/{method.name}" for service, method in _methods()}
+
+
+@pytest.mark.parametrize("door", ["grpc", "rest"])
+def test_every_rpc_for_every_kind_of_caller(
+    door: str,
+    doors: Doors,
+    callers: list[Who],
+    grpc_direct: Any,
+    kube: kubernetes.client.ApiClient,
+    namespace: str,
+) -> None:
+    running_wukong(grpc_direct, namespace, "matrix")
+    vm_id = stored(kube, namespace, "matrix")["metadata"]["uid"]
+    target = Target(namespace, "matrix", vm_id)
+    before = kube_helpers.what_the_api_writes(stored(kube, namespace, "matrix"))
+    methods = dict(_methods_by_name())
+    wrong: list[str] = []
+    for who in callers:
+        for rpc in NEEDS:
+            if rpc == "AuthService/Logout" and not who.api_key and who.permissions is not None:
+                continue  # it would end the session the rest of the matrix uses; test_auth covers it
+            expected = expected_refusal(who, rpc)
+            request = requests(target, refused=expected in REFUSED)[rpc]
+            if door == "grpc":
+                got = _call_grpc(doors.channel, methods[rpc], rpc, request, who.metadata)
+                ok = got == expected if expected is not None else got not in REFUSED
+                shown = got.name
+            else:
+                status = _call_rest(doors.http, methods[rpc], request, who.metadata)
+                ok = status == HTTP_OF[expected] if expected is not None else status not in (401, 403)
+                shown = str(status)
+            if not ok:
+                wrong.append(f"{who.name} × {rpc}: got {shown}, expected {expected.name if expected else 'allowed'}")
+    assert not wrong, "\n".join(wrong)
+    assert kube_helpers.what_the_api_writes(stored(kube, namespace, "matrix")) == before
+    assert not any(w["metadata"]["name"] == "matrix-new" for w in _wukongs(kube, namespace))
+
+
+# -- calling an RPC by its descriptor, through either door
+
+
+def _methods() -> Iterator[tuple[str, descriptor_pb2.MethodDescriptorProto]]:
+    files = descriptor_pb2.FileDescriptorSet.FromString(devstack.DESCRIPTOR.read_bytes())
+    for file in files.file:
+        if file.package == "novasphere.v1":
+            for service in file.service:
+                for method in service.method:
+                    yield service.name, method
+
+
+def _methods_by_name() -> Iterator[tuple[str, descriptor_pb2.MethodDescriptorProto]]:
+    for service, method in _methods():
+        yield f"{service}/{method.name}", method
+
+
+def _login(auth: AuthServiceStub, username: str) -> auth_service_pb2.LoginResponse:
+    def attempt() -> auth_service_pb2.LoginResponse | None:
+        try:
+            return auth.Login(auth_service_pb2.LoginRequest(username=username, password=PASSWORD))
+        except grpc.RpcError as error:
+            if error.code() in REFUSED:
+                return None
+            raise
+
+    return kube_helpers.eventually(attempt, timeout=20, what=f"login of {username}")
+
+
+def _call_grpc(
+    channel: grpc.Channel,
+    method: descriptor_pb2.MethodDescriptorProto,
+    rpc: str,
+    request: Message,
+    metadata: tuple[tuple[str, str], ...],
+) -> grpc.StatusCode:
+    path = f"/novasphere.v1.{rpc}"
+    response_type = _message_class(method.output_type)
+
+    def serialize(message: Message) -> bytes:
+        return message.SerializeToString()
+
+    try:
+        if method.server_streaming:
+            stream: Any = channel.unary_stream(path, serialize, response_type.FromString)
+            responses = stream(request, metadata=metadata, timeout=5)
+            next(iter(responses))
+            responses.cancel()
+        else:
+            unary: Any = channel.unary_unary(path, serialize, response_type.FromString)
+            unary(request, metadata=metadata, timeout=10)
+    except grpc.RpcError as error:
+        code: grpc.StatusCode = error.code()
+        return code
+    return grpc.StatusCode.OK
+
+
+def _call_rest(
+    http: httpx.Client,
+    method: descriptor_pb2.MethodDescriptorProto,
+    request: Message,
+    metadata: tuple[tuple[str, str], ...],
+) -> int:
+    """Transcodes the request as a REST client would, from the method's `google.api.http` rule."""
+    rule: http_pb2.HttpRule = method.options.Extensions[annotations_pb2.http]
+    verb = rule.WhichOneof("pattern")
+    assert verb is not None
+    template = getattr(rule, verb)
+    fields = json_format.MessageToDict(request, preserving_proto_field_name=True)
+    used: set[str] = set()
+
+    def substitute(match: re.Match[str]) -> str:
+        path = match.group(1).split("=")[0]
+        used.add(path.split(".")[0] if rule.body != path.split(".")[0] else path)
+        value: Any = fields
+        for part in path.split("."):
+            value = value.get(part, "") if isinstance(value, dict) else ""
+        return str(value)
+
+    url = re.sub(r"\{([^}]+)\}", substitute, template)
+    headers = dict(metadata)
+    body: Any = None
+    if rule.body == "*":
+        body = {k: v for k, v in fields.items() if k not in used}
+        query: dict[str, Any] = {}
+    elif rule.body:
+        body = fields.get(rule.body, {})
+        query = {k: v for k, v in fields.items() if k != rule.body and k not in used}
+    else:
+        query = {k: v for k, v in fields.items() if k not in used and not isinstance(v, (dict, list))}
+    query = {_camel(k): (json.dumps(v) if isinstance(v, bool) else v) for k, v in query.items()}
+    if method.server_streaming:
+        with http.stream(verb.upper(), url, params=query, headers=headers, timeout=5) as response:
+            return response.status_code
+    return http.request(verb.upper(), url, params=query, headers=headers, json=body).status_code
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _message_class(full_name: str) -> Any:
+    return symbol_database.Default().GetSymbol(full_name.lstrip("."))
+
+
+def _wukongs(kube: kubernetes.client.ApiClient, namespace: str) -> list[dict[str, Any]]:
+    listed = kubernetes.client.CustomObjectsApi(kube).list_namespaced_custom_object(
+        "vm.novasphere.dev", "v1alpha1", namespace, "wukongs"
+    )
+    assert isinstance(listed, dict)
+    return list(listed["items"])

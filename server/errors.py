@@ -10,7 +10,8 @@ to a status code in one table.
     ├── AlreadyExists
     ├── PermissionDenied
     ├── Unauthenticated
-    ├── TooManyAttempts          (login lockout; carries the delay)
+    ├── RateLimited              (a per-user limit; carries the delay)
+    │   └── TooManyAttempts      (login lockout)
     ├── InvalidArgument          (carries field violations)
     ├── Conflict                 (a stale etag: read again, then retry)
     ├── FailedPrecondition       (not valid in the current state: an invalid transition, a task in progress)
@@ -59,6 +60,7 @@ class Reason(enum.StrEnum):
     LOGIN_FAILED = "LOGIN_FAILED"
     REFRESH_TOKEN_REUSED = "REFRESH_TOKEN_REUSED"  # noqa: S105 (a reason, not a secret)
     TOO_MANY_LOGIN_ATTEMPTS = "TOO_MANY_LOGIN_ATTEMPTS"
+    RATE_LIMITED = "RATE_LIMITED"
     INTERNAL = "INTERNAL"
 
 
@@ -196,14 +198,26 @@ class Unauthenticated(NovaError):
         self.reason = reason
 
 
-class TooManyAttempts(NovaError):
+class RateLimited(NovaError):
+    """The caller went over a per-user limit; the same request may succeed after the delay."""
+
+    reason = Reason.RATE_LIMITED
+
+    def __init__(self, message: str, *, retry_after_seconds: float) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class TooManyAttempts(RateLimited):
     """Too many failed logins for this username; try again after the delay."""
 
     reason = Reason.TOO_MANY_LOGIN_ATTEMPTS
 
     def __init__(self, *, retry_after_seconds: float) -> None:
-        super().__init__(f"too many failed logins: try again in {max(1, round(retry_after_seconds))} s")
-        self.retry_after_seconds = retry_after_seconds
+        super().__init__(
+            f"too many failed logins: try again in {max(1, round(retry_after_seconds))} s",
+            retry_after_seconds=retry_after_seconds,
+        )
 
 
 class Conflict(NovaError):

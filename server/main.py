@@ -28,6 +28,7 @@ from server.access.commands import AccessCommands
 from server.auth import Caller
 from server.auth.accounts import Accounts, Lifetimes
 from server.auth.api_keys import ApiKeys
+from server.auth.limits import RateLimits
 from server.auth.store import AuthStore
 from server.failpoints import Failpoints
 from server.kube import auth_objects, quotas
@@ -92,8 +93,9 @@ async def serve(settings: config.Settings) -> None:
         api_keys=api_keys,
         anonymous=development if settings.dev_identity else None,
     )
+    limits = RateLimits(exempt=development if settings.dev_identity else None)
     server = grpc.aio.server(
-        interceptors=[ObserveInterceptor(metrics), ErrorInterceptor(), AuthorizeInterceptor(accounts)],
+        interceptors=[ObserveInterceptor(metrics), ErrorInterceptor(), AuthorizeInterceptor(accounts, limits)],
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),

@@ -33,6 +33,7 @@ from envoy_data_plane.envoy.config.core.v3 import (
     Http2ProtocolOptions,
     HttpProtocolOptions,
     HttpProtocolOptionsHeadersWithUnderscoresAction,
+    RuntimeFractionalPercent,
     RuntimeUInt32,
     SocketAddress,
     SubstitutionFormatString,
@@ -42,6 +43,9 @@ from envoy_data_plane.envoy.config.listener.v3 import Filter, FilterChain, Liste
 from envoy_data_plane.envoy.config.route.v3 import (
     FilterConfig,
     HeaderMatcher,
+    RateLimit,
+    RateLimitAction,
+    RateLimitActionRemoteAddress,
     Route,
     RouteAction,
     RouteActionUpgradeConfig,
@@ -50,6 +54,7 @@ from envoy_data_plane.envoy.config.route.v3 import (
     VirtualHost,
 )
 from envoy_data_plane.envoy.extensions.access_loggers.stream.v3 import StdoutAccessLog
+from envoy_data_plane.envoy.extensions.common.ratelimit.v3 import LocalRateLimitDescriptor, RateLimitDescriptorEntry
 from envoy_data_plane.envoy.extensions.filters.http.cors.v3 import Cors, CorsPolicy
 from envoy_data_plane.envoy.extensions.filters.http.grpc_json_transcoder.v3 import (
     GrpcJsonTranscoder,
@@ -58,6 +63,7 @@ from envoy_data_plane.envoy.extensions.filters.http.grpc_json_transcoder.v3 impo
 )
 from envoy_data_plane.envoy.extensions.filters.http.grpc_web.v3 import GrpcWeb
 from envoy_data_plane.envoy.extensions.filters.http.header_mutation.v3 import HeaderMutation, Mutations
+from envoy_data_plane.envoy.extensions.filters.http.local_ratelimit.v3 import LocalRateLimit
 from envoy_data_plane.envoy.extensions.filters.http.router.v3 import Router
 from envoy_data_plane.envoy.extensions.filters.network.http_connection_manager.v3 import (
     HttpConnectionManager,
@@ -73,6 +79,7 @@ from envoy_data_plane.envoy.extensions.upstreams.http.v3 import (
     HttpProtocolOptionsExplicitHttpConfig,
 )
 from envoy_data_plane.envoy.type.matcher.v3 import StringMatcher
+from envoy_data_plane.envoy.type.v3 import FractionalPercent, FractionalPercentDenominatorType, TokenBucket
 from envoy_data_plane.google.protobuf import Any, ListValue, Struct, Value
 from google.protobuf import descriptor_pb2
 
@@ -141,6 +148,11 @@ class SidecarSettings:
     """Upper bound of a unary call through any door (504 after it); a gRPC client's own shorter deadline applies too."""
     stream_idle_timeout: datetime.timedelta = datetime.timedelta(minutes=5)
     """A stream silent this long is reset; watches send bookmarks well within it."""
+    logins_per_minute_per_ip: int = 20
+    """Login attempts one client IP may make a minute, before any password hashing (then 429 / RESOURCE_EXHAUSTED);
+    per Envoy, so N replicas allow N times it."""
+    logins_per_minute: int = 600
+    """Login attempts all clients together may make a minute (argon2id costs CPU)."""
     services: tuple[str, ...] = field(
         default=(
             "novasphere.v1.WukongService",
@@ -152,6 +164,10 @@ class SidecarSettings:
         )
     )
     """Services the transcoder exposes as REST."""
+
+
+LOCAL_RATE_LIMIT = "envoy.filters.http.local_ratelimit"
+LOGIN_PATH = "/novasphere.v1.AuthService/Login"
 
 
 def bootstrap(settings: SidecarSettings) -> Bootstrap:
@@ -254,6 +270,8 @@ def _http_filters(settings: SidecarSettings) -> list[HttpFilter]:
                 )
             ),
         ),
+        # After the transcoder: a REST login is matched to the login route by its gRPC path (see _routes).
+        HttpFilter(name=LOCAL_RATE_LIMIT, typed_config=Any.pack(LocalRateLimit(stat_prefix="http_local_rate_limiter"))),
         HttpFilter(name="envoy.filters.http.router", typed_config=Any.pack(Router())),
     ]
 
@@ -301,6 +319,12 @@ def _routes(settings: SidecarSettings) -> RouteConfiguration:
                     ),
                     *stream_routes,
                     Route(
+                        name="login",
+                        match=RouteMatch(path=LOGIN_PATH),
+                        route=RouteAction(cluster="grpc_api", timeout=settings.unary_timeout),
+                        typed_per_filter_config={LOCAL_RATE_LIMIT: Any.pack(_login_rate_limit(settings))},
+                    ),
+                    Route(
                         name="api",
                         match=RouteMatch(prefix="/"),
                         # One bound for every door. Not `grpc_timeout_header_max`: with it Envoy drops the route
@@ -313,6 +337,33 @@ def _routes(settings: SidecarSettings) -> RouteConfiguration:
             )
         ],
     )
+
+
+def _login_rate_limit(settings: SidecarSettings) -> LocalRateLimit:
+    """A token bucket per client IP (a dynamic descriptor: one bucket per remote address seen, the least recently
+    used forgotten past 10,000) inside one for everyone."""
+    always = RuntimeFractionalPercent(
+        default_value=FractionalPercent(numerator=100, denominator=FractionalPercentDenominatorType.HUNDRED)
+    )
+    return LocalRateLimit(
+        stat_prefix="login",
+        token_bucket=_per_minute(settings.logins_per_minute),
+        filter_enabled=always,
+        filter_enforced=always,
+        descriptors=[
+            LocalRateLimitDescriptor(
+                entries=[RateLimitDescriptorEntry(key="remote_address")],
+                token_bucket=_per_minute(settings.logins_per_minute_per_ip),
+            )
+        ],
+        rate_limits=[RateLimit(actions=[RateLimitAction(remote_address=RateLimitActionRemoteAddress())])],
+        max_dynamic_descriptors=10_000,
+        rate_limited_as_resource_exhausted=True,  # gRPC clients see RESOURCE_EXHAUSTED, as for the server's lockout
+    )
+
+
+def _per_minute(count: int) -> TokenBucket:
+    return TokenBucket(max_tokens=count, tokens_per_fill=count, fill_interval=datetime.timedelta(minutes=1))
 
 
 def _cors_policy(settings: SidecarSettings) -> CorsPolicy:

@@ -3,8 +3,8 @@
 The key is shown once, at creation; the API keeps the SHA-256 of its 256-bit secret (enough for a random secret,
 unlike a password) in a Secret `apikey-<id>` that every replica watches, so a revocation applies everywhere within
 the watch latency. A key acts in its owner's tenant with its own permissions, but never beyond what the owner holds
-at the time of each call: demoting or deleting the owner disarms their keys too. Keys cannot manage keys, so a
-leaked key cannot mint a longer-lived one.
+at the time of each call: demoting or deleting the owner disarms their keys too. Keys never hold `apikey:manage`
+(nor `admin`), so a leaked key cannot mint a longer-lived one.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 PREFIX = "nsk"
 MAX_NAME = 63
 MAX_KEYS_PER_USER = 50
+MANAGE = "apikey:manage"
+"""Never held by a key, whatever it was created with: keys cannot manage keys."""
 _KEY = re.compile(r"^nsk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 
 
@@ -48,6 +50,8 @@ class ApiKeys:
         wanted = sorted({p.strip() for p in permissions if p.strip()})
         if not wanted:
             violations.append(errors.FieldViolation("permissions", "list at least one permission, e.g. vm:query"))
+        if MANAGE in wanted or ADMIN in wanted:
+            violations.append(errors.FieldViolation("permissions", f"API keys cannot hold {MANAGE} or {ADMIN}"))
         now = timestamps.now()
         if expires is not None and expires <= now:
             violations.append(errors.FieldViolation("expire_time", "must be in the future (or unset: no expiry)"))
@@ -128,7 +132,7 @@ class ApiKeys:
             log.info("refused API key %s: its owner %s is gone or disabled", key_id, record.user)
             raise errors.Unauthenticated()
         held = self._store.permissions(record.user, record.tenant)
-        granted = record.permissions if ADMIN in held else record.permissions & held
+        granted = (record.permissions if ADMIN in held else record.permissions & held) - {MANAGE}
         return Caller(user=record.user, tenant=record.tenant, permissions=granted, client_type="service")
 
     async def _not_seen_yet(self, key_id: str) -> ApiKeyRecord | None:

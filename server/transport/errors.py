@@ -34,7 +34,7 @@ _TABLE: dict[type[BaseException], _Rule] = {
     errors.AlreadyExists: _Rule(grpc.StatusCode.ALREADY_EXISTS),
     errors.PermissionDenied: _Rule(grpc.StatusCode.PERMISSION_DENIED),
     errors.Unauthenticated: _Rule(grpc.StatusCode.UNAUTHENTICATED),
-    errors.TooManyAttempts: _Rule(grpc.StatusCode.RESOURCE_EXHAUSTED),
+    errors.RateLimited: _Rule(grpc.StatusCode.RESOURCE_EXHAUSTED),
     errors.InvalidArgument: _Rule(grpc.StatusCode.INVALID_ARGUMENT),
     errors.Conflict: _Rule(grpc.StatusCode.ABORTED),
     errors.FailedPrecondition: _Rule(grpc.StatusCode.FAILED_PRECONDITION),
@@ -92,7 +92,7 @@ def status_of(error: BaseException) -> tuple[grpc.StatusCode, status_pb2.Status]
         details.append(
             _pack(error_details_pb2.ResourceInfo(resource_type=error.resource_type, resource_name=error.resource_name))
         )
-    if rule.code is grpc.StatusCode.UNAVAILABLE or isinstance(error, errors.TooManyAttempts):
+    if rule.code is grpc.StatusCode.UNAVAILABLE or isinstance(error, errors.RateLimited):
         retry = getattr(error, "retry_after_seconds", None) or DEFAULT_RETRY_SECONDS
         delay = duration_pb2.Duration(seconds=int(retry), nanos=int(retry % 1 * 1e9))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))

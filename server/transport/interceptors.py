@@ -18,6 +18,7 @@ import grpc
 
 from server import auth
 from server import errors as domain_errors
+from server.auth.limits import RateLimits
 from server.metrics import CLIENT_TYPES, Metrics
 from server.transport import errors, permissions
 
@@ -158,11 +159,12 @@ async def _mapped(context: Context) -> AsyncIterator[None]:
 
 
 class AuthorizeInterceptor(grpc.aio.ServerInterceptor):
-    """Establishes the caller of every RPC (unary and streaming) and checks the permission `permissions.REQUIRED`
-    names for it, before the servicer runs; servicers read the caller with `auth.current()`."""
+    """Establishes the caller of every RPC (unary and streaming), checks the permission `permissions.REQUIRED` names
+    for it and the caller's rate limits, before the servicer runs; servicers read the caller with `auth.current()`."""
 
-    def __init__(self, callers: auth.CallerSource) -> None:
+    def __init__(self, callers: auth.CallerSource, limits: RateLimits) -> None:
         self._callers = callers
+        self._limits = limits
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
@@ -175,6 +177,7 @@ class AuthorizeInterceptor(grpc.aio.ServerInterceptor):
         if required == permissions.PUBLIC:
             return handler
         metadata = tuple(handler_call_details.invocation_metadata or ())
+        streaming = handler.response_streaming
 
         @contextlib.asynccontextmanager
         async def authorised(context: Context) -> AsyncIterator[None]:
@@ -184,9 +187,14 @@ class AuthorizeInterceptor(grpc.aio.ServerInterceptor):
             caller = await self._callers.caller(metadata)
             if required != permissions.AUTHENTICATED and not caller.may(required):
                 raise domain_errors.PermissionDenied(required)
+            self._limits.charge(caller, method)
             token = auth.acting_as(caller)
             try:
-                yield
+                if streaming:
+                    with self._limits.stream(caller):
+                        yield
+                else:
+                    yield
             finally:
                 auth.done_acting(token)
 

@@ -7,6 +7,7 @@ tokens refused; key rotation without logging anyone out; a role change applied w
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime
 import functools
 import hashlib
@@ -31,12 +32,14 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from devcluster import accounts, procs
 from devcluster import stack as devstack
 from novasphere.v1 import auth_service_pb2 as auth_pb2
+from novasphere.v1 import task_pb2
 from novasphere.v1 import wukong_service_pb2 as service_pb2
 from novasphere.v1.auth_service_pb2_grpc import AuthServiceStub
 from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
 from server.auth import store, tokens
 from tests import kube_helpers
 from tests.conftest import API_ENV, TENANT
+from tests.e2e.test_tasks import running_wukong
 from tests.status_helpers import details_of
 
 PASSWORD = "correct horse battery staple"
@@ -70,6 +73,7 @@ class Secure:
     http: httpx.Client
     logs: tuple[Path, ...]
     """The API servers' logs (the first at DEBUG) and Envoy's, with its access log."""
+    first_ports: devstack.Ports
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +102,7 @@ def secure(stack: devstack.Stack, tmp_path_factory: pytest.TempPathFactory) -> I
             Replica(AuthServiceStub(second), WukongServiceStub(second)),
             http,
             (state / "api-0.log", state / "api-1.log", state / "logs" / "envoy.log"),
+            first_ports,
         )
 
 
@@ -367,7 +372,7 @@ def test_api_keys_are_shown_once_act_within_their_permissions_and_stop_when_revo
     )
     assert minted.status_code == 403, minted.text
     beyond = secure.http.post("/api/v1/auth/api-keys", json={"name": "x", "permissions": ["admin"]}, headers=headers)
-    assert beyond.status_code == 403
+    assert beyond.status_code == 400
     assert "admin" in beyond.json()["message"]
     wrong = secure.http.get("/api/v1/wukongs", headers={"X-API-Key": key[:-4] + "AAAA"})
     assert wrong.status_code == 401
@@ -427,6 +432,54 @@ def test_a_fresh_install_has_an_admin_whose_password_is_in_a_secret(
         auth_pb2.LoginRequest(username=data["username"], password=data["password"], tenant_id="default")
     )
     assert (grant.identity.username, list(grant.identity.permissions)) == ("admin", ["admin"])
+
+
+def test_expensive_rpcs_are_rate_limited_per_user(
+    secure: Secure, user: Callable[..., str], grpc_direct: WukongServiceStub, namespace: str
+) -> None:
+    running_wukong(grpc_direct, namespace, "limited")
+    busy, other = login(secure.first, user()).access_token, login(secure.first, user()).access_token
+    batch = service_pb2.BatchWukongOperationRequest(
+        operation=task_pb2.Task.Operation.STOP, namespace=namespace, names=["limited"], validate_only=True
+    )
+    for _ in range(5):  # the burst
+        secure.first.wukongs.BatchWukongOperation(batch, metadata=bearer(busy))
+    with pytest.raises(grpc.RpcError) as limited:
+        secure.first.wukongs.BatchWukongOperation(batch, metadata=bearer(busy))
+    assert limited.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    details = details_of(limited.value)
+    assert details.reason == "RATE_LIMITED"
+    assert details.retry_seconds is not None
+    assert 0 < details.retry_seconds <= 6
+    over_rest = secure.http.post(
+        "/api/v1/wukongs:batch",
+        json={"operation": "STOP", "namespace": namespace, "names": ["limited"], "validateOnly": True},
+        headers={"Authorization": f"Bearer {busy}"},
+    )
+    assert over_rest.status_code == 429, over_rest.text
+    secure.first.wukongs.BatchWukongOperation(batch, metadata=bearer(other))  # another user has their own bucket
+
+
+def test_envoy_limits_login_attempts_per_client_ip_before_any_hashing(secure: Secure, tmp_path: Path) -> None:
+    settings = dataclasses.replace(
+        devstack.envoy_settings(secure.first_ports),
+        listen_port=procs.free_ports(1)[0],
+        admin_port=procs.free_ports(1)[0],
+        logins_per_minute_per_ip=3,
+    )
+    envoy = devstack.start_envoy(settings, state_dir=tmp_path)
+    attempts = [{"username": f"probe-{uuid.uuid4().hex[:8]}", "password": "nope"} for _ in range(5)]
+    with procs.stopping([envoy]), httpx.Client(base_url=f"http://127.0.0.1:{settings.listen_port}", timeout=30) as http:
+        codes = [http.post("/api/v1/auth/login", json=attempt).status_code for attempt in attempts]
+        with (
+            grpc.insecure_channel(f"127.0.0.1:{settings.listen_port}") as channel,
+            pytest.raises(grpc.RpcError) as grpc_limited,
+        ):
+            AuthServiceStub(channel).Login(auth_pb2.LoginRequest(username="probe", password="nope"))
+    assert codes == [401, 401, 401, 429, 429]
+    assert grpc_limited.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    reached = secure.logs[0].read_text()
+    assert [a["username"] in reached for a in attempts] == [True, True, True, False, False]
 
 
 def test_no_password_token_or_key_reaches_any_log_in_any_encoding(secure: Secure, user: Callable[..., str]) -> None:

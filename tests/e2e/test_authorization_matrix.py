@@ -58,6 +58,7 @@ OPERATOR = VIEWER | {
     "vm:access-service:manage",
     "apikey:manage",
 }
+KEY_ABLE = OPERATOR - {"apikey:manage"}  # keys never hold it: they cannot manage keys
 PUBLIC, ANY_CALLER = "public", "any caller"
 NEEDS: dict[str, str] = {  # what each RPC needs, from DESIGN.md §5 and the issue texts
     "WukongService/ListWukongs": "vm:query",
@@ -97,7 +98,11 @@ ON_THE_VM = {name for name in NEEDS if name.startswith(("WukongService/", "Metri
     "WukongService/CreateWukong",
     "AccessService/CreateAccessService",  # its input is invalid on purpose: refused before the VM is looked up
 }
-KEY_MANAGEMENT = {"AuthService/CreateApiKey", "AuthService/RevokeApiKey"}  # keys cannot manage keys
+KEY_MANAGEMENT = {
+    "AuthService/CreateApiKey",
+    "AuthService/ListApiKeys",
+    "AuthService/RevokeApiKey",
+}  # keys never hold apikey:manage
 REFUSED = {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED}
 HTTP_OF = {grpc.StatusCode.UNAUTHENTICATED: 401, grpc.StatusCode.PERMISSION_DENIED: 403, grpc.StatusCode.NOT_FOUND: 404}
 
@@ -159,7 +164,7 @@ def callers(doors: Doors, kube: kubernetes.client.ApiClient) -> Iterator[list[Wh
         created = auth.CreateApiKey(request, metadata=(("authorization", f"Bearer {tokens['operator']}"),))
         return str(created.key)
 
-    with_all = key(sorted(OPERATOR))
+    with_all = key(sorted(KEY_ABLE))
     with_tasks_only = key(["task:query"])
     bearer = {who: (("authorization", f"Bearer {token}"),) for who, token in tokens.items()}
     yield [
@@ -168,7 +173,7 @@ def callers(doors: Doors, kube: kubernetes.client.ApiClient) -> Iterator[list[Wh
         Who("operator", OPERATOR, bearer["operator"]),
         Who("admin", OPERATOR | {"admin"}, bearer["admin"]),
         Who("operator of another tenant", OPERATOR, bearer["other"], other_tenant=True),
-        Who("API key with the permissions", OPERATOR, (("x-api-key", with_all),), api_key=True),
+        Who("API key with the permissions", KEY_ABLE, (("x-api-key", with_all),), api_key=True),
         Who("API key with task:query only", {"task:query"}, (("x-api-key", with_tasks_only),), api_key=True),
     ]
     for name in names.values():
@@ -183,8 +188,6 @@ def expected_refusal(who: Who, rpc: str) -> grpc.StatusCode | None:
     if who.permissions is None:
         return grpc.StatusCode.UNAUTHENTICATED
     if needs != ANY_CALLER and needs not in who.permissions and "admin" not in who.permissions:
-        return grpc.StatusCode.PERMISSION_DENIED
-    if who.api_key and rpc in KEY_MANAGEMENT:
         return grpc.StatusCode.PERMISSION_DENIED
     if who.other_tenant and rpc in ON_THE_VM:
         return grpc.StatusCode.NOT_FOUND

@@ -1,0 +1,91 @@
+"""Per-user rate limits on the RPCs that cost the cluster most: token buckets per (tenant, user, bucket), and a cap on
+the streams one user holds open. In memory per replica, so N replicas allow N times the rate (Envoy's per-IP limits
+sit in front of all of them). The development identity is not limited: it is one shared caller of tests and demos.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from server import errors
+from server.auth import Caller
+
+MAX_TRACKED = 100_000
+"""Buckets kept at most (the least recently used go first), so many callers cannot exhaust memory."""
+
+
+@dataclass(frozen=True)
+class Rate:
+    bucket: str
+    per_minute: float
+    burst: int
+
+
+_OPERATIONS = Rate("vm-operations", per_minute=120, burst=30)
+RATES: dict[str, Rate] = {
+    "/novasphere.v1.WukongService/CreateWukong": Rate("vm-create", per_minute=60, burst=20),
+    "/novasphere.v1.WukongService/StartWukong": _OPERATIONS,
+    "/novasphere.v1.WukongService/StopWukong": _OPERATIONS,
+    "/novasphere.v1.WukongService/RestartWukong": _OPERATIONS,
+    "/novasphere.v1.WukongService/PauseWukong": _OPERATIONS,
+    "/novasphere.v1.WukongService/ResumeWukong": _OPERATIONS,
+    "/novasphere.v1.WukongService/DeleteWukong": _OPERATIONS,
+    "/novasphere.v1.WukongService/BatchWukongOperation": Rate("vm-batch", per_minute=10, burst=5),
+    "/novasphere.v1.AccessService/CreateAccessService": Rate("access-services", per_minute=30, burst=10),
+    "/novasphere.v1.AuthService/CreateApiKey": Rate("api-keys", per_minute=10, burst=5),
+}
+MAX_STREAMS_PER_USER = 50
+
+
+class RateLimits:
+    def __init__(self, *, exempt: Caller | None, clock: Callable[[], float] = time.monotonic) -> None:
+        """`exempt`: the development identity, when it is in use."""
+        self._exempt = exempt
+        self._clock = clock
+        self._buckets: collections.OrderedDict[tuple[str, str, str], tuple[float, float]] = collections.OrderedDict()
+        self._streams: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    def charge(self, caller: Caller, method: str) -> None:
+        """Takes one token for `method` from the caller's bucket; `errors.RateLimited` when it is empty."""
+        rate = RATES.get(method)
+        if rate is None or caller is self._exempt:
+            return
+        key = (caller.tenant, caller.user, rate.bucket)
+        now = self._clock()
+        tokens, at = self._buckets.pop(key, (float(rate.burst), now))
+        tokens = min(float(rate.burst), tokens + (now - at) * rate.per_minute / 60)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            wait = (1 - tokens) * 60 / rate.per_minute
+            raise errors.RateLimited(
+                f"too many {rate.bucket} requests: at most {rate.per_minute:g} a minute per user (bursts of "
+                f"{rate.burst}); retry in {max(1, round(wait))} s",
+                retry_after_seconds=wait,
+            )
+        self._buckets[key] = (tokens - 1, now)
+        while len(self._buckets) > MAX_TRACKED:
+            self._buckets.popitem(last=False)
+
+    @contextlib.contextmanager
+    def stream(self, caller: Caller) -> Iterator[None]:
+        """Holds one of the caller's stream slots while a server stream runs."""
+        key = (caller.tenant, caller.user)
+        if caller is self._exempt:
+            yield
+            return
+        if self._streams[key] >= MAX_STREAMS_PER_USER:
+            raise errors.RateLimited(
+                f"too many open streams: at most {MAX_STREAMS_PER_USER} per user; close one first",
+                retry_after_seconds=5.0,
+            )
+        self._streams[key] += 1
+        try:
+            yield
+        finally:
+            self._streams[key] -= 1
+            if self._streams[key] <= 0:
+                del self._streams[key]

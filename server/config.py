@@ -100,6 +100,9 @@ class Settings:
     0 (the default) uses each operation's own (start and restart 600 s, stop and delete 360 s, pause/resume 60 s)."""
     task_ttl_seconds: float
     """NOVASPHERE_TASK_TTL_SECONDS: how long ended tasks are kept, 1-31536000. Default 604800 (7 days)."""
+    sweep_seconds: float
+    """NOVASPHERE_SWEEP_SECONDS: how often the leader deletes login sessions and API keys past their expiry, 1-3600.
+    Default 60."""
     prometheus_url: str
     """NOVASPHERE_PROMETHEUS_URL: base URL (http or https) of a Prometheus that scrapes KubeVirt's `kubevirt_vmi_*`
     series, for VM network and disk metrics. Empty (the default): those are reported unavailable."""
@@ -138,6 +141,7 @@ class Settings:
             task_handoff_seconds=reader.get("TASK_HANDOFF_SECONDS", "45", _float_between(1, 600)),
             task_timeout_seconds=reader.get("TASK_TIMEOUT_SECONDS", "0", _float_between(0, 86_400)),
             task_ttl_seconds=reader.get("TASK_TTL_SECONDS", str(7 * 86_400), _float_between(1, 31_536_000)),
+            sweep_seconds=reader.get("SWEEP_SECONDS", "60", _float_between(1, 3600)),
             prometheus_url=reader.get("PROMETHEUS_URL", "", _base_url),
             access_token_seconds=reader.get("ACCESS_TOKEN_SECONDS", "900", _float_between(60, 3600)),
             session_seconds=reader.get("SESSION_SECONDS", "86400", _float_between(300, 2_592_000)),

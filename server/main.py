@@ -30,6 +30,7 @@ from server.auth.accounts import Accounts, Lifetimes
 from server.auth.api_keys import ApiKeys
 from server.auth.limits import RateLimits
 from server.auth.store import AuthStore
+from server.auth.sweeper import Sweeper
 from server.failpoints import Failpoints
 from server.kube import auth_objects, quotas
 from server.kube import errors as kube_errors
@@ -167,6 +168,13 @@ async def serve(settings: config.Settings) -> None:
     reconciler = Reconciler(
         kube=kube, operations=operations, tasks=task_cache, wukongs=cache, leader=leader, failpoints=failpoints
     )
+    sweeper = Sweeper(
+        kube=kube,
+        auth_store=auth_store,
+        leader=leader,
+        namespace=settings.namespace,
+        every_seconds=settings.sweep_seconds,
+    )
     loop = asyncio.get_running_loop()
     informers = [Informer(kube, kind, cache, loop) for kind in wukong_cache.KINDS]
     informers.append(Informer(kube, tenancy.NAMESPACES, tenants, loop))
@@ -212,6 +220,7 @@ async def serve(settings: config.Settings) -> None:
         background += [
             asyncio.create_task(leader.run(stop), name="leader-election"),
             asyncio.create_task(reconciler.run(stop), name="task-reconciler"),
+            asyncio.create_task(sweeper.run(stop), name="auth-sweeper"),
         ]
         log.info("caches synced: %d Wukongs, cursor %d", sum(1 for _ in cache.states()), cache.cursor)
         for name in (*SERVICE_NAMES, ""):  # the overall status last: once it says SERVING, every service does

@@ -31,6 +31,7 @@ API_ENV = {
     # A crashed replica's lease and unsent tasks are taken over within seconds, not the production 15 s and 45 s.
     "NOVASPHERE_LEASE_SECONDS": "2",
     "NOVASPHERE_TASK_HANDOFF_SECONDS": "3",
+    "NOVASPHERE_SWEEP_SECONDS": "1",
 }
 # Simulated seconds per real second for the session's simulator: vmoperator's 10 s poll takes 0.5 s.
 SIM_SPEED = 20.0

@@ -169,6 +169,12 @@ class AuthStore:
             key=lambda k: (k.created or datetime.datetime.min.replace(tzinfo=datetime.UTC), k.id),
         )
 
+    def expired(self, now: datetime.datetime) -> list[str]:
+        """The Secrets of sessions and API keys past their expiry: nothing can use them any more."""
+        sessions = [session_secret_name(s.id) for s in self._sessions.values() if s.expires and s.expires <= now]
+        keys = [api_key_secret_name(k.id) for k in self._api_keys.values() if not k.live(now)]
+        return sorted(sessions + keys)
+
     def tenants_of(self, user: str) -> list[str]:
         return sorted({b.tenant for b in self._bindings if b.user == user})
 

@@ -460,6 +460,28 @@ def test_expensive_rpcs_are_rate_limited_per_user(
     secure.first.wukongs.BatchWukongOperation(batch, metadata=bearer(other))  # another user has their own bucket
 
 
+def test_the_leader_deletes_expired_sessions_and_api_keys(secure: Secure, kube: kubernetes.client.ApiClient) -> None:
+    core = kubernetes.client.CoreV1Api(kube)
+    past = "2026-01-01T00:00:00.000000Z"
+    names = [store.session_secret_name(uuid.uuid4().hex), store.api_key_secret_name(uuid.uuid4().hex[:16])]
+    for name, kind in zip(names, (store.SESSION_KIND, store.API_KEY_KIND), strict=True):
+        labels = {"novasphere.dev/kind": kind, store.USER_LABEL: "gone", store.TENANT_LABEL: TENANT}
+        core.create_namespaced_secret(
+            devstack.API_NAMESPACE,
+            {  # type: ignore[arg-type]  # the client accepts plain JSON
+                "metadata": {"name": name, "labels": labels, "annotations": {store.EXPIRES_ANNOTATION: past}},
+                "data": {},
+            },
+        )
+
+    def swept() -> bool | None:
+        listed = core.list_namespaced_secret(devstack.API_NAMESPACE, label_selector="novasphere.dev/kind").items
+        present = {secret.metadata.name for secret in listed if secret.metadata is not None}
+        return True if not present & set(names) else None
+
+    kube_helpers.eventually(swept, timeout=20, what="the expired session and key to be deleted")
+
+
 def test_envoy_limits_login_attempts_per_client_ip_before_any_hashing(secure: Secure, tmp_path: Path) -> None:
     settings = dataclasses.replace(
         devstack.envoy_settings(secure.first_ports),

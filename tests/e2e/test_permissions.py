@@ -3,7 +3,8 @@ mutation through gRPC and REST, with PERMISSION_DENIED / 403 naming the permissi
 labels and annotations. The expected permission of each RPC is written here from the role definitions (DESIGN.md
 §5), not read from the server's table.
 
-Until authentication lands (issue 8), callers differ by API process: each runs as its development identity."""
+Here the caller is an API process's development identity with only `vm:query`; `test_authorization_matrix.py` does
+the same for real users, roles and API keys."""
 
 from __future__ import annotations
 

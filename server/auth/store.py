@@ -193,6 +193,8 @@ class AuthStore:
     def replace(self, kind: Kind, items: list[dict[str, Any]], resource_version: int) -> None:
         if kind.name == "auth-secrets":
             self._users, self._sessions, self._api_keys = {}, {}, {}
+        else:  # no authz ConfigMap: no roles, so nobody may do anything (fail closed)
+            self._roles, self._bindings = {}, ()
         for item in items:
             self._put(kind, item)
         self._synced.add(kind.name)
@@ -241,6 +243,9 @@ class AuthStore:
             self._sessions.pop(str(metadata["name"]).removeprefix("session-"), None)
         elif kind == API_KEY_KIND:
             self._api_keys.pop(str(metadata["name"]).removeprefix("apikey-"), None)
+        elif kind == AUTHZ_KIND:
+            self._roles, self._bindings = {}, ()
+            log.warning("the roles ConfigMap %s was deleted: no role grants anything now", metadata.get("name"))
 
     def _load_authz(self, data: Mapping[str, str]) -> None:
         roles_raw = yaml.safe_load(data.get("roles.yaml") or "{}") or {}

@@ -498,7 +498,9 @@ def test_a_slow_consumer_is_dropped_in_band_and_the_others_keep_up(
 ) -> None:
     for index in range(20):
         kube_helpers.create_wukong(kube, namespace, f"busy-{index}")
-    with api_process(stack, tmp_path, watch_buffer="8") as (api, api_target):
+    # 64 queued events: the fast reader has room to lag a little under load (with 8 it was once dropped too), while
+    # the 520 events (well over 64 KiB) still overrun the slow one's window and its buffer.
+    with api_process(stack, tmp_path, watch_buffer="64") as (api, api_target):
         wait_listed(api, namespace, 20)
         # Without BDP probing the client's HTTP/2 window stays at 64 KiB, so an unread stream soon pushes back.
         slow_channel = grpc.insecure_channel(api_target, options=[("grpc.http2.bdp_probe", 0)])

@@ -223,10 +223,10 @@ class Clock:
 
 def simulated_seconds_since(timestamp: str, clock: Clock) -> float:
     """How much simulated time has passed since an RFC 3339 timestamp written by the simulator."""
-    from datetime import UTC, datetime
-
-    then = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    return (datetime.now(UTC) - then).total_seconds() * clock.speed
+    then = epoch_seconds(timestamp)
+    if then is None:
+        raise ValueError(f"not an RFC 3339 timestamp: {timestamp!r}")
+    return (time.time() - then) * clock.speed
 
 
 def epoch_seconds(timestamp: str) -> float | None:

@@ -213,22 +213,21 @@ class AuthStore:
         labels = metadata.get("labels") or {}
         annotations = metadata.get("annotations") or {}
         try:
-            match labels.get(KIND_LABEL):
-                case "user":
-                    name = labels.get(USER_LABEL, "")
-                    data = secret_data(item)
-                    disabled = annotations.get(DISABLED_ANNOTATION, "") == "true"
-                    self._users[name] = User(name, data.get("passwordHash", ""), disabled)
-                case "session":
-                    session = session_from(item)
-                    self._sessions[session.id] = session
-                case "api-key":
-                    record = api_key_from(item)
-                    self._api_keys[record.id] = record
-                case "token-keys":
-                    self.keys.load(secret_data(item), annotations.get(ACTIVE_KID_ANNOTATION, ""))
-                case "authz":
-                    self._load_authz(item.get("data") or {})
+            kind_label = labels.get(KIND_LABEL)
+            if kind_label == USER_KIND:
+                name = labels.get(USER_LABEL, "")
+                disabled = annotations.get(DISABLED_ANNOTATION, "") == "true"
+                self._users[name] = User(name, secret_data(item).get("passwordHash", ""), disabled)
+            elif kind_label == SESSION_KIND:
+                session = session_from(item)
+                self._sessions[session.id] = session
+            elif kind_label == API_KEY_KIND:
+                record = api_key_from(item)
+                self._api_keys[record.id] = record
+            elif kind_label == KEYS_KIND:
+                self.keys.load(secret_data(item), annotations.get(ACTIVE_KID_ANNOTATION, ""))
+            elif kind_label == AUTHZ_KIND:
+                self._load_authz(item.get("data") or {})
         except (ValueError, KeyError, yaml.YAMLError) as error:
             # A bad edit must not take the replica down; the last good state stays in force.
             log.error("ignoring %s/%s: %s", labels.get(KIND_LABEL), metadata.get("name"), error)

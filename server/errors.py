@@ -6,8 +6,10 @@ to a status code in one table.
     │   ├── WukongNotFound
     │   ├── NamespaceNotFound
     │   ├── TaskNotFound
-    │   └── ApiKeyNotFound
+    │   ├── ApiKeyNotFound
+    │   └── AdminObjectNotFound  (a tenant, user, role or role binding)
     ├── AlreadyExists
+    │   └── AdminObjectExists
     ├── PermissionDenied
     ├── Unauthenticated
     ├── RateLimited              (a per-user limit; carries the delay)
@@ -28,6 +30,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 DOMAIN = "novasphere.dev"
 
@@ -61,6 +64,16 @@ class Reason(enum.StrEnum):
     REFRESH_TOKEN_REUSED = "REFRESH_TOKEN_REUSED"  # noqa: S105 (a reason, not a secret)
     TOO_MANY_LOGIN_ATTEMPTS = "TOO_MANY_LOGIN_ATTEMPTS"
     RATE_LIMITED = "RATE_LIMITED"
+    TENANT_NOT_FOUND = "TENANT_NOT_FOUND"
+    USER_NOT_FOUND = "USER_NOT_FOUND"
+    ROLE_NOT_FOUND = "ROLE_NOT_FOUND"
+    ROLE_BINDING_NOT_FOUND = "ROLE_BINDING_NOT_FOUND"
+    TENANT_ALREADY_EXISTS = "TENANT_ALREADY_EXISTS"
+    USER_ALREADY_EXISTS = "USER_ALREADY_EXISTS"
+    NAMESPACE_NOT_AVAILABLE = "NAMESPACE_NOT_AVAILABLE"
+    ROLE_IN_USE = "ROLE_IN_USE"
+    SELF_LOCKOUT = "SELF_LOCKOUT"
+    AUTHZ_NOT_INSTALLED = "AUTHZ_NOT_INSTALLED"
     INTERNAL = "INTERNAL"
 
 
@@ -138,6 +151,22 @@ class ApiKeyNotFound(NotFound):
         )
 
 
+class AdminObjectNotFound(NotFound):
+    """A tenant, user, role or role binding that does not exist."""
+
+    _REASONS: ClassVar[dict[str, Reason]] = {
+        "tenant": Reason.TENANT_NOT_FOUND,
+        "user": Reason.USER_NOT_FOUND,
+        "role": Reason.ROLE_NOT_FOUND,
+        "role binding": Reason.ROLE_BINDING_NOT_FOUND,
+    }
+
+    def __init__(self, kind: str, name: str, *, hint: str) -> None:
+        super().__init__(f"{kind} '{name}' not found; {hint}", resource_name=f"{kind.replace(' ', '')}s/{name}")
+        self.reason = self._REASONS[kind]
+        self.resource_type = f"novasphere.dev/{kind.title().replace(' ', '')}"
+
+
 class AccessServiceNotFound(NotFound):
     reason = Reason.ACCESS_SERVICE_NOT_FOUND
     resource_type = "Service"
@@ -173,6 +202,16 @@ class AccessServiceAlreadyExists(AlreadyExists):
             "leave it empty for a generated one)",
         )
         self.resource_name = f"namespaces/{namespace}/services/{name}"
+
+
+class AdminObjectExists(AlreadyExists):
+    """A tenant or user that already exists."""
+
+    def __init__(self, kind: str, name: str, *, hint: str) -> None:
+        NovaError.__init__(self, f"{kind} '{name}' already exists; {hint}")
+        self.reason = {"tenant": Reason.TENANT_ALREADY_EXISTS, "user": Reason.USER_ALREADY_EXISTS}[kind]
+        self.resource_type = f"novasphere.dev/{kind.title()}"
+        self.resource_name = f"{kind}s/{name}"
 
 
 class PermissionDenied(NovaError):

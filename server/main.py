@@ -17,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 
 from novasphere.v1 import (
     access_service_pb2_grpc,
+    admin_service_pb2_grpc,
     auth_service_pb2_grpc,
     metrics_service_pb2_grpc,
     stats_service_pb2_grpc,
@@ -27,6 +28,7 @@ from server.access.cache import AccessCache
 from server.access.commands import AccessCommands
 from server.auth import Caller
 from server.auth.accounts import Accounts, Lifetimes
+from server.auth.administration import Administration
 from server.auth.api_keys import ApiKeys
 from server.auth.limits import RateLimits
 from server.auth.store import AuthStore
@@ -48,6 +50,7 @@ from server.tasks.queries import TaskQueries
 from server.tasks.reconciler import Reconciler
 from server.transport import (
     access_servicer,
+    admin_servicer,
     auth_servicer,
     metrics_servicer,
     stats_servicer,
@@ -70,6 +73,7 @@ SERVICE_NAMES = (
     stats_servicer.SERVICE.full_name,
     metrics_servicer.SERVICE.full_name,
     auth_servicer.SERVICE.full_name,
+    admin_servicer.SERVICE.full_name,
 )
 TASK_LEASE = "novasphere-api-tasks"
 STARTUP_PROBE_SECONDS = 60.0
@@ -150,6 +154,10 @@ async def serve(settings: config.Settings) -> None:
         stats_servicer.StatsServicer(StatsQueries(wukongs=cache, quotas=quota_cache, tenancy=tenants)), server
     )
     auth_service_pb2_grpc.add_AuthServiceServicer_to_server(auth_servicer.AuthServicer(accounts, api_keys), server)
+    administration = Administration(
+        kube=kube, auth_store=auth_store, tenancy=tenants, accounts=accounts, namespace=settings.namespace
+    )
+    admin_service_pb2_grpc.add_AdminServiceServicer_to_server(admin_servicer.AdminServicer(administration), server)
     prometheus = Prometheus(settings.prometheus_url) if settings.prometheus_url else None
     metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(
         metrics_servicer.MetricsServicer(VmMetricsQueries(kube=kube, wukongs=wukong_queries, prometheus=prometheus)),

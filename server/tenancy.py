@@ -34,6 +34,14 @@ class Tenancy:
     def namespaces(self, caller: Caller) -> frozenset[str]:
         return self._by_tenant.get(caller.tenant, frozenset())
 
+    def tenants(self) -> dict[str, tuple[frozenset[str], str]]:
+        """Every tenant with its namespaces and default namespace ("" if none is marked)."""
+        return {tenant: (spaces, self._default.get(tenant, "")) for tenant, spaces in self._by_tenant.items()}
+
+    def owner(self, namespace: str) -> str:
+        """The tenant owning `namespace`, as the informer last saw it ("" for none)."""
+        return self._labels.get(namespace, {}).get(TENANT_LABEL, "")
+
     async def scope(self, caller: Caller, namespace: str) -> frozenset[str]:
         """The namespaces a list or watch covers: `namespace` if given (it must be the tenant's), else all of them."""
         if not namespace:

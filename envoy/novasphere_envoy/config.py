@@ -161,6 +161,7 @@ class SidecarSettings:
             "novasphere.v1.StatsService",
             "novasphere.v1.MetricsService",
             "novasphere.v1.AuthService",
+            "novasphere.v1.AdminService",
         )
     )
     """Services the transcoder exposes as REST."""

@@ -14,6 +14,37 @@ from typing import Protocol
 
 ADMIN = "admin"
 """A permission that implies every other."""
+TENANT_MANAGE, USER_MANAGE, ROLE_MANAGE = "tenant:manage", "user:manage", "role:manage"
+"""Platform administration: these act on the whole installation, not on the caller's tenant."""
+BINDING_MANAGE = "binding:manage"
+"""Tenant administration: who holds which role in the caller's own tenant."""
+APIKEY_MANAGE = "apikey:manage"
+KNOWN_PERMISSIONS: frozenset[str] = frozenset(
+    {
+        "vm:query",
+        "vm:create",
+        "vm:update",
+        "vm:delete",
+        "vm:start",
+        "vm:stop",
+        "vm:restart",
+        "vm:pause",
+        "vm:console:access",
+        "vm:access-service:manage",
+        "task:query",
+        APIKEY_MANAGE,
+        BINDING_MANAGE,
+        TENANT_MANAGE,
+        USER_MANAGE,
+        ROLE_MANAGE,
+        ADMIN,
+    }
+)
+"""Every permission string a role may hold."""
+NOT_FOR_API_KEYS: frozenset[str] = frozenset(
+    {APIKEY_MANAGE, BINDING_MANAGE, TENANT_MANAGE, USER_MANAGE, ROLE_MANAGE, ADMIN}
+)
+"""Administration stays with people who log in: a leaked key can neither mint keys nor change who may do what."""
 
 
 @dataclass(frozen=True)

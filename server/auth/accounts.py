@@ -248,7 +248,7 @@ class Accounts:
         used = [h for h in data.get("used", "").split("\n") if h]
         if not hmac.compare_digest(digest, data.get("refresh", "")):
             if any(hmac.compare_digest(digest, h) for h in used):
-                await self._revoke(session_id, why="a used refresh token was presented again")
+                await self.revoke_session(session_id, why="a used refresh token was presented again")
                 raise errors.Unauthenticated(
                     "this refresh token was already used, so it may have been copied: the session is revoked; log "
                     "in again",
@@ -273,7 +273,7 @@ class Accounts:
                 resource_version=secret["metadata"]["resourceVersion"],
             )
         except kube_errors.Conflict:  # used at the same moment elsewhere: one of the two is a copy
-            await self._revoke(session_id, why="the refresh token was used twice at once")
+            await self.revoke_session(session_id, why="the refresh token was used twice at once")
             raise errors.Unauthenticated(
                 "this refresh token was used twice at once: the session is revoked; log in again",
                 reason=errors.Reason.REFRESH_TOKEN_REUSED,
@@ -282,9 +282,9 @@ class Accounts:
 
     async def logout(self, caller: Caller) -> None:
         if caller.session:
-            await self._revoke(caller.session, why="logout")
+            await self.revoke_session(caller.session, why="logout")
 
-    async def _revoke(self, session_id: str, *, why: str) -> None:
+    async def revoke_session(self, session_id: str, *, why: str) -> None:
         log.info("session %s revoked: %s", session_id, why)
         with contextlib.suppress(kube_errors.NotFound):
             await auth_objects.patch_secret(

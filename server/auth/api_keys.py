@@ -17,7 +17,7 @@ import re
 import secrets
 
 from server import errors, timestamps
-from server.auth import ADMIN, Caller, store, tokens
+from server.auth import ADMIN, NOT_FOR_API_KEYS, Caller, store, tokens
 from server.auth.store import ApiKeyRecord, AuthStore
 from server.kube import auth_objects
 from server.kube import errors as kube_errors
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 PREFIX = "nsk"
 MAX_NAME = 63
 MAX_KEYS_PER_USER = 50
-MANAGE = "apikey:manage"
 """Never held by a key, whatever it was created with: keys cannot manage keys."""
 _KEY = re.compile(r"^nsk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 
@@ -50,8 +49,12 @@ class ApiKeys:
         wanted = sorted({p.strip() for p in permissions if p.strip()})
         if not wanted:
             violations.append(errors.FieldViolation("permissions", "list at least one permission, e.g. vm:query"))
-        if MANAGE in wanted or ADMIN in wanted:
-            violations.append(errors.FieldViolation("permissions", f"API keys cannot hold {MANAGE} or {ADMIN}"))
+        if administrative := sorted(NOT_FOR_API_KEYS.intersection(wanted)):
+            violations.append(
+                errors.FieldViolation(
+                    "permissions", f"API keys cannot hold {', '.join(administrative)}: administration needs a login"
+                )
+            )
         now = timestamps.now()
         if expires is not None and expires <= now:
             violations.append(errors.FieldViolation("expire_time", "must be in the future (or unset: no expiry)"))
@@ -132,7 +135,7 @@ class ApiKeys:
             log.info("refused API key %s: its owner %s is gone or disabled", key_id, record.user)
             raise errors.Unauthenticated()
         held = self._store.permissions(record.user, record.tenant)
-        granted = (record.permissions if ADMIN in held else record.permissions & held) - {MANAGE}
+        granted = (record.permissions if ADMIN in held else record.permissions & held) - NOT_FOR_API_KEYS
         return Caller(user=record.user, tenant=record.tenant, permissions=granted, client_type="service")
 
     async def _not_seen_yet(self, key_id: str) -> ApiKeyRecord | None:

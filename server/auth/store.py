@@ -37,6 +37,7 @@ USER_KIND, SESSION_KIND, KEYS_KIND, AUTHZ_KIND, API_KEY_KIND = "user", "session"
 KEYS_SECRET = "novasphere-token-keys"  # noqa: S105 (a Secret's name)
 INITIAL_ADMIN_SECRET = "novasphere-initial-admin"  # noqa: S105 (a Secret's name)
 BOOTSTRAP_ADMIN = "admin"
+AUTHZ_CONFIG_MAP = "novasphere-authz"
 
 
 def user_secret_name(username: str) -> str:
@@ -175,6 +176,23 @@ class AuthStore:
         keys = [api_key_secret_name(k.id) for k in self._api_keys.values() if not k.live(now)]
         return sorted(sessions + keys)
 
+    def users(self) -> list[User]:
+        return sorted(self._users.values(), key=lambda u: u.name)
+
+    def sessions_of(self, user: str) -> list[Session]:
+        """Revoked ones included (their Secrets stay until they expire)."""
+        return sorted((s for s in self._sessions.values() if s.user == user), key=lambda s: s.id)
+
+    def api_key_ids_of(self, user: str) -> list[str]:
+        """In every tenant."""
+        return sorted(k.id for k in self._api_keys.values() if k.user == user)
+
+    def roles(self) -> dict[str, frozenset[str]]:
+        return dict(self._roles)
+
+    def bindings(self) -> tuple[Binding, ...]:
+        return self._bindings
+
     def tenants_of(self, user: str) -> list[str]:
         return sorted({b.tenant for b in self._bindings if b.user == user})
 
@@ -247,11 +265,29 @@ class AuthStore:
             log.warning("the roles ConfigMap %s was deleted: no role grants anything now", metadata.get("name"))
 
     def _load_authz(self, data: Mapping[str, str]) -> None:
-        roles_raw = yaml.safe_load(data.get("roles.yaml") or "{}") or {}
-        bindings_raw = yaml.safe_load(data.get("bindings.yaml") or "[]") or []
-        if not isinstance(roles_raw, dict) or not isinstance(bindings_raw, list):
-            raise ValueError("roles.yaml must map role names to lists; bindings.yaml must be a list")
-        roles = {str(name): frozenset(str(p) for p in permissions or ()) for name, permissions in roles_raw.items()}
-        bindings = tuple(Binding(str(b["user"]), str(b["tenant"]), str(b["role"])) for b in bindings_raw)
-        self._roles, self._bindings = roles, bindings
-        log.info("roles %s and %d bindings loaded", sorted(roles), len(bindings))
+        self._roles, self._bindings = parse_authz(data)
+        log.info("roles %s and %d bindings loaded", sorted(self._roles), len(self._bindings))
+
+
+def parse_authz(data: Mapping[str, str]) -> tuple[dict[str, frozenset[str]], tuple[Binding, ...]]:
+    """Roles and bindings from the authz ConfigMap's `data` (`roles.yaml`, `bindings.yaml`)."""
+    roles_raw = yaml.safe_load(data.get("roles.yaml") or "{}") or {}
+    bindings_raw = yaml.safe_load(data.get("bindings.yaml") or "[]") or []
+    if not isinstance(roles_raw, dict) or not isinstance(bindings_raw, list):
+        raise ValueError("roles.yaml must map role names to lists; bindings.yaml must be a list")
+    roles = {str(name): frozenset(str(p) for p in permissions or ()) for name, permissions in roles_raw.items()}
+    bindings = tuple(Binding(str(b["user"]), str(b["tenant"]), str(b["role"])) for b in bindings_raw)
+    return roles, bindings
+
+
+def authz_data(roles: Mapping[str, frozenset[str]], bindings: tuple[Binding, ...]) -> dict[str, str]:
+    """The authz ConfigMap's `data` for these roles and bindings (sorted, so an unchanged set writes no change)."""
+    roles_yaml = {name: sorted(permissions) for name, permissions in sorted(roles.items())}
+    bindings_yaml = [
+        {"user": b.user, "tenant": b.tenant, "role": b.role}
+        for b in sorted(set(bindings), key=lambda b: (b.tenant, b.user, b.role))
+    ]
+    return {
+        "roles.yaml": yaml.safe_dump(roles_yaml, default_flow_style=None, sort_keys=True),
+        "bindings.yaml": yaml.safe_dump(bindings_yaml, default_flow_style=None, sort_keys=False),
+    }

@@ -56,3 +56,14 @@ async def delete_secret(client: KubeClient, *, namespace: str, name: str) -> Non
 
 def _secrets(namespace: str, name: str = "") -> str:
     return f"/api/v1/namespaces/{namespace}/secrets" + (f"/{name}" if name else "")
+
+
+async def get_config_map(client: KubeClient, *, namespace: str, name: str) -> JsonObject:
+    return await client.request("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+
+
+async def replace_config_map(client: KubeClient, config_map: JsonObject) -> JsonObject:
+    """PUT of the whole object: it carries the resourceVersion it was read at, so a concurrent edit is a 409."""
+    metadata = config_map["metadata"]
+    path = f"/api/v1/namespaces/{metadata['namespace']}/configmaps/{metadata['name']}"
+    return await client.request("PUT", path, body=config_map)

@@ -21,3 +21,23 @@ async def get(client: KubeClient, name: str) -> JsonObject | None:
 async def names_labelled(client: KubeClient, selector: str) -> list[str]:
     listed = await client.request("GET", "/api/v1/namespaces", query={"labelSelector": selector})
     return sorted(item["metadata"]["name"] for item in listed.get("items") or [])
+
+
+async def create(client: KubeClient, name: str, labels: dict[str, str]) -> JsonObject:
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+    return await client.request("POST", "/api/v1/namespaces", body=body)
+
+
+async def set_labels(
+    client: KubeClient, name: str, labels: dict[str, str | None], *, resource_version: str = ""
+) -> JsonObject:
+    """A merge patch of the labels (None removes one); with `resource_version`, only of that version (else 409)."""
+    metadata: JsonObject = {"labels": labels}
+    if resource_version:
+        metadata["resourceVersion"] = resource_version
+    return await client.request(
+        "PATCH",
+        f"/api/v1/namespaces/{name}",
+        body={"metadata": metadata},
+        content_type="application/merge-patch+json",
+    )

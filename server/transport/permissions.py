@@ -1,9 +1,10 @@
 """The permission each RPC requires: one table, checked by `AuthorizeInterceptor` before any servicer runs. A test
 fails when a served RPC is missing from it, and a method not in it is refused (fail closed).
 
-Two RPCs need more than the table can say, because it depends on the request; the domain checks that part:
+Some RPCs need more than the table can say, because it depends on the request; the domain checks that part:
 `BatchWukongOperation` also needs the permission of the operation it applies, `CancelTask` that of the task's
-operation.
+operation, and the role-binding RPCs the permissions of the role (no escalation) and, for a tenant other than the
+caller's, `tenant:manage`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ _ACCESS = "/novasphere.v1.AccessService/"
 _STATS = "/novasphere.v1.StatsService/"
 _METRICS = "/novasphere.v1.MetricsService/"
 _AUTH = "/novasphere.v1.AuthService/"
+_ADMIN = "/novasphere.v1.AdminService/"
 
 REQUIRED: Final[dict[str, str]] = {
     _WUKONGS + "ListWukongs": "vm:query",
@@ -53,6 +55,19 @@ REQUIRED: Final[dict[str, str]] = {
     _AUTH + "CreateApiKey": "apikey:manage",
     _AUTH + "ListApiKeys": "apikey:manage",
     _AUTH + "RevokeApiKey": "apikey:manage",
+    _ADMIN + "ListTenants": "tenant:manage",
+    _ADMIN + "CreateTenant": "tenant:manage",
+    _ADMIN + "DeleteTenant": "tenant:manage",
+    _ADMIN + "ListUsers": "user:manage",
+    _ADMIN + "CreateUser": "user:manage",
+    _ADMIN + "UpdateUser": "user:manage",
+    _ADMIN + "DeleteUser": "user:manage",
+    _ADMIN + "ListRoles": "binding:manage",
+    _ADMIN + "PutRole": "role:manage",
+    _ADMIN + "DeleteRole": "role:manage",
+    _ADMIN + "ListRoleBindings": "binding:manage",  # another tenant's also needs tenant:manage (domain)
+    _ADMIN + "CreateRoleBinding": "binding:manage",  # + the role's permissions, and tenant:manage elsewhere (domain)
+    _ADMIN + "DeleteRoleBinding": "binding:manage",  # as CreateRoleBinding
     "/grpc.health.v1.Health/Check": PUBLIC,
     "/grpc.health.v1.Health/Watch": PUBLIC,
     "/grpc.health.v1.Health/List": PUBLIC,

@@ -34,6 +34,7 @@ from devcluster import stack as devstack
 from novasphere.v1 import auth_service_pb2 as auth_pb2
 from novasphere.v1 import task_pb2
 from novasphere.v1 import wukong_service_pb2 as service_pb2
+from novasphere.v1.admin_service_pb2_grpc import AdminServiceStub
 from novasphere.v1.auth_service_pb2_grpc import AuthServiceStub
 from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
 from server.auth import store, tokens
@@ -64,6 +65,7 @@ OPERATOR_PERMISSIONS = [
 class Replica:
     auth: AuthServiceStub
     wukongs: WukongServiceStub
+    admin: AdminServiceStub
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,8 @@ def secure(stack: devstack.Stack, tmp_path_factory: pytest.TempPathFactory) -> I
         httpx.Client(base_url=f"http://127.0.0.1:{first_ports.envoy}", timeout=30) as http,
     ):
         yield Secure(
-            Replica(AuthServiceStub(first), WukongServiceStub(first)),
-            Replica(AuthServiceStub(second), WukongServiceStub(second)),
+            Replica(AuthServiceStub(first), WukongServiceStub(first), AdminServiceStub(first)),
+            Replica(AuthServiceStub(second), WukongServiceStub(second), AdminServiceStub(second)),
             http,
             (state / "api-0.log", state / "api-1.log", state / "logs" / "envoy.log"),
             first_ports,

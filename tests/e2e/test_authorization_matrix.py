@@ -30,6 +30,7 @@ from devcluster import accounts, procs
 from devcluster import stack as devstack
 from novasphere.v1 import (
     access_service_pb2,
+    admin_service_pb2,
     auth_service_pb2,
     metrics_service_pb2,
     stats_service_pb2,
@@ -58,7 +59,8 @@ OPERATOR = VIEWER | {
     "vm:access-service:manage",
     "apikey:manage",
 }
-KEY_ABLE = OPERATOR - {"apikey:manage"}  # keys never hold it: they cannot manage keys
+TENANT_ADMIN = OPERATOR | {"binding:manage"}
+KEY_ABLE = OPERATOR - {"apikey:manage"}  # keys never hold administration: they cannot manage keys
 PUBLIC, ANY_CALLER = "public", "any caller"
 NEEDS: dict[str, str] = {  # what each RPC needs, from DESIGN.md §5 and the issue texts
     "WukongService/ListWukongs": "vm:query",
@@ -91,6 +93,19 @@ NEEDS: dict[str, str] = {  # what each RPC needs, from DESIGN.md §5 and the iss
     "AuthService/CreateApiKey": "apikey:manage",
     "AuthService/ListApiKeys": "apikey:manage",
     "AuthService/RevokeApiKey": "apikey:manage",
+    "AdminService/ListTenants": "tenant:manage",
+    "AdminService/CreateTenant": "tenant:manage",
+    "AdminService/DeleteTenant": "tenant:manage",
+    "AdminService/ListUsers": "user:manage",
+    "AdminService/CreateUser": "user:manage",
+    "AdminService/UpdateUser": "user:manage",
+    "AdminService/DeleteUser": "user:manage",
+    "AdminService/ListRoles": "binding:manage",
+    "AdminService/PutRole": "role:manage",
+    "AdminService/DeleteRole": "role:manage",
+    "AdminService/ListRoleBindings": "binding:manage",
+    "AdminService/CreateRoleBinding": "binding:manage",
+    "AdminService/DeleteRoleBinding": "binding:manage",
 }
 # RPCs on one VM: another tenant's caller gets NOT_FOUND there (no existence leak).
 ON_THE_VM = {name for name in NEEDS if name.startswith(("WukongService/", "MetricsService/", "AccessService/"))} - {
@@ -114,6 +129,8 @@ class Who:
     metadata: tuple[tuple[str, str], ...]
     other_tenant: bool = False
     api_key: bool = False
+    username: str = ""
+    tenant: str = TENANT
 
 
 @dataclass(frozen=True)
@@ -121,6 +138,11 @@ class Target:
     namespace: str
     vm: str
     vm_id: str
+    viewer: str
+    """The matrix's viewer: refused administration names it (and must leave it as it was)."""
+    other_tenant: str
+    probe: str
+    """A name no refused request may bring into being (tenant, namespace, user)."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +170,13 @@ def doors(stack: devstack.Stack, tmp_path_factory: pytest.TempPathFactory) -> It
 @pytest.fixture(scope="module")
 def callers(doors: Doors, kube: kubernetes.client.ApiClient) -> Iterator[list[Who]]:
     suffix = uuid.uuid4().hex[:6]
-    roles = {"viewer": "viewer", "operator": "operator", "admin": "admin", "other": "operator"}
+    roles = {
+        "viewer": "viewer",
+        "operator": "operator",
+        "tenant-admin": "tenant-admin",
+        "admin": "admin",
+        "other": "operator",
+    }
     names = {who: f"m-{who}-{suffix}" for who in roles}
     for who, role in roles.items():
         kubernetes.client.CoreV1Api(kube).create_namespaced_secret(
@@ -169,10 +197,18 @@ def callers(doors: Doors, kube: kubernetes.client.ApiClient) -> Iterator[list[Wh
     bearer = {who: (("authorization", f"Bearer {token}"),) for who, token in tokens.items()}
     yield [
         Who("anonymous", None, ()),
-        Who("viewer", VIEWER, bearer["viewer"]),
+        Who("viewer", VIEWER, bearer["viewer"], username=names["viewer"]),
         Who("operator", OPERATOR, bearer["operator"]),
+        Who("tenant admin", TENANT_ADMIN, bearer["tenant-admin"]),
         Who("admin", OPERATOR | {"admin"}, bearer["admin"]),
-        Who("operator of another tenant", OPERATOR, bearer["other"], other_tenant=True),
+        Who(
+            "operator of another tenant",
+            OPERATOR,
+            bearer["other"],
+            other_tenant=True,
+            username=names["other"],
+            tenant=f"matrix-elsewhere-{suffix}",
+        ),
         Who("API key with the permissions", KEY_ABLE, (("x-api-key", with_all),), api_key=True),
         Who("API key with task:query only", {"task:query"}, (("x-api-key", with_tasks_only),), api_key=True),
     ]
@@ -240,6 +276,46 @@ def requests(target: Target, *, refused: bool) -> dict[str, Message]:
         "AuthService/CreateApiKey": auth_service_pb2.CreateApiKeyRequest(name="matrix"),  # invalid: no permissions
         "AuthService/ListApiKeys": auth_service_pb2.ListApiKeysRequest(),
         "AuthService/RevokeApiKey": auth_service_pb2.RevokeApiKeyRequest(id="0000000000000000"),
+        **admin_requests(target, refused=refused),
+    }
+
+
+def admin_requests(target: Target, *, refused: bool) -> dict[str, Message]:
+    """Refused ones are real and valid (`test_...` checks afterwards that none took effect); allowed ones are
+    invalid or name nothing, so they change nothing either."""
+    real = target.probe
+    ad = admin_service_pb2
+    mask = field_mask_pb2.FieldMask(paths=["disabled"])
+    if refused:
+        return {
+            "AdminService/ListTenants": ad.ListTenantsRequest(),
+            "AdminService/CreateTenant": ad.CreateTenantRequest(tenant_id=real, namespaces=[real]),
+            "AdminService/DeleteTenant": ad.DeleteTenantRequest(tenant_id=target.other_tenant),
+            "AdminService/ListUsers": ad.ListUsersRequest(),
+            "AdminService/CreateUser": ad.CreateUserRequest(username=real, password="matrix password 123"),
+            "AdminService/UpdateUser": ad.UpdateUserRequest(username=target.viewer, disabled=True, update_mask=mask),
+            "AdminService/DeleteUser": ad.DeleteUserRequest(username=target.viewer),
+            "AdminService/ListRoles": ad.ListRolesRequest(),
+            "AdminService/PutRole": ad.PutRoleRequest(name="viewer", permissions=["admin"]),
+            "AdminService/DeleteRole": ad.DeleteRoleRequest(name="viewer"),
+            "AdminService/ListRoleBindings": ad.ListRoleBindingsRequest(),
+            "AdminService/CreateRoleBinding": ad.CreateRoleBindingRequest(username=target.viewer, role="admin"),
+            "AdminService/DeleteRoleBinding": ad.DeleteRoleBindingRequest(username=target.viewer, role="viewer"),
+        }
+    return {
+        "AdminService/ListTenants": ad.ListTenantsRequest(),
+        "AdminService/CreateTenant": ad.CreateTenantRequest(tenant_id="Not A Tenant", namespaces=[real]),
+        "AdminService/DeleteTenant": ad.DeleteTenantRequest(tenant_id="matrix-no-such-tenant"),
+        "AdminService/ListUsers": ad.ListUsersRequest(),
+        "AdminService/CreateUser": ad.CreateUserRequest(username=real, password="short"),
+        "AdminService/UpdateUser": ad.UpdateUserRequest(username=target.viewer),  # no update_mask
+        "AdminService/DeleteUser": ad.DeleteUserRequest(username="matrix-no-such-user"),
+        "AdminService/ListRoles": ad.ListRolesRequest(),
+        "AdminService/PutRole": ad.PutRoleRequest(name="viewer", permissions=["matrix:unknown"]),
+        "AdminService/DeleteRole": ad.DeleteRoleRequest(name="matrix-no-such-role"),
+        "AdminService/ListRoleBindings": ad.ListRoleBindingsRequest(),
+        "AdminService/CreateRoleBinding": ad.CreateRoleBindingRequest(username="matrix-no-such-user", role="viewer"),
+        "AdminService/DeleteRoleBinding": ad.DeleteRoleBindingRequest(username="matrix-no-such-user", role="viewer"),
     }
 
 
@@ -258,8 +334,11 @@ def test_every_rpc_for_every_kind_of_caller(
 ) -> None:
     running_wukong(grpc_direct, namespace, "matrix")
     vm_id = stored(kube, namespace, "matrix")["metadata"]["uid"]
-    target = Target(namespace, "matrix", vm_id)
+    viewer = next(who for who in callers if who.name == "viewer")
+    other = next(who for who in callers if who.other_tenant)
+    target = Target(namespace, "matrix", vm_id, viewer.username, other.tenant, f"matrix-probe-{uuid.uuid4().hex[:6]}")
     before = kube_helpers.what_the_api_writes(stored(kube, namespace, "matrix"))
+    authz_before, users_before = _authz(kube), _users(kube)
     methods = dict(_methods_by_name())
     wrong: list[str] = []
     for who in callers:
@@ -281,6 +360,8 @@ def test_every_rpc_for_every_kind_of_caller(
     assert not wrong, "\n".join(wrong)
     assert kube_helpers.what_the_api_writes(stored(kube, namespace, "matrix")) == before
     assert not any(w["metadata"]["name"] == "matrix-new" for w in _wukongs(kube, namespace))
+    assert (_authz(kube), _users(kube)) == (authz_before, users_before)  # roles, bindings, users as they were
+    assert not kube_helpers.namespace_exists(kube, target.probe)
 
 
 # -- calling an RPC by its descriptor, through either door
@@ -395,3 +476,24 @@ def _wukongs(kube: kubernetes.client.ApiClient, namespace: str) -> list[dict[str
     )
     assert isinstance(listed, dict)
     return list(listed["items"])
+
+
+def _authz(kube: kubernetes.client.ApiClient) -> dict[str, str]:
+    config_map: Any = kubernetes.client.CoreV1Api(kube).read_namespaced_config_map(
+        accounts.AUTHZ, accounts.API_NAMESPACE
+    )
+    return dict(config_map.data or {})
+
+
+def _users(kube: kubernetes.client.ApiClient) -> dict[str, tuple[str, str]]:
+    """Each user Secret's name → (resourceVersion, disabled annotation)."""
+    listed: Any = kubernetes.client.CoreV1Api(kube).list_namespaced_secret(
+        accounts.API_NAMESPACE, label_selector="novasphere.dev/kind=user"
+    )
+    return {
+        s.metadata.name: (
+            s.metadata.resource_version,
+            (s.metadata.annotations or {}).get("novasphere.dev/disabled", ""),
+        )
+        for s in listed.items
+    }

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
 from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 
-from devcluster.stack import DESCRIPTOR
-from server import config
+from devcluster.stack import DESCRIPTOR, REPO_ROOT
+from server import auth, config
+from server.auth import store
 from server.transport import permissions
 
 
@@ -29,8 +31,8 @@ STANDARD: list[Any] = [  # ServiceDescriptors (the upb and Python classes differ
     health_pb2.DESCRIPTOR.services_by_name["Health"],
     reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"],
 ]
-# Every permission the table may name: the ones the development identity has by default.
-KNOWN_PERMISSIONS = {permissions.PUBLIC, permissions.AUTHENTICATED, "apikey:manage", *config.DEV_PERMISSIONS}
+# Every permission the table may name: those roles may hold, and the two markers.
+KNOWN_PERMISSIONS = {permissions.PUBLIC, permissions.AUTHENTICATED, *auth.KNOWN_PERMISSIONS}
 
 
 def test_the_table_covers_exactly_the_served_rpcs() -> None:
@@ -50,3 +52,20 @@ def test_only_login_refresh_health_and_reflection_are_public() -> None:
         "/novasphere.v1.AuthService/Refresh",
     ]
     assert set(permissions.REQUIRED.values()) <= KNOWN_PERMISSIONS
+
+
+def test_the_development_identity_and_the_shipped_roles_hold_only_known_permissions() -> None:
+    assert set(config.DEV_PERMISSIONS) <= auth.KNOWN_PERMISSIONS
+    shipped = yaml.safe_load((REPO_ROOT / "deploy" / "authz.yaml").read_text())
+    roles, bindings = store.parse_authz(shipped["data"])
+    assert {"viewer", "operator", "tenant-admin", "admin"} <= roles.keys()
+    assert all(permissions_ <= auth.KNOWN_PERMISSIONS for permissions_ in roles.values())
+    assert all(binding.role in roles for binding in bindings)
+
+
+def test_roles_and_bindings_survive_a_write_and_read_back() -> None:
+    roles = {"viewer": frozenset({"vm:query", "task:query"}), "ops": frozenset({"vm:start"})}
+    bindings = (store.Binding("ada", "demo", "ops"), store.Binding("ada", "demo", "viewer"))
+    data = store.authz_data(roles, (*bindings, bindings[0]))  # a duplicate is written once
+    assert store.parse_authz(data) == (roles, bindings)
+    assert store.authz_data(*store.parse_authz(data)) == data  # stable: an unchanged set rewrites nothing

@@ -20,6 +20,13 @@ def user_secret(name: str, password: str, *, disabled: bool = False) -> dict[str
     return secret
 
 
+def create_user(kube: kubernetes.client.ApiClient, name: str, password: str, *, tenant: str, role: str) -> None:
+    """A user with a role in a tenant, as an administrator would write them."""
+    body: Any = user_secret(name, password)  # the client accepts plain JSON
+    kubernetes.client.CoreV1Api(kube).create_namespaced_secret(API_NAMESPACE, body)
+    bind(kube, name, tenant, role)
+
+
 def bindings(kube: kubernetes.client.ApiClient) -> list[dict[str, str]]:
     config_map = kubernetes.client.CoreV1Api(kube).read_namespaced_config_map(AUTHZ, API_NAMESPACE)
     loaded: Any = yaml.safe_load((config_map.data or {}).get("bindings.yaml") or "[]") or []

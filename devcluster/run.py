@@ -129,6 +129,9 @@ Try:
   curl -sN {http}/api/v1/watch/tasks/TASK_ID      (its progress until it ends)
   curl -s '{http}/api/v1/wukongs/web-1/metrics?namespace=demo'   (CPU, memory, network, disk)
   curl -s {http}/api/v1/stats
+  curl -s -X POST '{http}/api/v1/wukongs/web-1/console?namespace=demo' -d '{{"protocol":"SERIAL"}}'
+      (a console link: open its consoleUrl as a WebSocket within 30 s, offering the subprotocol
+       ticket.novasphere.dev.<ticket>; noVNC takes it as wsProtocols)
   {grpcurl} -plaintext {grpc} list
   {grpcurl} -plaintext -d '{get}' {grpc} novasphere.v1.WukongService/GetWukong
   kubectl --kubeconfig {running.cluster.kubeconfig} get wukongs,vms,vmis,pods -A

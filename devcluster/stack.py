@@ -134,6 +134,8 @@ def start_api_server(
             "NOVASPHERE_ADMIN_LISTEN": f"127.0.0.1:{ports.metrics}",
             "NOVASPHERE_KUBECONFIG": str(api_kubeconfig),
             "NOVASPHERE_REFLECTION": "true",
+            "NOVASPHERE_CONSOLE_LISTEN": f"127.0.0.1:{ports.console}",
+            "NOVASPHERE_CONSOLE_PUBLIC_URL": f"ws://127.0.0.1:{ports.envoy}",
             # Calls without credentials run as the development identity: the development stack's clients (and most
             # tests) need no login. Tests of authentication start servers with it off.
             "NOVASPHERE_DEV_IDENTITY": "true",
@@ -217,7 +219,11 @@ def running(
                 api_kubeconfig=api_kubeconfig,
                 ports=ports,
                 log_path=state_dir / "logs" / "api.log",
-                extra_env={"NOVASPHERE_PROMETHEUS_URL": prometheus_url, **(api_env or {})},
+                extra_env={
+                    "NOVASPHERE_PROMETHEUS_URL": prometheus_url,
+                    "NOVASPHERE_CONSOLE_ORIGINS": ",".join(cors_allowed_origins),
+                    **(api_env or {}),
+                },
             )
         )
         started.append(

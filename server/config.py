@@ -15,22 +15,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from server.auth import KNOWN_PERMISSIONS
 from server.failpoints import Failpoints
 
 PREFIX = "NOVASPHERE_"
-DEV_PERMISSIONS = (
-    "vm:query",
-    "vm:create",
-    "vm:update",
-    "vm:delete",
-    "vm:start",
-    "vm:stop",
-    "vm:restart",
-    "vm:pause",
-    "vm:console:access",
-    "vm:access-service:manage",
-    "task:query",
-)
+DEV_PERMISSIONS = tuple(sorted(p for p in KNOWN_PERMISSIONS if p.startswith(("vm:", "task:"))))
+"""Every VM and task permission: what the development identity holds by default."""
 T = TypeVar("T")
 
 
@@ -111,6 +101,20 @@ class Settings:
     session_seconds: float
     """NOVASPHERE_SESSION_SECONDS: how long a login session (its refresh tokens) lasts at most, 300-2592000.
     Default 86400 (a day)."""
+    console_listen: HostPort
+    """NOVASPHERE_CONSOLE_LISTEN: host:port of the console WebSocket server (Envoy routes `/ws/` to it). Default
+    127.0.0.1:50052."""
+    console_public_url: str
+    """NOVASPHERE_CONSOLE_PUBLIC_URL: the ws:// or wss:// base URL clients reach Envoy at, for the `console_url` of
+    a session (e.g. wss://vms.example.com). Default ws://127.0.0.1:8080."""
+    console_origins: frozenset[str]
+    """NOVASPHERE_CONSOLE_ORIGINS: comma-separated exact origins (scheme://host[:port]) whose pages may open a
+    console; a browser's WebSocket from any other origin is refused (403). Clients that send no Origin (terminals,
+    CLIs) are not browsers and are let through. Default empty: no browser page may."""
+    console_ticket_seconds: float
+    """NOVASPHERE_CONSOLE_TICKET_SECONDS: how long a console ticket may wait for its WebSocket, 1-300. Default 30."""
+    console_ttl_seconds: float
+    """NOVASPHERE_CONSOLE_TTL_SECONDS: how long ended console sessions are kept, 1-2592000. Default 3600."""
     failpoints: str
     """NOVASPHERE_FAILPOINTS: for crash tests only, e.g. `task-written:3` kills the process (SIGKILL) the 3rd time
     a task is written. Empty (the default) in production."""
@@ -145,6 +149,11 @@ class Settings:
             prometheus_url=reader.get("PROMETHEUS_URL", "", _base_url),
             access_token_seconds=reader.get("ACCESS_TOKEN_SECONDS", "900", _float_between(60, 3600)),
             session_seconds=reader.get("SESSION_SECONDS", "86400", _float_between(300, 2_592_000)),
+            console_listen=reader.get("CONSOLE_LISTEN", "127.0.0.1:50052", _host_port),
+            console_public_url=reader.get("CONSOLE_PUBLIC_URL", "ws://127.0.0.1:8080", _websocket_base_url),
+            console_origins=reader.get("CONSOLE_ORIGINS", "", _origins),
+            console_ticket_seconds=reader.get("CONSOLE_TICKET_SECONDS", "30", _float_between(1, 300)),
+            console_ttl_seconds=reader.get("CONSOLE_TTL_SECONDS", "3600", _float_between(1, 2_592_000)),
             failpoints=reader.get("FAILPOINTS", "", _failpoints),
         )
         reader.reject_unknown()
@@ -186,6 +195,24 @@ def _existing_file(value: str) -> Path | None:
     if not path.is_file():
         raise ValueError("no such file")
     return path
+
+
+def _websocket_base_url(value: str) -> str:
+    url = urllib.parse.urlsplit(value.strip())
+    if url.scheme not in ("ws", "wss") or not url.hostname or url.query or url.fragment or url.username:
+        raise ValueError("expected a ws:// or wss:// base URL, e.g. wss://vms.example.com")
+    return value.strip().rstrip("/")
+
+
+def _origins(value: str) -> frozenset[str]:
+    origins = frozenset(part.strip().rstrip("/") for part in value.split(",") if part.strip())
+    for origin in origins:
+        url = urllib.parse.urlsplit(origin)
+        if url.scheme not in ("http", "https") or not url.hostname or url.path or url.query:
+            raise ValueError(
+                f"{origin!r} is not an origin: expected scheme://host[:port], e.g. https://vms.example.com"
+            )
+    return origins
 
 
 def _base_url(value: str) -> str:

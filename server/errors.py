@@ -7,6 +7,7 @@ to a status code in one table.
     │   ├── NamespaceNotFound
     │   ├── TaskNotFound
     │   ├── ApiKeyNotFound
+    │   ├── ConsoleSessionNotFound
     │   └── AdminObjectNotFound  (a tenant, user, role or role binding)
     ├── AlreadyExists
     │   └── AdminObjectExists
@@ -17,6 +18,7 @@ to a status code in one table.
     ├── InvalidArgument          (carries field violations)
     ├── Conflict                 (a stale etag: read again, then retry)
     ├── FailedPrecondition       (not valid in the current state: an invalid transition, a task in progress)
+    │   └── ConsoleInUse
     ├── ResyncRequired           (a watch cursor older than the replica can vouch for)
     ├── SlowConsumer             (a watch client that did not keep up)
     └── Unavailable              (retrying later may help)
@@ -27,6 +29,7 @@ what to fix; lower-layer text (kube-apiserver's own wording) never leaks into it
 
 from __future__ import annotations
 
+import datetime
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,6 +77,9 @@ class Reason(enum.StrEnum):
     ROLE_IN_USE = "ROLE_IN_USE"
     SELF_LOCKOUT = "SELF_LOCKOUT"
     AUTHZ_NOT_INSTALLED = "AUTHZ_NOT_INSTALLED"
+    VM_NOT_RUNNING = "VM_NOT_RUNNING"
+    CONSOLE_IN_USE = "CONSOLE_IN_USE"
+    CONSOLE_SESSION_NOT_FOUND = "CONSOLE_SESSION_NOT_FOUND"
     INTERNAL = "INTERNAL"
 
 
@@ -165,6 +171,16 @@ class AdminObjectNotFound(NotFound):
         super().__init__(f"{kind} '{name}' not found; {hint}", resource_name=f"{kind.replace(' ', '')}s/{name}")
         self.reason = self._REASONS[kind]
         self.resource_type = f"novasphere.dev/{kind.title().replace(' ', '')}"
+
+
+class ConsoleSessionNotFound(NotFound):
+    reason = Reason.CONSOLE_SESSION_NOT_FOUND
+    resource_type = "novasphere.dev/ConsoleSession"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"no console session: {what} (ListConsoleSessions shows the VM's sessions)", resource_name=what[:80]
+        )
 
 
 class AccessServiceNotFound(NotFound):
@@ -277,6 +293,18 @@ class FailedPrecondition(NovaError):
     def __init__(self, message: str, *, reason: Reason) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class ConsoleInUse(FailedPrecondition):
+    """KubeVirt keeps one VNC and one serial connection per VM: someone else holds this one."""
+
+    def __init__(self, *, protocol: str, name: str, user: str, since: datetime.datetime, connected: bool) -> None:
+        state = "connected" if connected else "opening it"
+        super().__init__(
+            f"the {protocol} console of Wukong '{name}' is in use by {user} ({state} since "
+            f"{since.strftime('%Y-%m-%d %H:%M:%S')} UTC); set take_over to take it (their console closes, naming you)",
+            reason=Reason.CONSOLE_IN_USE,
+        )
 
 
 class ResyncRequired(NovaError):

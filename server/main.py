@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import faulthandler
 import logging
 import os
@@ -19,6 +20,7 @@ from novasphere.v1 import (
     access_service_pb2_grpc,
     admin_service_pb2_grpc,
     auth_service_pb2_grpc,
+    console_service_pb2_grpc,
     metrics_service_pb2_grpc,
     stats_service_pb2_grpc,
     task_service_pb2_grpc,
@@ -32,9 +34,11 @@ from server.auth.administration import Administration
 from server.auth.api_keys import ApiKeys
 from server.auth.limits import RateLimits
 from server.auth.store import AuthStore
-from server.auth.sweeper import Sweeper
+from server.console.proxy import ConsoleProxy, ProxySettings
+from server.console.sessions import ConsoleCache, ConsoleSessions, ConsoleSettings
 from server.failpoints import Failpoints
 from server.kube import auth_objects, quotas
+from server.kube import console_sessions as console_objects
 from server.kube import errors as kube_errors
 from server.kube import services as service_objects
 from server.kube import tasks as task_objects
@@ -44,6 +48,7 @@ from server.leader import LeaderElection, LeaseSettings
 from server.metrics import Metrics
 from server.prometheus import Prometheus
 from server.stats import QuotaCache, StatsQueries
+from server.sweeper import Sweep, Sweeper
 from server.tasks.cache import TaskCache
 from server.tasks.operations import Operations, TaskSettings
 from server.tasks.queries import TaskQueries
@@ -52,6 +57,7 @@ from server.transport import (
     access_servicer,
     admin_servicer,
     auth_servicer,
+    console_servicer,
     metrics_servicer,
     stats_servicer,
     task_servicer,
@@ -74,6 +80,7 @@ SERVICE_NAMES = (
     metrics_servicer.SERVICE.full_name,
     auth_servicer.SERVICE.full_name,
     admin_servicer.SERVICE.full_name,
+    console_servicer.SERVICE.full_name,
 )
 TASK_LEASE = "novasphere-api-tasks"
 STARTUP_PROBE_SECONDS = 60.0
@@ -176,18 +183,54 @@ async def serve(settings: config.Settings) -> None:
     reconciler = Reconciler(
         kube=kube, operations=operations, tasks=task_cache, wukongs=cache, leader=leader, failpoints=failpoints
     )
-    sweeper = Sweeper(
+    console_cache = ConsoleCache()
+    consoles = ConsoleSessions(
         kube=kube,
+        cache=console_cache,
+        wukongs=wukong_queries,
+        settings=ConsoleSettings(
+            namespace=settings.namespace,
+            public_url=settings.console_public_url,
+            ticket_seconds=settings.console_ticket_seconds,
+        ),
+    )
+    console_service_pb2_grpc.add_ConsoleServiceServicer_to_server(console_servicer.ConsoleServicer(consoles), server)
+    console_proxy = ConsoleProxy(
+        kube=kube,
+        cache=console_cache,
+        sessions_=consoles,
         auth_store=auth_store,
+        metrics=metrics,
+        settings=ProxySettings(
+            namespace=settings.namespace, replica=settings.replica_id, origins=settings.console_origins
+        ),
+    )
+    sweeper = Sweeper(
         leader=leader,
-        namespace=settings.namespace,
         every_seconds=settings.sweep_seconds,
+        sweeps=[
+            Sweep(
+                "expired login sessions and API keys",
+                due=auth_store.expired,
+                delete=lambda name: auth_objects.delete_secret(kube, namespace=settings.namespace, name=name),
+                ready=lambda: auth_store.synced,
+            ),
+            Sweep(
+                "ended console sessions",
+                due=lambda now: console_cache.ended_before(
+                    now - datetime.timedelta(seconds=settings.console_ttl_seconds)
+                ),
+                delete=lambda name: console_objects.delete(kube, namespace=settings.namespace, name=name),
+                ready=lambda: console_cache.synced,
+            ),
+        ],
     )
     loop = asyncio.get_running_loop()
     informers = [Informer(kube, kind, cache, loop) for kind in wukong_cache.KINDS]
     informers.append(Informer(kube, tenancy.NAMESPACES, tenants, loop))
     informers.append(Informer(kube, task_objects.kind(settings.namespace), task_cache, loop))
     informers.append(Informer(kube, quotas.RESOURCE_QUOTAS, quota_cache, loop))
+    informers.append(Informer(kube, console_objects.kind(settings.namespace), console_cache, loop))
     informers += [
         Informer(kube, kind, auth_store, loop)
         for kind in (auth_objects.secrets_kind(settings.namespace), auth_objects.config_maps_kind(settings.namespace))
@@ -220,11 +263,13 @@ async def serve(settings: config.Settings) -> None:
                 and access_cache.synced
                 and quota_cache.synced
                 and auth_store.synced
+                and console_cache.synced
             ),
             stop,
         )
         await accounts.ensure_signing_key()
         await accounts.ensure_bootstrap_admin()
+        await console_proxy.start(settings.console_listen)
         background += [
             asyncio.create_task(leader.run(stop), name="leader-election"),
             asyncio.create_task(reconciler.run(stop), name="task-reconciler"),
@@ -238,6 +283,7 @@ async def serve(settings: config.Settings) -> None:
         log.info("stopping: %.0f s for in-flight calls", settings.shutdown_grace_seconds)
     finally:
         await health_servicer.enter_graceful_shutdown()
+        await console_proxy.stop()
         await server.stop(settings.shutdown_grace_seconds)
         stop.set()
         await asyncio.gather(*background, return_exceptions=True)

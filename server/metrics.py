@@ -46,6 +46,25 @@ class Metrics:
             "1 while this replica holds the tasks' Lease (reconciles them).",
             registry=self.registry,
         )
+        self.console_sessions = prometheus_client.Gauge(
+            "novasphere_console_sessions",
+            "Console WebSockets open on this replica, by protocol (vnc, serial).",
+            ["protocol"],
+            registry=self.registry,
+        )
+        self.console_bytes = prometheus_client.Counter(
+            "novasphere_console_bytes",
+            "Bytes proxied between console clients and KubeVirt, by protocol and direction (to_client, from_client).",
+            ["protocol", "direction"],
+            registry=self.registry,
+        )
+        self.console_duration = prometheus_client.Histogram(
+            "novasphere_console_session_duration_seconds",
+            "How long console WebSockets stayed open, by protocol.",
+            ["protocol"],
+            buckets=(1, 10, 60, 300, 900, 1800, 3600, 7200, 14400, 28800),
+            registry=self.registry,
+        )
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 

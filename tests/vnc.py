@@ -1,9 +1,13 @@
-"""VNC in tests: vncdotool's command line (a real VNC client) and reading the simulated screen's marker."""
+"""VNC in tests: vncdotool's command line (a real VNC client), noVNC in Debian's chromium (`tests/browser/novnc.mjs`),
+and reading the simulated screen's marker."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -23,3 +27,20 @@ def read_marker(image: Image.Image) -> str:
             break
         name.append(r)
     return name.decode()
+
+
+BROWSER_DIR = Path(__file__).resolve().parent / "browser"
+
+
+def run_novnc(url: str, screenshot: Path, *, protocols: list[str] | None = None, page_port: int = 0) -> dict[str, Any]:
+    """noVNC connected to `url` offering `protocols` (default plain.kubevirt.io) from a page on `page_port` (0: any):
+    `{"connected", "desktopName", "marker"}`, the marker read from the canvas noVNC drew."""
+    command = ["node", str(BROWSER_DIR / "novnc.mjs"), "--url", url, "--screenshot", str(screenshot)]
+    if protocols:
+        command += ["--protocols", ",".join(protocols)]
+    if page_port:
+        command += ["--page-port", str(page_port)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
+    assert result.returncode == 0, result.stderr
+    seen: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+    return seen

@@ -162,6 +162,7 @@ class SidecarSettings:
             "novasphere.v1.MetricsService",
             "novasphere.v1.AuthService",
             "novasphere.v1.AdminService",
+            "novasphere.v1.ConsoleService",
         )
     )
     """Services the transcoder exposes as REST."""

@@ -30,6 +30,7 @@ KNOWN_PERMISSIONS: frozenset[str] = frozenset(
         "vm:restart",
         "vm:pause",
         "vm:console:access",
+        "vm:console:manage",
         "vm:access-service:manage",
         "task:query",
         APIKEY_MANAGE,

@@ -37,6 +37,7 @@ RATES: dict[str, Rate] = {
     "/novasphere.v1.WukongService/BatchWukongOperation": Rate("vm-batch", per_minute=10, burst=5),
     "/novasphere.v1.AccessService/CreateAccessService": Rate("access-services", per_minute=30, burst=10),
     "/novasphere.v1.AuthService/CreateApiKey": Rate("api-keys", per_minute=10, burst=5),
+    "/novasphere.v1.ConsoleService/CreateConsoleSession": Rate("console-tickets", per_minute=5, burst=5),
 }
 MAX_STREAMS_PER_USER = 50
 

@@ -23,6 +23,7 @@ _STATS = "/novasphere.v1.StatsService/"
 _METRICS = "/novasphere.v1.MetricsService/"
 _AUTH = "/novasphere.v1.AuthService/"
 _ADMIN = "/novasphere.v1.AdminService/"
+_CONSOLE = "/novasphere.v1.ConsoleService/"
 
 REQUIRED: Final[dict[str, str]] = {
     _WUKONGS + "ListWukongs": "vm:query",
@@ -55,6 +56,10 @@ REQUIRED: Final[dict[str, str]] = {
     _AUTH + "CreateApiKey": "apikey:manage",
     _AUTH + "ListApiKeys": "apikey:manage",
     _AUTH + "RevokeApiKey": "apikey:manage",
+    _CONSOLE + "CreateConsoleSession": "vm:console:access",
+    _CONSOLE + "GetConsoleStatus": "vm:console:access",
+    _CONSOLE + "DisconnectConsole": "vm:console:access",  # another user's session also needs vm:console:manage
+    _CONSOLE + "ListConsoleSessions": "vm:console:access",
     _ADMIN + "ListTenants": "tenant:manage",
     _ADMIN + "CreateTenant": "tenant:manage",
     _ADMIN + "DeleteTenant": "tenant:manage",

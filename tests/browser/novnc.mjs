@@ -3,6 +3,9 @@
 // sim/kubevirt/rfb.py) from the canvas, saves a screenshot and prints {"connected", "desktopName", "marker"} as JSON.
 //
 //   node novnc.mjs --url ws://127.0.0.1:PORT/apis/subresources.kubevirt.io/v1/.../vnc --screenshot out.png
+//   node novnc.mjs --url <consoleUrl> --protocols ticket.novasphere.dev.<ticket>,binary --page-port N
+// (--protocols: the WebSocket subprotocols noVNC offers, default plain.kubevirt.io; --page-port: where the page is
+// served, so its Origin is one the server allows.)
 import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
 import { dirname, join, normalize } from "node:path";
@@ -15,6 +18,8 @@ const { values: options } = parseArgs({
     url: { type: "string" },
     screenshot: { type: "string" },
     timeout: { type: "string", default: "60000" },
+    protocols: { type: "string", default: "plain.kubevirt.io" },
+    "page-port": { type: "string", default: "0" },
   },
 });
 const timeout = Number(options.timeout);
@@ -31,7 +36,7 @@ window.addEventListener("error", (e) => { window.result.error = String(e.message
 <script type="module">
 import RFB from "/novnc/core/rfb.js";
 // KubeVirt speaks one subprotocol; offering only noVNC's default "binary" would fail the handshake (kubevirt.md §2.2).
-const rfb = new RFB(document.getElementById("screen"), ${JSON.stringify(options.url)}, { wsProtocols: ["plain.kubevirt.io"] });
+const rfb = new RFB(document.getElementById("screen"), ${JSON.stringify(options.url)}, { wsProtocols: ${JSON.stringify(options.protocols.split(","))} });
 rfb.addEventListener("connect", () => { window.result.connected = true; });
 rfb.addEventListener("desktopname", (e) => { window.result.desktopName = e.detail.name; });
 rfb.addEventListener("disconnect", (e) => { if (!window.result.connected) window.result.error = "disconnected: clean=" + e.detail.clean; });
@@ -58,7 +63,7 @@ const server = createServer(async (request, response) => {
     response.writeHead(404).end();
   }
 });
-await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+await new Promise((resolve) => server.listen(Number(options["page-port"]), "127.0.0.1", resolve));
 
 const browser = await chromium.launch({
   executablePath: "/usr/bin/chromium",

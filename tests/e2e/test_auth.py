@@ -115,11 +115,7 @@ def user(kube: kubernetes.client.ApiClient) -> Iterator[Callable[..., str]]:
 
     def make(role: str = "operator", tenant: str = TENANT) -> str:
         name = f"u-{uuid.uuid4().hex[:10]}"
-        kubernetes.client.CoreV1Api(kube).create_namespaced_secret(
-            accounts.API_NAMESPACE,
-            accounts.user_secret(name, PASSWORD),  # type: ignore[arg-type]  # the client accepts plain JSON
-        )
-        accounts.bind(kube, name, tenant, role)
+        accounts.create_user(kube, name, PASSWORD, tenant=tenant, role=role)
         made.append(name)
         return name
 

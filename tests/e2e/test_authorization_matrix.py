@@ -32,6 +32,7 @@ from novasphere.v1 import (
     access_service_pb2,
     admin_service_pb2,
     auth_service_pb2,
+    console_service_pb2,
     metrics_service_pb2,
     stats_service_pb2,
     task_pb2,
@@ -59,7 +60,7 @@ OPERATOR = VIEWER | {
     "vm:access-service:manage",
     "apikey:manage",
 }
-TENANT_ADMIN = OPERATOR | {"binding:manage"}
+TENANT_ADMIN = OPERATOR | {"binding:manage", "vm:console:manage"}
 KEY_ABLE = OPERATOR - {"apikey:manage"}  # keys never hold administration: they cannot manage keys
 PUBLIC, ANY_CALLER = "public", "any caller"
 NEEDS: dict[str, str] = {  # what each RPC needs, from DESIGN.md §5 and the issue texts
@@ -93,6 +94,10 @@ NEEDS: dict[str, str] = {  # what each RPC needs, from DESIGN.md §5 and the iss
     "AuthService/CreateApiKey": "apikey:manage",
     "AuthService/ListApiKeys": "apikey:manage",
     "AuthService/RevokeApiKey": "apikey:manage",
+    "ConsoleService/CreateConsoleSession": "vm:console:access",
+    "ConsoleService/GetConsoleStatus": "vm:console:access",
+    "ConsoleService/DisconnectConsole": "vm:console:access",
+    "ConsoleService/ListConsoleSessions": "vm:console:access",
     "AdminService/ListTenants": "tenant:manage",
     "AdminService/CreateTenant": "tenant:manage",
     "AdminService/DeleteTenant": "tenant:manage",
@@ -108,10 +113,15 @@ NEEDS: dict[str, str] = {  # what each RPC needs, from DESIGN.md §5 and the iss
     "AdminService/DeleteRoleBinding": "binding:manage",
 }
 # RPCs on one VM: another tenant's caller gets NOT_FOUND there (no existence leak).
-ON_THE_VM = {name for name in NEEDS if name.startswith(("WukongService/", "MetricsService/", "AccessService/"))} - {
+ON_THE_VM = {
+    name
+    for name in NEEDS
+    if name.startswith(("WukongService/", "MetricsService/", "AccessService/", "ConsoleService/"))
+} - {
     "WukongService/ListWukongs",
     "WukongService/CreateWukong",
     "AccessService/CreateAccessService",  # its input is invalid on purpose: refused before the VM is looked up
+    "ConsoleService/CreateConsoleSession",  # likewise
 }
 KEY_MANAGEMENT = {
     "AuthService/CreateApiKey",
@@ -179,11 +189,8 @@ def callers(doors: Doors, kube: kubernetes.client.ApiClient) -> Iterator[list[Wh
     }
     names = {who: f"m-{who}-{suffix}" for who in roles}
     for who, role in roles.items():
-        kubernetes.client.CoreV1Api(kube).create_namespaced_secret(
-            accounts.API_NAMESPACE,
-            accounts.user_secret(names[who], PASSWORD),  # type: ignore[arg-type]  # the client accepts plain JSON
-        )
-        accounts.bind(kube, names[who], f"matrix-elsewhere-{suffix}" if who == "other" else TENANT, role)
+        tenant = f"matrix-elsewhere-{suffix}" if who == "other" else TENANT
+        accounts.create_user(kube, names[who], PASSWORD, tenant=tenant, role=role)
     auth = AuthServiceStub(doors.channel)
     tokens = {who: _login(auth, name).access_token for who, name in names.items()}
 
@@ -276,6 +283,13 @@ def requests(target: Target, *, refused: bool) -> dict[str, Message]:
         "AuthService/CreateApiKey": auth_service_pb2.CreateApiKeyRequest(name="matrix"),  # invalid: no permissions
         "AuthService/ListApiKeys": auth_service_pb2.ListApiKeysRequest(),
         "AuthService/RevokeApiKey": auth_service_pb2.RevokeApiKeyRequest(id="0000000000000000"),
+        "ConsoleService/CreateConsoleSession": console_service_pb2.CreateConsoleSessionRequest(
+            **at,
+            lifetime_seconds=3600 if refused else 5,  # invalid when it would be allowed: no session is made
+        ),
+        "ConsoleService/GetConsoleStatus": console_service_pb2.GetConsoleStatusRequest(**at),
+        "ConsoleService/DisconnectConsole": console_service_pb2.DisconnectConsoleRequest(**at),
+        "ConsoleService/ListConsoleSessions": console_service_pb2.ListConsoleSessionsRequest(**at),
         **admin_requests(target, refused=refused),
     }
 

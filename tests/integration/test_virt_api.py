@@ -24,10 +24,9 @@ from devcluster import stack as devstack
 from sim.kubeapi import Credentials
 from tests import kube_helpers
 from tests.kubectl import Kubectl
-from tests.vnc import VNCDO, read_marker
+from tests.vnc import VNCDO, read_marker, run_novnc
 
 GROUP_PATH = "/apis/subresources.kubevirt.io/v1"
-BROWSER_DIR = Path(__file__).resolve().parents[1] / "browser"
 READ_TIMEOUT = 30.0
 
 
@@ -364,15 +363,7 @@ def test_novnc_in_chromium_renders_the_screen_through_kube_apiserver(
     create_vm(kubectl, "browser")
     kubectl.wait_for("vmi", "browser", ("status", "phase"), "Running")
     url = f"ws://127.0.0.1:{kubectl_proxy}{vmi_path(kubectl.namespace, 'browser', 'vnc')}?preserveSession=true"
-    result = subprocess.run(
-        ["node", str(BROWSER_DIR / "novnc.mjs"), "--url", url, "--screenshot", str(tmp_path / "novnc.png")],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    seen = json.loads(result.stdout.splitlines()[-1])
+    seen = run_novnc(url, tmp_path / "novnc.png")
     assert seen["connected"] is True
     assert seen["desktopName"] == "browser"  # RFB ServerInit's name
     assert seen["marker"] == "browser"  # the VM name, read from the canvas noVNC drew

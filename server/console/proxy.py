@@ -1,0 +1,325 @@
+"""The console WebSocket endpoint (`/ws/v1/consoles/{session}`, routed by Envoy with upgrade): checks the Origin
+against the allow-list, claims the session's one-time ticket (once, on whichever replica gets it first), opens
+KubeVirt's `vnc` or `console` websocket through kube-apiserver with the API's own credentials, and pipes bytes both
+ways. Back-pressure is end to end: a frame is read from one side only after the previous one was written to the other.
+
+Every refusal comes before the upgrade, as an HTTP status with a `google.rpc.Status` JSON body, so nothing is
+proxied for a request that fails a check. Once connected, the socket ends with a close code saying why
+(`sessions.CloseCode`): a disconnect asked on any replica, a take-over, expiry, the VM stopping, KubeVirt closing.
+The ticket arrives as the subprotocol `ticket.novasphere.dev.<ticket>` or, for clients that cannot set one, as the
+`ticket` query parameter; neither is ever logged (Envoy's access log drops the query).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiohttp import web
+
+from server import timestamps
+from server.auth.store import AuthStore
+from server.config import HostPort
+from server.console import sessions
+from server.console.sessions import CONNECTED, CloseCode, ConsoleCache, ConsoleRecord, ConsoleSessions
+from server.kube import console_sessions as objects
+from server.kube import errors as kube_errors
+from server.kube.client import KubeClient
+from server.kube.console_streams import ConsoleDialer, ConsoleRefused
+from server.kube.kubevirt import instance_path
+from server.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+TICKET_PROTOCOL = "ticket.novasphere.dev."
+CONSOLE_PROTOCOLS = ("binary", "plain.kubevirt.io", "base64")
+"""Subprotocols a client may offer beside its ticket (noVNC offers `binary`); the first offered is echoed."""
+MAX_FRAME = 1 << 20
+HEARTBEAT_SECONDS = 30.0
+VM_CHECK_SECONDS = 3.0
+"""After KubeVirt closes a console, how long to look for the VM having stopped (its VMI ending)."""
+
+
+@dataclass
+class _Live:
+    """A console this replica proxies right now."""
+
+    record: ConsoleRecord
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the socket must close (code and reason say why)."""
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once both sockets are closed and the end is recorded."""
+    code: int = 0
+    reason: str = ""
+
+    def end(self, code: int, reason: str) -> None:
+        if not self.ended.is_set():
+            self.code, self.reason = code, reason
+            self.ended.set()
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    namespace: str
+    replica: str
+    origins: frozenset[str]
+
+
+class ConsoleProxy:
+    def __init__(
+        self,
+        *,
+        kube: KubeClient,
+        cache: ConsoleCache,
+        sessions_: ConsoleSessions,
+        auth_store: AuthStore,
+        metrics: Metrics,
+        settings: ProxySettings,
+    ) -> None:
+        self._kube = kube
+        self._cache = cache
+        self._sessions = sessions_
+        self._auth_store = auth_store
+        self._metrics = metrics
+        self._settings = settings
+        self._dialer = ConsoleDialer(kube)
+        self._live: dict[str, _Live] = {}
+        self._runner: web.AppRunner | None = None
+        cache.listener = self._changed
+
+    async def start(self, listen: HostPort) -> None:
+        app = web.Application()
+        app.router.add_get(sessions.WEBSOCKET_PATH + "{session}", self._connect)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, listen.host, listen.port, reuse_port=False).start()
+
+    async def stop(self) -> None:
+        """Closes every console this replica holds (code 4005), then the listener."""
+        lives = list(self._live.values())
+        for live in lives:
+            live.end(CloseCode.SHUTDOWN, "the API server is shutting down; reconnect with a new console link")
+        if lives:
+            await asyncio.wait([asyncio.create_task(live.finished.wait()) for live in lives], timeout=5)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self._dialer.close()
+
+    @property
+    def open_sessions(self) -> int:
+        return len(self._live)
+
+    def _changed(self, record: ConsoleRecord | None, session_id: str) -> None:
+        """A session changed anywhere: a disconnect asked for one held here closes its socket."""
+        live = self._live.get(session_id)
+        if live is None:
+            return
+        if record is None:
+            live.end(CloseCode.DISCONNECTED, "the console session was deleted")
+        elif record.disconnect is not None:
+            live.end(record.disconnect.code or CloseCode.DISCONNECTED, record.disconnect.reason)
+
+    # ---- one connection ---------------------------------------------------------------------------------------
+
+    async def _connect(self, request: web.Request) -> web.StreamResponse:
+        session_id = request.match_info["session"]
+        origin = request.headers.get("Origin", "").rstrip("/")
+        if origin and origin not in self._settings.origins:
+            log.info("console %s refused: origin %s is not allowed", session_id[:64], origin[:100])
+            return _refusal(403, 7, "this page's origin may not open consoles (NOVASPHERE_CONSOLE_ORIGINS)")
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            return _refusal(400, 3, "open the console URL as a WebSocket")
+        offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+        ticket = next((p[len(TICKET_PROTOCOL) :] for p in offered if p.startswith(TICKET_PROTOCOL)), "")
+        ticket = ticket or request.query.get("ticket", "")
+        record, why = await self._claim(session_id, ticket, _client_ip(request))
+        if record is None:
+            log.info("console %s refused: %s", session_id[:64], why)
+            return _refusal(401, 16, "the console ticket is invalid, used or expired; ask for a new console link")
+        try:
+            backend = await self._dialer.open(
+                namespace=record.namespace,
+                vmi=record.vmi,
+                subresource="vnc" if record.protocol == "vnc" else "console",
+                preserve_session=True,  # a client outside NovaSphere cannot silently take the screen (kubevirt.md §2.5)
+            )
+        except (ConsoleRefused, aiohttp.ClientError, OSError) as error:
+            status, message = _backend_refusal(error)
+            log.warning("console %s: KubeVirt's console could not be opened: %r", record.id, error)
+            await self._finish(record, CloseCode.BACKEND_CLOSED, message, 0, 0)
+            return _refusal(status, 9 if status == 409 else 14, message)
+        chosen = next((p for p in offered if p in CONSOLE_PROTOCOLS), None)
+        if chosen is None and offered:  # a browser offered only its ticket: it must hear one of its own back
+            chosen = offered[0]
+        client = web.WebSocketResponse(
+            protocols=(chosen,) if chosen else (), max_msg_size=MAX_FRAME, heartbeat=HEARTBEAT_SECONDS
+        )
+        await client.prepare(request)
+        await self._proxy(record, client, backend)
+        return client
+
+    async def _claim(self, session_id: str, ticket: str, client_ip: str) -> tuple[ConsoleRecord | None, str]:
+        """Moves the session from Issued to Connected under its resourceVersion: the ticket works once, anywhere."""
+        if not ticket or not session_id.startswith("console-"):
+            return None, "no ticket, or not a console session"
+        record = self._cache.get(session_id)
+        if record is None:
+            try:
+                record = sessions.record_from(
+                    await objects.get(self._kube, namespace=self._settings.namespace, name=session_id)
+                )
+            except kube_errors.NotFound:
+                return None, "no such session"
+        now = timestamps.now()
+        if not sessions.ticket_matches(record, ticket):
+            return None, "wrong ticket"
+        if record.phase != sessions.ISSUED or record.disconnect is not None:
+            return None, f"ticket already used (session {record.phase})"
+        if now >= record.ticket_expires:
+            return None, "ticket expired"
+        user = self._auth_store.user(record.user)
+        if user is None or user.disabled:
+            return None, f"user {record.user} is gone or disabled"
+        if not await self._sessions.holds_lock(record):
+            return None, "the console was taken by another session"
+        status = {"phase": CONNECTED, "connectTime": timestamps.format_micro(now), "clientIp": client_ip}
+        status["replica"] = self._settings.replica
+        try:
+            claimed = await objects.patch_status(
+                self._kube,
+                namespace=self._settings.namespace,
+                name=session_id,
+                status=status,
+                resource_version=record.resource_version,
+            )
+        except (kube_errors.Conflict, kube_errors.NotFound):
+            return None, "ticket claimed by another connection"
+        record = sessions.record_from(claimed)
+        self._cache.put(record)
+        return record, ""
+
+    async def _proxy(
+        self, record: ConsoleRecord, client: web.WebSocketResponse, backend: aiohttp.ClientWebSocketResponse
+    ) -> None:
+        live = _Live(record)
+        self._live[record.id] = live
+        self._changed(self._cache.get(record.id), record.id)  # a disconnect asked between the claim and now
+        protocol = record.protocol
+        self._metrics.console_sessions.labels(protocol).inc()
+        counted = {"to_client": 0, "from_client": 0}
+        started = time.monotonic()
+        log.info(
+            "console %s connected: %s of %s/%s for %s", record.id, protocol, record.namespace, record.name, record.user
+        )
+
+        async def pipe(
+            source: Callable[[], Awaitable[aiohttp.WSMessage]], send: Callable[[bytes], Awaitable[None]], direction: str
+        ) -> None:
+            while True:
+                message = await source()
+                if message.type == aiohttp.WSMsgType.BINARY:
+                    data = message.data
+                elif message.type == aiohttp.WSMsgType.TEXT:  # terminals often send text; KubeVirt wants binary
+                    data = str(message.data).encode()
+                else:
+                    return
+                await send(data)
+                counted[direction] += len(data)
+                self._metrics.console_bytes.labels(protocol, direction).inc(len(data))
+
+        to_client = asyncio.create_task(pipe(backend.receive, client.send_bytes, "to_client"))
+        from_client = asyncio.create_task(pipe(client.receive, backend.send_bytes, "from_client"))
+        asked = asyncio.create_task(live.ended.wait())
+        seconds_left = (record.expires - timestamps.now()).total_seconds()
+        expiry = asyncio.create_task(asyncio.sleep(max(0.0, seconds_left)))
+        tasks = (to_client, from_client, asked, expiry)
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if asked in done:
+                code, reason = live.code, live.reason
+            elif expiry in done:
+                code, reason = CloseCode.EXPIRED, "the console session expired; ask for a new console link"
+            elif from_client in done:
+                code, reason = client.close_code or 1000, "closed by the client"
+            elif await self._vm_stopped(record):
+                code, reason = CloseCode.VM_STOPPED, "the VM stopped"
+            else:
+                code, reason = CloseCode.BACKEND_CLOSED, "KubeVirt closed the console"
+        except Exception:
+            log.exception("console %s failed", record.id)
+            code, reason = CloseCode.INTERNAL, "internal error in the console proxy"
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await backend.close()
+            if not client.closed:
+                with contextlib.suppress(Exception):
+                    await client.close(code=code, message=reason.encode()[:120])
+            del self._live[record.id]
+            self._metrics.console_sessions.labels(protocol).dec()
+            self._metrics.console_duration.labels(protocol).observe(time.monotonic() - started)
+        log.info("console %s closed (%d %s)", record.id, code, reason)
+        await self._finish(record, code, reason, counted["to_client"], counted["from_client"])
+        live.finished.set()
+
+    async def _finish(self, record: ConsoleRecord, code: int, reason: str, to_client: int, from_client: int) -> None:
+        status = sessions.closed_status(code, reason, bytes_to_client=to_client, bytes_from_client=from_client)
+        try:
+            updated = await objects.patch_status(
+                self._kube, namespace=self._settings.namespace, name=record.id, status=status
+            )
+            self._cache.put(sessions.record_from(updated))
+        except kube_errors.KubeError as error:  # the session is then swept as expired; nothing else depends on it
+            log.warning("console %s: could not record its end: %s", record.id, error)
+
+    async def _vm_stopped(self, record: ConsoleRecord) -> bool:
+        """KubeVirt closes a console when the VM stops; its VMI then ends or goes (checked for a few seconds)."""
+        deadline = time.monotonic() + VM_CHECK_SECONDS
+        while True:
+            try:
+                vmi = await self._kube.request("GET", instance_path(record.namespace, record.vmi))
+                phase = (vmi.get("status") or {}).get("phase")
+                if phase in ("Succeeded", "Failed") or vmi.get("metadata", {}).get("deletionTimestamp"):
+                    return True
+            except kube_errors.NotFound:
+                return True
+            except kube_errors.KubeError:
+                return False
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.25)
+
+
+def _client_ip(request: web.Request) -> str:
+    """The client's address as Envoy saw it (Envoy is the edge and strips a client's own `x-envoy-*` headers), else
+    the peer's."""
+    return (request.headers.get("X-Envoy-External-Address") or request.remote or "")[:64]
+
+
+def _backend_refusal(error: Exception) -> tuple[int, str]:
+    if isinstance(error, ConsoleRefused):
+        if error.status == 400:
+            return 409, "the VM is not running (or has no such console device)"
+        if error.status == 404:
+            return 409, "the VM has no running instance"
+        if error.status == 500 and "Active VNC" in error.message:
+            return 409, "a VNC client outside NovaSphere holds the VM's screen"
+        return 502, f"KubeVirt refused the console ({error.status})"
+    return 503, "KubeVirt's console is not reachable right now; retry"
+
+
+def _refusal(status: int, code: int, message: str) -> web.Response:
+    """An HTTP error before any upgrade, with the `google.rpc.Status` body the REST API uses."""
+    return web.Response(
+        status=status,
+        text=json.dumps({"code": code, "message": message, "details": []}),
+        content_type="application/json",
+    )

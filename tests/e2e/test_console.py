@@ -1,0 +1,383 @@
+"""Consoles end to end: two API processes without the development identity (the first behind Envoy), the simulator's
+KubeVirt consoles behind kube-apiserver. A serial session logs in and runs a command through Envoy; noVNC in chromium
+renders the VM's screen from exactly the console URL the API returned; a ticket works once, not after it expired,
+not from a page of another origin; another tenant cannot see or open the console; status shows the live session; a
+second session is refused naming the holder, or takes over and closes the holder with a reason naming the taker; a
+disconnect on the second API process closes the socket the first one holds; stopping the VM closes the console."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import grpc
+import httpx
+import kubernetes.client
+import pytest
+
+from devcluster import accounts, procs
+from devcluster import stack as devstack
+from novasphere.v1 import console_service_pb2 as pb
+from novasphere.v1 import wukong_service_pb2 as service_pb2
+from novasphere.v1.console_service_pb2_grpc import ConsoleServiceStub
+from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
+from tests import kube_helpers
+from tests.conftest import TENANT
+from tests.e2e.test_auth import PASSWORD, SECURE_ENV, bearer
+from tests.e2e.test_tasks import Power, wait_power
+from tests.status_helpers import details_of
+from tests.vnc import run_novnc
+
+TICKET_SECONDS = 3
+GUEST_USER, GUEST_PASSWORD = "ops", "s3cret"
+TICKET = "ticket.novasphere.dev."
+
+
+@dataclass(frozen=True)
+class Consoles:
+    first: ConsoleServiceStub
+    second: ConsoleServiceStub
+    wukongs: WukongServiceStub
+    http: httpx.Client
+    page_origin: str
+    page_port: int
+    login: Callable[..., tuple[tuple[str, str]]]
+
+
+@pytest.fixture(scope="module")
+def consoles(
+    stack: devstack.Stack, kube: kubernetes.client.ApiClient, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Consoles]:
+    state = tmp_path_factory.mktemp("consoles")
+    first_ports, second_ports = devstack.Ports.free(), devstack.Ports.free()
+    page_port = procs.free_ports(1)[0]
+    page_origin = f"http://127.0.0.1:{page_port}"
+    env = {
+        **SECURE_ENV,
+        "NOVASPHERE_CONSOLE_ORIGINS": page_origin,
+        "NOVASPHERE_CONSOLE_TICKET_SECONDS": str(TICKET_SECONDS),
+    }
+    started = [
+        devstack.start_api_server(
+            api_kubeconfig=stack.api_kubeconfig, ports=ports, log_path=state / f"api-{n}.log", extra_env=env
+        )
+        for n, ports in enumerate((first_ports, second_ports))
+    ]
+    started.append(devstack.start_envoy(devstack.envoy_settings(first_ports), state_dir=state))
+    made: list[str] = []
+
+    def login(role: str = "operator", tenant: str = TENANT) -> tuple[tuple[str, str]]:
+        name = f"c-{uuid.uuid4().hex[:10]}"
+        accounts.create_user(kube, name, PASSWORD, tenant=tenant, role=role)
+        made.append(name)
+
+        def attempt() -> str | None:
+            response = http.post("/api/v1/auth/login", json={"username": name, "password": PASSWORD})
+            return str(response.json()["accessToken"]) if response.status_code == 200 else None
+
+        return bearer(kube_helpers.eventually(attempt, timeout=20, what=f"login of {name}"))
+
+    with (
+        procs.stopping(started),
+        grpc.insecure_channel(f"127.0.0.1:{first_ports.grpc}") as first,
+        grpc.insecure_channel(f"127.0.0.1:{second_ports.grpc}") as second,
+        httpx.Client(base_url=f"http://127.0.0.1:{first_ports.envoy}", timeout=30) as http,
+    ):
+        yield Consoles(
+            ConsoleServiceStub(first),
+            ConsoleServiceStub(second),
+            WukongServiceStub(first),
+            http,
+            page_origin,
+            page_port,
+            login,
+        )
+    for name in made:
+        accounts.unbind(kube, name)
+
+
+@pytest.fixture(scope="module")
+def vm(grpc_direct: WukongServiceStub, kube: kubernetes.client.ApiClient) -> Iterator[tuple[str, str]]:
+    """A running Wukong whose guest has the user ops/s3cret on its serial console."""
+    namespace = f"t-{uuid.uuid4().hex[:10]}"
+    kube_helpers.create_namespace(kube, namespace, {"novasphere.dev/tenant": TENANT})
+    spec = {**kube_helpers.MINIMAL_SPEC, "cloudInitUser": {"name": GUEST_USER, "password": GUEST_PASSWORD}}
+    kube_helpers.create_wukong(kube, namespace, "console-vm", spec)
+    wait_power(grpc_direct, namespace, "console-vm", Power.RUNNING)
+    yield namespace, "console-vm"
+    kube_helpers.delete_namespace(kube, namespace)
+
+
+def issue(
+    consoles: Consoles,
+    who: tuple[tuple[str, str]],
+    vm: tuple[str, str],
+    protocol: pb.ConsoleProtocol.ValueType = pb.SERIAL,
+    **options: Any,
+) -> pb.ConsoleSession:
+    namespace, name = vm
+    request = pb.CreateConsoleSessionRequest(name=name, namespace=namespace, protocol=protocol, **options)
+    response: pb.ConsoleSession = consoles.first.CreateConsoleSession(request, metadata=who)
+    return response
+
+
+_SESSIONS: dict[int, aiohttp.ClientSession] = {}
+"""Each test socket's own client session, closed with it."""
+
+
+async def connect(
+    url: str, ticket: str, *, origin: str | None = None, via_query: bool = False
+) -> aiohttp.ClientWebSocketResponse:
+    session = aiohttp.ClientSession()
+    headers = {"Origin": origin} if origin else {}
+    try:
+        if via_query:
+            socket_ = await session.ws_connect(f"{url}?ticket={ticket}", headers=headers, max_msg_size=0)
+        else:
+            socket_ = await session.ws_connect(
+                url, protocols=(TICKET + ticket, "binary"), headers=headers, max_msg_size=0
+            )
+    except BaseException:
+        await session.close()
+        raise
+    _SESSIONS[id(socket_)] = session
+    return socket_
+
+
+async def close(socket_: aiohttp.ClientWebSocketResponse) -> None:
+    await socket_.close()
+    await _SESSIONS.pop(id(socket_)).close()
+
+
+async def refused_with(url: str, ticket: str, **options: Any) -> int:
+    try:
+        socket_ = await connect(url, ticket, **options)
+    except aiohttp.WSServerHandshakeError as error:
+        return error.status
+    await close(socket_)
+    raise AssertionError("the console accepted the connection")
+
+
+async def read_until(socket_: aiohttp.ClientWebSocketResponse, wanted: bytes, *, within: float = 10) -> bytes:
+    seen = b""
+    async with asyncio.timeout(within):
+        while wanted not in seen:
+            message = await socket_.receive()
+            assert message.type == aiohttp.WSMsgType.BINARY, message
+            seen += message.data
+    return seen
+
+
+async def closed_with(socket_: aiohttp.ClientWebSocketResponse, *, within: float = 10) -> tuple[int, str]:
+    """The close code and reason the server ended the socket with (console output before it is skipped)."""
+    async with asyncio.timeout(within):
+        while True:
+            message = await socket_.receive()
+            if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+                code = socket_.close_code or 0
+                await close(socket_)
+                return int(code), str(message.extra or "")
+
+
+def status(
+    consoles: Consoles,
+    who: tuple[tuple[str, str]],
+    vm: tuple[str, str],
+    protocol: pb.ConsoleProtocol.ValueType = pb.SERIAL,
+) -> pb.ConsoleSession:
+    request = pb.GetConsoleStatusRequest(name=vm[1], namespace=vm[0], protocol=protocol)
+    response: pb.ConsoleSession = consoles.second.GetConsoleStatus(request, metadata=who)
+    return response
+
+
+async def test_a_serial_session_logs_in_and_runs_a_command_through_envoy(
+    consoles: Consoles, vm: tuple[str, str]
+) -> None:
+    who = consoles.login()
+    response = consoles.http.post(
+        f"/api/v1/wukongs/{vm[1]}/console",
+        params={"namespace": vm[0]},
+        json={"protocol": "SERIAL"},
+        headers=dict(who),
+    )
+    assert response.status_code == 200, response.text
+    link = response.json()
+    assert link["consoleUrl"].startswith("ws://127.0.0.1:")
+    assert link["ticket"] not in link["consoleUrl"]
+    socket_ = await connect(link["consoleUrl"], link["ticket"])
+    try:
+        await socket_.send_bytes(b"\r")
+        await read_until(socket_, b"login: ")
+        await socket_.send_str(f"{GUEST_USER}\r")  # a terminal's text frame works too
+        await read_until(socket_, b"Password: ")
+        await socket_.send_bytes(f"{GUEST_PASSWORD}\r".encode())
+        await read_until(socket_, b"$ ")
+        await socket_.send_bytes(b"echo hello from novasphere\r")
+        assert b"hello from novasphere\r\n" in await read_until(socket_, b"hello from novasphere\r\n")
+
+        live = status(consoles, who, vm)  # asked of the other replica
+        assert (live.state, live.connected, live.client_ip) == (pb.ConsoleSession.CONNECTED, True, "127.0.0.1")
+        assert (live.session_id, bool(live.user)) == (link["sessionId"], True)
+        assert live.connect_time.seconds > 0
+        rest = consoles.http.get(
+            f"/api/v1/wukongs/{vm[1]}/console/status",
+            params={"namespace": vm[0], "protocol": "SERIAL"},
+            headers=dict(who),
+        ).json()
+        assert (rest["connected"], rest.get("ticket", "")) == (True, "")  # the ticket is shown once only
+        await socket_.send_bytes(b"exit\r")  # the guest's tty outlives the connection: leave it logged out
+        await read_until(socket_, b"login: ")
+    finally:
+        await close(socket_)
+
+    def ended() -> pb.ConsoleSession | None:
+        latest = status(consoles, who, vm)
+        return latest if latest.state == pb.ConsoleSession.CLOSED else None
+
+    over = kube_helpers.eventually(ended, timeout=10, what="the session recorded as closed")
+    assert over.close_code == 1000
+    assert min(over.bytes_to_client, over.bytes_from_client) > 0
+
+
+async def test_a_ticket_works_once_in_time_from_an_allowed_origin_only(consoles: Consoles, vm: tuple[str, str]) -> None:
+    who = consoles.login()
+    link = issue(consoles, who, vm)
+    assert await refused_with(link.console_url, link.ticket, origin="http://evil.example") == 403
+    assert await refused_with(link.console_url, "not-the-ticket") == 401
+    socket_ = await connect(link.console_url, link.ticket, origin=consoles.page_origin, via_query=True)
+    assert await refused_with(link.console_url, link.ticket) == 401  # used
+    await close(socket_)
+    assert await refused_with(link.console_url, link.ticket) == 401  # still used after it closed
+
+    stale = issue(consoles, who, vm)
+    await asyncio.sleep(TICKET_SECONDS + 0.5)
+    assert await refused_with(stale.console_url, stale.ticket) == 401  # expired
+
+
+async def test_another_tenant_can_neither_see_nor_open_the_console(consoles: Consoles, vm: tuple[str, str]) -> None:
+    stranger = consoles.login("operator", tenant=f"elsewhere-{uuid.uuid4().hex[:6]}")
+    for call in (
+        lambda: issue(consoles, stranger, vm),
+        lambda: status(consoles, stranger, vm),
+        lambda: consoles.first.ListConsoleSessions(
+            pb.ListConsoleSessionsRequest(name=vm[1], namespace=vm[0]), metadata=stranger
+        ),
+    ):
+        with pytest.raises(grpc.RpcError) as raised:
+            call()
+        assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    viewer = consoles.login("viewer")
+    with pytest.raises(grpc.RpcError) as raised:
+        issue(consoles, viewer, vm)
+    assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_second_session_is_refused_naming_the_holder_or_takes_over(
+    consoles: Consoles, vm: tuple[str, str]
+) -> None:
+    first_user, second_user = consoles.login(), consoles.login()
+    held = issue(consoles, first_user, vm, pb.VNC)
+    socket_ = await connect(held.console_url, held.ticket)
+    assert (await read_until(socket_, b"RFB 003.008\n")).startswith(b"RFB")
+    with pytest.raises(grpc.RpcError) as raised:
+        issue(consoles, second_user, vm, pb.VNC)
+    assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert details_of(raised.value).reason == "CONSOLE_IN_USE"
+    assert held.user in str(raised.value.details())
+
+    taker = issue(consoles, second_user, vm, pb.VNC, take_over=True)
+    assert taker.took_over == held.session_id
+    code, reason = await closed_with(socket_)
+    assert (code, reason) == (4001, f"taken over by {taker.user}")
+    socket_ = await connect(taker.console_url, taker.ticket)
+    assert (await read_until(socket_, b"RFB 003.008\n")).startswith(b"RFB")
+    sessions = consoles.first.ListConsoleSessions(
+        pb.ListConsoleSessionsRequest(name=vm[1], namespace=vm[0]), metadata=first_user
+    ).sessions
+    assert [s.session_id for s in sessions][:2] == [taker.session_id, held.session_id]  # newest first
+    await close(socket_)
+
+
+async def test_a_disconnect_on_the_second_api_process_closes_the_socket_the_first_holds(
+    consoles: Consoles, vm: tuple[str, str]
+) -> None:
+    owner, admin = consoles.login(), consoles.login("tenant-admin")
+    link = issue(consoles, owner, vm)
+    socket_ = await connect(link.console_url, link.ticket)
+    await socket_.send_bytes(b"\x03")
+    await read_until(socket_, b"login: ")
+    stranger = consoles.login()
+    with pytest.raises(grpc.RpcError) as raised:  # not their session, and no vm:console:manage
+        consoles.second.DisconnectConsole(
+            pb.DisconnectConsoleRequest(name=vm[1], namespace=vm[0], protocol=pb.SERIAL), metadata=stranger
+        )
+    assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+    started = time.monotonic()
+    consoles.second.DisconnectConsole(
+        pb.DisconnectConsoleRequest(name=vm[1], namespace=vm[0], protocol=pb.SERIAL, reason="maintenance"),
+        metadata=admin,
+    )
+    code, reason = await closed_with(socket_)
+    assert (code, reason) == (4000, "maintenance")
+    assert time.monotonic() - started < 5
+
+    def ended_() -> pb.ConsoleSession | None:
+        latest = status(consoles, owner, vm)
+        return latest if latest.state == pb.ConsoleSession.CLOSED else None
+
+    ended = kube_helpers.eventually(ended_, timeout=10, what="the session recorded as closed")
+    assert (ended.close_code, ended.close_reason) == (4000, "maintenance")
+
+
+async def test_stopping_the_vm_closes_its_console(
+    consoles: Consoles, kube: kubernetes.client.ApiClient, grpc_direct: WukongServiceStub
+) -> None:
+    namespace = f"t-{uuid.uuid4().hex[:10]}"
+    kube_helpers.create_namespace(kube, namespace, {"novasphere.dev/tenant": TENANT})
+    try:
+        kube_helpers.create_wukong(kube, namespace, "stopping", kube_helpers.MINIMAL_SPEC)
+        who = consoles.login()
+        wait_power(grpc_direct, namespace, "stopping", Power.RUNNING)
+        link = issue(consoles, who, (namespace, "stopping"))
+        socket_ = await connect(link.console_url, link.ticket)
+        await socket_.send_bytes(b"\x03")
+        await read_until(socket_, b"login: ")
+        grpc_direct.StopWukong(service_pb2.StopWukongRequest(namespace=namespace, name="stopping"))
+        code, reason = await closed_with(socket_, within=60)
+        assert (code, reason) == (4003, "the VM stopped")
+        with pytest.raises(grpc.RpcError) as raised:
+            issue(consoles, who, (namespace, "stopping"))
+        assert details_of(raised.value).reason == "VM_NOT_RUNNING"
+    finally:
+        kube_helpers.delete_namespace(kube, namespace)
+
+
+def test_console_links_are_limited_to_5_a_minute_per_user(consoles: Consoles, vm: tuple[str, str]) -> None:
+    who = consoles.login()
+    for _ in range(5):
+        issue(consoles, who, vm, pb.SERIAL, take_over=True)
+    with pytest.raises(grpc.RpcError) as raised:
+        issue(consoles, who, vm, pb.SERIAL, take_over=True)
+    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert details_of(raised.value).retry_seconds
+
+
+def test_novnc_in_chromium_renders_the_screen_from_the_console_url(
+    consoles: Consoles, vm: tuple[str, str], tmp_path: Path
+) -> None:
+    link = issue(consoles, consoles.login(), vm, pb.VNC, take_over=True)
+    seen = run_novnc(
+        link.console_url,
+        tmp_path / "novnc.png",
+        protocols=[f"{TICKET}{link.ticket}", "binary"],
+        page_port=consoles.page_port,
+    )
+    assert seen["connected"] is True
+    assert seen["marker"] == f"{vm[1]}-vm"  # the VMI's name, read from the canvas noVNC drew

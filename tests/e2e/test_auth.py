@@ -526,14 +526,14 @@ def test_no_password_token_or_key_reaches_any_log_in_any_encoding(secure: Secure
     text = "\n".join(path.read_text(errors="replace") for path in secure.logs)
     assert "DEBUG" in text  # the first server did log at DEBUG
     for secret in secrets:
-        for form in _encodings(secret):
+        for form in encodings(secret):
             assert form not in text, f"a credential ({secret[:6]}…) is in the logs as {form[:12]}…"
 
 
 # -- helpers
 
 
-def _encodings(secret: str) -> set[str]:
+def encodings(secret: str) -> set[str]:
     """The secret as it could appear in a log: raw, URL-encoded, and base64 (standard and URL-safe) at each of the
     three alignments it can have inside a longer encoded text (the stable middle of each)."""
     raw = secret.encode()

@@ -20,6 +20,7 @@ import grpc
 import httpx
 import kubernetes.client
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from devcluster import accounts, procs
 from devcluster import stack as devstack
@@ -29,7 +30,7 @@ from novasphere.v1.console_service_pb2_grpc import ConsoleServiceStub
 from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
 from tests import kube_helpers
 from tests.conftest import TENANT
-from tests.e2e.test_auth import PASSWORD, SECURE_ENV, bearer
+from tests.e2e.test_auth import PASSWORD, SECURE_ENV, bearer, encodings
 from tests.e2e.test_tasks import Power, wait_power
 from tests.status_helpers import details_of
 from tests.vnc import run_novnc
@@ -48,6 +49,10 @@ class Consoles:
     page_origin: str
     page_port: int
     login: Callable[..., tuple[tuple[str, str]]]
+    metrics_url: str
+    """The first API process's Prometheus `/metrics`."""
+    logs: tuple[Path, ...]
+    """Both API processes' logs (the first at DEBUG) and Envoy's, with its access log."""
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +70,12 @@ def consoles(
     }
     started = [
         devstack.start_api_server(
-            api_kubeconfig=stack.api_kubeconfig, ports=ports, log_path=state / f"api-{n}.log", extra_env=env
+            api_kubeconfig=stack.api_kubeconfig,
+            ports=ports,
+            log_path=state / f"api-{n}.log",
+            extra_env={**env, "NOVASPHERE_LOG_LEVEL": level},
         )
-        for n, ports in enumerate((first_ports, second_ports))
+        for n, ports, level in ((0, first_ports, "DEBUG"), (1, second_ports, "INFO"))
     ]
     started.append(devstack.start_envoy(devstack.envoy_settings(first_ports), state_dir=state))
     made: list[str] = []
@@ -97,6 +105,8 @@ def consoles(
             page_origin,
             page_port,
             login,
+            f"http://127.0.0.1:{first_ports.metrics}/metrics",
+            (state / "api-0.log", state / "api-1.log", state / "logs" / "envoy.log"),
         )
     for name in made:
         accounts.unbind(kube, name)
@@ -243,6 +253,16 @@ async def test_a_serial_session_logs_in_and_runs_a_command_through_envoy(
     over = kube_helpers.eventually(ended, timeout=10, what="the session recorded as closed")
     assert over.close_code == 1000
     assert min(over.bytes_to_client, over.bytes_from_client) > 0
+    async with httpx.AsyncClient() as client:
+        exposed = (await client.get(consoles.metrics_url)).text
+    metrics = {
+        sample.name + str(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(exposed)
+        for sample in family.samples
+    }
+    assert metrics["novasphere_console_bytes_total[('direction', 'to_client'), ('protocol', 'serial')]"] > 0
+    assert metrics["novasphere_console_sessions[('protocol', 'serial')]"] == 0  # closed
+    assert metrics["novasphere_console_session_duration_seconds_count[('protocol', 'serial')]"] >= 1
 
 
 async def test_a_ticket_works_once_in_time_from_an_allowed_origin_only(consoles: Consoles, vm: tuple[str, str]) -> None:
@@ -258,6 +278,11 @@ async def test_a_ticket_works_once_in_time_from_an_allowed_origin_only(consoles:
     stale = issue(consoles, who, vm)
     await asyncio.sleep(TICKET_SECONDS + 0.5)
     assert await refused_with(stale.console_url, stale.ticket) == 401  # expired
+
+    logged = "".join(path.read_text(errors="replace") for path in consoles.logs)  # the first API at DEBUG
+    assert link.session_id in logged  # the logs do speak of the sessions...
+    for ticket in (link.ticket, stale.ticket):  # ...never of their tickets, though one came in a query string
+        assert not [form for form in encodings(ticket) if form in logged]
 
 
 async def test_another_tenant_can_neither_see_nor_open_the_console(consoles: Consoles, vm: tuple[str, str]) -> None:
@@ -381,3 +406,10 @@ def test_novnc_in_chromium_renders_the_screen_from_the_console_url(
     )
     assert seen["connected"] is True
     assert seen["marker"] == f"{vm[1]}-vm"  # the VMI's name, read from the canvas noVNC drew
+
+
+async def test_the_console_closes_when_its_lifetime_ends(consoles: Consoles, vm: tuple[str, str]) -> None:
+    link = issue(consoles, consoles.login(), vm, pb.SERIAL, lifetime_seconds=60, take_over=True)
+    socket_ = await connect(link.console_url, link.ticket)
+    code, reason = await closed_with(socket_, within=75)
+    assert (code, reason) == (4002, "the console session expired; ask for a new console link")

@@ -142,10 +142,10 @@ def test_oversized_headers_get_a_json_status(http: httpx.Client) -> None:
 
 
 def test_websocket_route_bypasses_the_transcoder(http: httpx.Client) -> None:
-    """The console WebSocket route (a placeholder until the console exists) goes to the console upstream, not to the
-    transcoder, which would answer 404 'Could not resolve'. Nothing listens there yet, hence 503."""
+    """The console WebSocket route goes to the API server's console endpoint, not to the transcoder (which would
+    answer 404 'Could not resolve'): an upgrade without a ticket is refused there with a google.rpc.Status body."""
     response = http.get(
-        "/ws/console",
+        "/ws/v1/consoles/console-0000",
         headers={
             "Connection": "Upgrade",
             "Upgrade": "websocket",
@@ -154,8 +154,9 @@ def test_websocket_route_bypasses_the_transcoder(http: httpx.Client) -> None:
         },
     )
 
-    assert response.status_code == 503
-    assert response.json()["code"] == grpc.StatusCode.UNAVAILABLE.value[0]
+    assert response.status_code == 401
+    assert response.json()["code"] == grpc.StatusCode.UNAUTHENTICATED.value[0]
+    assert "ticket" in response.json()["message"]
 
 
 def test_envoy_access_log_leaves_out_query_strings(stack: devstack.Stack, http: httpx.Client) -> None:

@@ -202,7 +202,10 @@ async def serve(settings: config.Settings) -> None:
         auth_store=auth_store,
         metrics=metrics,
         settings=ProxySettings(
-            namespace=settings.namespace, replica=settings.replica_id, origins=settings.console_origins
+            namespace=settings.namespace,
+            replica=settings.replica_id,
+            origins=settings.console_origins,
+            development_user=settings.dev_user if settings.dev_identity else "",
         ),
     )
     sweeper = Sweeper(

@@ -413,3 +413,15 @@ async def test_the_console_closes_when_its_lifetime_ends(consoles: Consoles, vm:
     socket_ = await connect(link.console_url, link.ticket)
     code, reason = await closed_with(socket_, within=75)
     assert (code, reason) == (4002, "the console session expired; ask for a new console link")
+
+
+async def test_the_development_identity_gets_a_console_too(stack: devstack.Stack, vm: tuple[str, str]) -> None:
+    """`make run`'s calls without credentials run as the development identity, which is no stored user."""
+    with grpc.insecure_channel(stack.grpc_direct) as channel:
+        request = pb.CreateConsoleSessionRequest(name=vm[1], namespace=vm[0], protocol=pb.SERIAL, take_over=True)
+        link = ConsoleServiceStub(channel).CreateConsoleSession(request)
+    assert link.console_url.startswith(f"ws://127.0.0.1:{stack.ports.envoy}/")
+    socket_ = await connect(link.console_url, link.ticket)
+    await socket_.send_bytes(b"\x03")
+    await read_until(socket_, b"login: ")
+    await close(socket_)

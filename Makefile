@@ -15,7 +15,7 @@ export UV_PYTHON_DOWNLOADS := never
 PYTEST_ARGS ?=
 BROWSER_DEPS := tests/browser/node_modules/.installed
 
-.PHONY: help run test lint fmt gen cluster-up cluster-down bench bench-doors bench-sim bench-console deps clean
+.PHONY: help run test lint fmt gen cluster-up cluster-down bench bench-doors bench-sim bench-console bench-floor deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ bench-doors: deps ## Get/List through each door (gRPC, REST, gRPC-Web via Envoy)
 WUKONGS ?= 2000
 bench-console: deps ## console proxy: keystroke echo latency and VNC throughput vs kube-apiserver's console directly
 	$(PYTHON) -m bench.console
+
+bench-floor: deps ## bare grpc.aio fan-out to 1 and 500 streams (no NovaSphere): the floor under make bench's stream ratio
+	$(PYTHON) -m bench.grpc_floor
 
 bench-sim: deps ## simulator scale: WUKONGS Wukongs from create to Running, memory, writes/s
 	$(PYTHON) -m bench.sim_scale --wukongs $(WUKONGS)

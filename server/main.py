@@ -37,7 +37,7 @@ from server.auth.store import AuthStore
 from server.console.proxy import ConsoleProxy, ProxySettings
 from server.console.sessions import ConsoleCache, ConsoleSessions, ConsoleSettings
 from server.failpoints import Failpoints
-from server.kube import auth_objects, quotas
+from server.kube import auth_objects, leases, quotas
 from server.kube import console_sessions as console_objects
 from server.kube import errors as kube_errors
 from server.kube import services as service_objects
@@ -48,7 +48,7 @@ from server.leader import LeaderElection, LeaseSettings
 from server.metrics import Metrics
 from server.prometheus import Prometheus
 from server.stats import QuotaCache, StatsQueries
-from server.sweeper import Sweep, Sweeper
+from server.sweeper import Sweep, Sweeper, from_cache
 from server.tasks.cache import TaskCache
 from server.tasks.operations import Operations, TaskSettings
 from server.tasks.queries import TaskQueries
@@ -214,17 +214,25 @@ async def serve(settings: config.Settings) -> None:
         sweeps=[
             Sweep(
                 "expired login sessions and API keys",
-                due=auth_store.expired,
+                due=from_cache(auth_store.expired),
                 delete=lambda name: auth_objects.delete_secret(kube, namespace=settings.namespace, name=name),
                 ready=lambda: auth_store.synced,
             ),
             Sweep(
                 "ended console sessions",
-                due=lambda now: console_cache.ended_before(
-                    now - datetime.timedelta(seconds=settings.console_ttl_seconds)
+                due=from_cache(
+                    lambda now: console_cache.ended_before(
+                        now - datetime.timedelta(seconds=settings.console_ttl_seconds)
+                    )
                 ),
                 delete=lambda name: console_objects.delete(kube, namespace=settings.namespace, name=name),
                 ready=lambda: console_cache.synced,
+            ),
+            Sweep(
+                "console Leases of deleted VMs",
+                due=lambda now: consoles.locks_of_gone_vms(lambda uid: cache.by_uid(uid) is not None),
+                delete=lambda name: leases.delete(kube, namespace=settings.namespace, name=name),
+                ready=lambda: cache.synced,
             ),
         ],
     )

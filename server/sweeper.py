@@ -1,6 +1,6 @@
 """The leader's housekeeping: objects nothing can use any more are deleted — login sessions and API keys past their
-expiry, console sessions an hour (NOVASPHERE_CONSOLE_TTL_SECONDS) after they ended. Every replica keeps them in
-memory until they go, so they must not pile up."""
+expiry, console sessions an hour (NOVASPHERE_CONSOLE_TTL_SECONDS) after they ended, the console Leases of deleted
+VMs. Every replica keeps the first two in memory until they go, so none of them may pile up."""
 
 from __future__ import annotations
 
@@ -21,11 +21,20 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Sweep:
     what: str
-    due: Callable[[datetime.datetime], list[str]]
+    due: Callable[[datetime.datetime], Awaitable[list[str]]]
     """The names of the objects to delete now."""
     delete: Callable[[str], Awaitable[None]]
     ready: Callable[[], bool]
     """Whether the cache `due` reads is synced."""
+
+
+def from_cache(due: Callable[[datetime.datetime], list[str]]) -> Callable[[datetime.datetime], Awaitable[list[str]]]:
+    """A `due` answered from a cache, as the awaitable a `Sweep` takes."""
+
+    async def read(now: datetime.datetime) -> list[str]:
+        return due(now)
+
+    return read
 
 
 class Sweeper:
@@ -45,8 +54,8 @@ class Sweeper:
         for sweep in self._sweeps:
             if not sweep.ready():
                 continue
-            names = sweep.due(timestamps.now())
             try:
+                names = await sweep.due(timestamps.now())
                 for name in names:
                     with contextlib.suppress(kube_errors.NotFound):
                         await sweep.delete(name)

@@ -9,6 +9,7 @@ free. A disconnect is a request written into the session's status; the replica h
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import datetime
 import hashlib
@@ -41,6 +42,8 @@ MANAGE = "vm:console:manage"
 LIFETIME_DEFAULT, LIFETIME_MIN, LIFETIME_MAX = 3600, 60, 8 * 3600
 MAX_REASON = 60
 LOCK_ATTEMPTS = 5
+LOCK_LABEL = "novasphere.dev/console-lock"
+VM_UID_LABEL = "novasphere.dev/vm-uid"
 OPENING_GRACE_SECONDS = 10.0
 """How long a console Lease naming a session not written yet counts as taken (the writer may still be at it)."""
 WEBSOCKET_PATH = "/ws/v1/consoles/"
@@ -366,7 +369,11 @@ class ConsoleSessions:
             except kube_errors.NotFound:
                 try:
                     await leases.create(
-                        self._kube, namespace=self._settings.namespace, name=name, spec=_lease_spec(session_id, now)
+                        self._kube,
+                        namespace=self._settings.namespace,
+                        name=name,
+                        spec=_lease_spec(session_id, now),
+                        labels={LOCK_LABEL: "true", VM_UID_LABEL: state.uid},
                     )
                     return None
                 except kube_errors.Conflict:
@@ -415,6 +422,12 @@ class ConsoleSessions:
         except kube_errors.NotFound:
             return False
         return bool((lease.get("spec") or {}).get("holderIdentity") == record.id)
+
+    async def locks_of_gone_vms(self, vm_exists: Callable[[str], bool]) -> builtins.list[str]:
+        """The console Leases of VMs that no longer exist (a Wukong deleted, or re-created with a new UID)."""
+        found = await leases.labelled(self._kube, namespace=self._settings.namespace, selector=LOCK_LABEL)
+        labels = [(lease["metadata"]["name"], lease["metadata"].get("labels") or {}) for lease in found]
+        return sorted(name for name, label in labels if not vm_exists(str(label.get(VM_UID_LABEL, ""))))
 
 
 def _running(state: WukongState) -> bool:

@@ -380,6 +380,28 @@ async def test_stopping_the_vm_closes_its_console(
         with pytest.raises(grpc.RpcError) as raised:
             issue(consoles, who, (namespace, "stopping"))
         assert details_of(raised.value).reason == "VM_NOT_RUNNING"
+
+        # The VM's console Lease goes with the VM (the leader's sweep), so Leases do not pile up.
+        uid = kube_helpers.json_object(
+            kubernetes.client.CustomObjectsApi(kube).get_namespaced_custom_object(
+                "vm.novasphere.dev", "v1alpha1", namespace, "wukongs", "stopping"
+            )
+        )["metadata"]["uid"]
+        lock = f"console-{uid}-serial"
+        coordination = kubernetes.client.CoordinationV1Api(kube)
+        assert coordination.read_namespaced_lease(lock, accounts.API_NAMESPACE).metadata is not None
+        kubernetes.client.CustomObjectsApi(kube).delete_namespaced_custom_object(
+            "vm.novasphere.dev", "v1alpha1", namespace, "wukongs", "stopping"
+        )
+
+        def lock_gone() -> bool | None:
+            try:
+                coordination.read_namespaced_lease(lock, accounts.API_NAMESPACE)
+            except kubernetes.client.ApiException as error:
+                return True if error.status == 404 else None
+            return None
+
+        kube_helpers.eventually(lock_gone, timeout=30, what="the deleted VM's console Lease swept")
     finally:
         kube_helpers.delete_namespace(kube, namespace)
 

@@ -38,8 +38,9 @@ from server.metrics import Metrics
 log = logging.getLogger(__name__)
 
 TICKET_PROTOCOL = "ticket.novasphere.dev."
-CONSOLE_PROTOCOLS = ("binary", "plain.kubevirt.io", "base64")
-"""Subprotocols a client may offer beside its ticket (noVNC offers `binary`); the first offered is echoed."""
+CONSOLE_PROTOCOLS = ("binary", "plain.kubevirt.io")
+"""Subprotocols a client may offer beside its ticket (noVNC offers `binary`); the first offered is echoed. Both mean
+raw bytes in binary frames; nothing else is spoken (no base64 framing, as in KubeVirt)."""
 MAX_FRAME = 1 << 20
 HEARTBEAT_SECONDS = 30.0
 VM_CHECK_SECONDS = 3.0

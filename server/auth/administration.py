@@ -81,15 +81,11 @@ class Administration:
         for binding in self._store.bindings():
             members[binding.tenant] = members.get(binding.tenant, 0) + 1
         known = self._tenancy.tenants()
-        return [
-            TenantInfo(
-                tenant,
-                tuple(sorted(known.get(tenant, (frozenset(), ""))[0])),
-                known.get(tenant, (frozenset(), ""))[1],
-                members.get(tenant, 0),
-            )
-            for tenant in sorted(set(known) | set(members))
-        ]
+        listed = []
+        for tenant in sorted(set(known) | set(members)):  # a tenant with bindings but no namespace is listed too
+            spaces, default = known.get(tenant, (frozenset(), ""))
+            listed.append(TenantInfo(tenant, tuple(sorted(spaces)), default, members.get(tenant, 0)))
+        return listed
 
     async def create_tenant(self, tenant: str, wanted: list[str]) -> TenantInfo:
         violations = []

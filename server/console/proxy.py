@@ -30,9 +30,9 @@ from server.console import sessions
 from server.console.sessions import CONNECTED, CloseCode, ConsoleCache, ConsoleRecord, ConsoleSessions
 from server.kube import console_sessions as objects
 from server.kube import errors as kube_errors
+from server.kube import kubevirt
 from server.kube.client import KubeClient
 from server.kube.console_streams import ConsoleDialer, ConsoleRefused
-from server.kube.kubevirt import instance_path
 from server.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -113,10 +113,6 @@ class ConsoleProxy:
         if self._runner is not None:
             await self._runner.cleanup()
         await self._dialer.close()
-
-    @property
-    def open_sessions(self) -> int:
-        return len(self._live)
 
     def _changed(self, record: ConsoleRecord | None, session_id: str) -> None:
         """A session changed anywhere: a disconnect asked for one held here closes its socket."""
@@ -288,14 +284,13 @@ class ConsoleProxy:
         deadline = time.monotonic() + VM_CHECK_SECONDS
         while True:
             try:
-                vmi = await self._kube.request("GET", instance_path(record.namespace, record.vmi))
-                phase = (vmi.get("status") or {}).get("phase")
-                if phase in ("Succeeded", "Failed") or vmi.get("metadata", {}).get("deletionTimestamp"):
-                    return True
-            except kube_errors.NotFound:
-                return True
+                vmi = await kubevirt.get_instance(self._kube, namespace=record.namespace, name=record.vmi)
             except kube_errors.KubeError:
                 return False
+            if vmi is None or vmi["metadata"].get("deletionTimestamp"):
+                return True
+            if (vmi.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                return True
             if time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(0.25)
@@ -313,8 +308,8 @@ def _backend_refusal(error: Exception) -> tuple[int, str]:
             return 409, "the VM is not running (or has no such console device)"
         if error.status == 404:
             return 409, "the VM has no running instance"
-        if error.status == 500 and "Active VNC" in error.message:
-            return 409, "a VNC client outside NovaSphere holds the VM's screen"
+        # A 500 with preserveSession is most often another VNC client (kubevirt.md §2.5); the handshake error does
+        # not carry KubeVirt's message, so the status is all that can be said.
         return 502, f"KubeVirt refused the console ({error.status})"
     return 503, "KubeVirt's console is not reachable right now; retry"
 

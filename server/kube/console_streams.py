@@ -22,7 +22,6 @@ class ConsoleRefused(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"{status}: {message}")
         self.status = status
-        self.message = message
 
 
 class ConsoleDialer:

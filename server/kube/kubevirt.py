@@ -6,6 +6,7 @@ vmoperator names a Wukong's VirtualMachine `<wukong>-vm`, and KubeVirt names the
 
 from __future__ import annotations
 
+from server.kube import errors
 from server.kube.client import JsonObject, KubeClient
 from server.kube.informer import Kind
 
@@ -34,6 +35,14 @@ def vm_path(namespace: str, name: str) -> str:
 
 def instance_path(namespace: str, name: str) -> str:
     return f"/apis/kubevirt.io/v1/namespaces/{namespace}/virtualmachineinstances/{name}"
+
+
+async def get_instance(client: KubeClient, *, namespace: str, name: str) -> JsonObject | None:
+    """A VirtualMachineInstance read now (not from the informer); None when there is none."""
+    try:
+        return await client.request("GET", instance_path(namespace, name))
+    except errors.NotFound:
+        return None
 
 
 async def stop(client: KubeClient, *, namespace: str, vm: str, grace_period_seconds: int | None) -> None:

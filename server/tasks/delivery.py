@@ -76,14 +76,14 @@ async def was_sent(kube: KubeClient, task: Task) -> bool:
             requests = ((machine or {}).get("status") or {}).get("stateChangeRequests") or []
             if any(r.get("action") == "Stop" and r.get("uid") == task.instance_uid for r in requests):
                 return True
-            instance = await _get_or_none(kube, kubevirt.instance_path(namespace, vm))
+            instance = await kubevirt.get_instance(kube, namespace=namespace, name=vm)
             return (
                 instance is None
                 or instance["metadata"].get("uid") != task.instance_uid
                 or bool(instance["metadata"].get("deletionTimestamp"))
             )
         case Operation.PAUSE | Operation.RESUME:
-            instance = await _get_or_none(kube, kubevirt.instance_path(namespace, vm))
+            instance = await kubevirt.get_instance(kube, namespace=namespace, name=vm)
             paused = any(
                 c.get("type") == "Paused" and c.get("status") == "True"
                 for c in ((instance or {}).get("status") or {}).get("conditions") or []

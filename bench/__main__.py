@@ -229,15 +229,14 @@ def run(count: int, samples: int, streams: int, receivers: int) -> None:
     ):
         devstack.install(cluster)
         api_kubeconfig = devstack.service_account_kubeconfig(cluster, Path(scratch) / "api.kubeconfig")
-        ports = devstack.Ports.free()
-        server = devstack.start_api_server(
+        api = devstack.start_api_server(
             api_kubeconfig=api_kubeconfig,
-            ports=ports,
             log_path=Path(scratch) / "api.log",
             extra_env={"NOVASPHERE_DEV_TENANT": TENANT, "NOVASPHERE_LOG_LEVEL": "WARNING"},
         )
+        server = api.process
         with procs.stopping([server]):
-            target = f"127.0.0.1:{ports.grpc}"
+            target = api.target
             started = time.monotonic()
             results = asyncio.run(_measure_lists(cluster.kubeconfig, target, count, samples))
             print(f"seeded {count} Wukongs and measured lists in {time.monotonic() - started:.0f} s")

@@ -127,9 +127,12 @@ def direct_opener(credentials: Credentials) -> Opener:
     return open_socket
 
 
-def proxy_opener(base_url: str) -> Opener:
+def proxy_opener(edge: devstack.Edge) -> Opener:
+    """Through Envoy's TLS listener, as a client would: a link over REST, then its wss:// console URL."""
+    tls = edge.ssl_context()
+
     async def open_socket(session: aiohttp.ClientSession, protocol: str) -> aiohttp.ClientWebSocketResponse:
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        async with httpx.AsyncClient(base_url=edge.url, timeout=30, verify=tls) as http:
             response = await http.post(
                 f"/api/v1/wukongs/{VM}/console",
                 params={"namespace": NAMESPACE},
@@ -138,7 +141,10 @@ def proxy_opener(base_url: str) -> Opener:
         response.raise_for_status()
         link = response.json()
         return await session.ws_connect(
-            link["consoleUrl"], protocols=(f"ticket.novasphere.dev.{link['ticket']}", "binary"), max_msg_size=0
+            link["consoleUrl"],
+            protocols=(f"ticket.novasphere.dev.{link['ticket']}", "binary"),
+            max_msg_size=0,
+            ssl=tls,
         )
 
     return open_socket
@@ -194,7 +200,7 @@ def main() -> None:
         options = {"samples": args.samples, "warmup": args.warmup, "updates": args.updates}
         results = {
             "kube-apiserver direct (reference)": asyncio.run(measure(direct_opener(credentials), **options)),
-            "console URL via Envoy + API": asyncio.run(measure(proxy_opener(stack.http), **options)),
+            "console URL via Envoy + API": asyncio.run(measure(proxy_opener(stack.edge), **options)),
         }
     print(f"\nSerial keystroke echo: {args.samples} sequential keystrokes per path, after {args.warmup} warm-up")
     print(f"VNC full-screen updates: {args.updates} back to back per path\n")

@@ -148,8 +148,8 @@ def main() -> None:
         devstack.running(cluster, Path(scratch) / "stack", api_env={"NOVASPHERE_DEV_TENANT": TENANT}) as stack,
         devstack.admin_client(cluster) as admin,
         grpc.insecure_channel(stack.grpc_direct) as direct,
-        grpc.insecure_channel(stack.grpc_envoy) as via_envoy,
-        httpx.Client(base_url=stack.http, timeout=30) as http,
+        stack.edge.channel() as via_envoy,
+        stack.edge.http_client() as http,
     ):
         _seed(admin, args.wukongs)
         cursor = str(max(int(w["metadata"]["resourceVersion"]) for w in _listed(admin)))

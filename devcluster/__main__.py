@@ -12,6 +12,7 @@ from devcluster import binaries, run, supervisor
 DEFAULT_STATE_DIR = Path(".run/cluster")
 RUN_STATE_DIR = Path(".run/run")
 ENV_FILE = Path(".run/env")
+EDGE_PKI = Path(".run/edge-pki")
 
 
 def main() -> int:
@@ -24,6 +25,7 @@ def main() -> int:
     run_command = commands.add_parser("run", help="the whole stack with demo data, until Ctrl-C (make run)")
     run_command.add_argument("--state-dir", type=Path, default=RUN_STATE_DIR)
     run_command.add_argument("--env-file", type=Path, default=ENV_FILE)
+    run_command.add_argument("--edge-pki", type=Path, default=EDGE_PKI, help="where the edge CA is kept between runs")
     for name, text in (
         ("up", "start a control plane in the background and print its KUBECONFIG"),
         ("down", "stop the control plane `up` started"),
@@ -42,7 +44,7 @@ def main() -> int:
         return 0
     state_dir: Path = args.state_dir.resolve()
     if args.command == "run":
-        return run.main(state_dir, args.env_file.resolve())
+        return run.main(state_dir, args.env_file.resolve(), args.edge_pki.resolve())
     if args.command == "serve":
         return supervisor.serve(state_dir)
     if args.command == "up":

@@ -12,7 +12,7 @@ import os
 import shutil
 import ssl
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -83,140 +83,192 @@ class ClusterInfo:
 @contextlib.contextmanager
 def running(state_dir: Path, programs: binaries.Binaries) -> Iterator[tuple[ClusterInfo, list[procs.Process]]]:
     """Runs the control plane with its files in `state_dir`; stops every process (and wipes etcd) on exit."""
+    with _running(state_dir, programs) as plane:
+        yield plane.info, plane.processes
+
+
+@dataclass
+class ControlPlane:
+    """A running control plane: what a test needs to take kube-apiserver away and bring it back."""
+
+    info: ClusterInfo
+    processes: list[procs.Process]
+    """etcd, kube-apiserver, kube-controller-manager, in start order."""
+    _start_apiserver: Callable[[int], procs.Process]
+
+    @property
+    def apiserver(self) -> procs.Process:
+        return self.processes[1]
+
+    def restart_apiserver(self, *, down: Callable[[], None] = lambda: None) -> None:
+        """Kills kube-apiserver (SIGKILL: no goodbye to its clients), runs `down()` while it is gone, then starts it
+        again on the same port and the same etcd; returns once it is ready."""
+        self.apiserver.popen.kill()
+        self.apiserver.popen.wait()
+        down()
+        port = int(self.info.server.rpartition(":")[2])
+        self.processes[1] = self._start_apiserver(port)
+
+
+@contextlib.contextmanager
+def running_in_process(state_dir: Path) -> Iterator[ControlPlane]:
+    """A control plane owned by this process rather than a supervisor (it dies with this thread all the same), for a
+    test that stops and starts kube-apiserver itself."""
+    with _running(state_dir, binaries.ensure()) as plane:
+        yield plane
+
+
+@contextlib.contextmanager
+def _running(state_dir: Path, programs: binaries.Binaries) -> Iterator[ControlPlane]:
     state_dir.mkdir(parents=True, exist_ok=True)
     logs = state_dir / "logs"
     keys = pki.generate(state_dir / "pki")
-    etcd_client, etcd_peer, apiserver_port, controller_manager_port = procs.free_ports(4)
-    server = f"https://127.0.0.1:{apiserver_port}"
-    admin_kubeconfig = kubeconfig.write(
-        state_dir / "admin.kubeconfig",
-        server=server,
-        ca_cert=keys.ca_cert,
-        user="devcluster-admin",
-        client_cert=keys.admin_cert,
-        client_key=keys.admin_key,
-    )
-    controller_manager_kubeconfig = kubeconfig.write(
-        state_dir / "controller-manager.kubeconfig",
-        server=server,
-        ca_cert=keys.ca_cert,
-        user="system:kube-controller-manager",
-        client_cert=keys.controller_manager_cert,
-        client_key=keys.controller_manager_key,
-    )
-    simulator_kubeconfig = kubeconfig.write(
-        state_dir / "simulator.kubeconfig",
-        server=server,
-        ca_cert=keys.ca_cert,
-        user=pki.SIMULATOR_USER,
-        client_cert=keys.simulator_cert,
-        client_key=keys.simulator_key,
-    )
     audit_policy = state_dir / "audit-policy.yaml"
     audit_policy.write_text(AUDIT_POLICY)
     audit_log = logs / "audit.log"
+    admin_tls = _client_tls(keys)
 
     with _etcd_data_dir() as data_dir, procs.stopping([]) as started:
-        etcd = procs.spawn(
-            "etcd",
-            [
-                str(programs.etcd),
-                "--name=devcluster",
-                f"--data-dir={data_dir}",
-                f"--listen-client-urls=http://127.0.0.1:{etcd_client}",
-                f"--advertise-client-urls=http://127.0.0.1:{etcd_client}",
-                f"--listen-peer-urls=http://127.0.0.1:{etcd_peer}",
-                f"--initial-advertise-peer-urls=http://127.0.0.1:{etcd_peer}",
-                f"--initial-cluster=devcluster=http://127.0.0.1:{etcd_peer}",
-                "--unsafe-no-fsync",  # the data lives on tmpfs for the length of a run
-                "--log-level=warn",
-            ],
-            log_path=logs / "etcd.log",
-        )
+
+        def start_etcd(ports: list[int]) -> tuple[procs.Process, int]:
+            client, peer = ports
+            etcd = procs.spawn(
+                "etcd",
+                [
+                    str(programs.etcd),
+                    "--name=devcluster",
+                    f"--data-dir={data_dir}",
+                    f"--listen-client-urls=http://127.0.0.1:{client}",
+                    f"--advertise-client-urls=http://127.0.0.1:{client}",
+                    f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                    f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                    f"--initial-cluster=devcluster=http://127.0.0.1:{peer}",
+                    "--unsafe-no-fsync",  # the data lives on tmpfs for the length of a run
+                    "--log-level=warn",
+                ],
+                log_path=logs / "etcd.log",
+            )
+            with _stopped_on_failure(etcd):
+                procs.wait_until(
+                    lambda: procs.http_get(f"http://127.0.0.1:{client}/health") is not None,
+                    timeout=START_TIMEOUT,
+                    what="etcd /health",
+                    processes=[etcd],
+                )
+            return etcd, client
+
+        etcd, etcd_client = procs.on_free_ports(2, start_etcd)
         started.append(etcd)
-        procs.wait_until(
-            lambda: procs.http_get(f"http://127.0.0.1:{etcd_client}/health") is not None,
-            timeout=START_TIMEOUT,
-            what="etcd /health",
-            processes=[etcd],
-        )
 
-        apiserver = procs.spawn(
-            "kube-apiserver",
-            [
-                str(programs.kube_apiserver),
-                f"--etcd-servers=http://127.0.0.1:{etcd_client}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
-                f"--secure-port={apiserver_port}",
-                f"--tls-cert-file={keys.apiserver_cert}",
-                f"--tls-private-key-file={keys.apiserver_key}",
-                f"--client-ca-file={keys.ca_cert}",
-                "--authorization-mode=Node,RBAC",
-                f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
-                f"--service-account-key-file={keys.service_account_public_key}",
-                f"--service-account-signing-key-file={keys.service_account_key}",
-                f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
-                # Endpoints refuse loopback addresses, so the `kubernetes` Service gets none rather than an error
-                # every few seconds.
-                "--endpoint-reconciler-type=none",
-                # Front proxy: the identity kube-apiserver forwards to aggregated API servers.
-                f"--requestheader-client-ca-file={keys.front_proxy_ca_cert}",
-                f"--requestheader-allowed-names={pki.FRONT_PROXY_CLIENT_NAME}",
-                "--requestheader-username-headers=X-Remote-User",
-                "--requestheader-group-headers=X-Remote-Group",
-                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-                f"--proxy-client-cert-file={keys.front_proxy_client_cert}",
-                f"--proxy-client-key-file={keys.front_proxy_client_key}",
-                f"--audit-policy-file={audit_policy}",
-                f"--audit-log-path={audit_log}",
-                "--audit-log-maxsize=100",
-                "--audit-log-maxbackup=1",
-                "--profiling=false",
-            ],
-            log_path=logs / "kube-apiserver.log",
-        )
+        def start_apiserver(port: int) -> procs.Process:
+            apiserver = procs.spawn(
+                "kube-apiserver",
+                [
+                    str(programs.kube_apiserver),
+                    f"--etcd-servers=http://127.0.0.1:{etcd_client}",
+                    "--bind-address=127.0.0.1",
+                    "--advertise-address=127.0.0.1",
+                    f"--secure-port={port}",
+                    f"--tls-cert-file={keys.apiserver_cert}",
+                    f"--tls-private-key-file={keys.apiserver_key}",
+                    f"--client-ca-file={keys.ca_cert}",
+                    "--authorization-mode=Node,RBAC",
+                    f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+                    f"--service-account-key-file={keys.service_account_public_key}",
+                    f"--service-account-signing-key-file={keys.service_account_key}",
+                    f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+                    # Endpoints refuse loopback addresses, so the `kubernetes` Service gets none rather than an error
+                    # every few seconds.
+                    "--endpoint-reconciler-type=none",
+                    # Front proxy: the identity kube-apiserver forwards to aggregated API servers.
+                    f"--requestheader-client-ca-file={keys.front_proxy_ca_cert}",
+                    f"--requestheader-allowed-names={pki.FRONT_PROXY_CLIENT_NAME}",
+                    "--requestheader-username-headers=X-Remote-User",
+                    "--requestheader-group-headers=X-Remote-Group",
+                    "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                    f"--proxy-client-cert-file={keys.front_proxy_client_cert}",
+                    f"--proxy-client-key-file={keys.front_proxy_client_key}",
+                    f"--audit-policy-file={audit_policy}",
+                    f"--audit-log-path={audit_log}",
+                    "--audit-log-maxsize=100",
+                    "--audit-log-maxbackup=1",
+                    "--profiling=false",
+                ],
+                log_path=logs / "kube-apiserver.log",
+            )
+            with _stopped_on_failure(apiserver):
+                procs.wait_until(
+                    lambda: procs.http_get(f"https://127.0.0.1:{port}/readyz", admin_tls) == b"ok",
+                    timeout=START_TIMEOUT,
+                    what="kube-apiserver /readyz",
+                    processes=[etcd, apiserver],
+                )
+            return apiserver
+
+        apiserver, apiserver_port = procs.on_free_ports(1, lambda ports: (start_apiserver(ports[0]), ports[0]))
         started.append(apiserver)
-        admin_tls = _client_tls(keys)
-        procs.wait_until(
-            lambda: procs.http_get(f"{server}/readyz", admin_tls) == b"ok",
-            timeout=START_TIMEOUT,
-            what="kube-apiserver /readyz",
-            processes=[etcd, apiserver],
+        server = f"https://127.0.0.1:{apiserver_port}"
+        admin_kubeconfig = kubeconfig.write(
+            state_dir / "admin.kubeconfig",
+            server=server,
+            ca_cert=keys.ca_cert,
+            user="devcluster-admin",
+            client_cert=keys.admin_cert,
+            client_key=keys.admin_key,
+        )
+        controller_manager_kubeconfig = kubeconfig.write(
+            state_dir / "controller-manager.kubeconfig",
+            server=server,
+            ca_cert=keys.ca_cert,
+            user="system:kube-controller-manager",
+            client_cert=keys.controller_manager_cert,
+            client_key=keys.controller_manager_key,
+        )
+        simulator_kubeconfig = kubeconfig.write(
+            state_dir / "simulator.kubeconfig",
+            server=server,
+            ca_cert=keys.ca_cert,
+            user=pki.SIMULATOR_USER,
+            client_cert=keys.simulator_cert,
+            client_key=keys.simulator_key,
         )
 
-        controller_manager = procs.spawn(
-            "kube-controller-manager",
-            [
-                str(programs.kube_controller_manager),
-                f"--kubeconfig={controller_manager_kubeconfig}",
-                f"--authentication-kubeconfig={controller_manager_kubeconfig}",
-                f"--authorization-kubeconfig={controller_manager_kubeconfig}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={controller_manager_port}",
-                f"--service-account-private-key-file={keys.service_account_key}",
-                f"--root-ca-file={keys.ca_cert}",
-                f"--cluster-signing-cert-file={keys.ca_cert}",
-                f"--cluster-signing-key-file={keys.ca_key}",
-                "--use-service-account-credentials=true",
-                "--leader-elect=false",
-                f"--controllers=*,{','.join('-' + name for name in DISABLED_CONTROLLERS)}",
-                f"--kube-api-qps={CONTROLLER_MANAGER_QPS}",
-                f"--kube-api-burst={CONTROLLER_MANAGER_BURST}",
-                "--profiling=false",
-            ],
-            log_path=logs / "kube-controller-manager.log",
-        )
-        started.append(controller_manager)
-        insecure = ssl.create_default_context()
-        insecure.check_hostname = False
-        insecure.verify_mode = ssl.CERT_NONE  # its self-signed serving cert; /healthz carries no secret
-        procs.wait_until(
-            lambda: procs.http_get(f"https://127.0.0.1:{controller_manager_port}/healthz", insecure) == b"ok",
-            timeout=START_TIMEOUT,
-            what="kube-controller-manager /healthz",
-            processes=started,
-        )
+        def start_controller_manager(ports: list[int]) -> procs.Process:
+            controller_manager = procs.spawn(
+                "kube-controller-manager",
+                [
+                    str(programs.kube_controller_manager),
+                    f"--kubeconfig={controller_manager_kubeconfig}",
+                    f"--authentication-kubeconfig={controller_manager_kubeconfig}",
+                    f"--authorization-kubeconfig={controller_manager_kubeconfig}",
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={ports[0]}",
+                    f"--service-account-private-key-file={keys.service_account_key}",
+                    f"--root-ca-file={keys.ca_cert}",
+                    f"--cluster-signing-cert-file={keys.ca_cert}",
+                    f"--cluster-signing-key-file={keys.ca_key}",
+                    "--use-service-account-credentials=true",
+                    "--leader-elect=false",
+                    f"--controllers=*,{','.join('-' + name for name in DISABLED_CONTROLLERS)}",
+                    f"--kube-api-qps={CONTROLLER_MANAGER_QPS}",
+                    f"--kube-api-burst={CONTROLLER_MANAGER_BURST}",
+                    "--profiling=false",
+                ],
+                log_path=logs / "kube-controller-manager.log",
+            )
+            insecure = ssl.create_default_context()
+            insecure.check_hostname = False
+            insecure.verify_mode = ssl.CERT_NONE  # its self-signed serving cert; /healthz carries no secret
+            with _stopped_on_failure(controller_manager):
+                procs.wait_until(
+                    lambda: procs.http_get(f"https://127.0.0.1:{ports[0]}/healthz", insecure) == b"ok",
+                    timeout=START_TIMEOUT,
+                    what="kube-controller-manager /healthz",
+                    processes=[*started, controller_manager],
+                )
+            return controller_manager
+
+        started.append(procs.on_free_ports(1, start_controller_manager))
 
         info = ClusterInfo(
             state_dir=str(state_dir),
@@ -229,7 +281,17 @@ def running(state_dir: Path, programs: binaries.Binaries) -> Iterator[tuple[Clus
             supervisor_pid=os.getpid(),
             pids={process.name: process.pid for process in started},
         )
-        yield info, started
+        yield ControlPlane(info, started, start_apiserver)
+
+
+@contextlib.contextmanager
+def _stopped_on_failure(process: procs.Process) -> Iterator[None]:
+    """A process that did not come up is stopped before the error travels on (a retry starts another)."""
+    try:
+        yield
+    except BaseException:
+        process.stop()
+        raise
 
 
 @contextlib.contextmanager

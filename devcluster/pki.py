@@ -1,9 +1,12 @@
-"""Certificates and keys of the local control plane, written as PEM files.
+"""Certificates and keys of the local control plane and of the API's edge, written as PEM files.
 
 Two CAs, as in a kubeadm cluster: the cluster CA (apiserver serving cert, client certs for the admin, the
 controller-manager and the simulator) and a separate front-proxy CA whose client cert kube-apiserver presents to
 aggregated API servers (KubeVirt's `subresources.kubevirt.io`), plus the service-account signing key pair. Keys are
 EC P-256 (fast to make) except the service-account key: RSA, the algorithm every Kubernetes token consumer accepts.
+
+The edge (Envoy's public listener) has a CA of its own, `edge(...)`: what a person adds to a browser's or an OS's
+trust store, or passes as `curl --cacert`, to reach `make run` over HTTPS.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ APISERVER_NAMES = (
     "kubernetes.default.svc",
     "kubernetes.default.svc.cluster.local",
 )
+EDGE_NAMES = ("localhost",)
+EDGE_ADDRESSES = ("127.0.0.1", "::1")
+EDGE_CA_RENEW_BEFORE = datetime.timedelta(days=30)
 FRONT_PROXY_CLIENT_NAME = "front-proxy-client"
 SIMULATOR_USER = "novasphere-simulator"
 
@@ -100,6 +106,65 @@ class Pki:
     @property
     def service_account_public_key(self) -> Path:
         return self.path("sa.pub")
+
+
+@dataclass(frozen=True)
+class EdgePki:
+    """The edge's CA and Envoy's serving certificate. The serving pair sits in a folder of its own, which Envoy
+    watches for renewals."""
+
+    directory: Path
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.directory / "ca.crt"
+
+    @property
+    def ca_key(self) -> Path:
+        return self.directory / "ca.key"
+
+    @property
+    def serving_cert(self) -> Path:
+        return self.directory / "serving" / "tls.crt"
+
+    @property
+    def serving_key(self) -> Path:
+        return self.directory / "serving" / "tls.key"
+
+
+def edge(directory: Path) -> EdgePki:
+    """The edge's CA (kept when `directory` already has a valid one, so whoever trusts it keeps trusting it) and a new
+    serving certificate for localhost, 127.0.0.1 and ::1."""
+    pki = EdgePki(directory)
+    pki.serving_cert.parent.mkdir(parents=True, exist_ok=True)
+    ca = _load_ca(pki.ca_key, pki.ca_cert)
+    if ca is None:
+        ca = self_signed_ca("NovaSphere local edge CA")
+        _write(pki.ca_key, ca[0], pki.ca_cert, ca[1])
+    _issue(
+        pki.serving_key,
+        pki.serving_cert,
+        ca[0],
+        ca[1],
+        common_name="novasphere-api",
+        usage=ExtendedKeyUsageOID.SERVER_AUTH,
+        dns_names=EDGE_NAMES,
+        ip_addresses=EDGE_ADDRESSES,
+    )
+    return pki
+
+
+def _load_ca(key_path: Path, cert_path: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate] | None:
+    """A CA written earlier, if both files are there, it is an EC key and it is not about to expire."""
+    try:
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    remaining = cert.not_valid_after_utc - datetime.datetime.now(datetime.UTC)
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or remaining < EDGE_CA_RENEW_BEFORE:
+        return None
+    return key, cert
 
 
 def generate(directory: Path) -> Pki:

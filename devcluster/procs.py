@@ -20,8 +20,10 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 _GUARD = Path(__file__).with_name("_orphan_guard.py")
+T = TypeVar("T")
 
 
 class ProcessError(RuntimeError):
@@ -121,7 +123,8 @@ def http_get(url: str, context: ssl.SSLContext | None = None) -> bytes | None:
 
 
 def free_ports(count: int) -> list[int]:
-    """Distinct free TCP ports on 127.0.0.1, chosen by the kernel (held together so none repeats)."""
+    """Distinct free TCP ports on 127.0.0.1, chosen by the kernel (held together so none repeats). Free when chosen,
+    not when used: start what binds them with `on_free_ports`, which tries again if one was taken meanwhile."""
     with contextlib.ExitStack() as stack:
         sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
         for sock in sockets:
@@ -148,6 +151,22 @@ def wait_until(
             logs = "".join(f"\n--- {p.name} ({p.log_path}):\n{p.log_tail()}" for p in processes)
             raise ProcessError(f"timed out after {timeout:.0f} s waiting for {what}{logs}")
         time.sleep(interval)
+
+
+BIND_ATTEMPTS = 5
+_TAKEN = ("address already in use", "cannot bind")
+
+
+def on_free_ports(count: int, start: Callable[[list[int]], T]) -> T:
+    """`start(ports)` with `count` free ports, again with new ones when it fails because one of them was taken between
+    choosing and binding (another process's listener or outgoing connection): the ProcessError's log says so."""
+    for attempt in range(BIND_ATTEMPTS):
+        try:
+            return start(free_ports(count))
+        except ProcessError as error:
+            if attempt == BIND_ATTEMPTS - 1 or not any(taken in str(error).lower() for taken in _TAKEN):
+                raise
+    raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager

@@ -3,11 +3,9 @@ data), its addresses printed and written to `.run/env`, until Ctrl-C or SIGTERM 
 
 from __future__ import annotations
 
-import errno
 import json
 import secrets
 import signal
-import socket
 import sys
 from pathlib import Path
 from types import FrameType
@@ -23,11 +21,13 @@ DEMO_USER = "ada"
 """An operator in the demo tenant; her password is new on every `make run` and written to .run/env."""
 # The simulator runs twice as fast as a real cluster: a VM boots in seconds, vmoperator polls every 5 s.
 SIM_SPEED = 2.0
-# Ports a person can remember; any that is taken is replaced by a free one.
-PREFERRED_PORTS = stack.Ports(envoy=8080, envoy_admin=9901, grpc=50051, metrics=9464, console=50052)
+ENVOY_PORT = 8443
+"""The public port, if free (else any): the one address a person needs; the others are printed and in .run/env."""
 
 
-def main(state_dir: Path, env_file: Path) -> int:
+def main(state_dir: Path, env_file: Path, edge_pki: Path) -> int:
+    """`edge_pki`: where the edge CA is kept between runs, so a browser or OS told to trust it keeps trusting it."""
+
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
@@ -41,7 +41,8 @@ def main(state_dir: Path, env_file: Path) -> int:
             stack.running(
                 cluster,
                 state_dir / "stack",
-                ports=_ports(PREFERRED_PORTS),
+                envoy_port=ENVOY_PORT,
+                edge_pki=edge_pki,
                 api_env={"NOVASPHERE_DEV_TENANT": DEMO_TENANT},
                 sim_speed=SIM_SPEED,
             ) as running,
@@ -68,20 +69,6 @@ def main(state_dir: Path, env_file: Path) -> int:
     return 0
 
 
-def _ports(preferred: stack.Ports) -> stack.Ports:
-    chosen = []
-    for port in (preferred.envoy, preferred.envoy_admin, preferred.grpc, preferred.metrics, preferred.console):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError as error:
-                if error.errno != errno.EADDRINUSE:
-                    raise
-                port = procs.free_ports(1)[0]
-        chosen.append(port)
-    return stack.Ports(*chosen)
-
-
 def _write_env(path: Path, running: stack.Stack, demo_password: str) -> None:
     """Shell `KEY=value` lines, so scripts and clients can find the running stack (`. .run/env`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,6 +76,7 @@ def _write_env(path: Path, running: stack.Stack, demo_password: str) -> None:
         "KUBECONFIG": running.cluster.kubeconfig,
         "NOVASPHERE_GRPC": running.grpc_envoy,
         "NOVASPHERE_HTTP": running.http,
+        "NOVASPHERE_CA": str(running.edge.ca_cert),
         "NOVASPHERE_GRPC_DIRECT": running.grpc_direct,
         "NOVASPHERE_METRICS": running.metrics_url,
         "NOVASPHERE_NAMESPACE": DEMO_NAMESPACE,
@@ -100,40 +88,43 @@ def _write_env(path: Path, running: stack.Stack, demo_password: str) -> None:
 
 
 def _instructions(running: stack.Stack, grpcurl: Path, env_file: Path) -> str:
-    http, grpc = running.http, running.grpc_envoy
+    http, grpc, ca = running.http, running.grpc_envoy, running.edge.ca_cert
+    curl = f"curl --cacert {ca}"
     get = '{"name": "web-1", "namespace": "demo"}'
     return f"""
 NovaSphere API is running on a local Kubernetes {running.cluster.kubernetes_version} control plane, with the
 simulator of KubeVirt and vmoperator (sim/, {SIM_SPEED:g}x speed) running the demo VMs.
 
-  REST, gRPC-Web and gRPC (Envoy)   {http}
-  gRPC, API server direct            {running.grpc_direct}
-  Prometheus metrics of the API      {running.metrics_url}
-  Prometheus (simulated, VM metrics) {running.prometheus_url}
-  Envoy admin                        http://127.0.0.1:{running.ports.envoy_admin}
-  Kubernetes (admin)                 export KUBECONFIG={running.cluster.kubeconfig}
+  REST, gRPC-Web and gRPC (Envoy, TLS) {http}
+  the local CA its certificate is from {ca}
+      (curl --cacert, grpcurl -cacert; add it to a browser's trusted authorities to open the API there)
+  gRPC, API server direct (plain)      {running.grpc_direct}
+  Prometheus metrics of the API        {running.metrics_url}
+  Prometheus (simulated, VM metrics)   {running.prometheus_url}
+  Envoy admin                          http://127.0.0.1:{running.ports.envoy_admin}
+  Kubernetes (admin)                   export KUBECONFIG={running.cluster.kubeconfig}
 
 Calls without credentials run as a development identity in tenant {DEMO_TENANT}. To log in as a real user (an
 operator in that tenant; her password is in {env_file}):
-  . {env_file}; curl -s {http}/api/v1/auth/login \\
+  . {env_file}; curl --cacert "$NOVASPHERE_CA" -s "$NOVASPHERE_HTTP/api/v1/auth/login" \\
     -d "{{\\"username\\":\\"$NOVASPHERE_DEMO_USER\\",\\"password\\":\\"$NOVASPHERE_DEMO_PASSWORD\\"}}"
-  then send its accessToken as  -H "Authorization: Bearer TOKEN"  (curl {http}/api/v1/auth/me)
+  then send its accessToken as  -H "Authorization: Bearer TOKEN"  ({curl} {http}/api/v1/auth/me)
 
 Try:
-  curl -s {http}/api/v1/wukongs
-  curl -s '{http}/api/v1/wukongs/web-1?namespace=demo'
-  curl -s -i {http}/api/v1/wukongs/nope
-  curl -s '{http}/api/v1/wukongs?sortBy=cpu&sortOrder=desc&status=running,stopped'
-  curl -sN {http}/api/v1/watch/wukongs          (Server-Sent Events; Ctrl-C to stop)
-  curl -s -X POST '{http}/api/v1/wukongs/db-1/start?namespace=demo' -d '{{}}'   (a task; then:)
-  curl -sN {http}/api/v1/watch/tasks/TASK_ID      (its progress until it ends)
-  curl -s '{http}/api/v1/wukongs/web-1/metrics?namespace=demo'   (CPU, memory, network, disk)
-  curl -s {http}/api/v1/stats
-  curl -s -X POST '{http}/api/v1/wukongs/web-1/console?namespace=demo' -d '{{"protocol":"SERIAL"}}'
-      (a console link: open its consoleUrl as a WebSocket within 30 s, offering the subprotocol
+  {curl} -s {http}/api/v1/wukongs
+  {curl} -s '{http}/api/v1/wukongs/web-1?namespace=demo'
+  {curl} -s -i {http}/api/v1/wukongs/nope
+  {curl} -s '{http}/api/v1/wukongs?sortBy=cpu&sortOrder=desc&status=running,stopped'
+  {curl} -sN {http}/api/v1/watch/wukongs          (Server-Sent Events; Ctrl-C to stop)
+  {curl} -s -X POST '{http}/api/v1/wukongs/db-1/start?namespace=demo' -d '{{}}'   (a task; then:)
+  {curl} -sN {http}/api/v1/watch/tasks/TASK_ID      (its progress until it ends)
+  {curl} -s '{http}/api/v1/wukongs/web-1/metrics?namespace=demo'   (CPU, memory, network, disk)
+  {curl} -s {http}/api/v1/stats
+  {curl} -s -X POST '{http}/api/v1/wukongs/web-1/console?namespace=demo' -d '{{"protocol":"SERIAL"}}'
+      (a console link: open its consoleUrl, a wss:// URL, as a WebSocket within 30 s, offering the subprotocol
        ticket.novasphere.dev.<ticket>; noVNC takes it as wsProtocols)
-  {grpcurl} -plaintext {grpc} list
-  {grpcurl} -plaintext -d '{get}' {grpc} novasphere.v1.WukongService/GetWukong
+  {grpcurl} -cacert {ca} {grpc} list
+  {grpcurl} -cacert {ca} -d '{get}' {grpc} novasphere.v1.WukongService/GetWukong
   kubectl --kubeconfig {running.cluster.kubeconfig} get wukongs,vms,vmis,pods -A
   kubectl --kubeconfig {running.cluster.kubeconfig} get tasks -n novasphere-system
   kubectl --kubeconfig {running.cluster.kubeconfig} get --raw \

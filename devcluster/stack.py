@@ -4,21 +4,29 @@ ServiceAccount (never the admin certificate), and Envoy in front. Used by `make 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import datetime
 import importlib
+import json
 import os
+import ssl
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import kubernetes.client
 import kubernetes.config
 from grpc_health.v1 import health_pb2
 
-from devcluster import kubeconfig, manifests, procs
+from devcluster import kubeconfig, manifests, pki, procs
 from devcluster.controlplane import ClusterInfo
 from novasphere_envoy import config as envoy_config
+
+if TYPE_CHECKING:
+    import httpx
 
 REPO_ROOT = manifests.REPO_ROOT
 DESCRIPTOR = REPO_ROOT / "gen" / "descriptor" / "novasphere.binpb"
@@ -27,11 +35,14 @@ API_SERVICE_ACCOUNT = "novasphere-api"
 API_USER = f"system:serviceaccount:{API_NAMESPACE}:{API_SERVICE_ACCOUNT}"
 TOKEN_SECONDS = 24 * 3600
 READY_TIMEOUT = 60.0
+DRAIN_SECONDS = 3
+"""How long a draining Envoy keeps its listener open, telling clients to go (the API server's drain delay covers it)."""
+DEV_HSTS_MAX_AGE = datetime.timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
 class Ports:
-    """Where the stack listens; all on 127.0.0.1."""
+    """Where the stack listens, all on 127.0.0.1; each process binds port 0 and reports what it got."""
 
     envoy: int
     envoy_admin: int
@@ -39,15 +50,92 @@ class Ports:
     metrics: int
     console: int
 
-    @classmethod
-    def free(cls) -> Ports:
-        return cls(*procs.free_ports(5))
+
+@dataclass(frozen=True)
+class Edge:
+    """Envoy's public listener as a client reaches it: HTTPS, gRPC over TLS and wss:// checked against the edge CA, or
+    plain HTTP when the listener serves no TLS."""
+
+    port: int
+    ca_cert: Path | None
+    host: str = "127.0.0.1"
+
+    @property
+    def target(self) -> str:
+        """host:port, for gRPC clients and grpcurl."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.ca_cert else 'http'}://{self.target}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"{'wss' if self.ca_cert else 'ws'}://{self.target}"
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Trusts the edge CA only (not the system's CAs): a test that reaches the listener proves its certificate."""
+        if self.ca_cert is None:
+            raise ValueError("this listener serves plain HTTP")
+        return ssl.create_default_context(cafile=str(self.ca_cert))
+
+    def verify(self) -> ssl.SSLContext | bool:
+        """httpx's `verify=` for this listener."""
+        return self.ssl_context() if self.ca_cert else False
+
+    def channel(self, options: Sequence[tuple[str, Any]] = ()) -> grpc.Channel:
+        if self.ca_cert is None:
+            return grpc.insecure_channel(self.target, options=options)
+        credentials = grpc.ssl_channel_credentials(root_certificates=self.ca_cert.read_bytes())
+        return grpc.secure_channel(self.target, credentials, options=options)
+
+    def aio_channel(self, options: Sequence[tuple[str, Any]] = ()) -> grpc.aio.Channel:
+        if self.ca_cert is None:
+            return grpc.aio.insecure_channel(self.target, options=options)
+        credentials = grpc.ssl_channel_credentials(root_certificates=self.ca_cert.read_bytes())
+        return grpc.aio.secure_channel(self.target, credentials, options=options)
+
+    def http_client(self, **options: Any) -> httpx.Client:
+        import httpx  # a development dependency: only tests and benchmarks ask for a client
+
+        return httpx.Client(base_url=self.url, verify=self.verify(), **{"timeout": 30, **options})
+
+
+@dataclass(frozen=True)
+class ApiServer:
+    """A running API server and the ports it bound."""
+
+    process: procs.Process
+    grpc: int
+    admin: int
+    console: int
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.grpc}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin}/metrics"
+
+
+@dataclass(frozen=True)
+class Envoy:
+    """A running Envoy, its public listener and its admin port."""
+
+    process: procs.Process
+    edge: Edge
+    admin: int
 
 
 @dataclass(frozen=True)
 class Stack:
     cluster: ClusterInfo
     ports: Ports
+    api: ApiServer
+    edge: Edge
+    tls: pki.EdgePki
+    """The edge CA and serving certificate, for more Envoys a test starts beside the stack's."""
     api_kubeconfig: Path
     """Kubeconfig of the API's ServiceAccount (a TokenRequest token), which the API server runs with."""
     processes: tuple[procs.Process, ...]
@@ -60,11 +148,11 @@ class Stack:
 
     @property
     def grpc_envoy(self) -> str:
-        return f"127.0.0.1:{self.ports.envoy}"
+        return self.edge.target
 
     @property
     def http(self) -> str:
-        return f"http://127.0.0.1:{self.ports.envoy}"
+        return self.edge.url
 
     @property
     def metrics_url(self) -> str:
@@ -123,19 +211,20 @@ def service_account_kubeconfig(cluster: ClusterInfo, path: Path) -> Path:
     )
 
 
-def start_api_server(
-    *, api_kubeconfig: Path, ports: Ports, log_path: Path, extra_env: Mapping[str, str] | None = None
-) -> procs.Process:
-    """`python -m server` with its settings; returns once its health service says SERVING."""
+def start_api_server(*, api_kubeconfig: Path, log_path: Path, extra_env: Mapping[str, str] | None = None) -> ApiServer:
+    """`python -m server` with its settings, on ports of its own choosing; returns once its health service says
+    SERVING."""
+    ports_file = log_path.with_name(log_path.name + ".ports.json")
+    ports_file.unlink(missing_ok=True)
     env = {key: value for key, value in os.environ.items() if not key.startswith("NOVASPHERE_")}
     env.update(
         {
-            "NOVASPHERE_GRPC_LISTEN": f"127.0.0.1:{ports.grpc}",
-            "NOVASPHERE_ADMIN_LISTEN": f"127.0.0.1:{ports.metrics}",
+            "NOVASPHERE_GRPC_LISTEN": "127.0.0.1:0",
+            "NOVASPHERE_ADMIN_LISTEN": "127.0.0.1:0",
+            "NOVASPHERE_CONSOLE_LISTEN": "127.0.0.1:0",
+            "NOVASPHERE_PORTS_FILE": str(ports_file),
             "NOVASPHERE_KUBECONFIG": str(api_kubeconfig),
             "NOVASPHERE_REFLECTION": "true",
-            "NOVASPHERE_CONSOLE_LISTEN": f"127.0.0.1:{ports.console}",
-            "NOVASPHERE_CONSOLE_PUBLIC_URL": f"ws://127.0.0.1:{ports.envoy}",
             # Calls without credentials run as the development identity: the development stack's clients (and most
             # tests) need no login. Tests of authentication start servers with it off.
             "NOVASPHERE_DEV_IDENTITY": "true",
@@ -143,25 +232,47 @@ def start_api_server(
         }
     )
     process = procs.spawn("api-server", [sys.executable, "-m", "server"], log_path=log_path, env=env, cwd=REPO_ROOT)
+    procs.wait_until(ports_file.exists, timeout=READY_TIMEOUT, what="the API server's ports", processes=[process])
+    ports = json.loads(ports_file.read_text())
+    server = ApiServer(process, grpc=ports["grpc"], admin=ports["admin"], console=ports["console"])
     procs.wait_until(
-        lambda: _serving(f"127.0.0.1:{ports.grpc}"),
-        timeout=READY_TIMEOUT,
-        what="API server health",
-        processes=[process],
+        lambda: _serving(server.target), timeout=READY_TIMEOUT, what="API server health", processes=[process]
     )
-    return process
+    return server
 
 
-def envoy_settings(ports: Ports, *, cors_allowed_origins: tuple[str, ...] = ()) -> envoy_config.SidecarSettings:
+def envoy_settings(
+    *,
+    grpc: int,
+    console: int,
+    tls: pki.EdgePki | None,
+    listen_port: int = 0,
+    cors_allowed_origins: tuple[str, ...] = (),
+    **options: Any,
+) -> envoy_config.SidecarSettings:
+    """Envoy in front of an API server's `grpc` and `console` ports; `tls` None serves plain HTTP. `options`: any
+    other `SidecarSettings` field."""
     return envoy_config.SidecarSettings(
         listen_host="127.0.0.1",
-        listen_port=ports.envoy,
-        admin_port=ports.envoy_admin,
-        grpc_upstream=envoy_config.Upstream("127.0.0.1", ports.grpc),
-        console_upstream=envoy_config.Upstream("127.0.0.1", ports.console),
+        listen_port=listen_port,
+        admin_port=0,
+        grpc_upstream=envoy_config.Upstream("127.0.0.1", grpc),
+        console_upstream=envoy_config.Upstream("127.0.0.1", console),
         descriptor_path=DESCRIPTOR,
+        tls=None if tls is None else envoy_config.TlsFiles(tls.serving_cert, tls.serving_key),
         cors_allowed_origins=cors_allowed_origins,
+        # Browsers keep HSTS for a host name on every port: a year of it on localhost would break other local servers.
+        hsts_max_age=DEV_HSTS_MAX_AGE,
+        **options,
     )
+
+
+def start_front(
+    api: ApiServer, *, tls: pki.EdgePki | None, state_dir: Path, name: str = "envoy", **options: Any
+) -> Envoy:
+    """An Envoy in front of `api` (TLS with `tls`, plain HTTP for None); `options` as for `envoy_settings`."""
+    settings = envoy_settings(grpc=api.grpc, console=api.console, tls=tls, **options)
+    return start_envoy(settings, state_dir=state_dir, name=name, ca_cert=None if tls is None else tls.ca_cert)
 
 
 def envoy_binary() -> str:
@@ -171,29 +282,51 @@ def envoy_binary() -> str:
     return path
 
 
-def start_envoy(settings: envoy_config.SidecarSettings, *, state_dir: Path) -> procs.Process:
-    """Envoy with `settings`; returns once its admin interface reports ready."""
-    config_path = state_dir / "envoy.json"
+def start_envoy(
+    settings: envoy_config.SidecarSettings, *, state_dir: Path, name: str = "envoy", ca_cert: Path | None = None
+) -> Envoy:
+    """Envoy with `settings`; returns once its admin interface reports ready, with the port its listener bound (any
+    free one for `listen_port` 0). `ca_cert`: the CA of the listener's certificate, for clients."""
+    config_path = state_dir / f"{name}.json"
     config_path.write_text(envoy_config.render_json(settings))
+    admin_file = state_dir / f"{name}.admin-address"
+    admin_file.unlink(missing_ok=True)
     process = procs.spawn(
-        "envoy",
+        name,
         [
             envoy_binary(),
             "-c",
             str(config_path),
+            "--admin-address-path",
+            str(admin_file),
             "--disable-hot-restart",  # no shared memory left in /dev/shm, and several Envoys can run side by side
+            "--drain-time-s",
+            str(DRAIN_SECONDS),
+            "--drain-strategy",
+            "immediate",  # every connection told to go at once (GOAWAY, Connection: close), not a few at a time
             "--file-flush-interval-msec",
             "1000",  # access log lines appear within a second (default 10 s)
             "--log-level",
             "warn",
         ],
-        log_path=state_dir / "logs" / "envoy.log",
+        log_path=state_dir / "logs" / f"{name}.log",
     )
-    ready = f"http://127.0.0.1:{settings.admin_port}/ready"
     procs.wait_until(
-        lambda: procs.http_get(ready) is not None, timeout=READY_TIMEOUT, what="Envoy /ready", processes=[process]
+        lambda: bool(admin_file.exists() and admin_file.read_text().strip()),
+        timeout=READY_TIMEOUT,
+        what="Envoy's admin address",
+        processes=[process],
     )
-    return process
+    admin = int(admin_file.read_text().strip().rpartition(":")[2])
+    procs.wait_until(
+        lambda: procs.http_get(f"http://127.0.0.1:{admin}/ready") is not None,
+        timeout=READY_TIMEOUT,
+        what="Envoy /ready",
+        processes=[process],
+    )
+    listeners = json.loads(procs.http_get(f"http://127.0.0.1:{admin}/listeners?format=json") or b"{}")
+    port = int(listeners["listener_statuses"][0]["local_address"]["socket_address"]["port_value"])
+    return Envoy(process, Edge(port, ca_cert), admin)
 
 
 @contextlib.contextmanager
@@ -201,37 +334,55 @@ def running(
     cluster: ClusterInfo,
     state_dir: Path,
     *,
-    ports: Ports | None = None,
+    envoy_port: int = 0,
+    edge_pki: Path | None = None,
     cors_allowed_origins: tuple[str, ...] = (),
     api_env: Mapping[str, str] | None = None,
     sim_speed: float = 1.0,
 ) -> Iterator[Stack]:
-    """CRDs and RBAC installed; the simulator, the API server and Envoy running; all stopped on exit."""
-    ports = ports or Ports.free()
+    """CRDs and RBAC installed; the simulator, the API server and Envoy (TLS with the edge CA in `edge_pki`, default
+    a new one in `state_dir`) running; all stopped on exit. `envoy_port`: the public port wanted (0: any free one;
+    a wanted port already taken falls back to any)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     install(cluster)
     api_kubeconfig = service_account_kubeconfig(cluster, state_dir / "api.kubeconfig")
+    tls = pki.edge(edge_pki or state_dir / "edge-pki")
     with procs.stopping([]) as started:
         started.append(start_simulator(cluster, state_dir=state_dir, speed=sim_speed, prometheus=True))
         prometheus_url = prometheus_url_file(state_dir).read_text().strip()
-        started.append(
-            start_api_server(
-                api_kubeconfig=api_kubeconfig,
-                ports=ports,
-                log_path=state_dir / "logs" / "api.log",
-                extra_env={
-                    "NOVASPHERE_PROMETHEUS_URL": prometheus_url,
-                    "NOVASPHERE_CONSOLE_ORIGINS": ",".join(cors_allowed_origins),
-                    **(api_env or {}),
-                },
-            )
+        api = start_api_server(
+            api_kubeconfig=api_kubeconfig,
+            log_path=state_dir / "logs" / "api.log",
+            extra_env={
+                "NOVASPHERE_PROMETHEUS_URL": prometheus_url,
+                "NOVASPHERE_CONSOLE_ORIGINS": ",".join(cors_allowed_origins),
+                **(api_env or {}),
+            },
         )
-        started.append(
-            start_envoy(envoy_settings(ports, cors_allowed_origins=cors_allowed_origins), state_dir=state_dir)
+        started.append(api.process)
+        settings = envoy_settings(
+            grpc=api.grpc,
+            console=api.console,
+            tls=tls,
+            listen_port=envoy_port,
+            cors_allowed_origins=cors_allowed_origins,
         )
+        try:
+            envoy = start_envoy(settings, state_dir=state_dir, ca_cert=tls.ca_cert)
+        except procs.ProcessError:
+            if not envoy_port:
+                raise
+            # The wanted port is taken (the log says "Address already in use"): any free one will do.
+            envoy = start_envoy(dataclasses.replace(settings, listen_port=0), state_dir=state_dir, ca_cert=tls.ca_cert)
+        started.append(envoy.process)
         yield Stack(
             cluster=cluster,
-            ports=ports,
+            ports=Ports(
+                envoy=envoy.edge.port, envoy_admin=envoy.admin, grpc=api.grpc, metrics=api.admin, console=api.console
+            ),
+            api=api,
+            edge=envoy.edge,
+            tls=tls,
             api_kubeconfig=api_kubeconfig,
             processes=tuple(started),
             prometheus_url=prometheus_url,

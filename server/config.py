@@ -40,9 +40,13 @@ class HostPort:
 @dataclass(frozen=True)
 class Settings:
     grpc_listen: HostPort
-    """NOVASPHERE_GRPC_LISTEN: host:port of the gRPC server (Envoy's upstream). Default 127.0.0.1:50051."""
+    """NOVASPHERE_GRPC_LISTEN: host:port of the gRPC server (Envoy's upstream). Default 127.0.0.1:50051; port 0 lets
+    the system pick (see NOVASPHERE_PORTS_FILE)."""
     admin_listen: HostPort
     """NOVASPHERE_ADMIN_LISTEN: host:port of the admin HTTP server (Prometheus `/metrics`). Default 127.0.0.1:9464."""
+    ports_file: Path | None
+    """NOVASPHERE_PORTS_FILE: where to write the ports the server listens on, as JSON (`grpc`, `admin`, `console`),
+    once it has bound them: how a launcher that binds port 0 learns them. Empty (the default): not written."""
     kubeconfig: Path | None
     """NOVASPHERE_KUBECONFIG: kubeconfig of the API's service account; empty means in-cluster credentials."""
     kube_threads: int
@@ -106,7 +110,8 @@ class Settings:
     127.0.0.1:50052."""
     console_public_url: str
     """NOVASPHERE_CONSOLE_PUBLIC_URL: the ws:// or wss:// base URL clients reach Envoy at, for the `console_url` of
-    a session (e.g. wss://vms.example.com). Default ws://127.0.0.1:8080."""
+    a session (e.g. wss://vms.example.com). Empty (the default): the address the request came to, as Envoy reports
+    it (wss:// when its listener serves TLS); a call that bypassed Envoy gets this server's console listener."""
     console_origins: frozenset[str]
     """NOVASPHERE_CONSOLE_ORIGINS: comma-separated exact origins (scheme://host[:port]) whose pages may open a
     console; a browser's WebSocket from any other origin is refused (403). Clients that send no Origin (terminals,
@@ -125,6 +130,7 @@ class Settings:
         settings = cls(
             grpc_listen=reader.get("GRPC_LISTEN", "127.0.0.1:50051", _host_port),
             admin_listen=reader.get("ADMIN_LISTEN", "127.0.0.1:9464", _host_port),
+            ports_file=reader.get("PORTS_FILE", "", _writable_path),
             kubeconfig=reader.get("KUBECONFIG", "", _existing_file),
             kube_threads=reader.get("KUBE_THREADS", "32", _int_between(1, 256)),
             dev_identity=reader.get("DEV_IDENTITY", "false", _bool),
@@ -150,7 +156,7 @@ class Settings:
             access_token_seconds=reader.get("ACCESS_TOKEN_SECONDS", "900", _float_between(60, 3600)),
             session_seconds=reader.get("SESSION_SECONDS", "86400", _float_between(300, 2_592_000)),
             console_listen=reader.get("CONSOLE_LISTEN", "127.0.0.1:50052", _host_port),
-            console_public_url=reader.get("CONSOLE_PUBLIC_URL", "ws://127.0.0.1:8080", _websocket_base_url),
+            console_public_url=reader.get("CONSOLE_PUBLIC_URL", "", _websocket_base_url),
             console_origins=reader.get("CONSOLE_ORIGINS", "", _origins),
             console_ticket_seconds=reader.get("CONSOLE_TICKET_SECONDS", "30", _float_between(1, 300)),
             console_ttl_seconds=reader.get("CONSOLE_TTL_SECONDS", "3600", _float_between(1, 2_592_000)),
@@ -183,7 +189,7 @@ class _Reader:
 def _host_port(value: str) -> HostPort:
     host, separator, port = value.rpartition(":")
     host = host.strip("[]")
-    if not separator or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not separator or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError("expected host:port, e.g. 127.0.0.1:50051")
     return HostPort(host, int(port))
 
@@ -197,7 +203,18 @@ def _existing_file(value: str) -> Path | None:
     return path
 
 
+def _writable_path(value: str) -> Path | None:
+    if not value:
+        return None
+    path = Path(value)
+    if not path.parent.is_dir():
+        raise ValueError("its folder does not exist")
+    return path
+
+
 def _websocket_base_url(value: str) -> str:
+    if not value.strip():
+        return ""
     url = urllib.parse.urlsplit(value.strip())
     if url.scheme not in ("ws", "wss") or not url.hostname or url.query or url.fragment or url.username:
         raise ValueError("expected a ws:// or wss:// base URL, e.g. wss://vms.example.com")

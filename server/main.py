@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import datetime
 import faulthandler
+import json
 import logging
 import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -193,6 +195,7 @@ async def serve(settings: config.Settings) -> None:
             public_url=settings.console_public_url,
             ticket_seconds=settings.console_ticket_seconds,
         ),
+        direct_url=lambda: console_proxy.url,
     )
     console_service_pb2_grpc.add_ConsoleServiceServicer_to_server(console_servicer.ConsoleServicer(consoles), server)
     console_proxy = ConsoleProxy(
@@ -261,7 +264,12 @@ async def serve(settings: config.Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
 
     await server.start()
-    log.info("gRPC on %s:%d, metrics on %s:%d", settings.grpc_listen.host, port, settings.admin_listen.host, admin_port)
+    console_port = await console_proxy.start(settings.console_listen)
+    log.info(
+        "gRPC on port %d, admin on %d, consoles on %d (%s)", port, admin_port, console_port, settings.grpc_listen.host
+    )
+    if settings.ports_file is not None:
+        _write_ports(settings.ports_file, grpc=port, admin=admin_port, console=console_port)
     try:
         await _probe_kubernetes(kube, [informer.kind for informer in informers], stop)
         for informer in informers:
@@ -280,7 +288,6 @@ async def serve(settings: config.Settings) -> None:
         )
         await accounts.ensure_signing_key()
         await accounts.ensure_bootstrap_admin()
-        await console_proxy.start(settings.console_listen)
         background += [
             asyncio.create_task(leader.run(stop), name="leader-election"),
             asyncio.create_task(reconciler.run(stop), name="task-reconciler"),
@@ -336,6 +343,13 @@ async def _synced(synced: Callable[[], bool], stop: asyncio.Event) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise SystemExit(f"the informers did not sync within {SYNC_TIMEOUT_SECONDS:.0f} s")
         await asyncio.sleep(0.05)
+
+
+def _write_ports(path: Path, **ports: int) -> None:
+    """Written whole and renamed into place, so a reader never sees half of it."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(ports))
+    partial.rename(path)
 
 
 def main() -> None:

@@ -105,8 +105,8 @@ def tasks_direct(stack: devstack.Stack) -> Iterator[task_service_pb2_grpc.TaskSe
 
 @pytest.fixture(scope="session")
 def grpc_envoy(stack: devstack.Stack) -> Iterator[wukong_service_pb2_grpc.WukongServiceStub]:
-    """WukongService over native gRPC through Envoy."""
-    with grpc.insecure_channel(stack.grpc_envoy) as channel:
+    """WukongService over native gRPC through Envoy (TLS)."""
+    with stack.edge.channel() as channel:
         yield wukong_service_pb2_grpc.WukongServiceStub(channel)
 
 
@@ -114,14 +114,12 @@ def grpc_envoy(stack: devstack.Stack) -> Iterator[wukong_service_pb2_grpc.Wukong
 def api_process(stack: devstack.Stack, tmp_path: Path, **settings: str) -> Iterator[tuple[WukongServiceStub, str]]:
     """Another replica of the API server (same cluster, same service account), with extra settings; its stub and
     address."""
-    ports = devstack.Ports.free()
     env = {**API_ENV, **{f"NOVASPHERE_{key.upper()}": value for key, value in settings.items()}}
-    process = devstack.start_api_server(
-        api_kubeconfig=stack.api_kubeconfig, ports=ports, log_path=tmp_path / f"api-{ports.grpc}.log", extra_env=env
+    api = devstack.start_api_server(
+        api_kubeconfig=stack.api_kubeconfig, log_path=tmp_path / f"api-{uuid.uuid4().hex[:8]}.log", extra_env=env
     )
-    target = f"127.0.0.1:{ports.grpc}"
-    with procs.stopping([process]), grpc.insecure_channel(target) as channel:
-        yield WukongServiceStub(channel), target
+    with procs.stopping([api.process]), grpc.insecure_channel(api.target) as channel:
+        yield WukongServiceStub(channel), api.target
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ Needs `node` on PATH and tests/browser/node_modules (`npm ci --prefix tests/brow
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
+
+from devcluster.stack import Edge
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = REPO_ROOT / "tests" / "browser" / "grpcweb.mjs"
@@ -48,7 +51,7 @@ class NodeGrpcWebResult:
 
 
 def call(
-    base_url: str,
+    edge: Edge,
     method: str,
     request: Message,
     *,
@@ -57,10 +60,11 @@ def call(
     timeout_s: float = 15.0,
     headers: dict[str, str] | None = None,
 ) -> NodeGrpcWebResult:
-    """Calls `service`/`method` at `base_url` over gRPC-Web (HTTP/1.1). A server stream is read until it ends or, with
-    `max_messages`, until that many messages came (then the client cancels it and reports code 0)."""
+    """Calls `service`/`method` at Envoy's listener over gRPC-Web (HTTP/1.1; over TLS, the edge CA trusted). A server
+    stream is read until it ends or, with `max_messages`, until that many messages came (then the client cancels it
+    and reports code 0)."""
     command: dict[str, Any] = {
-        "baseUrl": base_url,
+        "baseUrl": edge.url,
         "service": service,
         "method": method,
         "request": json_format.MessageToDict(request),
@@ -78,6 +82,7 @@ def call(
         timeout=timeout_s,
         check=False,
         cwd=REPO_ROOT,
+        env={**os.environ, "NODE_EXTRA_CA_CERTS": str(edge.ca_cert or "")},
     )
     if completed.returncode != 0:
         raise NodeGrpcWebError(f"grpcweb.mjs exited {completed.returncode}: {completed.stderr.strip()}")

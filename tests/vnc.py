@@ -32,14 +32,24 @@ def read_marker(image: Image.Image) -> str:
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
 
 
-def run_novnc(url: str, screenshot: Path, *, protocols: list[str] | None = None, page_port: int = 0) -> dict[str, Any]:
-    """noVNC connected to `url` offering `protocols` (default plain.kubevirt.io) from a page on `page_port` (0: any):
-    `{"connected", "desktopName", "marker"}`, the marker read from the canvas noVNC drew."""
+def run_novnc(
+    url: str,
+    screenshot: Path,
+    *,
+    protocols: list[str] | None = None,
+    page_origin: str = "",
+    accept_spki: str = "",
+) -> dict[str, Any]:
+    """noVNC connected to `url` offering `protocols` (default plain.kubevirt.io) from a page at `page_origin`, with
+    chromium accepting the server key `accept_spki` (for a wss:// URL): `{"connected", "desktopName", "marker"}`, the
+    marker read from the canvas noVNC drew."""
     command = ["node", str(BROWSER_DIR / "novnc.mjs"), "--url", url, "--screenshot", str(screenshot)]
     if protocols:
         command += ["--protocols", ",".join(protocols)]
-    if page_port:
-        command += ["--page-port", str(page_port)]
+    if page_origin:
+        command += ["--page-origin", page_origin]
+    if accept_spki:
+        command += ["--accept-spki", accept_spki]
     result = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
     assert result.returncode == 0, result.stderr
     seen: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from google.protobuf import json_format
 
+from devcluster.stack import Edge
 from novasphere.v1 import wukong_pb2, wukong_service_pb2
 from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
 
@@ -85,10 +86,10 @@ def grpc_watch(stub: WukongServiceStub, request: wukong_service_pb2.WatchWukongR
     return Collector(call, cancel)
 
 
-def sse_watch(base_url: str, path: str, params: dict[str, str]) -> Collector:
-    """`GET path` as Server-Sent Events: every `data:` line holds one WukongEvent as proto3 JSON."""
-    client = httpx.Client(timeout=httpx.Timeout(10.0, read=300.0))
-    request = client.build_request("GET", f"{base_url}{path}", params=params, headers={"accept": "text/event-stream"})
+def sse_watch(edge: Edge, path: str, params: dict[str, str]) -> Collector:
+    """`GET path` at Envoy's listener as Server-Sent Events: every `data:` line holds one WukongEvent as proto3 JSON."""
+    client = edge.http_client(timeout=httpx.Timeout(10.0, read=300.0))
+    request = client.build_request("GET", path, params=params, headers={"accept": "text/event-stream"})
     response = client.send(request, stream=True)
     assert response.status_code == 200, response.read()
     assert response.headers["content-type"].startswith("text/event-stream")

@@ -1,5 +1,5 @@
 """Envoy's bootstrap for NovaSphere: one listener carrying native gRPC, gRPC-Web, REST/JSON (transcoded from the
-`google.api.http` annotations, server streams as SSE) and the console WebSocket route, with CORS and limits.
+`google.api.http` annotations, server streams as SSE) and the console WebSocket route, with TLS, CORS and limits.
 
 Facts this follows are in shared/reference/envoy.md; the less obvious ones are noted where they matter.
 """
@@ -21,7 +21,12 @@ from envoy_data_plane.envoy.config.accesslog.v3 import (
     StatusCodeFilter,
 )
 from envoy_data_plane.envoy.config.bootstrap.v3 import Admin, Bootstrap, BootstrapStaticResources
-from envoy_data_plane.envoy.config.cluster.v3 import Cluster, ClusterDiscoveryType
+from envoy_data_plane.envoy.config.cluster.v3 import (
+    CircuitBreakers,
+    CircuitBreakersThresholds,
+    Cluster,
+    ClusterDiscoveryType,
+)
 from envoy_data_plane.envoy.config.common.mutation_rules.v3 import HeaderMutation as HeaderMutationRules
 from envoy_data_plane.envoy.config.core.v3 import (
     Address,
@@ -37,6 +42,8 @@ from envoy_data_plane.envoy.config.core.v3 import (
     RuntimeUInt32,
     SocketAddress,
     SubstitutionFormatString,
+    TransportSocket,
+    WatchedDirectory,
 )
 from envoy_data_plane.envoy.config.endpoint.v3 import ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints
 from envoy_data_plane.envoy.config.listener.v3 import Filter, FilterChain, Listener
@@ -72,6 +79,13 @@ from envoy_data_plane.envoy.extensions.filters.network.http_connection_manager.v
     LocalReplyConfig,
     ResponseMapper,
 )
+from envoy_data_plane.envoy.extensions.transport_sockets.tls.v3 import (
+    CommonTlsContext,
+    DownstreamTlsContext,
+    TlsCertificate,
+    TlsParameters,
+    TlsParametersTlsProtocol,
+)
 from envoy_data_plane.envoy.extensions.upstreams.http.v3 import (
     HttpProtocolOptions as UpstreamHttpProtocolOptions,
 )
@@ -90,6 +104,14 @@ DOOR_HEADER = "x-novasphere-door"
 DOOR_VALUE = "ct=%REQ(content-type)%"
 # The method the client used, for the access log: the transcoder turns every REST call into a gRPC POST.
 ORIGINAL_METHOD_HEADER = "x-novasphere-original-method"
+# The client's address as Envoy trusts it: the connection's peer, or with trusted proxy hops in front the address
+# they report in X-Forwarded-For (see `SidecarSettings.xff_num_trusted_hops`). Always set by Envoy, overwriting a
+# client's own; the API server uses it for login lockout and console records.
+CLIENT_ADDRESS_HEADER = "x-novasphere-client-address"
+CLIENT_ADDRESS_VALUE = "%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%"
+# The origin the client reached (`https://host:port`): the API server builds console URLs from it.
+PUBLIC_ORIGIN_HEADER = "x-novasphere-public-origin"
+PUBLIC_ORIGIN_VALUE = "%REQ(x-forwarded-proto)%://%REQ(:AUTHORITY)%"
 # Headers the browser clients send (CORS allow list) and the gRPC status headers they must be able to read.
 CORS_ALLOW_HEADERS = (
     "authorization",
@@ -126,6 +148,15 @@ class Upstream:
 
 
 @dataclass(frozen=True)
+class TlsFiles:
+    """PEM files of the listener's certificate chain and private key. Envoy watches their folder and reloads them when
+    they change (a Secret volume swaps its files in one rename), so a renewed certificate needs no restart."""
+
+    certificate_chain: Path
+    private_key: Path
+
+
+@dataclass(frozen=True)
 class SidecarSettings:
     """Everything that differs between environments (make run, tests, a Kubernetes pod)."""
 
@@ -140,6 +171,10 @@ class SidecarSettings:
     """The API server's console WebSocket port."""
     descriptor_path: Path
     """gen/descriptor/novasphere.binpb: the transcoder's view of the API."""
+    tls: TlsFiles | None
+    """The listener's certificate: clients speak TLS, with ALPN offering h2 (browsers multiplex gRPC-Web streams on one
+    connection) and http/1.1. None serves plain HTTP, which must be chosen explicitly (a TLS-terminating proxy in
+    front, or a test of exactly that)."""
     cors_allowed_origins: tuple[str, ...] = ()
     """Exact origins browsers may call from; empty allows none (the safe default)."""
     max_request_bytes: int = 1 << 20
@@ -153,6 +188,15 @@ class SidecarSettings:
     per Envoy, so N replicas allow N times it."""
     logins_per_minute: int = 600
     """Login attempts all clients together may make a minute (argon2id costs CPU)."""
+    xff_num_trusted_hops: int = 0
+    """Proxies in front of Envoy (an ingress, a load balancer) whose X-Forwarded-For entries are trusted. With 0
+    (Envoy is the edge) the client's address is the connection's peer and X-Forwarded-For is ignored, so a client
+    cannot claim another address to get around the login limit; with N, the address the Nth proxy saw."""
+    hsts_max_age: datetime.timedelta = datetime.timedelta(days=365)
+    """How long browsers must keep to HTTPS for this host (Strict-Transport-Security, sent on TLS responses only)."""
+    max_upstream_requests: int = 100_000
+    """Concurrent requests to the API server Envoy allows (circuit breaker). Envoy's default, 1,024, would cap open
+    watch streams, each of which is one long request; the API server has its own per-user stream cap."""
     services: tuple[str, ...] = field(
         default=(
             "novasphere.v1.WukongService",
@@ -178,8 +222,10 @@ def bootstrap(settings: SidecarSettings) -> Bootstrap:
         static_resources=BootstrapStaticResources(
             listeners=[_listener(settings)],
             clusters=[
-                _cluster("grpc_api", settings.grpc_upstream, http2=True),
-                _cluster("console", settings.console_upstream, http2=False),
+                _cluster("grpc_api", settings.grpc_upstream, http2=True, max_requests=settings.max_upstream_requests),
+                _cluster(
+                    "console", settings.console_upstream, http2=False, max_requests=settings.max_upstream_requests
+                ),
             ],
         ),
     )
@@ -205,7 +251,8 @@ def _listener(settings: SidecarSettings) -> Listener:
     manager = HttpConnectionManager(
         codec_type=HttpConnectionManagerCodecType.AUTO,
         stat_prefix="ingress",
-        use_remote_address=True,  # Envoy is the edge: X-Forwarded-For from clients is not trusted
+        use_remote_address=True,  # Envoy is the edge; X-Forwarded-For is trusted only as far as xff_num_trusted_hops
+        xff_num_trusted_hops=settings.xff_num_trusted_hops,
         max_request_headers_kb=32,
         request_headers_timeout=datetime.timedelta(seconds=10),
         stream_idle_timeout=settings.stream_idle_timeout,
@@ -215,22 +262,40 @@ def _listener(settings: SidecarSettings) -> Listener:
             headers_with_underscores_action=HttpProtocolOptionsHeadersWithUnderscoresAction.REJECT_REQUEST,
         ),
         http_protocol_options=Http1ProtocolOptions(),
-        http2_protocol_options=Http2ProtocolOptions(max_concurrent_streams=100),
+        # allow_connect: WebSockets over HTTP/2 (RFC 8441), so a browser's console shares the page's connection.
+        http2_protocol_options=Http2ProtocolOptions(max_concurrent_streams=100, allow_connect=True),
         route_config=_routes(settings),
         http_filters=_http_filters(settings),
         local_reply_config=_local_reply_config(),
         access_log=[_access_log()],
     )
+    chain = FilterChain(
+        filters=[Filter(name="envoy.filters.network.http_connection_manager", typed_config=Any.pack(manager))]
+    )
+    if settings.tls is not None:
+        chain.transport_socket = _tls_socket(settings.tls)
     return Listener(
         name="api",
         address=_address(settings.listen_host, settings.listen_port),
         per_connection_buffer_limit_bytes=settings.max_request_bytes,
-        filter_chains=[
-            FilterChain(
-                filters=[Filter(name="envoy.filters.network.http_connection_manager", typed_config=Any.pack(manager))]
-            )
-        ],
+        filter_chains=[chain],
     )
+
+
+def _tls_socket(files: TlsFiles) -> TransportSocket:
+    certificate = TlsCertificate(
+        certificate_chain=DataSource(filename=str(files.certificate_chain)),
+        private_key=DataSource(filename=str(files.private_key)),
+        watched_directory=WatchedDirectory(path=str(files.certificate_chain.parent)),
+    )
+    context = DownstreamTlsContext(
+        common_tls_context=CommonTlsContext(
+            tls_params=TlsParameters(tls_minimum_protocol_version=TlsParametersTlsProtocol.TLSv1_2),
+            tls_certificates=[certificate],
+            alpn_protocols=["h2", "http/1.1"],
+        ),
+    )
+    return TransportSocket(name="envoy.transport_sockets.tls", typed_config=Any.pack(context))
 
 
 def _http_filters(settings: SidecarSettings) -> list[HttpFilter]:
@@ -246,6 +311,8 @@ def _http_filters(settings: SidecarSettings) -> list[HttpFilter]:
                         request_mutations=[
                             _set_request_header(DOOR_HEADER, DOOR_VALUE),
                             _set_request_header(ORIGINAL_METHOD_HEADER, "%REQ(:METHOD)%"),
+                            _set_request_header(CLIENT_ADDRESS_HEADER, CLIENT_ADDRESS_VALUE),
+                            _set_request_header(PUBLIC_ORIGIN_HEADER, PUBLIC_ORIGIN_VALUE),
                         ]
                     )
                 )
@@ -303,6 +370,7 @@ def _routes(settings: SidecarSettings) -> RouteConfiguration:
     ]
     return RouteConfiguration(
         name="api",
+        response_headers_to_add=_hsts(settings) if settings.tls is not None else [],
         virtual_hosts=[
             VirtualHost(
                 name="api",
@@ -339,6 +407,16 @@ def _routes(settings: SidecarSettings) -> RouteConfiguration:
             )
         ],
     )
+
+
+def _hsts(settings: SidecarSettings) -> list[HeaderValueOption]:
+    value = f"max-age={int(settings.hsts_max_age.total_seconds())}"
+    return [
+        HeaderValueOption(
+            header=HeaderValue(key="strict-transport-security", value=value),
+            append_action=HeaderValueOptionHeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD,
+        )
+    ]
 
 
 def _login_rate_limit(settings: SidecarSettings) -> LocalRateLimit:
@@ -448,11 +526,17 @@ def _access_log() -> AccessLog:
     )
 
 
-def _cluster(name: str, upstream: Upstream, *, http2: bool) -> Cluster:
+def _cluster(name: str, upstream: Upstream, *, http2: bool, max_requests: int) -> Cluster:
+    """The API server in the same pod: one endpoint, so active health checks would add nothing (Envoy's readiness is
+    drained by the pod's preStop, the API server's by its own readiness)."""
+    limits = CircuitBreakersThresholds(
+        max_connections=max_requests, max_pending_requests=max_requests, max_requests=max_requests
+    )
     cluster = Cluster(
         name=name,
         type=ClusterDiscoveryType.STATIC,
         connect_timeout=datetime.timedelta(seconds=2),
+        circuit_breakers=CircuitBreakers(thresholds=[limits]),
         load_assignment=ClusterLoadAssignment(
             cluster_name=name,
             endpoints=[

@@ -34,6 +34,7 @@ from server.kube import kubevirt
 from server.kube.client import KubeClient
 from server.kube.console_streams import ConsoleDialer, ConsoleRefused
 from server.metrics import Metrics
+from server.transport import edge
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +95,21 @@ class ConsoleProxy:
         self._dialer = ConsoleDialer(kube)
         self._live: dict[str, _Live] = {}
         self._runner: web.AppRunner | None = None
+        self.url = ""
+        """ws://host:port of the listener once started."""
         cache.listener = self._changed
 
-    async def start(self, listen: HostPort) -> None:
+    async def start(self, listen: HostPort) -> int:
+        """Listens on `listen` (port 0: any); returns the port."""
         app = web.Application()
         app.router.add_get(sessions.WEBSOCKET_PATH + "{session}", self._connect)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        await web.TCPSite(self._runner, listen.host, listen.port, reuse_port=False).start()
+        site = web.TCPSite(self._runner, listen.host, listen.port, reuse_port=False)
+        await site.start()
+        port = int(self._runner.addresses[0][1])
+        self.url = f"ws://{HostPort(listen.host, port)}"
+        return port
 
     async def stop(self) -> None:
         """Closes every console this replica holds (code 4005), then the listener."""
@@ -297,9 +305,11 @@ class ConsoleProxy:
 
 
 def _client_ip(request: web.Request) -> str:
-    """The client's address as Envoy saw it (Envoy is the edge and strips a client's own `x-envoy-*` headers), else
-    the peer's."""
-    return (request.headers.get("X-Envoy-External-Address") or request.remote or "")[:64]
+    """The client's address as Envoy reports it (see `transport.edge`), else the peer's."""
+    peer = request.remote or ""
+    if edge.from_envoy(peer):
+        return (request.headers.get(edge.CLIENT_ADDRESS_HEADER) or peer)[: edge.MAX_ADDRESS]
+    return peer[: edge.MAX_ADDRESS]
 
 
 def _backend_refusal(error: Exception) -> tuple[int, str]:

@@ -211,21 +211,50 @@ class ConsoleSettings:
     namespace: str
     """The API's namespace, where sessions and their Leases live."""
     public_url: str
+    """ws:// or wss:// base of console URLs; empty: the origin the request reached (see `console_base`)."""
     ticket_seconds: float
+
+
+def console_base(public_url: str, request_origin: str, direct_url: str) -> str:
+    """Where a client opens its console: the configured public URL, else the origin its request reached through
+    Envoy (https becomes wss), else (a call that bypassed Envoy) the API server's own console listener."""
+    if public_url:
+        return public_url
+    scheme, separator, authority = request_origin.partition("://")
+    if separator:
+        return f"{'wss' if scheme == 'https' else 'ws'}://{authority}"
+    return direct_url
 
 
 class ConsoleSessions:
     def __init__(
-        self, *, kube: KubeClient, cache: ConsoleCache, wukongs: WukongQueries, settings: ConsoleSettings
+        self,
+        *,
+        kube: KubeClient,
+        cache: ConsoleCache,
+        wukongs: WukongQueries,
+        settings: ConsoleSettings,
+        direct_url: Callable[[], str],
     ) -> None:
+        """`direct_url`: the console listener's own ws:// base, for calls that did not come through Envoy."""
         self._kube = kube
         self._cache = cache
         self._wukongs = wukongs
         self._settings = settings
+        self._direct_url = direct_url
 
     async def create(
-        self, caller: Caller, *, namespace: str, name: str, protocol: Protocol, lifetime_seconds: int, take_over: bool
+        self,
+        caller: Caller,
+        *,
+        namespace: str,
+        name: str,
+        protocol: Protocol,
+        lifetime_seconds: int,
+        take_over: bool,
+        request_origin: str = "",
     ) -> Issued:
+        """`request_origin`: the origin the request reached (Envoy's report), for the console URL."""
         lifetime = lifetime_seconds or LIFETIME_DEFAULT
         if not LIFETIME_MIN <= lifetime <= LIFETIME_MAX:
             raise errors.InvalidArgument.field(
@@ -286,7 +315,8 @@ class ConsoleSessions:
             caller.user,
             f", taking over {previous.id}" if previous else "",
         )
-        return Issued(record, ticket, f"{self._settings.public_url}{WEBSOCKET_PATH}{session_id}")
+        base = console_base(self._settings.public_url, request_origin, self._direct_url())
+        return Issued(record, ticket, f"{base}{WEBSOCKET_PATH}{session_id}")
 
     async def status(self, caller: Caller, *, namespace: str, name: str, protocol: Protocol) -> ConsoleRecord | None:
         """The VM's current session of the protocol, else its newest one; None if it never had one."""

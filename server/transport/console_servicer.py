@@ -10,6 +10,7 @@ from novasphere.v1 import console_service_pb2 as pb
 from novasphere.v1 import console_service_pb2_grpc
 from server import auth
 from server.console.sessions import CLOSED, CONNECTED, ISSUED, ConsoleRecord, ConsoleSessions, Protocol
+from server.transport import edge
 from server.transport.convert import set_time
 
 Context = grpc.aio.ServicerContext[Any, Any]
@@ -32,6 +33,7 @@ class ConsoleServicer(console_service_pb2_grpc.ConsoleServiceServicer):
             protocol=_protocol(request.protocol),
             lifetime_seconds=request.lifetime_seconds,
             take_over=request.take_over,
+            request_origin=edge.public_origin(context.invocation_metadata() or (), context.peer()),
         )
         message = session_to_pb(issued.record)
         message.ticket, message.console_url = issued.ticket, issued.console_url

@@ -3,10 +3,11 @@
 // sim/kubevirt/rfb.py) from the canvas, saves a screenshot and prints {"connected", "desktopName", "marker"} as JSON.
 //
 //   node novnc.mjs --url ws://127.0.0.1:PORT/apis/subresources.kubevirt.io/v1/.../vnc --screenshot out.png
-//   node novnc.mjs --url <consoleUrl> --protocols ticket.novasphere.dev.<ticket>,binary --page-port N
-// (--protocols: the WebSocket subprotocols noVNC offers, default plain.kubevirt.io; --page-port: where the page is
-// served, so its Origin is one the server allows.)
-import { createServer } from "node:http";
+//   node novnc.mjs --url <consoleUrl> --protocols ticket.novasphere.dev.<ticket>,binary \
+//       --page-origin https://console-page.test --accept-spki <base64 SHA-256 of the server's public key>
+// (--protocols: the WebSocket subprotocols noVNC offers, default plain.kubevirt.io; --page-origin: the origin the page
+// is served from, by request interception, so no port is taken and its Origin is one the server allows;
+// --accept-spki: a wss:// server key chromium accepts though its CA is not in the browser's trust store.)
 import { readFile } from "node:fs/promises";
 import { dirname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,7 +20,8 @@ const { values: options } = parseArgs({
     screenshot: { type: "string" },
     timeout: { type: "string", default: "60000" },
     protocols: { type: "string", default: "plain.kubevirt.io" },
-    "page-port": { type: "string", default: "0" },
+    "page-origin": { type: "string", default: "http://localhost" },
+    "accept-spki": { type: "string", default: "" },
   },
 });
 const timeout = Number(options.timeout);
@@ -44,39 +46,55 @@ window.rfb = rfb;
 </script></body></html>`;
 
 const types = { ".js": "text/javascript", ".html": "text/html" };
-const server = createServer(async (request, response) => {
-  const path = new URL(request.url, "http://127.0.0.1").pathname;
+async function serve(route) {
+  const path = new URL(route.request().url()).pathname;
   if (path === "/") {
-    response.writeHead(200, { "content-type": "text/html" }).end(page);
+    await route.fulfill({ status: 200, contentType: "text/html", body: page });
     return;
   }
   const relative = normalize(path.replace(/^\/novnc\//, ""));
   if (!path.startsWith("/novnc/") || relative.startsWith("..")) {
-    response.writeHead(404).end();
+    await route.fulfill({ status: 404, body: "" });
     return;
   }
   try {
     const body = await readFile(join(novncRoot, relative));
-    response.writeHead(200, { "content-type": types[relative.slice(relative.lastIndexOf("."))] ?? "application/octet-stream" });
-    response.end(body);
+    const contentType = types[relative.slice(relative.lastIndexOf("."))] ?? "application/octet-stream";
+    await route.fulfill({ status: 200, contentType, body });
   } catch {
-    response.writeHead(404).end();
+    await route.fulfill({ status: 404, body: "" });
   }
-});
-await new Promise((resolve) => server.listen(Number(options["page-port"]), "127.0.0.1", resolve));
+}
 
 const browser = await chromium.launch({
   executablePath: "/usr/bin/chromium",
   headless: true,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    ...(options["accept-spki"] ? [`--ignore-certificate-errors-spki-list=${options["accept-spki"]}`] : []),
+  ],
 });
 let exitCode = 1;
 try {
-  const tab = await browser.newPage({ viewport: { width: 800, height: 480 } });
-  await tab.goto(`http://127.0.0.1:${server.address().port}/`);
+  // The page is served by interception, so chromium cannot place it on loopback: it asks for the permission a person
+  // would give a page that talks to a server on this machine.
+  const tab = await browser.newPage({ viewport: { width: 800, height: 480 }, permissions: ["local-network-access"] });
+  // What the page saw, for the error message when it does not connect
+  const seen = [];
+  tab.on("console", (message) => seen.push(`console.${message.type()}: ${message.text()}`));
+  tab.on("websocket", (socket) => {
+    seen.push(`websocket ${socket.url()}`);
+    socket.on("socketerror", (error) => seen.push(`websocket error: ${error}`));
+    socket.on("close", () => seen.push("websocket closed"));
+  });
+  await tab.route(`${options["page-origin"]}/**`, serve);
+  await tab.goto(`${options["page-origin"]}/`);
   await tab.waitForFunction(() => window.result.connected || window.result.error, null, { timeout });
   const early = await tab.evaluate(() => window.result);
-  if (!early.connected) throw new Error(`noVNC did not connect: ${early.error}`);
+  if (!early.connected) throw new Error(`noVNC did not connect: ${early.error}\n${seen.join("\n")}`);
   // the first frame: the marker's first cell is drawn (not the background)
   const marker = await tab.waitForFunction(
     (cell) => {
@@ -102,6 +120,5 @@ try {
   console.error(String(error));
 } finally {
   await browser.close();
-  server.close();
 }
 process.exit(exitCode);

@@ -31,7 +31,7 @@ def access(stack: devstack.Stack) -> Iterator[AccessServiceStub]:
 
 @pytest.fixture
 def http(stack: devstack.Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.http, timeout=30) as client:
+    with stack.edge.http_client() as client:
         yield client
 
 

@@ -7,7 +7,6 @@ tokens refused; key rotation without logging anyone out; a role change applied w
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime
 import functools
 import hashlib
@@ -75,36 +74,34 @@ class Secure:
     http: httpx.Client
     logs: tuple[Path, ...]
     """The API servers' logs (the first at DEBUG) and Envoy's, with its access log."""
-    first_ports: devstack.Ports
+    first_api: devstack.ApiServer
 
 
 @pytest.fixture(scope="module")
 def secure(stack: devstack.Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure]:
     """Two API processes without the development identity; the first behind its own Envoy."""
     state = tmp_path_factory.mktemp("secure")
-    first_ports, second_ports = devstack.Ports.free(), devstack.Ports.free()
-    started = [
+    apis = [
         devstack.start_api_server(
             api_kubeconfig=stack.api_kubeconfig,
-            ports=ports,
             log_path=state / f"api-{n}.log",
             extra_env={**SECURE_ENV, "NOVASPHERE_LOG_LEVEL": level},
         )
-        for n, ports, level in ((0, first_ports, "DEBUG"), (1, second_ports, "INFO"))
+        for n, level in ((0, "DEBUG"), (1, "INFO"))
     ]
-    started.append(devstack.start_envoy(devstack.envoy_settings(first_ports), state_dir=state))
+    envoy = devstack.start_front(apis[0], tls=stack.tls, state_dir=state)
     with (
-        procs.stopping(started),
-        grpc.insecure_channel(f"127.0.0.1:{first_ports.grpc}") as first,
-        grpc.insecure_channel(f"127.0.0.1:{second_ports.grpc}") as second,
-        httpx.Client(base_url=f"http://127.0.0.1:{first_ports.envoy}", timeout=30) as http,
+        procs.stopping([*(api.process for api in apis), envoy.process]),
+        grpc.insecure_channel(apis[0].target) as first,
+        grpc.insecure_channel(apis[1].target) as second,
+        envoy.edge.http_client() as http,
     ):
         yield Secure(
             Replica(AuthServiceStub(first), WukongServiceStub(first), AdminServiceStub(first)),
             Replica(AuthServiceStub(second), WukongServiceStub(second), AdminServiceStub(second)),
             http,
             (state / "api-0.log", state / "api-1.log", state / "logs" / "envoy.log"),
-            first_ports,
+            apis[0],
         )
 
 
@@ -480,21 +477,14 @@ def test_the_leader_deletes_expired_sessions_and_api_keys(secure: Secure, kube: 
     kube_helpers.eventually(swept, timeout=20, what="the expired session and key to be deleted")
 
 
-def test_envoy_limits_login_attempts_per_client_ip_before_any_hashing(secure: Secure, tmp_path: Path) -> None:
-    settings = dataclasses.replace(
-        devstack.envoy_settings(secure.first_ports),
-        listen_port=procs.free_ports(1)[0],
-        admin_port=procs.free_ports(1)[0],
-        logins_per_minute_per_ip=3,
-    )
-    envoy = devstack.start_envoy(settings, state_dir=tmp_path)
+def test_envoy_limits_login_attempts_per_client_ip_before_any_hashing(
+    stack: devstack.Stack, secure: Secure, tmp_path: Path
+) -> None:
+    envoy = devstack.start_front(secure.first_api, tls=stack.tls, state_dir=tmp_path, logins_per_minute_per_ip=3)
     attempts = [{"username": f"probe-{uuid.uuid4().hex[:8]}", "password": "nope"} for _ in range(5)]
-    with procs.stopping([envoy]), httpx.Client(base_url=f"http://127.0.0.1:{settings.listen_port}", timeout=30) as http:
+    with procs.stopping([envoy.process]), envoy.edge.http_client() as http:
         codes = [http.post("/api/v1/auth/login", json=attempt).status_code for attempt in attempts]
-        with (
-            grpc.insecure_channel(f"127.0.0.1:{settings.listen_port}") as channel,
-            pytest.raises(grpc.RpcError) as grpc_limited,
-        ):
+        with envoy.edge.channel() as channel, pytest.raises(grpc.RpcError) as grpc_limited:
             AuthServiceStub(channel).Login(auth_pb2.LoginRequest(username="probe", password="nope"))
     assert codes == [401, 401, 401, 429, 429]
     assert grpc_limited.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -1,13 +1,17 @@
-"""Consoles end to end: two API processes without the development identity (the first behind Envoy), the simulator's
-KubeVirt consoles behind kube-apiserver. A serial session logs in and runs a command through Envoy; noVNC in chromium
-renders the VM's screen from exactly the console URL the API returned; a ticket works once, not after it expired,
-not from a page of another origin; another tenant cannot see or open the console; status shows the live session; a
-second session is refused naming the holder, or takes over and closes the holder with a reason naming the taker; a
-disconnect on the second API process closes the socket the first one holds; stopping the VM closes the console."""
+"""Consoles end to end: two API processes without the development identity (the first behind Envoy, reached over
+TLS, so console URLs are wss://), the simulator's KubeVirt consoles behind kube-apiserver. A serial session logs in
+and runs a command through Envoy; noVNC in chromium renders the VM's screen from exactly the console URL the API
+returned; a ticket works once, not after it expired, not from a page of another origin; another tenant cannot see or
+open the console; status shows the live session; a second session is refused naming the holder, or takes over and
+closes the holder with a reason naming the taker; a disconnect on the second API process closes the socket the first
+one holds; stopping the VM closes the console."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +24,8 @@ import grpc
 import httpx
 import kubernetes.client
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from prometheus_client.parser import text_string_to_metric_families
 
 from devcluster import accounts, procs
@@ -38,6 +44,8 @@ from tests.vnc import run_novnc
 TICKET_SECONDS = 3
 GUEST_USER, GUEST_PASSWORD = "ops", "s3cret"
 TICKET = "ticket.novasphere.dev."
+PAGE_ORIGIN = "http://console.localhost"
+"""Where the noVNC page is served from in chromium (by interception: no port to pick) and the origin consoles allow."""
 
 
 @dataclass(frozen=True)
@@ -46,8 +54,10 @@ class Consoles:
     second: ConsoleServiceStub
     wukongs: WukongServiceStub
     http: httpx.Client
-    page_origin: str
-    page_port: int
+    tls: ssl.SSLContext
+    """Trusts the edge CA, for wss:// console URLs."""
+    spki: str
+    """The SHA-256 of Envoy's serving key (base64), which chromium is told to accept."""
     login: Callable[..., tuple[tuple[str, str]]]
     metrics_url: str
     """The first API process's Prometheus `/metrics`."""
@@ -60,24 +70,20 @@ def consoles(
     stack: devstack.Stack, kube: kubernetes.client.ApiClient, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Consoles]:
     state = tmp_path_factory.mktemp("consoles")
-    first_ports, second_ports = devstack.Ports.free(), devstack.Ports.free()
-    page_port = procs.free_ports(1)[0]
-    page_origin = f"http://127.0.0.1:{page_port}"
     env = {
         **SECURE_ENV,
-        "NOVASPHERE_CONSOLE_ORIGINS": page_origin,
+        "NOVASPHERE_CONSOLE_ORIGINS": PAGE_ORIGIN,
         "NOVASPHERE_CONSOLE_TICKET_SECONDS": str(TICKET_SECONDS),
     }
-    started = [
+    apis = [
         devstack.start_api_server(
             api_kubeconfig=stack.api_kubeconfig,
-            ports=ports,
             log_path=state / f"api-{n}.log",
             extra_env={**env, "NOVASPHERE_LOG_LEVEL": level},
         )
-        for n, ports, level in ((0, first_ports, "DEBUG"), (1, second_ports, "INFO"))
+        for n, level in ((0, "DEBUG"), (1, "INFO"))
     ]
-    started.append(devstack.start_envoy(devstack.envoy_settings(first_ports), state_dir=state))
+    envoy = devstack.start_front(apis[0], tls=stack.tls, state_dir=state)
     made: list[str] = []
 
     def login(role: str = "operator", tenant: str = TENANT) -> tuple[tuple[str, str]]:
@@ -92,20 +98,20 @@ def consoles(
         return bearer(kube_helpers.eventually(attempt, timeout=20, what=f"login of {name}"))
 
     with (
-        procs.stopping(started),
-        grpc.insecure_channel(f"127.0.0.1:{first_ports.grpc}") as first,
-        grpc.insecure_channel(f"127.0.0.1:{second_ports.grpc}") as second,
-        httpx.Client(base_url=f"http://127.0.0.1:{first_ports.envoy}", timeout=30) as http,
+        procs.stopping([*(api.process for api in apis), envoy.process]),
+        envoy.edge.channel() as first,
+        grpc.insecure_channel(apis[1].target) as second,
+        envoy.edge.http_client() as http,
     ):
         yield Consoles(
             ConsoleServiceStub(first),
             ConsoleServiceStub(second),
             WukongServiceStub(first),
             http,
-            page_origin,
-            page_port,
+            envoy.edge.ssl_context(),
+            spki_sha256(stack.tls.serving_cert),
             login,
-            f"http://127.0.0.1:{first_ports.metrics}/metrics",
+            apis[0].metrics_url,
             (state / "api-0.log", state / "api-1.log", state / "logs" / "envoy.log"),
         )
     for name in made:
@@ -137,21 +143,29 @@ def issue(
     return response
 
 
+def spki_sha256(certificate: Path) -> str:
+    """base64(SHA-256(SubjectPublicKeyInfo)) of a PEM certificate: how chromium pins a key it should accept."""
+    cert = x509.load_pem_x509_certificate(certificate.read_bytes())
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
 _SESSIONS: dict[int, aiohttp.ClientSession] = {}
 """Each test socket's own client session, closed with it."""
 
 
 async def connect(
-    url: str, ticket: str, *, origin: str | None = None, via_query: bool = False
+    url: str, ticket: str, *, tls: ssl.SSLContext | bool = True, origin: str | None = None, via_query: bool = False
 ) -> aiohttp.ClientWebSocketResponse:
+    """`tls`: how a wss:// URL's certificate is checked (the edge CA's context)."""
     session = aiohttp.ClientSession()
     headers = {"Origin": origin} if origin else {}
     try:
         if via_query:
-            socket_ = await session.ws_connect(f"{url}?ticket={ticket}", headers=headers, max_msg_size=0)
+            socket_ = await session.ws_connect(f"{url}?ticket={ticket}", headers=headers, max_msg_size=0, ssl=tls)
         else:
             socket_ = await session.ws_connect(
-                url, protocols=(TICKET + ticket, "binary"), headers=headers, max_msg_size=0
+                url, protocols=(TICKET + ticket, "binary"), headers=headers, max_msg_size=0, ssl=tls
             )
     except BaseException:
         await session.close()
@@ -218,9 +232,11 @@ async def test_a_serial_session_logs_in_and_runs_a_command_through_envoy(
     )
     assert response.status_code == 200, response.text
     link = response.json()
-    assert link["consoleUrl"].startswith("ws://127.0.0.1:")
+    public = str(consoles.http.base_url).rstrip("/")
+    assert public.startswith("https://")
+    assert link["consoleUrl"].startswith(public.replace("https://", "wss://", 1) + "/ws/v1/consoles/")
     assert link["ticket"] not in link["consoleUrl"]
-    socket_ = await connect(link["consoleUrl"], link["ticket"])
+    socket_ = await connect(link["consoleUrl"], link["ticket"], tls=consoles.tls)
     try:
         await socket_.send_bytes(b"\r")
         await read_until(socket_, b"login: ")
@@ -268,16 +284,16 @@ async def test_a_serial_session_logs_in_and_runs_a_command_through_envoy(
 async def test_a_ticket_works_once_in_time_from_an_allowed_origin_only(consoles: Consoles, vm: tuple[str, str]) -> None:
     who = consoles.login()
     link = issue(consoles, who, vm)
-    assert await refused_with(link.console_url, link.ticket, origin="http://evil.example") == 403
-    assert await refused_with(link.console_url, "not-the-ticket") == 401
-    socket_ = await connect(link.console_url, link.ticket, origin=consoles.page_origin, via_query=True)
-    assert await refused_with(link.console_url, link.ticket) == 401  # used
+    assert await refused_with(link.console_url, link.ticket, tls=consoles.tls, origin="http://evil.example") == 403
+    assert await refused_with(link.console_url, "not-the-ticket", tls=consoles.tls) == 401
+    socket_ = await connect(link.console_url, link.ticket, tls=consoles.tls, origin=PAGE_ORIGIN, via_query=True)
+    assert await refused_with(link.console_url, link.ticket, tls=consoles.tls) == 401  # used
     await close(socket_)
-    assert await refused_with(link.console_url, link.ticket) == 401  # still used after it closed
+    assert await refused_with(link.console_url, link.ticket, tls=consoles.tls) == 401  # still used after it closed
 
     stale = issue(consoles, who, vm)
     await asyncio.sleep(TICKET_SECONDS + 0.5)
-    assert await refused_with(stale.console_url, stale.ticket) == 401  # expired
+    assert await refused_with(stale.console_url, stale.ticket, tls=consoles.tls) == 401  # expired
 
     logged = "".join(path.read_text(errors="replace") for path in consoles.logs)  # the first API at DEBUG
     assert link.session_id in logged  # the logs do speak of the sessions...
@@ -308,7 +324,7 @@ async def test_a_second_session_is_refused_naming_the_holder_or_takes_over(
 ) -> None:
     first_user, second_user = consoles.login(), consoles.login()
     held = issue(consoles, first_user, vm, pb.VNC)
-    socket_ = await connect(held.console_url, held.ticket)
+    socket_ = await connect(held.console_url, held.ticket, tls=consoles.tls)
     assert (await read_until(socket_, b"RFB 003.008\n")).startswith(b"RFB")
     with pytest.raises(grpc.RpcError) as raised:
         issue(consoles, second_user, vm, pb.VNC)
@@ -320,7 +336,7 @@ async def test_a_second_session_is_refused_naming_the_holder_or_takes_over(
     assert taker.took_over == held.session_id
     code, reason = await closed_with(socket_)
     assert (code, reason) == (4001, f"taken over by {taker.user}")
-    socket_ = await connect(taker.console_url, taker.ticket)
+    socket_ = await connect(taker.console_url, taker.ticket, tls=consoles.tls)
     assert (await read_until(socket_, b"RFB 003.008\n")).startswith(b"RFB")
     sessions = consoles.first.ListConsoleSessions(
         pb.ListConsoleSessionsRequest(name=vm[1], namespace=vm[0]), metadata=first_user
@@ -334,7 +350,7 @@ async def test_a_disconnect_on_the_second_api_process_closes_the_socket_the_firs
 ) -> None:
     owner, admin = consoles.login(), consoles.login("tenant-admin")
     link = issue(consoles, owner, vm)
-    socket_ = await connect(link.console_url, link.ticket)
+    socket_ = await connect(link.console_url, link.ticket, tls=consoles.tls)
     await socket_.send_bytes(b"\x03")
     await read_until(socket_, b"login: ")
     stranger = consoles.login()
@@ -371,7 +387,7 @@ async def test_stopping_the_vm_closes_its_console(
         who = consoles.login()
         wait_power(grpc_direct, namespace, "stopping", Power.RUNNING)
         link = issue(consoles, who, (namespace, "stopping"))
-        socket_ = await connect(link.console_url, link.ticket)
+        socket_ = await connect(link.console_url, link.ticket, tls=consoles.tls)
         await socket_.send_bytes(b"\x03")
         await read_until(socket_, b"login: ")
         grpc_direct.StopWukong(service_pb2.StopWukongRequest(namespace=namespace, name="stopping"))
@@ -424,7 +440,8 @@ def test_novnc_in_chromium_renders_the_screen_from_the_console_url(
         link.console_url,
         tmp_path / "novnc.png",
         protocols=[f"{TICKET}{link.ticket}", "binary"],
-        page_port=consoles.page_port,
+        page_origin=PAGE_ORIGIN,
+        accept_spki=consoles.spki,
     )
     assert seen["connected"] is True
     assert seen["marker"] == f"{vm[1]}-vm"  # the VMI's name, read from the canvas noVNC drew
@@ -432,18 +449,18 @@ def test_novnc_in_chromium_renders_the_screen_from_the_console_url(
 
 async def test_the_console_closes_when_its_lifetime_ends(consoles: Consoles, vm: tuple[str, str]) -> None:
     link = issue(consoles, consoles.login(), vm, pb.SERIAL, lifetime_seconds=60, take_over=True)
-    socket_ = await connect(link.console_url, link.ticket)
+    socket_ = await connect(link.console_url, link.ticket, tls=consoles.tls)
     code, reason = await closed_with(socket_, within=75)
     assert (code, reason) == (4002, "the console session expired; ask for a new console link")
 
 
 async def test_the_development_identity_gets_a_console_too(stack: devstack.Stack, vm: tuple[str, str]) -> None:
     """`make run`'s calls without credentials run as the development identity, which is no stored user."""
-    with grpc.insecure_channel(stack.grpc_direct) as channel:
+    with stack.edge.channel() as channel:
         request = pb.CreateConsoleSessionRequest(name=vm[1], namespace=vm[0], protocol=pb.SERIAL, take_over=True)
         link = ConsoleServiceStub(channel).CreateConsoleSession(request)
-    assert link.console_url.startswith(f"ws://127.0.0.1:{stack.ports.envoy}/")
-    socket_ = await connect(link.console_url, link.ticket)
+    assert link.console_url.startswith(f"{stack.edge.ws_url}/ws/")
+    socket_ = await connect(link.console_url, link.ticket, tls=stack.edge.ssl_context())
     await socket_.send_bytes(b"\x03")
     await read_until(socket_, b"login: ")
     await close(socket_)

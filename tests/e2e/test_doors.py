@@ -3,7 +3,6 @@ grpcurl; plus Envoy's own replies, which REST clients get as google.rpc.Status J
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 import socket
@@ -32,7 +31,7 @@ LIST_WUKONGS = "/novasphere.v1.WukongService/ListWukongs"
 
 @pytest.fixture
 def http(stack: devstack.Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.http, timeout=30) as client:
+    with stack.edge.http_client() as client:
         yield client
 
 
@@ -118,19 +117,23 @@ def test_envoy_own_404_is_json_status_too(http: httpx.Client, method: str, path:
 
 
 def test_api_server_down_is_503_json_for_rest_and_unavailable_for_grpc(stack: devstack.Stack, tmp_path: Path) -> None:
-    ports = devstack.Ports.free()  # nothing listens on ports.grpc: the API server is "down"
-    envoy = devstack.start_envoy(devstack.envoy_settings(ports), state_dir=tmp_path)
-    try:
-        response = httpx.get(f"http://127.0.0.1:{ports.envoy}/api/v1/wukongs/x", timeout=30)
-        assert response.status_code == 503
-        assert response.headers["content-type"] == "application/json"
-        assert response.json()["code"] == grpc.StatusCode.UNAVAILABLE.value[0]
+    with socket.socket() as down:  # bound, never listening: connections to it are refused, and no one else gets it
+        down.bind(("127.0.0.1", 0))
+        port = down.getsockname()[1]
+        settings = devstack.envoy_settings(grpc=port, console=port, tls=stack.tls)
+        envoy = devstack.start_envoy(settings, state_dir=tmp_path, ca_cert=stack.tls.ca_cert)
+        try:
+            with envoy.edge.http_client() as http:
+                response = http.get("/api/v1/wukongs/x")
+            assert response.status_code == 503
+            assert response.headers["content-type"] == "application/json"
+            assert response.json()["code"] == grpc.StatusCode.UNAVAILABLE.value[0]
 
-        with grpc.insecure_channel(f"127.0.0.1:{ports.envoy}") as channel, pytest.raises(grpc.RpcError) as raised:
-            WukongServiceStub(channel).GetWukong(service_pb2.GetWukongRequest(name="x"), timeout=30)
-        assert raised.value.code() is grpc.StatusCode.UNAVAILABLE
-    finally:
-        envoy.stop()
+            with envoy.edge.channel() as channel, pytest.raises(grpc.RpcError) as raised:
+                WukongServiceStub(channel).GetWukong(service_pb2.GetWukongRequest(name="x"), timeout=30)
+            assert raised.value.code() is grpc.StatusCode.UNAVAILABLE
+        finally:
+            envoy.process.stop()
 
 
 def test_oversized_headers_get_a_json_status(http: httpx.Client) -> None:
@@ -167,18 +170,21 @@ def test_envoy_access_log_leaves_out_query_strings(stack: devstack.Stack, http: 
     assert "should-not-be-logged" not in log.read_text()
 
 
-def test_a_hung_api_server_gets_a_timeout_not_a_hang(tmp_path: Path) -> None:
+def test_a_hung_api_server_gets_a_timeout_not_a_hang(stack: devstack.Stack, tmp_path: Path) -> None:
     """REST calls carry no grpc-timeout, so the route timeout is all that bounds them: 504 with a JSON status."""
-    ports = devstack.Ports.free()
-    with socket.create_server(("127.0.0.1", ports.grpc)):  # accepts connections, never answers
-        settings = dataclasses.replace(devstack.envoy_settings(ports), unary_timeout=datetime.timedelta(seconds=2))
-        envoy = devstack.start_envoy(settings, state_dir=tmp_path)
+    with socket.create_server(("127.0.0.1", 0)) as hung:  # accepts connections, never answers
+        port = hung.getsockname()[1]
+        settings = devstack.envoy_settings(
+            grpc=port, console=port, tls=stack.tls, unary_timeout=datetime.timedelta(seconds=2)
+        )
+        envoy = devstack.start_envoy(settings, state_dir=tmp_path, ca_cert=stack.tls.ca_cert)
         try:
-            started = time.monotonic()
-            response = httpx.get(f"http://127.0.0.1:{ports.envoy}/api/v1/wukongs/x", timeout=30)
-            elapsed = time.monotonic() - started
+            with envoy.edge.http_client() as http:
+                started = time.monotonic()
+                response = http.get("/api/v1/wukongs/x")
+                elapsed = time.monotonic() - started
         finally:
-            envoy.stop()
+            envoy.process.stop()
 
     assert response.status_code == 504
     assert response.json()["code"] == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
@@ -189,7 +195,7 @@ def test_a_hung_api_server_gets_a_timeout_not_a_hang(tmp_path: Path) -> None:
 
 
 def test_grpc_web_get_decodes_to_the_wukong(stack: devstack.Stack, two_wukongs: str) -> None:
-    with httpx.Client(timeout=30) as client:
+    with stack.edge.http_client() as client:
         response = grpc_web.call(
             client, stack.http, GET_WUKONG, service_pb2.GetWukongRequest(namespace=two_wukongs, name="alpha")
         )
@@ -201,7 +207,7 @@ def test_grpc_web_get_decodes_to_the_wukong(stack: devstack.Stack, two_wukongs: 
 
 
 def test_grpc_web_list(stack: devstack.Stack, two_wukongs: str) -> None:
-    with httpx.Client(timeout=30) as client:
+    with stack.edge.http_client() as client:
         response = grpc_web.call(
             client, stack.http, LIST_WUKONGS, service_pb2.ListWukongsRequest(namespace=two_wukongs)
         )
@@ -211,7 +217,7 @@ def test_grpc_web_list(stack: devstack.Stack, two_wukongs: str) -> None:
 
 
 def test_grpc_web_error_carries_the_rich_status(stack: devstack.Stack, namespace: str) -> None:
-    with httpx.Client(timeout=30) as client:
+    with stack.edge.http_client() as client:
         response = grpc_web.call(
             client, stack.http, GET_WUKONG, service_pb2.GetWukongRequest(namespace=namespace, name="ghost")
         )
@@ -237,13 +243,14 @@ def test_native_grpc_through_envoy(grpc_envoy: WukongServiceStub, two_wukongs: s
 def test_grpcurl_lists_and_calls_the_service_through_reflection(stack: devstack.Stack, two_wukongs: str) -> None:
     grpcurl = str(binaries.ensure_grpcurl(log=False))
 
-    services = _run([grpcurl, "-plaintext", stack.grpc_envoy, "list"]).split()
-    described = _run([grpcurl, "-plaintext", stack.grpc_envoy, "describe", "novasphere.v1.WukongService"])
+    tls = ["-cacert", str(stack.tls.ca_cert)]
+    services = _run([grpcurl, *tls, stack.grpc_envoy, "list"]).split()
+    described = _run([grpcurl, *tls, stack.grpc_envoy, "describe", "novasphere.v1.WukongService"])
     got = json.loads(
         _run(
             [
                 grpcurl,
-                "-plaintext",
+                *tls,
                 "-d",
                 json.dumps({"namespace": two_wukongs, "name": "alpha"}),
                 stack.grpc_envoy,
@@ -260,7 +267,8 @@ def test_grpcurl_lists_and_calls_the_service_through_reflection(stack: devstack.
 
 def test_grpc_health_through_envoy(stack: devstack.Stack) -> None:
     grpcurl = str(binaries.ensure_grpcurl(log=False))
-    health = json.loads(_run([grpcurl, "-plaintext", stack.grpc_envoy, "grpc.health.v1.Health/Check"]))
+    tls = ["-cacert", str(stack.tls.ca_cert)]
+    health = json.loads(_run([grpcurl, *tls, stack.grpc_envoy, "grpc.health.v1.Health/Check"]))
     assert health == {"status": "SERVING"}
 
 
@@ -306,7 +314,7 @@ def _run(command: list[str]) -> str:
 
 def test_metrics_count_requests_by_client_type(stack: devstack.Stack, http: httpx.Client, namespace: str) -> None:
     http.get("/api/v1/wukongs", params={"namespace": namespace})
-    with httpx.Client(timeout=30) as client:
+    with stack.edge.http_client() as client:
         grpc_web.call(client, stack.http, LIST_WUKONGS, service_pb2.ListWukongsRequest(namespace=namespace))
     http.get("/api/v1/wukongs", params={"namespace": namespace}, headers={"x-client-type": "mobile"})
 

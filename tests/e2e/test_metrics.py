@@ -38,7 +38,7 @@ def metrics(stack: devstack.Stack) -> Iterator[MetricsServiceStub]:
 
 @pytest.fixture
 def http(stack: devstack.Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.http, timeout=30) as client:
+    with stack.edge.http_client() as client:
         yield client
 
 
@@ -168,7 +168,7 @@ def test_the_stream_over_rest_is_server_sent_events(
     available(metrics, namespace, "sse")
     events: list[dict[str, Any]] = []
     with (
-        httpx.Client(base_url=stack.http, timeout=TIMEOUT) as client,
+        stack.edge.http_client(timeout=TIMEOUT) as client,
         client.stream(
             "GET", "/api/v1/watch/wukongs/sse/metrics", params={"namespace": namespace, "intervalSeconds": 1}
         ) as response,

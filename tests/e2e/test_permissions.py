@@ -42,19 +42,17 @@ class Viewer:
 @pytest.fixture(scope="module")
 def viewer(stack: devstack.Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Viewer]:
     """An API process (with its own Envoy) whose caller may only read VMs (`vm:query`)."""
-    ports = devstack.Ports.free()
     state = tmp_path_factory.mktemp("viewer")
     api = devstack.start_api_server(
         api_kubeconfig=stack.api_kubeconfig,
-        ports=ports,
         log_path=state / "api.log",
         extra_env={**API_ENV, "NOVASPHERE_DEV_PERMISSIONS": "vm:query"},
     )
-    envoy = devstack.start_envoy(devstack.envoy_settings(ports), state_dir=state)
+    envoy = devstack.start_front(api, tls=stack.tls, state_dir=state)
     with (
-        procs.stopping([envoy, api]),
-        grpc.insecure_channel(f"127.0.0.1:{ports.grpc}") as channel,
-        httpx.Client(base_url=f"http://127.0.0.1:{ports.envoy}", timeout=30) as http,
+        procs.stopping([api.process, envoy.process]),
+        grpc.insecure_channel(api.target) as channel,
+        envoy.edge.http_client() as http,
     ):
         yield Viewer(WukongServiceStub(channel), TaskServiceStub(channel), http)
 

@@ -114,7 +114,9 @@ def test_stats_equal_an_independent_count_over_300_vms(
     assert counted["vcpu_total"] == 20 * 1 + 10 * 2 + 150 * 1 + 60 * 2 + 60 * 4
 
     def served() -> dict[str, Any] | None:
-        response = httpx.get(f"{stack.http}/api/v1/stats", params={"namespace": namespace}, timeout=30)
+        response = httpx.get(
+            f"{stack.http}/api/v1/stats", params={"namespace": namespace}, timeout=30, verify=stack.edge.verify()
+        )
         assert response.status_code == 200, response.text
         stats = response.json()
         assert isinstance(stats, dict)
@@ -133,7 +135,9 @@ def test_stats_equal_an_independent_count_over_300_vms(
     assert (int(entry["quota"]["cpuHardMillis"]), int(entry["quota"]["memoryHardMb"])) == (500_000, 1000 * 1024)
 
     def quota_used() -> dict[str, Any] | None:
-        response = httpx.get(f"{stack.http}/api/v1/stats", params={"namespace": namespace}, timeout=30)
+        response = httpx.get(
+            f"{stack.http}/api/v1/stats", params={"namespace": namespace}, timeout=30, verify=stack.edge.verify()
+        )
         quota = response.json()["namespaces"][0]["quota"]
         assert isinstance(quota, dict)
         return quota if int(quota["cpuUsedMillis"]) == 40 * 100 else None

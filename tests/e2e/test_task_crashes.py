@@ -107,16 +107,15 @@ class Replica:
     def _start(self, failpoints: str) -> None:
         if self.channel is not None:
             self.channel.close()
-        ports = devstack.Ports.free()
         env = {**API_ENV, **self._settings, "NOVASPHERE_NAMESPACE": self._home, "NOVASPHERE_FAILPOINTS": failpoints}
-        self.process = devstack.start_api_server(
+        api = devstack.start_api_server(
             api_kubeconfig=self._stack.api_kubeconfig,
-            ports=ports,
             log_path=self._tmp_path / f"api-{self.started}.log",
             extra_env=env,
         )
+        self.process = api.process
         self.started += 1
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{ports.grpc}")
+        self.channel = grpc.insecure_channel(api.target)
 
     def kills(self) -> set[str]:
         """The crash points at which replicas killed themselves, from their logs."""

@@ -38,7 +38,7 @@ TIMEOUT = 60.0
 
 @pytest.fixture
 def http(stack: devstack.Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.http, timeout=30) as client:
+    with stack.edge.http_client() as client:
         yield client
 
 
@@ -173,7 +173,9 @@ def test_every_operation_through_rest_with_task_polling_and_sse(
     stop = rest_task(http, "POST", "/api/v1/wukongs/rest/stop", params=params, json={})
     assert (stop["operation"], stop["name"], stop["namespace"]) == ("STOP", "rest", namespace)
     # The same task as Server-Sent Events, ending when the task ends.
-    with httpx.stream("GET", f"{stack.http}/api/v1/watch/tasks/{stop['id']}", timeout=TIMEOUT) as events:
+    with httpx.stream(
+        "GET", f"{stack.http}/api/v1/watch/tasks/{stop['id']}", timeout=TIMEOUT, verify=stack.edge.verify()
+    ) as events:
         assert events.headers["content-type"].startswith("text/event-stream")
         seen = [json.loads(line[len("data: ") :]) for line in events.iter_lines() if line.startswith("data: ")]
     assert seen[-1]["state"] == "SUCCEEDED", seen

@@ -35,7 +35,7 @@ Action = wukong_pb2.Wukong.Action
 
 @pytest.fixture
 def http(stack: devstack.Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.http, timeout=30) as client:
+    with stack.edge.http_client() as client:
         yield client
 
 
@@ -77,7 +77,7 @@ def test_create_watch_update_vmi_change_and_delete_through_every_door(
     namespace: str,
 ) -> None:
     grpc_events = grpc_watch(grpc_envoy, service_pb2.WatchWukongRequest(namespace=namespace))
-    sse_events = sse_watch(stack.http, "/api/v1/watch/wukongs", {"namespace": namespace})
+    sse_events = sse_watch(stack.edge, "/api/v1/watch/wukongs", {"namespace": namespace})
     watches = (grpc_events, sse_events)
     try:
         for events in watches:
@@ -144,7 +144,7 @@ def test_create_watch_update_vmi_change_and_delete_through_every_door(
 
         # gRPC-Web, as a browser library speaks it: the detail read and the watch.
         got = grpc_web_node.call(
-            stack.http, "GetWukong", service_pb2.GetWukongRequest(namespace=namespace, name="life")
+            stack.edge, "GetWukong", service_pb2.GetWukongRequest(namespace=namespace, name="life")
         )
         assert got.code == 0, got
         detail = got.messages[0]
@@ -153,7 +153,7 @@ def test_create_watch_update_vmi_change_and_delete_through_every_door(
         assert [d["claimName"] for d in detail["detail"]["disks"]] == ["life-root"]
         assert any(e["objectKind"] == "VirtualMachine" for e in detail["detail"]["events"])
         web_watch = grpc_web_node.call(
-            stack.http, "WatchWukong", service_pb2.WatchWukongRequest(namespace=namespace), max_messages=2
+            stack.edge, "WatchWukong", service_pb2.WatchWukongRequest(namespace=namespace), max_messages=2
         )
         assert [(m["type"], m.get("wukong", {}).get("name")) for m in web_watch.messages] == [
             ("ADDED", "life"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -114,22 +115,21 @@ def test_server_without_the_rbac_it_needs_refuses_to_start(
     )
 
     with pytest.raises(procs.ProcessError) as raised:
-        devstack.start_api_server(api_kubeconfig=weak, ports=devstack.Ports.free(), log_path=tmp_path / "api.log")
+        devstack.start_api_server(api_kubeconfig=weak, log_path=tmp_path / "api.log")
 
     assert "may not list wukongs" in str(raised.value)
     assert "deploy/rbac" in str(raised.value)
 
 
 def test_sigterm_drains_health_then_exits_cleanly(stack: devstack.Stack, tmp_path: Path) -> None:
-    ports = devstack.Ports.free()
-    server = devstack.start_api_server(
+    api = devstack.start_api_server(
         api_kubeconfig=stack.api_kubeconfig,
-        ports=ports,
         log_path=tmp_path / "api.log",
         extra_env={"NOVASPHERE_SHUTDOWN_GRACE_SECONDS": "5"},
     )
+    server = api.process
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{ports.grpc}") as channel:
+        with grpc.insecure_channel(api.target) as channel:
             watch = channel.unary_stream("/grpc.health.v1.Health/Watch", **HEALTH_CODECS)(
                 health_pb2.HealthCheckRequest(service="novasphere.v1.WukongService"), timeout=60
             )
@@ -173,10 +173,11 @@ def test_bad_settings_stop_the_server_with_the_variable_named(variable: str, val
 def test_health_is_not_serving_before_kubernetes_is_usable(stack: devstack.Stack, tmp_path: Path) -> None:
     """A load balancer must not route to a replica that cannot read Wukongs yet: with kube-apiserver unreachable the
     server listens but reports NOT_SERVING."""
-    ports = devstack.Ports.free()
+    nowhere = socket.socket()  # bound, never listening: connections are refused, and no one else can take the port
+    nowhere.bind(("127.0.0.1", 0))
     unreachable = kubeconfig.write(
         tmp_path / "unreachable.kubeconfig",
-        server=f"https://127.0.0.1:{devstack.Ports.free().grpc}",  # nothing listens there
+        server=f"https://127.0.0.1:{nowhere.getsockname()[1]}",
         ca_cert=stack.cluster.pki.ca_cert,
         user="nobody",
         token="unused",
@@ -187,14 +188,18 @@ def test_health_is_not_serving_before_kubernetes_is_usable(stack: devstack.Stack
         log_path=tmp_path / "api.log",
         env={
             "PATH": "/usr/bin:/bin",
-            "NOVASPHERE_GRPC_LISTEN": f"127.0.0.1:{ports.grpc}",
-            "NOVASPHERE_ADMIN_LISTEN": f"127.0.0.1:{ports.metrics}",
+            "NOVASPHERE_GRPC_LISTEN": "127.0.0.1:0",
+            "NOVASPHERE_ADMIN_LISTEN": "127.0.0.1:0",
+            "NOVASPHERE_CONSOLE_LISTEN": "127.0.0.1:0",
+            "NOVASPHERE_PORTS_FILE": str(tmp_path / "ports.json"),
             "NOVASPHERE_KUBECONFIG": str(unreachable),
         },
         cwd=REPO_ROOT,
     )
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{ports.grpc}") as channel:
+        kube_helpers.eventually(lambda: (tmp_path / "ports.json").exists(), timeout=30, what="the ports file")
+        grpc_port = json.loads((tmp_path / "ports.json").read_text())["grpc"]
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             check = channel.unary_unary("/grpc.health.v1.Health/Check", **HEALTH_CODECS)
             grpc.channel_ready_future(channel).result(timeout=30)
             kube_helpers.eventually(
@@ -205,3 +210,4 @@ def test_health_is_not_serving_before_kubernetes_is_usable(stack: devstack.Stack
                 assert response.status == health_pb2.HealthCheckResponse.NOT_SERVING
     finally:
         server.stop()
+        nowhere.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,8 @@ def test_make_run_leaves_nothing_running(tmp_path: Path, stop_signal: signal.Sig
                 str(tmp_path / "state"),
                 "--env-file",
                 str(env_file),
+                "--edge-pki",
+                str(tmp_path / "edge-pki"),
             ],
             cwd=REPO_ROOT,
             stdout=log,
@@ -55,18 +58,36 @@ def test_make_run_leaves_nothing_running(tmp_path: Path, stop_signal: signal.Sig
         )
         assert runner.poll() is None, log_path.read_text()
         settings = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
-        assert {"KUBECONFIG", "NOVASPHERE_GRPC", "NOVASPHERE_HTTP"} <= settings.keys()
-        demo = httpx.get(f"{settings['NOVASPHERE_HTTP']}/api/v1/wukongs", timeout=30).json()
-        assert {w["name"] for w in demo["wukongs"]} >= {"web-1", "db-1", "ci-runner"}
+        assert {"KUBECONFIG", "NOVASPHERE_GRPC", "NOVASPHERE_HTTP", "NOVASPHERE_CA"} <= settings.keys()
+        assert settings["NOVASPHERE_HTTP"].startswith("https://127.0.0.1:")  # TLS by default
+        tls = ssl.create_default_context(cafile=settings["NOVASPHERE_CA"])
+        demo = httpx.get(f"{settings['NOVASPHERE_HTTP']}/api/v1/wukongs", timeout=30, verify=tls)
+        assert {w["name"] for w in demo.json()["wukongs"]} >= {"web-1", "db-1", "ci-runner"}
+        assert demo.headers["strict-transport-security"].startswith("max-age=")
         credentials = {"username": settings["NOVASPHERE_DEMO_USER"], "password": settings["NOVASPHERE_DEMO_PASSWORD"]}
 
         def demo_login() -> dict[str, Any] | None:
-            response = httpx.post(f"{settings['NOVASPHERE_HTTP']}/api/v1/auth/login", json=credentials, timeout=30)
+            response = httpx.post(
+                f"{settings['NOVASPHERE_HTTP']}/api/v1/auth/login", json=credentials, timeout=30, verify=tls
+            )
             return dict(response.json()) if response.status_code == 200 else None
 
         identity = kube_helpers.eventually(demo_login, timeout=10, what="the demo user's login")["identity"]
         assert identity["tenantId"] == settings["NOVASPHERE_DEMO_TENANT"]
         assert "vm:start" in identity["permissions"]
+
+        def console_link() -> dict[str, Any] | None:
+            response = httpx.post(
+                f"{settings['NOVASPHERE_HTTP']}/api/v1/wukongs/web-1/console",
+                params={"namespace": "demo"},
+                json={"protocol": "SERIAL"},
+                timeout=30,
+                verify=tls,
+            )
+            return dict(response.json()) if response.status_code == 200 else None  # web-1 may still be booting
+
+        console = kube_helpers.eventually(console_link, timeout=60, what="a console link to web-1")
+        assert console["consoleUrl"].startswith(settings["NOVASPHERE_HTTP"].replace("https://", "wss://") + "/ws/")
 
         cluster = controlplane.ClusterInfo.read(tmp_path / "state" / "cluster" / "cluster.json")
         pids = {**cluster.pids, **json.loads((tmp_path / "state" / "pids.json").read_text())}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import subprocess
 import sys
@@ -11,14 +12,13 @@ from typing import Any
 
 import pytest
 
+from devcluster import pki
 from devcluster import stack as devstack
 from novasphere_envoy import config
 
 
 def _settings(**overrides: Any) -> config.SidecarSettings:
-    settings = devstack.envoy_settings(
-        devstack.Ports(envoy=8080, envoy_admin=9901, grpc=50051, metrics=9464, console=50052)
-    )
+    settings = devstack.envoy_settings(grpc=50051, console=50052, tls=None, listen_port=8443)
     return dataclasses.replace(settings, **overrides)
 
 
@@ -76,30 +76,77 @@ def test_streaming_methods_come_from_the_descriptor(tmp_path: Path) -> None:
     ]
 
 
-def test_the_command_line_writes_a_config_envoy_accepts(tmp_path: Path) -> None:
-    """`python -m novasphere_envoy` renders the same configuration for a pod's sidecar."""
-    out = tmp_path / "pod.json"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "novasphere_envoy",
-            "--listen",
-            "127.0.0.2:8080",
-            "--descriptor",
-            str(devstack.DESCRIPTOR),
-            "--cors-origin",
-            "https://console.example",
-            "--out",
-            str(out),
-        ],
-        check=True,
-        timeout=60,
+def test_envoy_accepts_the_tls_listener_with_alpn_hsts_and_trusted_hops(tmp_path: Path) -> None:
+    tls = pki.edge(tmp_path / "edge")
+    settings = _settings(
+        tls=config.TlsFiles(tls.serving_cert, tls.serving_key),
+        xff_num_trusted_hops=1,
+        hsts_max_age=datetime.timedelta(days=2),
     )
+    rendered = config.render_json(settings)
+
+    result = _validate(rendered, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    listener = json.loads(rendered)["staticResources"]["listeners"][0]
+    context = listener["filterChains"][0]["transportSocket"]["typedConfig"]["commonTlsContext"]
+    assert context["alpnProtocols"] == ["h2", "http/1.1"]
+    manager = listener["filterChains"][0]["filters"][0]["typedConfig"]
+    assert manager["xffNumTrustedHops"] == 1
+    assert manager["routeConfig"]["responseHeadersToAdd"][0]["header"] == {
+        "key": "strict-transport-security",
+        "value": "max-age=172800",
+    }
+
+
+def test_plain_http_sends_no_hsts() -> None:
+    manager = json.loads(config.render_json(_settings()))["staticResources"]["listeners"][0]["filterChains"][0]
+    assert "transportSocket" not in manager
+    assert "strict-transport-security" not in json.dumps(manager)
+
+
+def _command_line(tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "novasphere_envoy", "--descriptor", str(devstack.DESCRIPTOR), *options],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_command_line_writes_a_config_envoy_accepts(tmp_path: Path) -> None:
+    """`python -m novasphere_envoy` renders the same configuration for a pod's sidecar, serving TLS."""
+    tls = pki.edge(tmp_path / "edge")
+    out = tmp_path / "pod.json"
+    done = _command_line(
+        tmp_path,
+        "--listen",
+        "127.0.0.2:8443",
+        "--tls-cert",
+        str(tls.serving_cert),
+        "--tls-key",
+        str(tls.serving_key),
+        "--xff-trusted-hops",
+        "1",
+        "--cors-origin",
+        "https://console.example",
+        "--out",
+        str(out),
+    )
+    assert done.returncode == 0, done.stderr
 
     result = _validate(out.read_text(), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert json.loads(out.read_text())["staticResources"]["listeners"][0]["address"]["socketAddress"] == {
-        "address": "127.0.0.2",
-        "portValue": 8080,
-    }
+    listener = json.loads(out.read_text())["staticResources"]["listeners"][0]
+    assert listener["address"]["socketAddress"] == {"address": "127.0.0.2", "portValue": 8443}
+    assert listener["filterChains"][0]["transportSocket"]["name"] == "envoy.transport_sockets.tls"
+
+
+def test_the_command_line_serves_plain_http_only_when_told(tmp_path: Path) -> None:
+    refused = _command_line(tmp_path)
+    assert refused.returncode == 2
+    assert "--plaintext" in refused.stderr
+
+    plain = _command_line(tmp_path, "--plaintext")
+    assert plain.returncode == 0, plain.stderr
+    assert "transportSocket" not in plain.stdout

@@ -38,16 +38,13 @@ class _Instances:
         return self._vmis.get((namespace, name))
 
 
-@pytest_asyncio.fixture(loop_scope="function")  # the tests' loop: the server must run while they await
+@pytest_asyncio.fixture(loop_scope="session")  # the tests' loop: the server must run while they await
 async def prometheus() -> AsyncIterator[Prometheus]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     stopped = {**RUNNING, "metadata": {**RUNNING["metadata"], "name": "off-vm"}, "status": {"phase": "Succeeded"}}
-    simulated = sim_prometheus.Prometheus(vmis=cast(Informer, _Instances(RUNNING, stopped)), speed=1.0, port=port)
+    simulated = sim_prometheus.Prometheus(vmis=cast(Informer, _Instances(RUNNING, stopped)), speed=1.0, port=0)
     serving = asyncio.create_task(simulated.run())
     await asyncio.wait_for(simulated.ready.wait(), 10)
-    client = Prometheus(f"http://127.0.0.1:{port}/")
+    client = Prometheus(simulated.url + "/")
     try:
         yield client
     finally:
@@ -75,15 +72,14 @@ async def test_a_query_prometheus_refuses_is_an_error(prometheus: Prometheus) ->
 
 
 async def test_an_unreachable_prometheus_is_an_error() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    client = Prometheus(f"http://127.0.0.1:{port}")
-    try:
-        with pytest.raises(PrometheusError, match="unreachable"):
-            await client.scalar("up")
-    finally:
-        await client.close()
+    with socket.socket() as bound:  # bound, not listening: connections are refused, and no one else can take it
+        bound.bind(("127.0.0.1", 0))
+        client = Prometheus(f"http://127.0.0.1:{bound.getsockname()[1]}")
+        try:
+            with pytest.raises(PrometheusError, match="unreachable"):
+                await client.scalar("up")
+        finally:
+            await client.close()
 
 
 def test_go_durations_as_metrics_server_writes_them() -> None:

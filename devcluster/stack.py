@@ -225,6 +225,8 @@ def start_api_server(*, api_kubeconfig: Path, log_path: Path, extra_env: Mapping
             "NOVASPHERE_PORTS_FILE": str(ports_file),
             "NOVASPHERE_KUBECONFIG": str(api_kubeconfig),
             "NOVASPHERE_REFLECTION": "true",
+            # No load balancer in front of a local server has to be given time to move traffic away.
+            "NOVASPHERE_DRAIN_SECONDS": "0",
             # Calls without credentials run as the development identity: the development stack's clients (and most
             # tests) need no login. Tests of authentication start servers with it off.
             "NOVASPHERE_DEV_IDENTITY": "true",

@@ -43,7 +43,8 @@ class Settings:
     """NOVASPHERE_GRPC_LISTEN: host:port of the gRPC server (Envoy's upstream). Default 127.0.0.1:50051; port 0 lets
     the system pick (see NOVASPHERE_PORTS_FILE)."""
     admin_listen: HostPort
-    """NOVASPHERE_ADMIN_LISTEN: host:port of the admin HTTP server (Prometheus `/metrics`). Default 127.0.0.1:9464."""
+    """NOVASPHERE_ADMIN_LISTEN: host:port of the admin HTTP server: Prometheus `/metrics`, and the probes `/livez`
+    (the process and its event loop answer) and `/readyz` (as the gRPC health service). Default 127.0.0.1:9464."""
     ports_file: Path | None
     """NOVASPHERE_PORTS_FILE: where to write the ports the server listens on, as JSON (`grpc`, `admin`, `console`),
     once it has bound them: how a launcher that binds port 0 learns them. Empty (the default): not written."""
@@ -73,8 +74,17 @@ class Settings:
     Default 5."""
     reflection: bool
     """NOVASPHERE_REFLECTION: serve gRPC reflection (grpcurl). Default false; `make run` turns it on."""
+    drain_seconds: float
+    """NOVASPHERE_DRAIN_SECONDS: after SIGTERM, how long the replica keeps serving while not ready, so that load
+    balancers (and a draining Envoy sidecar) move traffic away before anything is refused, 0-300. Default 5; keep it
+    above Envoy's --drain-time-s."""
     shutdown_grace_seconds: float
-    """NOVASPHERE_SHUTDOWN_GRACE_SECONDS: how long in-flight calls may finish after SIGTERM, 0-300. Default 10."""
+    """NOVASPHERE_SHUTDOWN_GRACE_SECONDS: after the drain delay, how long in-flight calls may finish, 0-300. Default
+    10."""
+    stale_seconds: float
+    """NOVASPHERE_STALE_SECONDS: how long the replica may serve from its caches while an informer cannot reach
+    kube-apiserver; past it, it is not ready, calls answer UNAVAILABLE (REPLICA_STALE) and watch streams end
+    in-band, 1-3600. Default 10."""
     max_message_bytes: int
     """NOVASPHERE_MAX_MESSAGE_BYTES: largest gRPC message received or sent, 1 KiB-64 MiB. Default 4 MiB."""
     log_level: str
@@ -142,7 +152,9 @@ class Settings:
             tombstone_seconds=reader.get("TOMBSTONE_SECONDS", "600", _float_between(60, 86_400)),
             cursor_wait_seconds=reader.get("CURSOR_WAIT_SECONDS", "5", _float_between(0, 60)),
             reflection=reader.get("REFLECTION", "false", _bool),
+            drain_seconds=reader.get("DRAIN_SECONDS", "5", _float_between(0, 300)),
             shutdown_grace_seconds=reader.get("SHUTDOWN_GRACE_SECONDS", "10", _float_between(0, 300)),
+            stale_seconds=reader.get("STALE_SECONDS", "10", _float_between(1, 3600)),
             max_message_bytes=reader.get("MAX_MESSAGE_BYTES", str(4 << 20), _int_between(1 << 10, 64 << 20)),
             log_level=reader.get("LOG_LEVEL", "INFO", _log_level),
             namespace=reader.get("NAMESPACE", "novasphere-system", _nonempty),

@@ -22,6 +22,9 @@ to a status code in one table.
     ├── ResyncRequired           (a watch cursor older than the replica can vouch for)
     ├── SlowConsumer             (a watch client that did not keep up)
     └── Unavailable              (retrying later may help)
+        ├── CursorNotReached
+        ├── Stale                (this replica lost kube-apiserver: its caches may be old)
+        └── ShuttingDown         (this replica is draining: reconnect, another one answers)
 
 Each error has a stable `reason` (AIP-193 `ErrorInfo.reason`, domain `novasphere.dev`) and one message that says
 what to fix; lower-layer text (kube-apiserver's own wording) never leaks into it.
@@ -62,6 +65,8 @@ class Reason(enum.StrEnum):
     BACKEND_UNAVAILABLE = "BACKEND_UNAVAILABLE"
     BACKEND_OVERLOADED = "BACKEND_OVERLOADED"
     BACKEND_FORBIDDEN = "BACKEND_FORBIDDEN"
+    REPLICA_STALE = "REPLICA_STALE"
+    REPLICA_SHUTTING_DOWN = "REPLICA_SHUTTING_DOWN"
     UNAUTHENTICATED = "UNAUTHENTICATED"
     LOGIN_FAILED = "LOGIN_FAILED"
     REFRESH_TOKEN_REUSED = "REFRESH_TOKEN_REUSED"  # noqa: S105 (a reason, not a secret)
@@ -361,4 +366,29 @@ class CursorNotReached(Unavailable):
         super().__init__(
             f"this replica has seen the cluster up to cursor {seen}, not yet {cursor}, after waiting {waited:g} s; "
             "retry shortly"
+        )
+
+
+class Stale(Unavailable):
+    """This replica has been cut off from kube-apiserver for longer than it may serve from its caches."""
+
+    reason = Reason.REPLICA_STALE
+
+    def __init__(self, *, seconds: float) -> None:
+        super().__init__(
+            f"this API server has not reached Kubernetes for {seconds:.0f} s, so what it knows may be out of date; "
+            "retry shortly (another replica may answer), resuming watches from their cursor",
+            retry_after_seconds=2.0,
+        )
+
+
+class ShuttingDown(Unavailable):
+    """This replica is draining before it exits."""
+
+    reason = Reason.REPLICA_SHUTTING_DOWN
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this API server is shutting down; reconnect (another replica answers), resuming watches from their cursor",
+            retry_after_seconds=0.5,
         )

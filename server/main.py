@@ -1,9 +1,12 @@
-"""Composition root: builds every part from the settings, serves until SIGTERM/SIGINT, then shuts down gracefully
-(health NOT_SERVING first, so load balancers stop sending, then in-flight calls get the grace period)."""
+"""Composition root: `build` wires every part from the settings, `start` brings the replica up and `drain` takes it
+down on SIGTERM/SIGINT without dropping what it accepted (not ready first, so load balancers stop sending; then a
+drain delay; then streams told to reconnect and in-flight calls given the grace period). `lifecycle.py` has the
+probe contract."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import faulthandler
 import json
@@ -11,8 +14,10 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -27,7 +32,7 @@ from novasphere.v1 import (
     stats_service_pb2_grpc,
     task_service_pb2_grpc,
 )
-from server import config, tenancy
+from server import config, errors, tenancy
 from server.access.cache import AccessCache
 from server.access.commands import AccessCommands
 from server.auth import Caller
@@ -45,8 +50,9 @@ from server.kube import errors as kube_errors
 from server.kube import services as service_objects
 from server.kube import tasks as task_objects
 from server.kube.client import KubeClient
-from server.kube.informer import Informer, Kind
+from server.kube.informer import Informer, Kind, backoff_seconds
 from server.leader import LeaderElection, LeaseSettings
+from server.lifecycle import Lifecycle, Phase
 from server.metrics import Metrics
 from server.prometheus import Prometheus
 from server.stats import QuotaCache, StatsQueries
@@ -66,6 +72,8 @@ from server.transport import (
     wukong_servicer,
 )
 from server.transport.interceptors import AuthorizeInterceptor, ErrorInterceptor, ObserveInterceptor
+from server.transport.probes import CHECK_SECONDS, AdminServer, HealthReporter
+from server.transport.streams import OpenStreams
 from server.wukongs import cache as wukong_cache
 from server.wukongs.commands import WukongCommands
 from server.wukongs.metrics import VmMetricsQueries
@@ -85,17 +93,56 @@ SERVICE_NAMES = (
     console_servicer.SERVICE.full_name,
 )
 TASK_LEASE = "novasphere-api-tasks"
-STARTUP_PROBE_SECONDS = 60.0
-SYNC_TIMEOUT_SECONDS = 120.0
+SYNC_REPORT_SECONDS = 30.0
+WATCH_WUKONG = "/novasphere.v1.WukongService/WatchWukong"
+HEALTH_WATCH = "/grpc.health.v1.Health/Watch"
+
+
+@dataclass
+class Replica:
+    """Every part of one API server: wired by `build`, run by `start`, ended by `drain`."""
+
+    settings: config.Settings
+    kube: KubeClient
+    metrics: Metrics
+    lifecycle: Lifecycle
+    server: grpc.aio.Server
+    health: health.aio.HealthServicer
+    reporter: HealthReporter
+    admin: AdminServer
+    streams: OpenStreams
+    hub: WatchHub
+    accounts: Accounts
+    console_proxy: ConsoleProxy
+    informers: list[Informer]
+    synced: Callable[[], bool]
+    """Whether every cache has its first list."""
+    jobs: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]]
+    """What runs in the background while the replica serves, each until the event is set."""
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 async def serve(settings: config.Settings) -> None:
+    replica = build(settings, asyncio.get_running_loop())
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    try:
+        await start(replica, stop)
+        await stop.wait()
+    finally:
+        await drain(replica, stop)
+
+
+def build(settings: config.Settings, loop: asyncio.AbstractEventLoop) -> Replica:
+    """Wiring only: every part made from the settings and handed what it needs; nothing runs yet."""
     metrics = Metrics()
     kube = KubeClient.connect(kubeconfig=settings.kubeconfig, threads=settings.kube_threads)
+    lifecycle = Lifecycle(stale_after_seconds=settings.stale_seconds)
+    streams = OpenStreams()
     health_servicer = health.aio.HealthServicer()
-    # grpcio's health servicer starts with the overall status SERVING; nothing is served before the probe passes.
-    for name in ("", *SERVICE_NAMES):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    reporter = HealthReporter(lifecycle, health_servicer, SERVICE_NAMES)
     development = Caller(user=settings.dev_user, tenant=settings.dev_tenant, permissions=settings.dev_permissions)
     auth_store = AuthStore()
     api_keys = ApiKeys(kube=kube, auth_store=auth_store, namespace=settings.namespace)
@@ -109,7 +156,11 @@ async def serve(settings: config.Settings) -> None:
     )
     limits = RateLimits(exempt=development if settings.dev_identity else None)
     server = grpc.aio.server(
-        interceptors=[ObserveInterceptor(metrics), ErrorInterceptor(), AuthorizeInterceptor(accounts, limits)],
+        interceptors=[
+            ObserveInterceptor(metrics),
+            ErrorInterceptor(),
+            AuthorizeInterceptor(accounts, limits, lifecycle=lifecycle, streams=streams),
+        ],
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -239,7 +290,6 @@ async def serve(settings: config.Settings) -> None:
             ),
         ],
     )
-    loop = asyncio.get_running_loop()
     informers = [Informer(kube, kind, cache, loop) for kind in wukong_cache.KINDS]
     informers.append(Informer(kube, tenancy.NAMESPACES, tenants, loop))
     informers.append(Informer(kube, task_objects.kind(settings.namespace), task_cache, loop))
@@ -255,70 +305,124 @@ async def serve(settings: config.Settings) -> None:
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection:
         reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(str(settings.grpc_listen))
-    admin_port = metrics.serve(settings.admin_listen)
+    lifecycle.track(informers)
+    replica = Replica(
+        settings=settings,
+        kube=kube,
+        metrics=metrics,
+        lifecycle=lifecycle,
+        server=server,
+        health=health_servicer,
+        reporter=reporter,
+        admin=AdminServer(registry=metrics.registry, reporter=reporter),
+        streams=streams,
+        hub=hub,
+        accounts=accounts,
+        console_proxy=console_proxy,
+        informers=informers,
+        synced=lambda: all(
+            part.synced for part in (cache, tenants, task_cache, access_cache, quota_cache, auth_store, console_cache)
+        ),
+        jobs=[leader.run, reconciler.run, sweeper.run, reporter.run],
+    )
+    replica.jobs.append(lambda stop: _end_streams_while_stale(replica, stop))
+    if prometheus is not None:
+        replica.closers.append(prometheus.close)
+    return replica
 
-    stop = asyncio.Event()
-    background: list[asyncio.Task[None]] = []
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
 
-    await server.start()
-    console_port = await console_proxy.start(settings.console_listen)
+async def start(replica: Replica, stop: asyncio.Event) -> None:
+    """Listens at once (the ports file says where; not ready yet), waits for Kubernetes and the caches, creates what a
+    fresh install lacks, starts the background jobs, then turns ready."""
+    settings = replica.settings
+    # grpcio's health servicer starts with the overall status SERVING; nothing is served before the probe passes.
+    for name in ("", *SERVICE_NAMES):
+        await replica.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    grpc_port = replica.server.add_insecure_port(str(settings.grpc_listen))
+    await replica.server.start()
+    admin_port = await replica.admin.start(settings.admin_listen)
+    console_port = await replica.console_proxy.start(settings.console_listen)
     log.info(
-        "gRPC on port %d, admin on %d, consoles on %d (%s)", port, admin_port, console_port, settings.grpc_listen.host
+        "gRPC on port %d, admin on %d, consoles on %d (%s)",
+        grpc_port,
+        admin_port,
+        console_port,
+        settings.grpc_listen.host,
     )
     if settings.ports_file is not None:
-        _write_ports(settings.ports_file, grpc=port, admin=admin_port, console=console_port)
-    try:
-        await _probe_kubernetes(kube, [informer.kind for informer in informers], stop)
-        for informer in informers:
-            informer.start()
-        await _synced(
-            lambda: (
-                cache.synced
-                and tenants.synced
-                and task_cache.synced
-                and access_cache.synced
-                and quota_cache.synced
-                and auth_store.synced
-                and console_cache.synced
-            ),
-            stop,
-        )
-        await accounts.ensure_signing_key()
-        await accounts.ensure_bootstrap_admin()
-        background += [
-            asyncio.create_task(leader.run(stop), name="leader-election"),
-            asyncio.create_task(reconciler.run(stop), name="task-reconciler"),
-            asyncio.create_task(sweeper.run(stop), name="auth-sweeper"),
-        ]
-        log.info("caches synced: %d Wukongs, cursor %d", sum(1 for _ in cache.states()), cache.cursor)
-        for name in (*SERVICE_NAMES, ""):  # the overall status last: once it says SERVING, every service does
-            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving")
-        await stop.wait()
-        log.info("stopping: %.0f s for in-flight calls", settings.shutdown_grace_seconds)
-    finally:
-        await health_servicer.enter_graceful_shutdown()
-        await console_proxy.stop()
-        await server.stop(settings.shutdown_grace_seconds)
-        stop.set()
-        await asyncio.gather(*background, return_exceptions=True)
-        for informer in informers:
-            informer.stop()
-        kube.close()
-        if prometheus is not None:
-            await prometheus.close()
-        metrics.close()
-        log.info("stopped")
+        _write_ports(settings.ports_file, grpc=grpc_port, admin=admin_port, console=console_port)
+
+    await _probe_kubernetes(replica.kube, [informer.kind for informer in replica.informers], stop)
+    for informer in replica.informers:
+        informer.start()
+    await _synced(replica.synced, stop)
+    if stop.is_set():
+        return
+    await replica.accounts.ensure_signing_key()
+    await replica.accounts.ensure_bootstrap_admin()
+    replica.background += [asyncio.create_task(job(stop), name=_job_name(job)) for job in replica.jobs]
+    replica.lifecycle.move_to(Phase.SERVING)
+    await replica.reporter.publish()
+
+
+async def drain(replica: Replica, stop: asyncio.Event) -> None:
+    """Not ready first (traffic moves away while calls keep being served for the drain delay), then streams told to
+    reconnect, then in-flight calls finish within the grace period, then everything stops."""
+    settings, lifecycle = replica.settings, replica.lifecycle
+    was_serving = lifecycle.phase is Phase.SERVING
+    lifecycle.move_to(Phase.DRAINING)
+    await replica.reporter.publish()
+    await replica.health.enter_graceful_shutdown()
+    if was_serving and settings.drain_seconds:
+        log.info("draining: serving %.0f s more while traffic moves away", settings.drain_seconds)
+        await asyncio.sleep(settings.drain_seconds)
+    shutting_down = errors.ShuttingDown()
+    ended = replica.hub.end_all(shutting_down)
+    ended += replica.streams.end(shutting_down, keep=lambda method: method == WATCH_WUKONG)
+    log.info(
+        "stopping: %d streams told to reconnect, %.0f s for in-flight calls", ended, settings.shutdown_grace_seconds
+    )
+    await replica.console_proxy.stop()
+    await replica.server.stop(settings.shutdown_grace_seconds)
+    stop.set()
+    await asyncio.gather(*replica.background, return_exceptions=True)
+    for informer in replica.informers:
+        informer.stop()
+    replica.kube.close()
+    for close in replica.closers:
+        await close()
+    await replica.admin.stop()
+    lifecycle.move_to(Phase.STOPPED)
+    log.info("stopped")
+
+
+async def _end_streams_while_stale(replica: Replica, stop: asyncio.Event) -> None:
+    """Once this replica has lost kube-apiserver for longer than it may serve from its caches, its watch streams end
+    (in-band where they can): their clients resume from their cursor elsewhere, or here once it has caught up. The
+    health service's watchers stay, to hear that it is not serving."""
+    ended = False
+    while not stop.is_set():
+        if replica.lifecycle.stale and not ended:
+            stale = errors.Stale(seconds=replica.lifecycle.stale_seconds())
+            count = replica.hub.end_all(stale)
+            count += replica.streams.end(stale, keep=lambda method: method in (WATCH_WUKONG, HEALTH_WATCH))
+            log.warning("cut off from kube-apiserver: %d streams ended", count)
+        ended = replica.lifecycle.stale
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=CHECK_SECONDS)
+
+
+def _job_name(job: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> str:
+    owner = getattr(job, "__self__", None)
+    return f"{type(owner).__name__}.{getattr(job, '__name__', 'job')}" if owner is not None else "job"
 
 
 async def _probe_kubernetes(kube: KubeClient, kinds: list[Kind], stop: asyncio.Event) -> None:
     """Serves only once a real read of every kind works: kube-apiserver reachable, the CRDs installed and our RBAC
-    sufficient. A missing permission or CRD is a deployment error, so it stops the server with a clear message."""
-    deadline = asyncio.get_running_loop().time() + STARTUP_PROBE_SECONDS
+    sufficient. A missing permission or CRD is a deployment error, so it stops the server with a clear message; an
+    unreachable kube-apiserver is waited for as long as it takes (the replica stays alive, just not ready)."""
     pending = list(kinds)
+    failures = 0
     while pending and not stop.is_set():
         kind = pending[0]
         try:
@@ -331,17 +435,18 @@ async def _probe_kubernetes(kube: KubeClient, kinds: list[Kind], stop: asyncio.E
         except kube_errors.NotFound as error:
             raise SystemExit(f"the API for {kind.name} ({kind.path}) is not installed (a missing CRD?)") from error
         except kube_errors.KubeError as error:
-            if asyncio.get_running_loop().time() > deadline:
-                raise SystemExit(f"kube-apiserver not usable after {STARTUP_PROBE_SECONDS:.0f} s: {error}") from error
+            failures += 1
             log.warning("waiting for kube-apiserver: %s", error)
-            await asyncio.sleep(1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=backoff_seconds(failures))
 
 
 async def _synced(synced: Callable[[], bool], stop: asyncio.Event) -> None:
-    deadline = asyncio.get_running_loop().time() + SYNC_TIMEOUT_SECONDS
+    reported = asyncio.get_running_loop().time()
     while not synced() and not stop.is_set():
-        if asyncio.get_running_loop().time() > deadline:
-            raise SystemExit(f"the informers did not sync within {SYNC_TIMEOUT_SECONDS:.0f} s")
+        if asyncio.get_running_loop().time() - reported > SYNC_REPORT_SECONDS:
+            log.warning("still waiting for the caches to sync")
+            reported = asyncio.get_running_loop().time()
         await asyncio.sleep(0.05)
 
 

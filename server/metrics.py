@@ -1,14 +1,10 @@
-"""Prometheus metrics, served at `/metrics` on the admin listener (NOVASPHERE_ADMIN_LISTEN)."""
+"""Prometheus metrics, served at `/metrics` on the admin listener (NOVASPHERE_ADMIN_LISTEN, `transport/probes.py`)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from wsgiref.simple_server import WSGIServer
 
 import prometheus_client
-
-from server.config import HostPort
 
 # Label values are bounded: a client type outside this set is counted as "other".
 CLIENT_TYPES = frozenset(
@@ -65,8 +61,6 @@ class Metrics:
             buckets=(1, 10, 60, 300, 900, 1800, 3600, 7200, 14400, 28800),
             registry=self.registry,
         )
-        self._server: WSGIServer | None = None
-        self._thread: threading.Thread | None = None
 
     def observe(self, *, method: str, code: str, client_type: str, seconds: float) -> None:
         self.requests.labels(method, code, client_type).inc()
@@ -78,15 +72,3 @@ class Metrics:
     def track_tasks(self, open_tasks: Callable[[], int], leading: Callable[[], bool]) -> None:
         self.open_tasks.set_function(open_tasks)
         self.task_leader.set_function(lambda: 1.0 if leading() else 0.0)
-
-    def serve(self, listen: HostPort) -> int:
-        """Starts the admin HTTP server; returns its port."""
-        self._server, self._thread = prometheus_client.start_http_server(
-            listen.port, addr=listen.host, registry=self.registry
-        )
-        return int(self._server.server_port)
-
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()

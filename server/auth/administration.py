@@ -377,7 +377,7 @@ class Administration:
                 return
             config_map["data"] = {**(config_map.get("data") or {}), **data}
             try:
-                await auth_objects.replace_config_map(self._kube, config_map)
+                self._store.wrote_authz(await auth_objects.replace_config_map(self._kube, config_map))
                 return
             except kube_errors.Conflict:  # another edit landed first: redo this one on top of it
                 await asyncio.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # noqa: S311 (jitter, not security)

@@ -1,6 +1,7 @@
 """Per-user rate limits on the RPCs that cost the cluster most: token buckets per (tenant, user, bucket), and a cap on
-the streams one user holds open. In memory per replica, so N replicas allow N times the rate (Envoy's per-IP limits
-sit in front of all of them). The development identity is not limited: it is one shared caller of tests and demos.
+the streams one user (or, for streams that need no caller, one client address) holds open. In memory per replica, so
+N replicas allow N times the rate (Envoy's per-IP limits sit in front of all of them). The development identity is
+not limited: it is one shared caller of tests and demos.
 """
 
 from __future__ import annotations
@@ -74,13 +75,23 @@ class RateLimits:
     @contextlib.contextmanager
     def stream(self, caller: Caller) -> Iterator[None]:
         """Holds one of the caller's stream slots while a server stream runs."""
-        key = (caller.tenant, caller.user)
         if caller is self._exempt:
             yield
             return
+        with self._slot((caller.tenant, caller.user), "per user"):
+            yield
+
+    @contextlib.contextmanager
+    def public_stream(self, client_address: str) -> Iterator[None]:
+        """Holds one of a client address's slots for a stream that needs no caller (the health service's Watch)."""
+        with self._slot(("", client_address), "per client address"):
+            yield
+
+    @contextlib.contextmanager
+    def _slot(self, key: tuple[str, str], per: str) -> Iterator[None]:
         if self._streams[key] >= MAX_STREAMS_PER_USER:
             raise errors.RateLimited(
-                f"too many open streams: at most {MAX_STREAMS_PER_USER} per user; close one first",
+                f"too many open streams: at most {MAX_STREAMS_PER_USER} {per}; close one first",
                 retry_after_seconds=5.0,
             )
         self._streams[key] += 1

@@ -146,6 +146,7 @@ class AuthStore:
         self._api_keys: dict[str, ApiKeyRecord] = {}
         self._roles: dict[str, frozenset[str]] = {}
         self._bindings: tuple[Binding, ...] = ()
+        self._authz_version = 0
         self._synced: set[str] = set()
 
     @property
@@ -207,26 +208,31 @@ class AuthStore:
                 granted |= role or frozenset()
         return frozenset(granted)
 
+    def wrote_authz(self, config_map: Mapping[str, Any]) -> None:
+        """A roles ConfigMap this replica just wrote: in force here at once, ahead of its watch event, so the next
+        read on this replica sees it (an older event arriving later does not undo it)."""
+        self._put(config_map)
+
     # informer.Handler
     def replace(self, kind: Kind, items: list[dict[str, Any]], resource_version: int) -> None:
         if kind.name == "auth-secrets":
             self._users, self._sessions, self._api_keys = {}, {}, {}
         else:  # no authz ConfigMap: no roles, so nobody may do anything (fail closed)
-            self._roles, self._bindings = {}, ()
+            self._roles, self._bindings, self._authz_version = {}, (), 0
         for item in items:
-            self._put(kind, item)
+            self._put(item)
         self._synced.add(kind.name)
 
     def apply(self, kind: Kind, event_type: str, item: dict[str, Any], resource_version: int) -> None:
         if event_type == "DELETED":
             self._remove(item)
         else:
-            self._put(kind, item)
+            self._put(item)
 
     def progress(self, kind: Kind, resource_version: int) -> None:
         """Bookmarks carry nothing authentication needs."""
 
-    def _put(self, kind: Kind, item: Mapping[str, Any]) -> None:
+    def _put(self, item: Mapping[str, Any]) -> None:
         metadata = item["metadata"]
         labels = metadata.get("labels") or {}
         annotations = metadata.get("annotations") or {}
@@ -245,7 +251,10 @@ class AuthStore:
             elif kind_label == KEYS_KIND:
                 self.keys.load(secret_data(item), annotations.get(ACTIVE_KID_ANNOTATION, ""))
             elif kind_label == AUTHZ_KIND:
-                self._load_authz(item.get("data") or {})
+                version = int(metadata.get("resourceVersion") or 0)
+                if version >= self._authz_version:
+                    self._load_authz(item.get("data") or {})
+                    self._authz_version = version
         except (ValueError, KeyError, yaml.YAMLError) as error:
             # A bad edit must not take the replica down; the last good state stays in force.
             log.error("ignoring %s/%s: %s", labels.get(KIND_LABEL), metadata.get("name"), error)
@@ -261,7 +270,7 @@ class AuthStore:
         elif kind == API_KEY_KIND:
             self._api_keys.pop(str(metadata["name"]).removeprefix("apikey-"), None)
         elif kind == AUTHZ_KIND:
-            self._roles, self._bindings = {}, ()
+            self._roles, self._bindings, self._authz_version = {}, (), 0
             log.warning("the roles ConfigMap %s was deleted: no role grants anything now", metadata.get("name"))
 
     def _load_authz(self, data: Mapping[str, str]) -> None:

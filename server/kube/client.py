@@ -31,6 +31,27 @@ class RequestOptions(TypedDict, total=False):
     expect_json: bool
 
 
+class Stream:
+    """The lines of a streaming response; `close()` from any thread ends a blocked read."""
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+
+    def __iter__(self) -> Iterator[bytes]:
+        buffered = b""
+        with errors.translated():
+            try:
+                for chunk in self._response.stream(amt=None, decode_content=False):
+                    buffered += chunk
+                    *lines, buffered = buffered.split(b"\n")
+                    yield from (line for line in lines if line)
+            finally:
+                self._response.release_conn()
+
+    def close(self) -> None:
+        self._response.shutdown()
+
+
 class KubeClient:
     """Runs `kubernetes` client calls off the event loop, with their errors translated to `kube.errors`.
 
@@ -88,18 +109,12 @@ class KubeClient:
             raise errors.Unreachable(f"expected a JSON object from {method} {path}")
         return decoded
 
-    def stream_lines(self, path: str, *, query: Mapping[str, str | int], read_timeout: float) -> Iterator[bytes]:
-        """The lines of a streaming GET (a watch), blocking; for a thread of its own. Raises `kube.errors.KubeError`."""
+    def stream_lines(self, path: str, *, query: Mapping[str, str | int], read_timeout: float) -> Stream:
+        """A streaming GET (a watch), blocking, for a thread of its own: returns once kube-apiserver has answered
+        (raises `kube.errors.KubeError` if it refused), then yields the body's lines as they come."""
         with errors.translated():
             response = self._send("GET", path, query, None, "application/json", (REQUEST_TIMEOUT[0], read_timeout))
-            buffered = b""
-            try:
-                for chunk in response.response.stream(amt=None, decode_content=False):
-                    buffered += chunk
-                    *lines, buffered = buffered.split(b"\n")
-                    yield from (line for line in lines if line)
-            finally:
-                response.response.release_conn()
+        return Stream(response.response)
 
     def _send(
         self,

@@ -4,6 +4,12 @@ Each informer owns a thread that lists the kind (in pages), then watches from th
 bookmarks, re-watching from the last version seen when a watch ends, and listing again when kube-apiserver says that
 version is gone (410). Every list and event is handed to the loop through `call_soon_threadsafe`, so the handler runs
 on the loop and needs no locks.
+
+Failures are bounded and visible: a watch asks kube-apiserver to end it after a few minutes and gives up reading
+shortly after that (a connection gone silent is noticed), failed attempts back off exponentially with jitter (so
+replicas do not retry in step), and `cut_off_seconds` tells readiness how long this informer has been unable to
+reach kube-apiserver. A handler that raises loses no event: the informer lists again, so the handler's state is
+rebuilt from what the cluster holds.
 """
 
 from __future__ import annotations
@@ -11,20 +17,26 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from server.kube import errors
-from server.kube.client import JsonObject, KubeClient
+from server.kube.client import JsonObject, KubeClient, Stream
 
 log = logging.getLogger(__name__)
 
 LIST_PAGE = 500
-# kube-apiserver ends a watch after this long; the informer then watches again from where it was.
-WATCH_SECONDS = 300
-RETRY_SECONDS = 1.0
+WATCH_SECONDS = (240, 300)
+"""kube-apiserver ends a watch after a time drawn from this range (informers of a replica do not re-watch in step);
+the informer then watches again from where it was."""
+READ_MARGIN_SECONDS = 15.0
+"""How long past its end a watch may stay silent before the connection is taken for dead."""
+BACKOFF_FIRST_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,13 @@ class Handler(Protocol):
         """A bookmark: nothing of this kind changed up to `resource_version`."""
 
 
+def backoff_seconds(failures: int) -> float:
+    """Exponential backoff with equal jitter: half the step fixed, half random."""
+    step = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2.0 ** max(0, failures - 1))
+    jitter: float = random.uniform(0, step / 2)  # noqa: S311 - jitter, not a secret
+    return step / 2 + jitter
+
+
 class Informer:
     def __init__(self, client: KubeClient, kind: Kind, handler: Handler, loop: asyncio.AbstractEventLoop) -> None:
         self.kind = kind
@@ -56,7 +75,11 @@ class Informer:
         self._handler = handler
         self._loop = loop
         self._stop = threading.Event()
+        self._relist = threading.Event()
+        self._stream: Stream | None = None
         self._thread = threading.Thread(target=self._run, name=f"informer-{kind.name}", daemon=True)
+        self._cut_off_since: float | None = None
+        """When the informer lost kube-apiserver (monotonic), or None while it is in touch."""
         self.lists = 0
         self.watches = 0
 
@@ -64,22 +87,40 @@ class Informer:
         self._thread.start()
 
     def stop(self) -> None:
-        """Asks the thread to end; it does at its next event or watch timeout (it is a daemon: exit never waits)."""
+        """Asks the thread to end, interrupting a watch it is blocked in (it is a daemon: exit never waits)."""
         self._stop.set()
+        self._interrupt()
+
+    def cut_off_seconds(self, now: float) -> float:
+        """How long this informer has been unable to list or watch (0 while in touch); `now` is monotonic."""
+        since = self._cut_off_since
+        return 0.0 if since is None else max(0.0, now - since)
 
     def _run(self) -> None:
         resource_version = 0
+        failures = 0
         while not self._stop.is_set():
             try:
-                if resource_version == 0:
+                if resource_version == 0 or self._relist.is_set():
+                    self._relist.clear()
                     resource_version = self._list()
+                    self._cut_off_since = None
                 resource_version = self._watch(resource_version)
+                failures = 0
             except errors.Gone:
                 log.info("%s: resourceVersion %d expired; listing again", self.kind.name, resource_version)
                 resource_version = 0
             except Exception as error:  # noqa: BLE001 - an informer must outlive any one failure
-                log.warning("%s: %s; retrying in %.0f s", self.kind.name, error, RETRY_SECONDS)
-                self._stop.wait(RETRY_SECONDS)
+                if self._stop.is_set():
+                    return
+                if self._relist.is_set():
+                    continue  # the watch was interrupted on purpose, to list again
+                failures += 1
+                if self._cut_off_since is None:
+                    self._cut_off_since = time.monotonic()
+                wait = backoff_seconds(failures)
+                log.warning("%s: %s; retrying in %.1f s", self.kind.name, error, wait)
+                self._stop.wait(wait)
 
     def _list(self) -> int:
         items: list[JsonObject] = []
@@ -96,33 +137,56 @@ class Informer:
                 break
         self.lists += 1
         resource_version = int(metadata.get("resourceVersion") or 0)
-        self._loop.call_soon_threadsafe(self._handler.replace, self.kind, items, resource_version)
+        self._deliver(self._handler.replace, self.kind, items, resource_version)
         return resource_version
 
     def _watch(self, resource_version: int) -> int:
+        seconds = random.randint(*WATCH_SECONDS)  # noqa: S311 - spreading, not a secret
         query: dict[str, str | int] = {
             "watch": "true",
             "allowWatchBookmarks": "true",
             "resourceVersion": str(resource_version),
-            "timeoutSeconds": WATCH_SECONDS,
+            "timeoutSeconds": seconds,
             **self._selector(),
         }
         self.watches += 1
-        for line in self._client.stream_lines(self.kind.path, query=query, read_timeout=WATCH_SECONDS + 30):
-            if self._stop.is_set():
-                break
-            event = json.loads(line)
-            event_type, item = event.get("type"), event.get("object") or {}
-            if event_type == "ERROR":
-                raise _watch_error(item)
-            resource_version = max(resource_version, _resource_version(item))
-            if event_type == "BOOKMARK":
-                self._loop.call_soon_threadsafe(self._handler.progress, self.kind, resource_version)
-            else:
-                self._loop.call_soon_threadsafe(
-                    self._handler.apply, self.kind, event_type, item, _resource_version(item)
-                )
+        self._stream = self._client.stream_lines(
+            self.kind.path, query=query, read_timeout=seconds + READ_MARGIN_SECONDS
+        )
+        self._cut_off_since = None
+        try:
+            for line in self._stream:
+                if self._stop.is_set() or self._relist.is_set():
+                    break
+                event = json.loads(line)
+                event_type, item = event.get("type"), event.get("object") or {}
+                if event_type == "ERROR":
+                    raise _watch_error(item)
+                resource_version = max(resource_version, _resource_version(item))
+                if event_type == "BOOKMARK":
+                    self._deliver(self._handler.progress, self.kind, resource_version)
+                else:
+                    self._deliver(self._handler.apply, self.kind, event_type, item, _resource_version(item))
+        finally:
+            self._stream = None
         return resource_version
+
+    def _deliver(self, method: Callable[..., None], *args: Any) -> None:
+        self._loop.call_soon_threadsafe(self._handle, method, args)
+
+    def _handle(self, method: Callable[..., None], args: tuple[Any, ...]) -> None:
+        """On the loop. A handler that raises has missed this event: list again and let it rebuild."""
+        try:
+            method(*args)
+        except Exception:
+            log.exception("%s: handling a change failed; listing again so that nothing is lost", self.kind.name)
+            self._relist.set()
+            self._interrupt()
+
+    def _interrupt(self) -> None:
+        stream = self._stream
+        if stream is not None:
+            stream.close()
 
     def _selector(self) -> dict[str, str | int]:
         return {"labelSelector": self.kind.label_selector} if self.kind.label_selector else {}

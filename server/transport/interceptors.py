@@ -19,8 +19,10 @@ import grpc
 from server import auth
 from server import errors as domain_errors
 from server.auth.limits import RateLimits
+from server.lifecycle import Lifecycle
 from server.metrics import CLIENT_TYPES, Metrics
-from server.transport import errors, permissions
+from server.transport import edge, errors, permissions
+from server.transport.streams import OpenStreams
 
 log = logging.getLogger("novasphere.access")
 
@@ -160,11 +162,17 @@ async def _mapped(context: Context) -> AsyncIterator[None]:
 
 class AuthorizeInterceptor(grpc.aio.ServerInterceptor):
     """Establishes the caller of every RPC (unary and streaming), checks the permission `permissions.REQUIRED` names
-    for it and the caller's rate limits, before the servicer runs; servicers read the caller with `auth.current()`."""
+    for it, the caller's rate limits and that this replica's caches are fresh, before the servicer runs; servicers
+    read the caller with `auth.current()`. Every server stream holds a slot (the caller's, or for a public stream such
+    as the health service's Watch, its client address's) and is registered in `streams`, so it can be ended."""
 
-    def __init__(self, callers: auth.CallerSource, limits: RateLimits) -> None:
+    def __init__(
+        self, callers: auth.CallerSource, limits: RateLimits, *, lifecycle: Lifecycle, streams: OpenStreams
+    ) -> None:
         self._callers = callers
         self._limits = limits
+        self._lifecycle = lifecycle
+        self._streams = streams
 
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
@@ -174,16 +182,23 @@ class AuthorizeInterceptor(grpc.aio.ServerInterceptor):
             return None
         method = handler_call_details.method
         required = permissions.REQUIRED.get(method)
-        if required == permissions.PUBLIC:
+        streaming = handler.response_streaming
+        if required == permissions.PUBLIC and not streaming:
             return handler
         metadata = tuple(handler_call_details.invocation_metadata or ())
-        streaming = handler.response_streaming
+
+        @contextlib.asynccontextmanager
+        async def public_stream(context: Context) -> AsyncIterator[None]:
+            address = edge.client_address(metadata, context.peer())
+            with self._limits.public_stream(address), self._streams.held(method):
+                yield
 
         @contextlib.asynccontextmanager
         async def authorised(context: Context) -> AsyncIterator[None]:
             if required is None:
                 log.error("%s is served but missing from the permission table; refused", method)
                 raise domain_errors.PermissionDenied("admin")
+            self._lifecycle.check_fresh()
             caller = await self._callers.caller(metadata)
             if required != permissions.AUTHENTICATED and not caller.may(required):
                 raise domain_errors.PermissionDenied(required)
@@ -191,11 +206,11 @@ class AuthorizeInterceptor(grpc.aio.ServerInterceptor):
             token = auth.acting_as(caller)
             try:
                 if streaming:
-                    with self._limits.stream(caller):
+                    with self._limits.stream(caller), self._streams.held(method):
                         yield
                 else:
                     yield
             finally:
                 auth.done_acting(token)
 
-        return _wrap(handler, authorised)
+        return _wrap(handler, public_stream if required == permissions.PUBLIC else authorised)

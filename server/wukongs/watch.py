@@ -95,6 +95,9 @@ class WatchHub:
                 payload = await stream.queue.get()
                 if payload is _BOOKMARK:
                     payload = encoder.bookmark(self._cache.cursor)
+                elif isinstance(payload, _Ending):
+                    yield encoder.error(payload.error)
+                    raise payload.error
                 if stream.dropped:
                     dropped = errors.SlowConsumer(buffered=self._settings.buffer)
                     yield encoder.error(dropped)
@@ -106,6 +109,20 @@ class WatchHub:
                 with contextlib.suppress(KeyError):
                     if self._groups[group_key] is group:
                         del self._groups[group_key]
+
+    def end_all(self, error: errors.NovaError) -> int:
+        """Ends every stream with an in-band ERROR holding `error` after what it has queued (its client resumes from
+        the last cursor it got); returns how many streams there were."""
+        ending = _Ending(error)
+        streams = [stream for group in self._groups.values() for stream in group.streams]
+        for stream in streams:
+            try:
+                stream.queue.put_nowait(ending)
+            except asyncio.QueueFull:  # it resumes from its cursor all the same
+                while not stream.queue.empty():
+                    stream.queue.get_nowait()
+                stream.queue.put_nowait(ending)
+        return len(streams)
 
     async def _tick(self) -> None:
         """Queues a BOOKMARK for every idle stream each `bookmark_seconds`; one timer for all streams, so waiting for
@@ -145,6 +162,13 @@ class WatchHub:
         if before:
             return group.encoder.change(ChangeType.DELETED, change.state, change.cursor)
         return None
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """Queued by `end_all`: the stream sends `error` in-band and ends."""
+
+    error: errors.NovaError
 
 
 _BOOKMARK = object()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import kubernetes.client
 import pytest
 from google.protobuf import field_mask_pb2
@@ -19,10 +20,14 @@ from grpc_health.v1 import health_pb2
 
 from devcluster import kubeconfig, procs
 from devcluster import stack as devstack
-from novasphere.v1 import wukong_pb2
+from novasphere.v1 import metrics_service_pb2, wukong_pb2
 from novasphere.v1 import wukong_service_pb2 as service_pb2
+from novasphere.v1.metrics_service_pb2_grpc import MetricsServiceStub
 from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
+from server.auth import limits
 from tests import kube_helpers
+from tests.conftest import API_ENV
+from tests.status_helpers import details_of, details_of_status
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The health service called through the channel: the typeshed stub of HealthStub declares no methods.
@@ -121,29 +126,108 @@ def test_server_without_the_rbac_it_needs_refuses_to_start(
     assert "deploy/rbac" in str(raised.value)
 
 
-def test_sigterm_drains_health_then_exits_cleanly(stack: devstack.Stack, tmp_path: Path) -> None:
+def test_the_admin_port_answers_the_probes_and_metrics_only(stack: devstack.Stack) -> None:
+    admin = f"http://127.0.0.1:{stack.ports.metrics}"
+    assert httpx.get(f"{admin}/livez", timeout=10).text == "ok\n"
+    assert httpx.get(f"{admin}/readyz", timeout=10).text == "ok\n"
+    assert "novasphere_grpc_requests_total" in httpx.get(f"{admin}/metrics", timeout=10).text
+    assert httpx.get(f"{admin}/", timeout=10).status_code == 404
+    assert httpx.get(f"{admin}/anything", timeout=10).status_code == 404
+
+
+def test_sigterm_drains_not_ready_first_then_streams_reconnect_then_exit(
+    stack: devstack.Stack, kube: kubernetes.client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    """The drain sequence: not ready at once (health and /readyz), still serving for the drain delay, then WatchWukong
+    ends in-band and the streams without an event envelope end UNAVAILABLE with a retry hint, then the process
+    exits 0; liveness holds throughout."""
+    kube_helpers.create_wukong(kube, namespace, "idle")
     api = devstack.start_api_server(
         api_kubeconfig=stack.api_kubeconfig,
         log_path=tmp_path / "api.log",
-        extra_env={"NOVASPHERE_SHUTDOWN_GRACE_SECONDS": "5"},
+        extra_env={**API_ENV, "NOVASPHERE_DRAIN_SECONDS": "3", "NOVASPHERE_SHUTDOWN_GRACE_SECONDS": "5"},
     )
-    server = api.process
+    admin = f"http://127.0.0.1:{api.admin}"
     try:
         with grpc.insecure_channel(api.target) as channel:
-            watch = channel.unary_stream("/grpc.health.v1.Health/Watch", **HEALTH_CODECS)(
+            health_watch = channel.unary_stream("/grpc.health.v1.Health/Watch", **HEALTH_CODECS)(
                 health_pb2.HealthCheckRequest(service="novasphere.v1.WukongService"), timeout=60
             )
-            assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
-            assert WukongServiceStub(channel).ListWukongs(service_pb2.ListWukongsRequest(page_size=1))
+            assert next(health_watch).status == health_pb2.HealthCheckResponse.SERVING
+            wukongs = WukongServiceStub(channel)
+            kube_helpers.eventually(
+                lambda: wukongs.ListWukongs(service_pb2.ListWukongsRequest(namespace=namespace)).wukongs,
+                timeout=30,
+                what="the Wukong in the new replica's cache",
+            )
+            watch = wukongs.WatchWukong(service_pb2.WatchWukongRequest(namespace=namespace), timeout=60)
+            assert next(watch).type == wukong_pb2.WukongEvent.ADDED
+            metrics = MetricsServiceStub(channel).WatchWukongMetrics(
+                metrics_service_pb2.WatchWukongMetricsRequest(namespace=namespace, name="idle", interval_seconds=1),
+                timeout=60,
+            )
+            assert next(metrics).name == "idle"
+            assert httpx.get(f"{admin}/readyz", timeout=10).status_code == 200
 
-            server.popen.send_signal(signal.SIGTERM)
+            api.process.popen.send_signal(signal.SIGTERM)
 
-            assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
-        assert server.popen.wait(30) == 0
-        log_lines = [line.split(": ", 1)[-1] for line in server.log_path.read_text().splitlines()]
-        assert log_lines.index("stopping: 5 s for in-flight calls") < log_lines.index("stopped")
+            assert next(health_watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
+            not_ready = httpx.get(f"{admin}/readyz", timeout=10)
+            assert (not_ready.status_code, not_ready.text) == (503, "not ready: the replica is draining\n")
+            assert httpx.get(f"{admin}/livez", timeout=10).status_code == 200
+            # still served during the drain delay, though not ready: traffic already on its way is not refused
+            assert wukongs.ListWukongs(service_pb2.ListWukongsRequest(namespace=namespace)).wukongs
+
+            ending = next(event for event in watch if event.type == wukong_pb2.WukongEvent.ERROR)
+            assert details_of_status(ending.error).reason == "REPLICA_SHUTTING_DOWN"
+            for stream in (watch, metrics, health_watch):
+                with pytest.raises(grpc.RpcError) as ended:
+                    list(stream)
+                assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
+                details = details_of(ended.value)
+                assert (details.reason, details.retry_seconds is not None) == ("REPLICA_SHUTTING_DOWN", True)
+        assert api.process.popen.wait(30) == 0
+        messages = [line.split(": ", 1)[-1] for line in api.process.log_path.read_text().splitlines()]
+        drained = next(i for i, m in enumerate(messages) if m.startswith("draining: serving 3 s more"))
+        stopping = next(i for i, m in enumerate(messages) if m.startswith("stopping: 3 streams told to reconnect"))
+        assert drained < stopping < messages.index("stopped")
     finally:
-        server.stop()
+        api.process.stop()
+
+
+def test_the_public_health_watch_counts_against_a_per_client_cap(stack: devstack.Stack, tmp_path: Path) -> None:
+    """Needing no caller does not make a stream free: the health service's Watch holds a slot of its client address."""
+    api = devstack.start_api_server(
+        api_kubeconfig=stack.api_kubeconfig, log_path=tmp_path / "api.log", extra_env=API_ENV
+    )
+    request = health_pb2.HealthCheckRequest(service="")
+    try:
+        with grpc.insecure_channel(api.target) as channel:
+            watch = channel.unary_stream("/grpc.health.v1.Health/Watch", **HEALTH_CODECS)
+            held = [watch(request, timeout=60) for _ in range(limits.MAX_STREAMS_PER_USER)]
+            assert all(next(stream).status == health_pb2.HealthCheckResponse.SERVING for stream in held)
+            with pytest.raises(grpc.RpcError) as refused:
+                next(watch(request, timeout=60))
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "per client address" in (refused.value.details() or "")
+            held.pop().cancel()
+            kube_helpers.eventually(
+                lambda: _watch_opens(watch, request), timeout=10, what="a freed slot to take a new Watch"
+            )
+            for stream in held:
+                stream.cancel()
+    finally:
+        api.process.stop()
+
+
+def _watch_opens(watch: Any, request: health_pb2.HealthCheckRequest) -> bool:
+    stream = watch(request, timeout=10)
+    try:
+        return bool(next(stream).status == health_pb2.HealthCheckResponse.SERVING)
+    except grpc.RpcError:
+        return False
+    finally:
+        stream.cancel()
 
 
 @pytest.mark.parametrize(

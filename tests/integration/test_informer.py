@@ -1,0 +1,85 @@
+"""The informer against the real kube-apiserver: a handler that raises loses no change (the informer lists again and
+the handler rebuilds from what the cluster holds), and retries back off exponentially with jitter."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes.client
+import pytest
+
+import devcluster
+from server.kube import informer as informers
+from server.kube.client import KubeClient
+from server.kube.informer import Informer, Kind
+
+
+class _Flaky:
+    """Mirrors ConfigMap names; raises once on the change it is told to fail on."""
+
+    def __init__(self, fail_on: str) -> None:
+        self.names: set[str] = set()
+        self._fail_on = fail_on
+
+    def replace(self, kind: Kind, items: list[dict[str, Any]], resource_version: int) -> None:
+        self.names = {item["metadata"]["name"] for item in items}
+
+    def apply(self, kind: Kind, event_type: str, item: dict[str, Any], resource_version: int) -> None:
+        name = item["metadata"]["name"]
+        if name == self._fail_on:
+            self._fail_on = ""
+            raise RuntimeError("a bug in a handler")
+        if event_type == "DELETED":
+            self.names.discard(name)
+        else:
+            self.names.add(name)
+
+    def progress(self, kind: Kind, resource_version: int) -> None:
+        pass
+
+
+@pytest.fixture
+def admin_kube(cluster: devcluster.ClusterInfo) -> Iterator[KubeClient]:
+    client = KubeClient.connect(kubeconfig=Path(cluster.kubeconfig), threads=4)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+async def test_a_handler_that_raises_loses_no_change(
+    admin_kube: KubeClient, kube: kubernetes.client.ApiClient, namespace: str
+) -> None:
+    handler = _Flaky(fail_on="second")
+    watching = Informer(
+        admin_kube,
+        Kind("test-configmaps", f"/api/v1/namespaces/{namespace}/configmaps"),
+        handler,
+        asyncio.get_running_loop(),
+    )
+    watching.start()
+    try:
+        async with asyncio.timeout(30):
+            while watching.lists == 0:  # noqa: ASYNC110 - the informer's thread: nothing to await
+                await asyncio.sleep(0.05)
+        core = kubernetes.client.CoreV1Api(kube)
+        for name in ("first", "second", "third"):
+            core.create_namespaced_config_map(
+                namespace, kubernetes.client.V1ConfigMap(metadata=kubernetes.client.V1ObjectMeta(name=name))
+            )
+        async with asyncio.timeout(30):
+            while not {"first", "second", "third"} <= handler.names:  # noqa: ASYNC110 - the informer's thread feeds it
+                await asyncio.sleep(0.05)
+        assert watching.lists == 2  # the first list, and the one after the handler failed
+    finally:
+        watching.stop()
+
+
+def test_retries_back_off_exponentially_with_jitter() -> None:
+    for failures, step in ((1, 0.5), (2, 1.0), (3, 2.0), (7, 30.0), (20, 30.0)):
+        waits = {informers.backoff_seconds(failures) for _ in range(50)}
+        assert all(step / 2 <= wait <= step for wait in waits), (failures, waits)
+        assert len(waits) > 1  # jittered: replicas do not retry in step

@@ -208,29 +208,26 @@ def _running(state_dir: Path, programs: binaries.Binaries) -> Iterator[ControlPl
         apiserver, apiserver_port = procs.on_free_ports(1, lambda ports: (start_apiserver(ports[0]), ports[0]))
         started.append(apiserver)
         server = f"https://127.0.0.1:{apiserver_port}"
-        admin_kubeconfig = kubeconfig.write(
-            state_dir / "admin.kubeconfig",
-            server=server,
-            ca_cert=keys.ca_cert,
-            user="devcluster-admin",
-            client_cert=keys.admin_cert,
-            client_key=keys.admin_key,
+
+        def client_kubeconfig(name: str, user: str, cert: Path, key: Path) -> Path:
+            return kubeconfig.write(
+                state_dir / f"{name}.kubeconfig",
+                server=server,
+                ca_cert=keys.ca_cert,
+                user=user,
+                client_cert=cert,
+                client_key=key,
+            )
+
+        admin_kubeconfig = client_kubeconfig("admin", "devcluster-admin", keys.admin_cert, keys.admin_key)
+        controller_manager_kubeconfig = client_kubeconfig(
+            "controller-manager",
+            "system:kube-controller-manager",
+            keys.controller_manager_cert,
+            keys.controller_manager_key,
         )
-        controller_manager_kubeconfig = kubeconfig.write(
-            state_dir / "controller-manager.kubeconfig",
-            server=server,
-            ca_cert=keys.ca_cert,
-            user="system:kube-controller-manager",
-            client_cert=keys.controller_manager_cert,
-            client_key=keys.controller_manager_key,
-        )
-        simulator_kubeconfig = kubeconfig.write(
-            state_dir / "simulator.kubeconfig",
-            server=server,
-            ca_cert=keys.ca_cert,
-            user=pki.SIMULATOR_USER,
-            client_cert=keys.simulator_cert,
-            client_key=keys.simulator_key,
+        simulator_kubeconfig = client_kubeconfig(
+            "simulator", pki.SIMULATOR_USER, keys.simulator_cert, keys.simulator_key
         )
 
         def start_controller_manager(ports: list[int]) -> procs.Process:

@@ -38,6 +38,7 @@ READY_TIMEOUT = 60.0
 DRAIN_SECONDS = 3
 """How long a draining Envoy keeps its listener open, telling clients to go (the API server's drain delay covers it)."""
 DEV_HSTS_MAX_AGE = datetime.timedelta(minutes=5)
+LOCAL_REQUESTS_PER_SECOND = 100_000
 
 
 @dataclass(frozen=True)
@@ -263,9 +264,13 @@ def envoy_settings(
         descriptor_path=DESCRIPTOR,
         tls=None if tls is None else envoy_config.TlsFiles(tls.serving_cert, tls.serving_key),
         cors_allowed_origins=cors_allowed_origins,
-        # Browsers keep HSTS for a host name on every port: a year of it on localhost would break other local servers.
-        hsts_max_age=DEV_HSTS_MAX_AGE,
-        **options,
+        **{
+            # Browsers keep HSTS for a host name on every port: a year of it on localhost would break other servers.
+            "hsts_max_age": DEV_HSTS_MAX_AGE,
+            # Every client of a local stack (tests, load generators, benchmarks) comes from one address, 127.0.0.1.
+            "requests_per_second_per_ip": LOCAL_REQUESTS_PER_SECOND,
+            **options,
+        },
     )
 
 

@@ -69,6 +69,9 @@ class Settings:
     """NOVASPHERE_WATCH_BOOKMARK_SECONDS: how often an idle watch gets a BOOKMARK, 0.1-300. Default 15."""
     tombstone_seconds: float
     """NOVASPHERE_TOMBSTONE_SECONDS: how long deletions are remembered for resuming watches, 60-86400. Default 600."""
+    max_tombstones: int
+    """NOVASPHERE_MAX_TOMBSTONES: how many deletions are remembered at most (the oldest go first; resuming from before
+    them is a resync), 100-1000000. Default 5000."""
     cursor_wait_seconds: float
     """NOVASPHERE_CURSOR_WAIT_SECONDS: how long a read waits for this replica to reach a given cursor, 0-60.
     Default 5."""
@@ -150,6 +153,7 @@ class Settings:
             watch_buffer=reader.get("WATCH_BUFFER", "1024", _int_between(8, 100_000)),
             watch_bookmark_seconds=reader.get("WATCH_BOOKMARK_SECONDS", "15", _float_between(0.1, 300)),
             tombstone_seconds=reader.get("TOMBSTONE_SECONDS", "600", _float_between(60, 86_400)),
+            max_tombstones=reader.get("MAX_TOMBSTONES", "5000", _int_between(100, 1_000_000)),
             cursor_wait_seconds=reader.get("CURSOR_WAIT_SECONDS", "5", _float_between(0, 60)),
             reflection=reader.get("REFLECTION", "false", _bool),
             drain_seconds=reader.get("DRAIN_SECONDS", "5", _float_between(0, 300)),

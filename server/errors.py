@@ -8,6 +8,7 @@ to a status code in one table.
     │   ├── TaskNotFound
     │   ├── ApiKeyNotFound
     │   ├── ConsoleSessionNotFound
+    │   ├── LoginSessionNotFound
     │   └── AdminObjectNotFound  (a tenant, user, role or role binding)
     ├── AlreadyExists
     │   └── AdminObjectExists
@@ -84,7 +85,12 @@ class Reason(enum.StrEnum):
     AUTHZ_NOT_INSTALLED = "AUTHZ_NOT_INSTALLED"
     VM_NOT_RUNNING = "VM_NOT_RUNNING"
     CONSOLE_IN_USE = "CONSOLE_IN_USE"
+    PARTIALLY_APPLIED = "PARTIALLY_APPLIED"
+    OBJECT_CHANGED = "OBJECT_CHANGED"
+    OBJECT_GONE = "OBJECT_GONE"
+    REJECTED_BY_KUBERNETES = "REJECTED_BY_KUBERNETES"
     CONSOLE_SESSION_NOT_FOUND = "CONSOLE_SESSION_NOT_FOUND"
+    LOGIN_SESSION_NOT_FOUND = "LOGIN_SESSION_NOT_FOUND"
     INTERNAL = "INTERNAL"
 
 
@@ -185,6 +191,17 @@ class ConsoleSessionNotFound(NotFound):
     def __init__(self, what: str) -> None:
         super().__init__(
             f"no console session: {what} (ListConsoleSessions shows the VM's sessions)", resource_name=what[:80]
+        )
+
+
+class LoginSessionNotFound(NotFound):
+    reason = Reason.LOGIN_SESSION_NOT_FOUND
+    resource_type = "novasphere.dev/LoginSession"
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(
+            f"you have no live login session '{session_id[:64]}'; ListSessions shows yours",
+            resource_name=session_id[:64],
         )
 
 

@@ -32,6 +32,11 @@ class Metrics:
         self.watch_streams = prometheus_client.Gauge(
             "novasphere_watch_streams", "WatchWukong streams open on this replica.", registry=self.registry
         )
+        self.tombstones = prometheus_client.Gauge(
+            "novasphere_watch_tombstones",
+            "Deleted Wukongs this replica remembers, so that watches can resume across their deletion.",
+            registry=self.registry,
+        )
         self.open_tasks = prometheus_client.Gauge(
             "novasphere_tasks_open",
             "Tasks pending or running, as this replica's cache shows them.",
@@ -66,8 +71,9 @@ class Metrics:
         self.requests.labels(method, code, client_type).inc()
         self.latency.labels(method, client_type).observe(seconds)
 
-    def track_watches(self, count: Callable[[], int]) -> None:
-        self.watch_streams.set_function(count)
+    def track_watches(self, streams: Callable[[], int], tombstones: Callable[[], int]) -> None:
+        self.watch_streams.set_function(streams)
+        self.tombstones.set_function(tombstones)
 
     def track_tasks(self, open_tasks: Callable[[], int], leading: Callable[[], bool]) -> None:
         self.open_tasks.set_function(open_tasks)

@@ -7,7 +7,7 @@ that is not the caller's tenant's is reported exactly like one that does not exi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from server import errors, names
@@ -16,6 +16,7 @@ from server.kube import namespaces
 from server.kube.client import KubeClient
 from server.kube.informer import Kind
 from server.kube.namespaces import TENANT_LABEL
+from server.lookups import Lookups
 
 DEFAULT_NAMESPACE_LABEL = "novasphere.dev/default-namespace"
 NAMESPACES = namespaces.TENANT_NAMESPACES
@@ -24,12 +25,16 @@ NAMESPACES = namespaces.TENANT_NAMESPACES
 class Tenancy:
     """Which namespaces each tenant owns; fed by the namespace informer (an `informer.Handler`)."""
 
-    def __init__(self, kube: KubeClient | None) -> None:
+    def __init__(self, kube: KubeClient | None, lookups: Lookups | None = None) -> None:
+        """`kube` None: what the informer holds only (unit tests)."""
         self._kube = kube
+        self._lookups = lookups or Lookups()
         self._labels: dict[str, Mapping[str, str]] = {}
         self._by_tenant: dict[str, frozenset[str]] = {}
         self._default: dict[str, str] = {}
         self.synced = False
+        self.listeners: list[Callable[[], None]] = []
+        """Told after every change of which namespaces a tenant owns."""
 
     def namespaces(self, caller: Caller) -> frozenset[str]:
         return self._by_tenant.get(caller.tenant, frozenset())
@@ -66,16 +71,28 @@ class Tenancy:
         return namespace
 
     async def _default_not_seen_yet(self, caller: Caller) -> str | None:
-        if self._kube is None:
+        kube = self._kube
+        if kube is None:
             return None
         selector = f"{TENANT_LABEL}={caller.tenant},{DEFAULT_NAMESPACE_LABEL}=true"
-        return next(iter(await namespaces.names_labelled(self._kube, selector)), None)
+
+        async def fetch() -> str | None:
+            return next(iter(await namespaces.names_labelled(kube, selector)), None)
+
+        return await self._lookups.unseen("default-namespace", caller.tenant, client=caller.address, fetch=fetch)
 
     async def _check_owned(self, caller: Caller, namespace: str) -> None:
         """The informer knows; for a namespace it has not seen (created a moment ago), kube-apiserver does."""
         if namespace in self.namespaces(caller):
             return
-        found = await namespaces.get(self._kube, namespace) if self._kube is not None else None
+        kube = self._kube
+        found = None
+        if kube is not None:
+
+            async def fetch() -> dict[str, Any] | None:
+                return await namespaces.get(kube, namespace)
+
+            found = await self._lookups.unseen("namespace", namespace, client=caller.address, fetch=fetch)
         metadata = (found or {}).get("metadata") or {}
         owned = (metadata.get("labels") or {}).get(TENANT_LABEL) == caller.tenant
         if not owned or metadata.get("deletionTimestamp"):
@@ -110,3 +127,5 @@ class Tenancy:
                 default.setdefault(tenant, namespace)  # several marked: the first by name, deterministically
         self._by_tenant = {tenant: frozenset(spaces) for tenant, spaces in by_tenant.items()}
         self._default = default
+        for listener in self.listeners:
+            listener()

@@ -188,6 +188,15 @@ class SidecarSettings:
     per Envoy, so N replicas allow N times it."""
     logins_per_minute: int = 600
     """Login attempts all clients together may make a minute (argon2id costs CPU)."""
+    requests_per_second_per_ip: int = 100
+    """Requests one client address may make a second through any door, in bursts of twice that (then 429 /
+    RESOURCE_EXHAUSTED from Envoy, at no cost to the API server): a client flooding the API, with made-up credentials
+    say, cannot take the CPU the others need. Streams count once, when they open."""
+    refreshes_per_minute_per_ip: int = 60
+    """Token refreshes one client address may make a minute (a client refreshes once an access-token lifetime)."""
+    console_connects_per_minute_per_ip: int = 120
+    """Console WebSockets one client address may open a minute (links are 5 a minute per user anyway): a flood of
+    made-up tickets is answered 429 here, without a connection to the API server each."""
     xff_num_trusted_hops: int = 0
     """Proxies in front of Envoy (an ingress, a load balancer) whose X-Forwarded-For entries are trusted. With 0
     (Envoy is the edge) the client's address is the connection's peer and X-Forwarded-For is ignored, so a client
@@ -214,6 +223,7 @@ class SidecarSettings:
 
 LOCAL_RATE_LIMIT = "envoy.filters.http.local_ratelimit"
 LOGIN_PATH = "/novasphere.v1.AuthService/Login"
+REFRESH_PATH = "/novasphere.v1.AuthService/Refresh"
 
 
 def bootstrap(settings: SidecarSettings) -> Bootstrap:
@@ -361,10 +371,21 @@ def _routes(settings: SidecarSettings) -> RouteConfiguration:
     }
     # Server streams must not be cut by a route timeout (Envoy's default is 15 s). After transcoding, the route is
     # matched again on the gRPC path, so matching the gRPC path covers the REST/SSE form too.
+    per_client = {
+        LOCAL_RATE_LIMIT: Any.pack(
+            _per_client_limit(
+                "requests",
+                per_ip=settings.requests_per_second_per_ip,
+                burst=2 * settings.requests_per_second_per_ip,
+                interval=datetime.timedelta(seconds=1),
+            )
+        )
+    }
     stream_routes = [
         Route(
             match=RouteMatch(path=path),
             route=RouteAction(cluster="grpc_api", timeout=datetime.timedelta(0)),
+            typed_per_filter_config=per_client,
         )
         for path in streaming_methods(settings.descriptor_path, settings.services)
     ]
@@ -385,14 +406,37 @@ def _routes(settings: SidecarSettings) -> RouteConfiguration:
                             timeout=datetime.timedelta(0),
                             upgrade_configs=[RouteActionUpgradeConfig(upgrade_type="websocket", enabled=True)],
                         ),
-                        typed_per_filter_config=no_transcoding,
+                        typed_per_filter_config={
+                            **no_transcoding,
+                            LOCAL_RATE_LIMIT: Any.pack(
+                                _per_client_limit("console", per_ip=settings.console_connects_per_minute_per_ip)
+                            ),
+                        },
                     ),
                     *stream_routes,
                     Route(
                         name="login",
                         match=RouteMatch(path=LOGIN_PATH),
                         route=RouteAction(cluster="grpc_api", timeout=settings.unary_timeout),
-                        typed_per_filter_config={LOCAL_RATE_LIMIT: Any.pack(_login_rate_limit(settings))},
+                        typed_per_filter_config={
+                            LOCAL_RATE_LIMIT: Any.pack(
+                                _per_client_limit(
+                                    "login",
+                                    per_ip=settings.logins_per_minute_per_ip,
+                                    overall=settings.logins_per_minute,
+                                )
+                            )
+                        },
+                    ),
+                    Route(
+                        name="refresh",
+                        match=RouteMatch(path=REFRESH_PATH),
+                        route=RouteAction(cluster="grpc_api", timeout=settings.unary_timeout),
+                        typed_per_filter_config={
+                            LOCAL_RATE_LIMIT: Any.pack(
+                                _per_client_limit("refresh", per_ip=settings.refreshes_per_minute_per_ip)
+                            )
+                        },
                     ),
                     Route(
                         name="api",
@@ -402,6 +446,7 @@ def _routes(settings: SidecarSettings) -> RouteConfiguration:
                         # call, and a hung API server would hold them forever. A gRPC client's own deadline still
                         # reaches the server (grpc-timeout is forwarded) and cancels the call when it is shorter.
                         route=RouteAction(cluster="grpc_api", timeout=settings.unary_timeout),
+                        typed_per_filter_config=per_client,
                     ),
                 ],
             )
@@ -419,21 +464,30 @@ def _hsts(settings: SidecarSettings) -> list[HeaderValueOption]:
     ]
 
 
-def _login_rate_limit(settings: SidecarSettings) -> LocalRateLimit:
-    """A token bucket per client IP (a dynamic descriptor: one bucket per remote address seen, the least recently
-    used forgotten past 10,000) inside one for everyone."""
+def _per_client_limit(
+    name: str,
+    *,
+    per_ip: int,
+    overall: int = 0,
+    burst: int = 0,
+    interval: datetime.timedelta = datetime.timedelta(minutes=1),
+) -> LocalRateLimit:
+    """`per_ip` requests an `interval` (in bursts of `burst`, default `per_ip`) per client address: a dynamic
+    descriptor, one token bucket per address seen, the least recently used forgotten past 10,000; inside one bucket
+    for everyone (`overall`, or 1,000 times `per_ip`). The address is the one Envoy trusts (see
+    `xff_num_trusted_hops`), so a client cannot spread itself over made-up addresses."""
     always = RuntimeFractionalPercent(
         default_value=FractionalPercent(numerator=100, denominator=FractionalPercentDenominatorType.HUNDRED)
     )
     return LocalRateLimit(
-        stat_prefix="login",
-        token_bucket=_per_minute(settings.logins_per_minute),
+        stat_prefix=name,
+        token_bucket=_bucket(overall or per_ip * 1000, interval),
         filter_enabled=always,
         filter_enforced=always,
         descriptors=[
             LocalRateLimitDescriptor(
                 entries=[RateLimitDescriptorEntry(key="remote_address")],
-                token_bucket=_per_minute(settings.logins_per_minute_per_ip),
+                token_bucket=_bucket(per_ip, interval, burst=burst),
             )
         ],
         rate_limits=[RateLimit(actions=[RateLimitAction(remote_address=RateLimitActionRemoteAddress())])],
@@ -442,8 +496,8 @@ def _login_rate_limit(settings: SidecarSettings) -> LocalRateLimit:
     )
 
 
-def _per_minute(count: int) -> TokenBucket:
-    return TokenBucket(max_tokens=count, tokens_per_fill=count, fill_interval=datetime.timedelta(minutes=1))
+def _bucket(count: int, interval: datetime.timedelta, *, burst: int = 0) -> TokenBucket:
+    return TokenBucket(max_tokens=burst or count, tokens_per_fill=count, fill_interval=interval)
 
 
 def _cors_policy(settings: SidecarSettings) -> CorsPolicy:

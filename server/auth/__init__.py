@@ -54,16 +54,23 @@ class Caller:
     tenant: str
     permissions: frozenset[str]
     session: str = ""
-    """The login session the caller's access token belongs to; empty for the development identity."""
+    """The login session the caller's access token belongs to; empty for the development identity and API keys."""
     client_type: str = ""
+    api_key: str = ""
+    """The id of the API key the caller used, if it used one."""
+    address: str = ""
+    """The client's address (as Envoy reports it): what per-client budgets are kept by."""
+    development: bool = False
+    """The development identity (NOVASPHERE_DEV_IDENTITY): not a stored user, not rate-limited."""
 
     def may(self, permission: str) -> bool:
         return permission in self.permissions or ADMIN in self.permissions
 
 
 class CallerSource(Protocol):
-    async def caller(self, metadata: Sequence[tuple[str, str | bytes]]) -> Caller:
-        """The caller of a request with this metadata; raises `errors.Unauthenticated` without valid credentials."""
+    async def caller(self, metadata: Sequence[tuple[str, str | bytes]], *, address: str) -> Caller:
+        """The caller of a request with this metadata from `address`; raises `errors.Unauthenticated` without valid
+        credentials."""
 
 
 _CURRENT: contextvars.ContextVar[Caller] = contextvars.ContextVar("caller")

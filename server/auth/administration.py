@@ -29,18 +29,17 @@ from server.auth import (
     passwords,
     store,
 )
-from server.auth.accounts import Accounts
+from server.auth.accounts import Accounts, password_violations
 from server.auth.store import AuthStore, Binding
 from server.kube import auth_objects, namespaces
 from server.kube import errors as kube_errors
-from server.kube.client import KubeClient
+from server.kube.client import JsonObject, KubeClient
 from server.kube.namespaces import TENANT_LABEL
+from server.lookups import Lookups
 from server.tenancy import DEFAULT_NAMESPACE_LABEL, Tenancy
 
 log = logging.getLogger(__name__)
 
-MIN_PASSWORD = 12
-MAX_PASSWORD = 1024
 _USERNAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$")
 SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 EDIT_ATTEMPTS = 20
@@ -66,13 +65,21 @@ class UserInfo:
 
 class Administration:
     def __init__(
-        self, *, kube: KubeClient, auth_store: AuthStore, tenancy: Tenancy, accounts: Accounts, namespace: str
+        self,
+        *,
+        kube: KubeClient,
+        auth_store: AuthStore,
+        tenancy: Tenancy,
+        accounts: Accounts,
+        namespace: str,
+        lookups: Lookups,
     ) -> None:
         self._kube = kube
         self._store = auth_store
         self._tenancy = tenancy
         self._accounts = accounts
         self._namespace = namespace
+        self._lookups = lookups
 
     # ---- tenants ----------------------------------------------------------------------------------------------
 
@@ -172,7 +179,7 @@ class Administration:
                     "give 1-63 lowercase letters, digits, '-' or '.', starting and ending with one of the first two",
                 )
             )
-        violations += _password_violations(password)
+        violations += password_violations("password", password)
         if violations:
             raise errors.InvalidArgument(violations)
         secret = store.user_secret(username, await passwords.hash_async(password), disabled=disabled)
@@ -194,11 +201,11 @@ class Administration:
                 f"list what to change among {', '.join(USER_FIELDS)}"
                 + (f" (unknown: {', '.join(unknown)})" if unknown else ""),
             )
-        if "password" in fields and (violations := _password_violations(password)):
+        if "password" in fields and (violations := password_violations("password", password)):
             raise errors.InvalidArgument(violations)
         if disabled and "disabled" in fields and username == caller.user:
             raise errors.FailedPrecondition("you cannot disable yourself", reason=errors.Reason.SELF_LOCKOUT)
-        await self._existing_user(username)
+        await self._existing_user(username, caller)
         patch: dict[str, object] = {}
         if "password" in fields:
             patch["data"] = auth_objects.encoded({"passwordHash": await passwords.hash_async(password)})
@@ -210,9 +217,8 @@ class Administration:
             )
         except kube_errors.NotFound as gone:
             raise _no_user(username) from gone
-        for session in self._store.sessions_of(username):
-            if not session.revoked:
-                await self._accounts.revoke_session(session.id, why=f"{', '.join(fields)} changed by {caller.user}")
+        because = store.RevokedBecause.USER_DISABLED if disabled and "disabled" in fields else ""
+        await self._accounts.revoke_sessions_of(username, because=because or store.RevokedBecause.PASSWORD_CHANGED)
         log.info("user %s: %s changed by %s", username, ", ".join(fields), caller.user)
         user = self._store.user(username)
         return self._user_info(
@@ -220,21 +226,34 @@ class Administration:
         )
 
     async def delete_user(self, caller: Caller, username: str) -> None:
+        """Disabled first (no new login or key use anywhere, at once), then every credential and binding is removed
+        (sessions and keys listed from the cluster, not this replica's cache), the user last: a user created again
+        under the name inherits nothing."""
         if username == caller.user:
             raise errors.FailedPrecondition("you cannot delete yourself", reason=errors.Reason.SELF_LOCKOUT)
-        await self._existing_user(username)
-        try:  # first: with the user gone, its tokens and keys are refused at once
-            await auth_objects.delete_secret(
-                self._kube, namespace=self._namespace, name=store.user_secret_name(username)
+        await self._existing_user(username, caller)
+        name = store.user_secret_name(username)
+        try:
+            await auth_objects.patch_secret(
+                self._kube,
+                namespace=self._namespace,
+                name=name,
+                patch={"metadata": {"annotations": {store.DISABLED_ANNOTATION: "true"}}},
             )
         except kube_errors.NotFound as gone:
             raise _no_user(username) from gone
-        leftovers = [store.session_secret_name(s.id) for s in self._store.sessions_of(username)]
-        leftovers += [store.api_key_secret_name(k) for k in self._store.api_key_ids_of(username)]
-        for name in leftovers:
-            with contextlib.suppress(kube_errors.NotFound):
-                await auth_objects.delete_secret(self._kube, namespace=self._namespace, name=name)
+        credentials = await auth_objects.labelled_secrets(
+            self._kube, namespace=self._namespace, selector=f"{store.USER_LABEL}={username}"
+        )
+        for credential in credentials:
+            if credential["metadata"]["name"] != name:
+                with contextlib.suppress(kube_errors.NotFound):
+                    await auth_objects.delete_secret(
+                        self._kube, namespace=self._namespace, name=credential["metadata"]["name"]
+                    )
         await self._edit_authz(lambda roles, bindings: (roles, tuple(b for b in bindings if b.user != username)))
+        with contextlib.suppress(kube_errors.NotFound):
+            await auth_objects.delete_secret(self._kube, namespace=self._namespace, name=name)
         log.info("user %s deleted by %s", username, caller.user)
 
     # ---- roles ------------------------------------------------------------------------------------------------
@@ -285,7 +304,7 @@ class Administration:
     async def create_binding(self, caller: Caller, *, tenant: str, username: str, role: str) -> Binding:
         tenant = self._binding_tenant(caller, tenant)
         self._grantable(caller, role)
-        await self._existing_user(username)
+        await self._existing_user(username, caller)
         binding = Binding(username, tenant, role)
         await self._edit_authz(
             lambda roles, bindings: (roles, (*bindings, binding) if binding not in bindings else bindings)
@@ -338,17 +357,23 @@ class Administration:
                 "revoke roles within your own permissions",
             )
 
-    async def _existing_user(self, username: str) -> None:
+    async def _existing_user(self, username: str, caller: Caller) -> None:
         """The informer knows; for a user it has not seen yet (created on another replica a moment ago), the
         cluster does."""
         if self._store.user(username) is not None:
             return
         if not _USERNAME.match(username):
             raise _no_user(username)
-        try:
-            await auth_objects.get_secret(self._kube, namespace=self._namespace, name=store.user_secret_name(username))
-        except kube_errors.NotFound as missing:
-            raise _no_user(username) from missing
+
+        async def fetch() -> JsonObject | None:
+            with contextlib.suppress(kube_errors.NotFound):
+                return await auth_objects.get_secret(
+                    self._kube, namespace=self._namespace, name=store.user_secret_name(username)
+                )
+            return None
+
+        if await self._lookups.unseen("user", username, client=caller.address, fetch=fetch) is None:
+            raise _no_user(username)
 
     @staticmethod
     def _user_info(name: str, disabled: bool, bindings: Iterable[Binding]) -> UserInfo:
@@ -382,12 +407,6 @@ class Administration:
             except kube_errors.Conflict:  # another edit landed first: redo this one on top of it
                 await asyncio.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # noqa: S311 (jitter, not security)
         raise errors.Unavailable("the roles ConfigMap kept changing under this edit; retry")
-
-
-def _password_violations(password: str) -> list[errors.FieldViolation]:
-    if len(password) < MIN_PASSWORD or len(password) > MAX_PASSWORD:
-        return [errors.FieldViolation("password", f"use {MIN_PASSWORD}-{MAX_PASSWORD} characters")]
-    return []
 
 
 def _no_user(username: str) -> errors.AdminObjectNotFound:

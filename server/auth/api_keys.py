@@ -9,6 +9,7 @@ at the time of each call: demoting or deleting the owner disarms their keys too.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hmac
 import json
@@ -16,16 +17,18 @@ import logging
 import re
 import secrets
 
-from server import errors, timestamps
+from server import errors, lookups, timestamps
 from server.auth import ADMIN, NOT_FOR_API_KEYS, Caller, store, tokens
 from server.auth.store import ApiKeyRecord, AuthStore
 from server.kube import auth_objects
 from server.kube import errors as kube_errors
 from server.kube.client import KubeClient
+from server.lookups import Lookups
 
 log = logging.getLogger(__name__)
 
 PREFIX = "nsk"
+KEY_ID_HEX = 16
 MAX_NAME = 63
 MAX_KEYS_PER_USER = 50
 """Never held by a key, whatever it was created with: keys cannot manage keys."""
@@ -33,10 +36,11 @@ _KEY = re.compile(r"^nsk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 
 
 class ApiKeys:
-    def __init__(self, *, kube: KubeClient, auth_store: AuthStore, namespace: str) -> None:
+    def __init__(self, *, kube: KubeClient, auth_store: AuthStore, namespace: str, lookups: Lookups) -> None:
         self._kube = kube
         self._store = auth_store
         self._namespace = namespace
+        self._lookups = lookups
 
     async def create(
         self, caller: Caller, *, name: str, permissions: list[str], expires: datetime.datetime | None
@@ -70,7 +74,7 @@ class ApiKeys:
                 f"{caller.user} already has {MAX_KEYS_PER_USER} API keys in this tenant; revoke unused ones first",
                 reason=errors.Reason.TOO_MANY_API_KEYS,
             )
-        key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+        key_id, secret = lookups.mint(KEY_ID_HEX), secrets.token_urlsafe(32)
         annotations = {
             store.NAME_ANNOTATION: name.strip(),
             store.PERMISSIONS_ANNOTATION: json.dumps(wanted),
@@ -117,15 +121,15 @@ class ApiKeys:
             raise errors.ApiKeyNotFound(key_id) from None
         log.info("API key %s revoked by %s", key_id, caller.user)
 
-    async def caller(self, key: str) -> Caller:
+    async def caller(self, key: str, *, address: str) -> Caller:
         """The caller an API key stands for; `errors.Unauthenticated` if it is not a live key."""
         match = _KEY.match(key.strip())
         if match is None:
             raise errors.Unauthenticated()
         key_id, secret = match.groups()
-        record = self._store.api_key(key_id) or await self._not_seen_yet(key_id)
+        record = self._store.api_key(key_id) or await self._not_seen_yet(key_id, address)
         if record is None or not hmac.compare_digest(record.digest, tokens.secret_digest(secret)):
-            log.info("refused API key %s: unknown or wrong secret", key_id)
+            log.debug("refused API key %s: unknown or wrong secret", key_id)
             raise errors.Unauthenticated()
         if not record.live(timestamps.now()):
             log.info("refused API key %s: expired", key_id)
@@ -136,17 +140,28 @@ class ApiKeys:
             raise errors.Unauthenticated()
         held = self._store.permissions(record.user, record.tenant)
         granted = (record.permissions if ADMIN in held else record.permissions & held) - NOT_FOR_API_KEYS
-        return Caller(user=record.user, tenant=record.tenant, permissions=granted, client_type="service")
+        return Caller(
+            user=record.user,
+            tenant=record.tenant,
+            permissions=granted,
+            client_type="service",
+            api_key=record.id,
+            address=address,
+        )
 
-    async def _not_seen_yet(self, key_id: str) -> ApiKeyRecord | None:
+    async def _not_seen_yet(self, key_id: str, address: str) -> ApiKeyRecord | None:
         """A key created on another replica a moment ago may not have reached this one's informer yet."""
-        try:
-            secret = await auth_objects.get_secret(
-                self._kube, namespace=self._namespace, name=store.api_key_secret_name(key_id)
-            )
-        except kube_errors.NotFound:
+
+        async def fetch() -> ApiKeyRecord | None:
+            with contextlib.suppress(kube_errors.NotFound):
+                return store.api_key_from(
+                    await auth_objects.get_secret(
+                        self._kube, namespace=self._namespace, name=store.api_key_secret_name(key_id)
+                    )
+                )
             return None
-        return store.api_key_from(secret)
+
+        return await self._lookups.unseen("api-key", key_id, client=address, fetch=fetch, minted=True)
 
 
 def _only_logged_in(caller: Caller) -> None:

@@ -1,7 +1,10 @@
-"""Per-user rate limits on the RPCs that cost the cluster most: token buckets per (tenant, user, bucket), and a cap on
-the streams one user (or, for streams that need no caller, one client address) holds open. In memory per replica, so
-N replicas allow N times the rate (Envoy's per-IP limits sit in front of all of them). The development identity is
-not limited: it is one shared caller of tests and demos.
+"""Per-user rate limits on the RPCs that cost the cluster most, and a cap on the streams one user (or, for streams
+that need no caller, one client address) holds open.
+
+A rate is "at most N a minute, in bursts of at most B": the minute is counted over every replica (`tally.py`, so N
+replicas do not allow N times the rate), the burst by each replica's own token bucket. Open streams are counted per
+replica. Envoy's per-address limits sit in front of all of this. The development identity is not limited: it is one
+shared caller of tests and demos.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 
 from server import errors
 from server.auth import Caller
+from server.tally import Tally, key_of
 
 MAX_TRACKED = 100_000
 """Buckets kept at most (the least recently used go first), so many callers cannot exhaust memory."""
@@ -44,9 +48,8 @@ MAX_STREAMS_PER_USER = 50
 
 
 class RateLimits:
-    def __init__(self, *, exempt: Caller | None, clock: Callable[[], float] = time.monotonic) -> None:
-        """`exempt`: the development identity, when it is in use."""
-        self._exempt = exempt
+    def __init__(self, *, tally: Tally, clock: Callable[[], float] = time.monotonic) -> None:
+        self._tally = tally
         self._clock = clock
         self._buckets: collections.OrderedDict[tuple[str, str, str], tuple[float, float]] = collections.OrderedDict()
         self._streams: collections.Counter[tuple[str, str]] = collections.Counter()
@@ -54,8 +57,16 @@ class RateLimits:
     def charge(self, caller: Caller, method: str) -> None:
         """Takes one token for `method` from the caller's bucket; `errors.RateLimited` when it is empty."""
         rate = RATES.get(method)
-        if rate is None or caller is self._exempt:
+        if rate is None or caller.development:
             return
+        minute = key_of("rate", caller.tenant, caller.user, rate.bucket)
+        if self._tally.count(minute, within=60) >= rate.per_minute:
+            wait = self._tally.retry_after(minute, within=60, limit=round(rate.per_minute))
+            raise errors.RateLimited(
+                f"too many {rate.bucket} requests: at most {rate.per_minute:g} a minute per user; retry in "
+                f"{max(1, round(wait))} s",
+                retry_after_seconds=max(wait, 1.0),
+            )
         key = (caller.tenant, caller.user, rate.bucket)
         now = self._clock()
         tokens, at = self._buckets.pop(key, (float(rate.burst), now))
@@ -69,13 +80,14 @@ class RateLimits:
                 retry_after_seconds=wait,
             )
         self._buckets[key] = (tokens - 1, now)
+        self._tally.add(minute)
         while len(self._buckets) > MAX_TRACKED:
             self._buckets.popitem(last=False)
 
     @contextlib.contextmanager
     def stream(self, caller: Caller) -> Iterator[None]:
         """Holds one of the caller's stream slots while a server stream runs."""
-        if caller is self._exempt:
+        if caller.development:
             yield
             return
         with self._slot((caller.tenant, caller.user), "per user"):

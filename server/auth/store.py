@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +23,13 @@ from server.kube.informer import Kind
 
 log = logging.getLogger(__name__)
 
+_EPOCH = datetime.datetime.fromtimestamp(0, datetime.UTC)
 USER_LABEL = "novasphere.dev/user"
 TENANT_LABEL = "novasphere.dev/tenant"
 REVOKED_LABEL = "novasphere.dev/revoked"
+REVOKED_REASON_ANNOTATION = "novasphere.dev/revoked-reason"
+CLIENT_ADDRESS_ANNOTATION = "novasphere.dev/client-address"
+LAST_USED_ANNOTATION = "novasphere.dev/last-used"
 EXPIRES_ANNOTATION = "novasphere.dev/expires"
 DISABLED_ANNOTATION = "novasphere.dev/disabled"
 ACTIVE_KID_ANNOTATION = "novasphere.dev/active-kid"
@@ -74,6 +78,20 @@ class User:
     disabled: bool
 
 
+class RevokedBecause:
+    """Why a login session was revoked (its `revoked-reason` annotation): clients are told in words, and consoles the
+    session opened close with a code of their own for `SESSION_LIMIT`."""
+
+    LOGOUT = "logout"
+    REVOKED = "revoked"
+    """By its user (from another session) or an administrator."""
+    PASSWORD_CHANGED = "password-changed"  # noqa: S105 (a reason, not a secret)
+    USER_DISABLED = "user-disabled"
+    REFRESH_REUSED = "refresh-reused"
+    SESSION_LIMIT = "session-limit"
+    """Its user logged in once too often: the oldest sessions go."""
+
+
 @dataclass(frozen=True)
 class Session:
     id: str
@@ -81,6 +99,15 @@ class Session:
     tenant: str
     expires: datetime.datetime | None
     revoked: bool
+    revoked_reason: str = ""
+    generation: int = 0
+    """The generation of the one refresh token that works now (see `tokens`)."""
+    client_type: str = ""
+    client_address: str = ""
+    created: datetime.datetime | None = None
+    last_used: datetime.datetime | None = None
+    """The last login or refresh (access tokens are not tracked per request)."""
+    resource_version: str = ""
 
     def live(self, now: datetime.datetime) -> bool:
         return not self.revoked and self.expires is not None and now < self.expires
@@ -122,12 +149,21 @@ def session_from(secret: Mapping[str, Any]) -> Session:
     metadata = secret["metadata"]
     labels = metadata.get("labels") or {}
     annotations = metadata.get("annotations") or {}
+    generation = secret_data(secret).get("generation", "")
     return Session(
         id=str(metadata["name"]).removeprefix("session-"),
         user=labels.get(USER_LABEL, ""),
         tenant=labels.get(TENANT_LABEL, ""),
         expires=timestamps.parse(annotations.get(EXPIRES_ANNOTATION, "")),
         revoked=labels.get(REVOKED_LABEL) == "true",
+        revoked_reason=annotations.get(REVOKED_REASON_ANNOTATION, ""),
+        generation=int(generation) if generation.isdigit() else 0,
+        client_type=annotations.get(CLIENT_TYPE_ANNOTATION, ""),
+        client_address=annotations.get(CLIENT_ADDRESS_ANNOTATION, ""),
+        # to the microsecond, which creationTimestamp is not: the order of a user's logins decides which go first
+        created=timestamps.parse(annotations.get(CREATED_ANNOTATION) or metadata.get("creationTimestamp")),
+        last_used=timestamps.parse(annotations.get(LAST_USED_ANNOTATION, "")),
+        resource_version=str(metadata.get("resourceVersion", "")),
     )
 
 
@@ -148,6 +184,8 @@ class AuthStore:
         self._bindings: tuple[Binding, ...] = ()
         self._authz_version = 0
         self._synced: set[str] = set()
+        self.listeners: list[Callable[[], None]] = []
+        """Told after every change (the console proxy re-checks the consoles it holds)."""
 
     @property
     def synced(self) -> bool:
@@ -181,8 +219,17 @@ class AuthStore:
         return sorted(self._users.values(), key=lambda u: u.name)
 
     def sessions_of(self, user: str) -> list[Session]:
-        """Revoked ones included (their Secrets stay until they expire)."""
-        return sorted((s for s in self._sessions.values() if s.user == user), key=lambda s: s.id)
+        """Revoked ones included (their Secrets stay until they expire), oldest first."""
+        return sorted((s for s in self._sessions.values() if s.user == user), key=lambda s: (s.created or _EPOCH, s.id))
+
+    def wrote_session(self, secret: Mapping[str, Any]) -> None:
+        """A session as written (by this replica, ahead of its watch event, or from the informer): an older version
+        arriving later does not replace a newer one."""
+        session = session_from(secret)
+        current = self._sessions.get(session.id)
+        if current is None or int(current.resource_version or 0) <= int(session.resource_version or 0):
+            self._sessions[session.id] = session
+            self._tell()
 
     def api_key_ids_of(self, user: str) -> list[str]:
         """In every tenant."""
@@ -212,6 +259,7 @@ class AuthStore:
         """A roles ConfigMap this replica just wrote: in force here at once, ahead of its watch event, so the next
         read on this replica sees it (an older event arriving later does not undo it)."""
         self._put(config_map)
+        self._tell()
 
     # informer.Handler
     def replace(self, kind: Kind, items: list[dict[str, Any]], resource_version: int) -> None:
@@ -222,12 +270,18 @@ class AuthStore:
         for item in items:
             self._put(item)
         self._synced.add(kind.name)
+        self._tell()
 
     def apply(self, kind: Kind, event_type: str, item: dict[str, Any], resource_version: int) -> None:
         if event_type == "DELETED":
             self._remove(item)
         else:
             self._put(item)
+        self._tell()
+
+    def _tell(self) -> None:
+        for listener in self.listeners:
+            listener()
 
     def progress(self, kind: Kind, resource_version: int) -> None:
         """Bookmarks carry nothing authentication needs."""
@@ -243,8 +297,7 @@ class AuthStore:
                 disabled = annotations.get(DISABLED_ANNOTATION, "") == "true"
                 self._users[name] = User(name, secret_data(item).get("passwordHash", ""), disabled)
             elif kind_label == SESSION_KIND:
-                session = session_from(item)
-                self._sessions[session.id] = session
+                self.wrote_session(item)
             elif kind_label == API_KEY_KIND:
                 record = api_key_from(item)
                 self._api_keys[record.id] = record
@@ -269,6 +322,9 @@ class AuthStore:
             self._sessions.pop(str(metadata["name"]).removeprefix("session-"), None)
         elif kind == API_KEY_KIND:
             self._api_keys.pop(str(metadata["name"]).removeprefix("apikey-"), None)
+        elif kind == KEYS_KIND:
+            self.keys.unload()
+            log.warning("the token keys Secret %s was deleted: no token is accepted now", metadata.get("name"))
         elif kind == AUTHZ_KIND:
             self._roles, self._bindings, self._authz_version = {}, (), 0
             log.warning("the roles ConfigMap %s was deleted: no role grants anything now", metadata.get("name"))

@@ -1,16 +1,24 @@
-"""Access tokens: short-lived JWTs signed with ES256 by whichever key the key ring marks active.
+"""Access tokens: short-lived JWTs signed with ES256 by whichever key the key ring marks active; and the MAC that
+makes refresh tokens unforgeable.
 
 The keys live in one Secret (`novasphere-token-keys`) that every replica watches, so any replica verifies what
 another signed. Rotation without logging anyone out: add a key and mark it active (new tokens use it), keep the old
 one until the tokens it signed have expired (one access-token lifetime), then remove it. Verification pins the
 algorithm (a token saying `alg: none` or HS256 is refused before any key is touched), requires a known `kid`, and
-allows a small clock skew between replicas.
+allows a small clock skew between replicas. Deleting the Secret unloads every key: no token verifies until a new one
+is created (by the next replica to start, or an administrator).
+
+A refresh token is `nsr2.<session>.<generation>.<MAC>`: the MAC (HMAC-SHA256 under the Secret's `refresh-hmac` key)
+of the session and the generation the token was issued at. Nothing per token is stored, only each session's current
+generation, yet every token ever issued is recognised: a valid MAC for an older generation is a token already used.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime
 import hashlib
+import hmac
 import secrets
 import threading
 from collections.abc import Mapping
@@ -25,6 +33,8 @@ ISSUER = "novasphere-api"
 AUDIENCE = "novasphere-api"
 LEEWAY_SECONDS = 30
 REQUIRED_CLAIMS = ("exp", "iat", "nbf", "sub", "sid", "tid", "iss", "aud")
+REFRESH_KEY_ENTRY = "refresh-hmac"
+"""The entry of the keys Secret that holds the refresh-token MAC key (base64 of 32 random bytes)."""
 
 
 class InvalidToken(Exception):
@@ -52,6 +62,10 @@ def new_private_key_pem() -> str:
     return pem.decode()
 
 
+def new_refresh_key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
 def new_kid() -> str:
     return f"{datetime.datetime.now(datetime.UTC):%Y%m%d}-{secrets.token_hex(4)}"
 
@@ -63,10 +77,15 @@ class KeyRing:
         self._lock = threading.Lock()
         self._keys: dict[str, ec.EllipticCurvePrivateKey] = {}
         self._active = ""
+        self._refresh_key = b""
 
-    def load(self, pems: Mapping[str, str], active: str) -> None:
+    def load(self, entries: Mapping[str, str], active: str) -> None:
+        """The Secret's entries: PEM private keys by `kid`, and the refresh MAC key."""
+        refresh_key = base64.b64decode(entries.get(REFRESH_KEY_ENTRY, ""))
         keys: dict[str, ec.EllipticCurvePrivateKey] = {}
-        for kid, pem in pems.items():
+        for kid, pem in entries.items():
+            if kid == REFRESH_KEY_ENTRY:
+                continue
             key = serialization.load_pem_private_key(pem.encode(), password=None)
             if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
                 raise ValueError(f"key {kid!r} is not an EC P-256 private key")
@@ -74,11 +93,29 @@ class KeyRing:
         if active not in keys:
             raise ValueError(f"the active key {active!r} is not among the keys {sorted(keys)}")
         with self._lock:
-            self._keys, self._active = keys, active
+            self._keys, self._active, self._refresh_key = keys, active, refresh_key
+
+    def unload(self) -> None:
+        """The keys Secret is gone: nothing signs or verifies any more."""
+        with self._lock:
+            self._keys, self._active, self._refresh_key = {}, "", b""
 
     @property
     def ready(self) -> bool:
-        return bool(self._active)
+        return bool(self._active) and bool(self._refresh_key)
+
+    @property
+    def has_refresh_key(self) -> bool:
+        return bool(self._refresh_key)
+
+    def refresh_mac(self, session: str, generation: int) -> str:
+        """The MAC a refresh token of `session` issued at `generation` carries; raises InvalidToken without a key."""
+        with self._lock:
+            key = self._refresh_key
+        if not key:
+            raise InvalidToken("no refresh key loaded")
+        digest = hmac.new(key, f"{session}.{generation}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
     @property
     def kids(self) -> list[str]:

@@ -26,7 +26,7 @@ from aiohttp import web
 from server import timestamps
 from server.auth.store import AuthStore
 from server.config import HostPort
-from server.console import sessions
+from server.console import rights, sessions
 from server.console.sessions import CONNECTED, CloseCode, ConsoleCache, ConsoleRecord, ConsoleSessions
 from server.kube import console_sessions as objects
 from server.kube import errors as kube_errors
@@ -34,6 +34,7 @@ from server.kube import kubevirt
 from server.kube.client import KubeClient
 from server.kube.console_streams import ConsoleDialer, ConsoleRefused
 from server.metrics import Metrics
+from server.tenancy import Tenancy
 from server.transport import edge
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ raw bytes in binary frames; nothing else is spoken (no base64 framing, as in Kub
 MAX_FRAME = 1 << 20
 HEARTBEAT_SECONDS = 30.0
 VM_CHECK_SECONDS = 3.0
+RIGHTS_CHECK_SECONDS = 1.0
 """After KubeVirt closes a console, how long to look for the VM having stopped (its VMI ending)."""
 
 
@@ -83,6 +85,7 @@ class ConsoleProxy:
         cache: ConsoleCache,
         sessions_: ConsoleSessions,
         auth_store: AuthStore,
+        tenancy: Tenancy,
         metrics: Metrics,
         settings: ProxySettings,
     ) -> None:
@@ -90,6 +93,8 @@ class ConsoleProxy:
         self._cache = cache
         self._sessions = sessions_
         self._auth_store = auth_store
+        self._tenancy = tenancy
+        self._recheck_due = False
         self._metrics = metrics
         self._settings = settings
         self._dialer = ConsoleDialer(kube)
@@ -98,6 +103,38 @@ class ConsoleProxy:
         self.url = ""
         """ws://host:port of the listener once started."""
         cache.listener = self._changed
+        auth_store.listeners.append(self._recheck_soon)
+        tenancy.listeners.append(self._recheck_soon)
+
+    async def keep_checking_rights(self, stop: asyncio.Event) -> None:
+        """Re-checks every console held here each second too: login sessions and API keys expire with no event."""
+        while not stop.is_set():
+            self._recheck()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=RIGHTS_CHECK_SECONDS)
+
+    def _recheck_soon(self) -> None:
+        """Users, sessions, keys, roles or tenants changed: once the loop is free (many changes may come at once),
+        every console held here is checked against them."""
+        if self._live and not self._recheck_due:
+            self._recheck_due = True
+            asyncio.get_running_loop().call_soon(self._recheck)
+
+    def _recheck(self) -> None:
+        self._recheck_due = False
+        now = timestamps.now()
+        for live in list(self._live.values()):
+            ended = rights.right_ended(
+                live.record,
+                store=self._auth_store,
+                tenancy=self._tenancy,
+                development_user=self._settings.development_user,
+                now=now,
+            )
+            if ended is not None:
+                if not live.ended.is_set():
+                    log.info("console %s: the right to it ended (%s)", live.record.id, ended.reason)
+                live.end(ended.code, ended.reason)
 
     async def start(self, listen: HostPort) -> int:
         """Listens on `listen` (port 0: any); returns the port."""
@@ -147,7 +184,7 @@ class ConsoleProxy:
         ticket = ticket or request.query.get("ticket", "")
         record, why = await self._claim(session_id, ticket, _client_ip(request))
         if record is None:
-            log.info("console %s refused: %s", session_id[:64], why)
+            log.debug("console %s refused: %s", session_id[:64], why)
             return _refusal(401, 16, "the console ticket is invalid, used or expired; ask for a new console link")
         try:
             backend = await self._dialer.open(
@@ -173,16 +210,11 @@ class ConsoleProxy:
 
     async def _claim(self, session_id: str, ticket: str, client_ip: str) -> tuple[ConsoleRecord | None, str]:
         """Moves the session from Issued to Connected under its resourceVersion: the ticket works once, anywhere."""
-        if not ticket or not session_id.startswith("console-"):
-            return None, "no ticket, or not a console session"
-        record = self._cache.get(session_id)
+        if not ticket:
+            return None, "no ticket"
+        record = await self._sessions.session(session_id, client=client_ip)
         if record is None:
-            try:
-                record = sessions.record_from(
-                    await objects.get(self._kube, namespace=self._settings.namespace, name=session_id)
-                )
-            except kube_errors.NotFound:
-                return None, "no such session"
+            return None, "no such session"
         now = timestamps.now()
         if not sessions.ticket_matches(record, ticket):
             return None, "wrong ticket"
@@ -190,9 +222,15 @@ class ConsoleProxy:
             return None, f"ticket already used (session {record.phase})"
         if now >= record.ticket_expires:
             return None, "ticket expired"
-        user = self._auth_store.user(record.user)
-        if (user is None or user.disabled) and record.user != self._settings.development_user:
-            return None, f"user {record.user} is gone or disabled"
+        ended = rights.right_ended(
+            record,
+            store=self._auth_store,
+            tenancy=self._tenancy,
+            development_user=self._settings.development_user,
+            now=now,
+        )
+        if ended is not None:
+            return None, ended.reason
         if not await self._sessions.holds_lock(record):
             return None, "the console was taken by another session"
         status = {"phase": CONNECTED, "connectTime": timestamps.format_micro(now), "clientIp": client_ip}

@@ -16,12 +16,11 @@ import hashlib
 import hmac
 import logging
 import secrets
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from server import errors, timestamps
+from server import errors, lookups, timestamps
 from server.auth import Caller
 from server.kube import console_sessions as objects
 from server.kube import errors as kube_errors
@@ -29,6 +28,7 @@ from server.kube import leases
 from server.kube.client import KubeClient
 from server.kube.informer import Kind
 from server.kube.kubevirt import vm_name
+from server.lookups import Lookups
 from server.wukongs.cache import WukongState
 from server.wukongs.queries import WukongQueries
 
@@ -38,7 +38,8 @@ Protocol = Literal["vnc", "serial"]
 PROTOCOLS: tuple[Protocol, ...] = ("vnc", "serial")
 ISSUED, CONNECTED, CLOSED = "Issued", "Connected", "Closed"
 MANAGE = "vm:console:manage"
-"""Disconnecting another user's console session."""
+"""Disconnecting, or taking over, another user's console session."""
+ACCESS = "vm:console:access"
 LIFETIME_DEFAULT, LIFETIME_MIN, LIFETIME_MAX = 3600, 60, 8 * 3600
 MAX_REASON = 60
 LOCK_ATTEMPTS = 5
@@ -47,6 +48,8 @@ VM_UID_LABEL = "novasphere.dev/vm-uid"
 OPENING_GRACE_SECONDS = 10.0
 """How long a console Lease naming a session not written yet counts as taken (the writer may still be at it)."""
 WEBSOCKET_PATH = "/ws/v1/consoles/"
+SESSION_PREFIX = "console-"
+SESSION_ID_HEX = 20
 
 
 class CloseCode:
@@ -58,6 +61,13 @@ class CloseCode:
     VM_STOPPED = 4003
     BACKEND_CLOSED = 4004
     SHUTDOWN = 4005
+    SIGNED_OUT = 4006
+    """The login session it was opened with ended (logout, revoked, expired), or the API key was revoked."""
+    ACCESS_REVOKED = 4007
+    """The user may no longer open it: disabled or deleted, vm:console:access withdrawn, or the VM's namespace left
+    the user's tenant."""
+    SESSION_LIMIT = 4008
+    """Its login session was ended because the user logged in more than 20 times since."""
     INTERNAL = 1011
 
 
@@ -78,6 +88,10 @@ class ConsoleRecord:
     protocol: Protocol
     user: str
     tenant: str
+    login_session: str
+    """The login session the link was asked for with ("" for an API key or the development identity)."""
+    api_key: str
+    """The API key the link was asked for with, if any."""
     ticket_digest: str
     ticket_expires: datetime.datetime
     expires: datetime.datetime
@@ -132,6 +146,8 @@ def record_from(item: Mapping[str, Any]) -> ConsoleRecord:
         protocol="serial" if spec.get("protocol") == "serial" else "vnc",
         user=str(requested.get("user", "")),
         tenant=str(requested.get("tenant", "")),
+        login_session=str(requested.get("session", "")),
+        api_key=str(requested.get("apiKey", "")),
         ticket_digest=str(spec.get("ticketDigest", "")),
         ticket_expires=timestamps.parse(spec.get("ticketExpireTime")) or epoch,
         expires=timestamps.parse(spec.get("expireTime")) or epoch,
@@ -235,8 +251,10 @@ class ConsoleSessions:
         wukongs: WukongQueries,
         settings: ConsoleSettings,
         direct_url: Callable[[], str],
+        lookups: Lookups,
     ) -> None:
         """`direct_url`: the console listener's own ws:// base, for calls that did not come through Envoy."""
+        self._lookups = lookups
         self._kube = kube
         self._cache = cache
         self._wukongs = wukongs
@@ -266,7 +284,7 @@ class ConsoleSessions:
                 f"Wukong '{state.name}' is not running, so it has no console; start it first",
                 reason=errors.Reason.VM_NOT_RUNNING,
             )
-        session_id = f"console-{uuid.uuid4().hex[:20]}"
+        session_id = f"{SESSION_PREFIX}{lookups.mint(SESSION_ID_HEX)}"
         now = timestamps.now()
         previous = await self._lock(caller, state, protocol, session_id, take_over=take_over, now=now)
         ticket = secrets.token_urlsafe(32)
@@ -291,7 +309,13 @@ class ConsoleSessions:
                     "uid": state.uid,
                     "vmi": vm_name(state.name),
                 },
-                "requestedBy": {"user": caller.user, "tenant": caller.tenant, "clientType": caller.client_type},
+                "requestedBy": {
+                    "user": caller.user,
+                    "tenant": caller.tenant,
+                    "clientType": caller.client_type,
+                    **({"session": caller.session} if caller.session else {}),
+                    **({"apiKey": caller.api_key} if caller.api_key else {}),
+                },
                 "ticketDigest": ticket_digest(ticket),
                 "ticketExpireTime": timestamps.format_micro(
                     now + datetime.timedelta(seconds=self._settings.ticket_seconds)
@@ -410,7 +434,7 @@ class ConsoleSessions:
                     continue
             spec = lease.get("spec") or {}
             holder_id = str(spec.get("holderIdentity") or "")
-            holder = await self._session(holder_id)
+            holder = await self.session(holder_id, client=caller.address)
             acquired = timestamps.parse(spec.get("acquireTime")) or now
             if holder is None and holder_id and now - acquired < datetime.timedelta(seconds=OPENING_GRACE_SECONDS):
                 # taken a moment ago by a request that is still writing its session
@@ -425,6 +449,12 @@ class ConsoleSessions:
                         since=holder.connect_time or holder.created or now,
                         connected=holder.phase == CONNECTED,
                     )
+                if holder.user != caller.user and not caller.may(MANAGE):
+                    raise errors.PermissionDenied(
+                        MANAGE,
+                        message=f"the {protocol} console of {state.name} is {holder.user}'s now: taking it over "
+                        f"needs {MANAGE} (taking over your own does not)",
+                    )
                 taken = holder
             lease["spec"] = _lease_spec(session_id, now)
             try:
@@ -434,15 +464,21 @@ class ConsoleSessions:
                 continue
         raise errors.Unavailable("the console is being requested by someone else right now; retry")
 
-    async def _session(self, session_id: str) -> ConsoleRecord | None:
-        if not session_id:
+    async def session(self, session_id: str, *, client: str) -> ConsoleRecord | None:
+        """The session from the cache; one written on another replica a moment ago from kube-apiserver (bounded)."""
+        if not session_id.startswith(SESSION_PREFIX):
             return None
         record = self._cache.get(session_id)
         if record is not None:
             return record
-        with contextlib.suppress(kube_errors.NotFound):  # written on another replica a moment ago
-            return record_from(await objects.get(self._kube, namespace=self._settings.namespace, name=session_id))
-        return None
+
+        async def fetch() -> ConsoleRecord | None:
+            with contextlib.suppress(kube_errors.NotFound):
+                return record_from(await objects.get(self._kube, namespace=self._settings.namespace, name=session_id))
+            return None
+
+        identifier = session_id.removeprefix(SESSION_PREFIX)
+        return await self._lookups.unseen("console-session", identifier, client=client, fetch=fetch, minted=True)
 
     async def holds_lock(self, record: ConsoleRecord) -> bool:
         try:

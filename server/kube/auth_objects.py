@@ -17,7 +17,8 @@ def secrets_kind(namespace: str) -> Kind:
 
 
 def config_maps_kind(namespace: str) -> Kind:
-    return Kind("auth-configmaps", f"/api/v1/namespaces/{namespace}/configmaps", label_selector=KIND_LABEL)
+    """The roles ConfigMap (the API's other ConfigMaps, its replicas' counts, have informers of their own)."""
+    return Kind("auth-configmaps", f"/api/v1/namespaces/{namespace}/configmaps", label_selector=f"{KIND_LABEL}=authz")
 
 
 def secret_data(secret: Mapping[str, object]) -> dict[str, str]:
@@ -48,6 +49,12 @@ async def patch_secret(
     return await client.request(
         "PATCH", _secrets(namespace, name), body=patch, content_type="application/merge-patch+json"
     )
+
+
+async def labelled_secrets(client: KubeClient, *, namespace: str, selector: str) -> list[JsonObject]:
+    """The Secrets with these labels as kube-apiserver holds them now (not as a cache last saw them)."""
+    listed = await client.request("GET", _secrets(namespace), query={"labelSelector": selector})
+    return list(listed.get("items") or [])
 
 
 async def delete_secret(client: KubeClient, *, namespace: str, name: str) -> None:

@@ -21,12 +21,14 @@ async def storage_class(client: KubeClient, name: str) -> JsonObject | None:
         return None
 
 
-async def grow_claim(client: KubeClient, *, namespace: str, name: str, size: str) -> JsonObject:
+async def grow_claim(client: KubeClient, *, namespace: str, name: str, size: str, dry_run: bool = False) -> JsonObject:
+    """With `dry_run`, kube-apiserver runs every check (admission, quota) and writes nothing."""
     return await client.request(
         "PATCH",
         f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{name}",
         body={"spec": {"resources": {"requests": {"storage": size}}}},
         content_type="application/merge-patch+json",
+        query={"dryRun": "All"} if dry_run else {},
     )
 
 

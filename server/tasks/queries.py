@@ -4,6 +4,7 @@ tasks; any other is NOT_FOUND."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from server.auth import Caller
 from server.kube import errors as kube_errors
 from server.kube import tasks as task_objects
 from server.kube.client import KubeClient
+from server.lookups import Lookups
 from server.tasks.cache import TaskCache
 from server.tasks.model import State, Task, newest_first
 from server.tenancy import Tenancy
@@ -42,7 +44,10 @@ class TaskPage:
 
 
 class TaskQueries:
-    def __init__(self, *, kube: KubeClient, tasks: TaskCache, tenancy: Tenancy, namespace: str) -> None:
+    def __init__(
+        self, *, kube: KubeClient, tasks: TaskCache, tenancy: Tenancy, namespace: str, lookups: Lookups
+    ) -> None:
+        self._lookups = lookups
         self._kube = kube
         self._tasks = tasks
         self._tenancy = tenancy
@@ -52,15 +57,21 @@ class TaskQueries:
         """The caller's task; NOT_FOUND for another tenant's."""
         if not _TASK_ID.match(task_id):
             raise errors.InvalidArgument.field("id", "is not a task ID; use the `id` of a task the API returned")
-        task = self._tasks.get(task_id)
-        if task is None:
-            try:
-                task = Task(await task_objects.get(self._kube, namespace=self._namespace, name=task_id))
-            except kube_errors.NotFound as error:
-                raise errors.TaskNotFound(task_id) from error
-        if task.tenant != caller.tenant:
+        task = self._tasks.get(task_id) or await self._not_seen_yet(task_id, caller)
+        if task is None or task.tenant != caller.tenant:
             raise errors.TaskNotFound(task_id)
         return task
+
+    async def _not_seen_yet(self, task_id: str, caller: Caller) -> Task | None:
+        """A task written on another replica a moment ago, from kube-apiserver (bounded: `lookups`). Task names
+        derived from a request id carry no time, so there is no recency test."""
+
+        async def fetch() -> Task | None:
+            with contextlib.suppress(kube_errors.NotFound):
+                return Task(await task_objects.get(self._kube, namespace=self._namespace, name=task_id))
+            return None
+
+        return await self._lookups.unseen("task", task_id, client=caller.address, fetch=fetch)
 
     def children(self, parent: Task) -> list[Task]:
         return self._tasks.children(parent.id)

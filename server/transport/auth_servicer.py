@@ -11,7 +11,8 @@ from novasphere.v1 import auth_service_pb2, auth_service_pb2_grpc
 from server import auth
 from server.auth.accounts import Accounts, Grant
 from server.auth.api_keys import ApiKeys
-from server.auth.store import ApiKeyRecord
+from server.auth.store import ApiKeyRecord, Session
+from server.transport import edge
 from server.transport.convert import set_time
 from server.transport.interceptors import client_type
 
@@ -30,13 +31,16 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
             password=request.password,
             tenant=request.tenant_id,
             client_type=_client_type(context),
+            address=_address(context),
         )
         return _grant(grant)
 
     async def Refresh(
         self, request: auth_service_pb2.RefreshRequest, context: Context
     ) -> auth_service_pb2.LoginResponse:
-        grant = await self._accounts.refresh(refresh_token=request.refresh_token, client_type=_client_type(context))
+        grant = await self._accounts.refresh(
+            refresh_token=request.refresh_token, client_type=_client_type(context), address=_address(context)
+        )
         return _grant(grant)
 
     async def Logout(
@@ -79,6 +83,42 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
         await self._api_keys.revoke(auth.current(), request.id)
         return auth_service_pb2.RevokeApiKeyResponse()
 
+    async def ChangePassword(
+        self, request: auth_service_pb2.ChangePasswordRequest, context: Context
+    ) -> auth_service_pb2.ChangePasswordResponse:
+        ended = await self._accounts.change_password(
+            auth.current(), current=request.current_password, new=request.new_password
+        )
+        return auth_service_pb2.ChangePasswordResponse(sessions_ended=ended)
+
+    async def ListSessions(
+        self, request: auth_service_pb2.ListSessionsRequest, context: Context
+    ) -> auth_service_pb2.ListSessionsResponse:
+        caller = auth.current()
+        return auth_service_pb2.ListSessionsResponse(
+            sessions=[_session(s, current=s.id == caller.session) for s in self._accounts.sessions(caller)]
+        )
+
+    async def RevokeSession(
+        self, request: auth_service_pb2.RevokeSessionRequest, context: Context
+    ) -> auth_service_pb2.RevokeSessionResponse:
+        await self._accounts.revoke_own_session(auth.current(), request.id)
+        return auth_service_pb2.RevokeSessionResponse()
+
+
+def _session(session: Session, *, current: bool) -> auth_service_pb2.LoginSession:
+    message = auth_service_pb2.LoginSession(
+        id=session.id,
+        tenant_id=session.tenant,
+        client_type=session.client_type,
+        client_address=session.client_address,
+        current=current,
+    )
+    set_time(message.create_time, session.created)
+    set_time(message.last_use_time, session.last_used)
+    set_time(message.expire_time, session.expires)
+    return message
+
 
 def _api_key(record: ApiKeyRecord) -> auth_service_pb2.ApiKey:
     message = auth_service_pb2.ApiKey(
@@ -91,6 +131,10 @@ def _api_key(record: ApiKeyRecord) -> auth_service_pb2.ApiKey:
     set_time(message.create_time, record.created)
     set_time(message.expire_time, record.expires)
     return message
+
+
+def _address(context: Context) -> str:
+    return edge.client_address(context.invocation_metadata() or (), context.peer())
 
 
 def _client_type(context: Context) -> str:

@@ -42,6 +42,27 @@ _TABLE: dict[type[BaseException], _Rule] = {
     errors.SlowConsumer: _Rule(grpc.StatusCode.RESOURCE_EXHAUSTED),
     errors.Unavailable: _Rule(grpc.StatusCode.UNAVAILABLE),
     errors.NovaError: _Rule(grpc.StatusCode.INTERNAL),
+    # What a domain call did not expect of kube-apiserver still gets the code its meaning has, never INTERNAL.
+    kube_errors.NotFound: _Rule(
+        grpc.StatusCode.NOT_FOUND,
+        errors.Reason.OBJECT_GONE,
+        "what this call works on was deleted meanwhile; read it again",
+    ),
+    kube_errors.Conflict: _Rule(
+        grpc.StatusCode.ABORTED,
+        errors.Reason.OBJECT_CHANGED,
+        "what this call works on was changed by someone else meanwhile; read it again and retry",
+    ),
+    kube_errors.Invalid: _Rule(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        errors.Reason.REJECTED_BY_KUBERNETES,
+        "Kubernetes refused the change as invalid; check the values against the documented limits",
+    ),
+    kube_errors.Gone: _Rule(
+        grpc.StatusCode.UNAVAILABLE,
+        errors.Reason.BACKEND_UNAVAILABLE,
+        "the Kubernetes API's view moved on while this call ran; retry",
+    ),
     kube_errors.Unreachable: _Rule(
         grpc.StatusCode.UNAVAILABLE,
         errors.Reason.BACKEND_UNAVAILABLE,

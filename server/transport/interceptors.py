@@ -199,7 +199,7 @@ class AuthorizeInterceptor(grpc.aio.ServerInterceptor):
                 log.error("%s is served but missing from the permission table; refused", method)
                 raise domain_errors.PermissionDenied("admin")
             self._lifecycle.check_fresh()
-            caller = await self._callers.caller(metadata)
+            caller = await self._callers.caller(metadata, address=edge.client_address(metadata, context.peer()))
             if required != permissions.AUTHENTICATED and not caller.may(required):
                 raise domain_errors.PermissionDenied(required)
             self._limits.charge(caller, method)

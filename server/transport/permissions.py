@@ -56,6 +56,9 @@ REQUIRED: Final[dict[str, str]] = {
     _AUTH + "CreateApiKey": "apikey:manage",
     _AUTH + "ListApiKeys": "apikey:manage",
     _AUTH + "RevokeApiKey": "apikey:manage",
+    _AUTH + "ChangePassword": AUTHENTICATED,  # a login session's own user (not an API key; domain)
+    _AUTH + "ListSessions": AUTHENTICATED,  # the caller's own
+    _AUTH + "RevokeSession": AUTHENTICATED,  # one of the caller's own
     _CONSOLE + "CreateConsoleSession": "vm:console:access",
     _CONSOLE + "GetConsoleStatus": "vm:console:access",
     _CONSOLE + "DisconnectConsole": "vm:console:access",  # another user's session also needs vm:console:manage

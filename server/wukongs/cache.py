@@ -5,8 +5,8 @@ Each joined Wukong carries a cursor: the highest resourceVersion among the chang
 as integers (etcd revisions; DESIGN §3's deliberate exception to treating them as opaque). A change of any of the
 four objects that alters what the API shows is published once as a `Change`; changes that alter nothing visible
 (a Pod's probe timestamps, vmoperator's status echo) are absorbed. Deleted Wukongs leave a tombstone for
-`tombstone_seconds`, so a watch can resume across a deletion; `oldest_cursor` is the oldest cursor this replica can
-resume from.
+`tombstone_seconds` (and only the newest `max_tombstones` of them, so that churn cannot fill memory), so a watch can
+resume across a deletion; `oldest_cursor` is the oldest cursor this replica can resume from.
 """
 
 from __future__ import annotations
@@ -129,6 +129,7 @@ class WukongCache:
         self,
         *,
         tombstone_seconds: float = 600.0,
+        max_tombstones: int = 5000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`clock` times tombstones (tests pass their own)."""
@@ -138,6 +139,7 @@ class WukongCache:
         self._by_uid: dict[str, Key] = {}
         self._tombstones: collections.deque[Tombstone] = collections.deque()
         self._tombstone_seconds = tombstone_seconds
+        self._max_tombstones = max_tombstones
         self._clock = clock
         self._listeners: list[Callable[[Change], None]] = []
         self._seen: dict[str, int] = {}
@@ -173,12 +175,12 @@ class WukongCache:
     @property
     def oldest_cursor(self) -> int:
         """A watch can resume from this cursor or a later one: every change after it is in the states or a tombstone."""
-        self._prune()
+        self.prune()
         return self._oldest
 
     def changes_since(self, cursor: int) -> list[Change]:
         """What a watch that saw everything up to `cursor` has missed, oldest first; `cursor` ≥ `oldest_cursor`."""
-        self._prune()
+        self.prune()
         missed = [
             Change(
                 ChangeType.ADDED if state.created_cursor > cursor else ChangeType.MODIFIED, None, state, state.cursor
@@ -323,6 +325,7 @@ class WukongCache:
             self._by_uid.pop(before.uid, None)
             cursor = max(before.cursor, resource_version)
             self._tombstones.append(Tombstone(before, cursor, self._clock()))
+            self.prune()
             self._publish(Change(ChangeType.DELETED, before, None, cursor))
             before = None
         if wukong is None:
@@ -347,11 +350,23 @@ class WukongCache:
         for listener in self._listeners:
             listener(change)
 
-    def _prune(self) -> None:
-        """Forgets tombstones older than the retention; resuming from before them is then a resync."""
+    def prune(self) -> None:
+        """Forgets tombstones older than the retention, and the oldest beyond the cap; resuming from before them is
+        then a resync. Called on every deletion and on a timer (`keep_pruning`), not only when a watch resumes."""
         horizon = self._clock() - self._tombstone_seconds
-        while self._tombstones and self._tombstones[0].at < horizon:
+        while self._tombstones and (self._tombstones[0].at < horizon or len(self._tombstones) > self._max_tombstones):
             self._oldest = max(self._oldest, self._tombstones.popleft().cursor)
+
+    @property
+    def tombstones(self) -> int:
+        return len(self._tombstones)
+
+    async def keep_pruning(self, stop: asyncio.Event) -> None:
+        """Ages tombstones out even while nothing is deleted and no watch resumes."""
+        while not stop.is_set():
+            self.prune()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=max(1.0, self._tombstone_seconds / 10))
 
 
 def _revision(item: Raw) -> int:

@@ -152,10 +152,17 @@ class WukongCommands:
             if etag and etag != current_etag:
                 raise errors.Conflict(name=wukong.name, etag=etag, current=current_etag)
             changed, growths = await self._changed(current, wukong, paths)
+            operations = _guarded_patch(current, changed)
             try:
-                written = await wukongs.patch(
-                    self._kube, namespace, wukong.name, _guarded_patch(current, changed), dry_run=validate_only
-                )
+                # Everything checked first, nothing written: the patch as a dry run, each claim's growth as one
+                # (`_disk_changes`). Then the claims grow, then the Wukong: should the Wukong's patch still fail, the
+                # grown disks are merely larger than its spec says, and a retry of the update makes them agree.
+                written = await wukongs.patch(self._kube, namespace, wukong.name, operations, dry_run=True)
+                if not validate_only:
+                    await self._grow(namespace, wukong.name, growths)
+                    written = await wukongs.patch(self._kube, namespace, wukong.name, operations, dry_run=False)
+            except kube_errors.NotFound as error:  # deleted since it was read
+                raise errors.WukongNotFound(namespace=namespace, name=wukong.name) from error
             except kube_errors.Invalid as error:
                 if not _TEST_FAILED.search(error.detail):
                     raise errors.InvalidArgument.field(
@@ -167,9 +174,22 @@ class WukongCommands:
             break
         if validate_only:
             return _unjoined(written)
-        for growth in growths:
-            await storage.grow_claim(self._kube, namespace=namespace, name=growth.claim, size=growth.size)
         return await self._settled(written)
+
+    async def _grow(self, namespace: str, name: str, growths: list[_Growth]) -> None:
+        """The claims of the disks that grow, before the Wukong is patched. Each passed a dry run already, so a
+        refusal here is a race: the answer then says which grew, and that the Wukong was left as it was."""
+        for done, growth in enumerate(growths):
+            try:
+                await storage.grow_claim(self._kube, namespace=namespace, name=growth.claim, size=growth.size)
+            except kube_errors.KubeError as error:
+                grown = ", ".join(g.claim for g in growths[:done]) or "none"
+                raise errors.FailedPrecondition(
+                    f"growing claim {growth.claim} of Wukong '{name}' to {growth.size} was refused "
+                    f"({_claim_refusal(error)}); Wukong '{name}' was not changed (claims grown already: {grown}, "
+                    "which a retry finds done)",
+                    reason=errors.Reason.PARTIALLY_APPLIED,
+                ) from error
 
     async def _changed(
         self, current: JsonObject, wukong: WukongInput, paths: list[str]
@@ -213,15 +233,17 @@ class WukongCommands:
             if new_size < old_size:
                 violations.append(errors.FieldViolation(f"{field}.size", f"disks cannot shrink (now {old['size']})"))
             elif new_size > old_size:
-                problem = await self._growable(namespace, claim_name(name, disk["name"]), new_size)
+                problem = await self._growable(namespace, claim_name(name, disk["name"]), disk["size"], new_size)
                 if problem:
                     violations.append(errors.FieldViolation(f"{field}.size", problem))
                 else:
                     growths.append(_Growth(claim_name(name, disk["name"]), disk["size"]))
         return growths, violations
 
-    async def _growable(self, namespace: str, claim: str, size: int) -> str | None:
-        """Why the claim cannot grow to `size`, or None. No claim yet is fine: vmoperator creates it at the new size."""
+    async def _growable(self, namespace: str, claim: str, size: str, size_bytes: int) -> str | None:
+        """Why the claim cannot grow to `size`, or None: its class, its binding, and a dry run of the resize itself
+        (admission and quota), so that nothing is written when it would be refused. No claim yet is fine: vmoperator
+        creates it at the new size."""
         found = await storage.claim(self._kube, namespace=namespace, name=claim)
         if found is None:
             return None
@@ -231,6 +253,10 @@ class WukongCommands:
             return f"StorageClass '{class_name}' does not allow volume expansion, so this disk cannot grow"
         if (found.get("status") or {}).get("phase") != "Bound":
             return "the disk's claim is not bound yet (it binds when the VM first starts); grow it after that"
+        try:
+            await storage.grow_claim(self._kube, namespace=namespace, name=claim, size=size, dry_run=True)
+        except (kube_errors.Invalid, kube_errors.Forbidden, kube_errors.Conflict) as error:
+            return f"Kubernetes would refuse to grow the disk's claim: {_claim_refusal(error)}"
         return None
 
     async def _check_storage_classes(self, spec: Mapping[str, Any], field: str) -> validation.Violations:
@@ -290,6 +316,13 @@ def etag_of(wukong: Mapping[str, Any]) -> str:
 def _raise_if(violations: validation.Violations) -> None:
     if violations:
         raise errors.InvalidArgument(violations)
+
+
+def _claim_refusal(error: kube_errors.KubeError) -> str:
+    """What to tell a client about a refused claim resize: a quota is theirs to raise; anything else in short."""
+    if "exceeded quota" in error.detail:
+        return "the namespace's storage quota would be exceeded; ask for a larger quota or free some storage"
+    return f"{type(error).__name__.lower()} ({error.status})"
 
 
 def _unjoined(raw: JsonObject) -> WukongState:

@@ -12,6 +12,8 @@ from server.wukongs.cache import WukongState
 from server.wukongs.status import PowerState
 
 NAME_LIKE_MAX = 63
+STATUS_MAX = 256
+"""`status` lists power states: a few words."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,9 @@ class WukongFilter:
             except errors.InvalidArgument as error:
                 violations += error.violations
         states: set[PowerState] = set()
+        if len(status) > STATUS_MAX:
+            violations.append(errors.FieldViolation("status", f"must be at most {STATUS_MAX} characters"))
+            status = ""
         for word in filter(None, (part.strip() for part in status.split(","))):
             try:
                 states.add(PowerState[word.upper()])

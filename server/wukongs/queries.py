@@ -19,7 +19,7 @@ from server.tenancy import Tenancy
 from server.wukongs import detail
 from server.wukongs.cache import Change, WukongCache, WukongState
 from server.wukongs.filters import WukongFilter
-from server.wukongs.watch import Encoder, WatchHub
+from server.wukongs.watch import Encoder, Scope, WatchHub
 
 VIEWS_KEPT = 32
 SortKey = paging.SortKey
@@ -186,7 +186,11 @@ class WukongQueries:
         wanted = parse_cursor(cursor)
         if wanted is not None:
             await self.wait_for(wanted, key=None)
-        return self._hub.watch(wukong_filter, encoder, (wukong_filter.fingerprint(), caller.permissions), wanted)
+        scope = Scope(
+            lambda: self._tenancy.namespaces(caller), named=next(iter(namespaces)) if name or namespace else ""
+        )
+        group = (caller.tenant, scope.named, wukong_filter.fingerprint(), caller.permissions)
+        return self._hub.watch(wukong_filter, encoder, group, wanted, scope)
 
     def _sorted(self, wukong_filter: WukongFilter, sort_by: str) -> _SortedView:
         """The matching Wukongs in ascending order. Views of the most recent filters are kept and updated with every

@@ -76,11 +76,21 @@ class Selector:
 EVERYTHING = Selector()
 
 
+MAX_TEXT = 4096
+MAX_REQUIREMENTS = 50
+"""Bounds on a selector from a client: each Wukong is tested against every requirement, on the event loop."""
+
+
 def parse(text: str) -> Selector:
-    """Raises ValueError naming the first bad term and what was expected there."""
+    """Raises ValueError naming the first bad term and what was expected there, or the bound a selector exceeds."""
     if not text.strip():
         return EVERYTHING
-    requirements = {_requirement(term.strip(), text) for term in _terms(text)}
+    if len(text) > MAX_TEXT:
+        raise ValueError(f"is {len(text)} characters long; at most {MAX_TEXT}")
+    terms = _terms(text)
+    if len(terms) > MAX_REQUIREMENTS:
+        raise ValueError(f"has {len(terms)} requirements; at most {MAX_REQUIREMENTS}")
+    requirements = {_requirement(term.strip(), text) for term in terms}
     return Selector(tuple(sorted(requirements, key=lambda r: (r.key, str(r)))))
 
 

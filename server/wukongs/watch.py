@@ -4,13 +4,18 @@ Streams with the same filter and caller permissions form a group; each change is
 payload is queued to every stream in it. Each stream has a bounded queue: a client that does not keep up is dropped
 with an in-band ERROR (`SLOW_CONSUMER`) and never slows the others. Idle streams get a BOOKMARK every
 `bookmark_seconds` from one shared ticker, which also keeps proxies from closing them.
+
+A stream's namespaces follow tenancy while it is open (`rescope`): when a namespace leaves the caller's tenant its
+Wukongs are DELETED from the stream at once (a stream that named that namespace then ends with NAMESPACE_NOT_FOUND),
+and a namespace that joins the tenant brings its Wukongs in as ADDED.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Hashable
+import dataclasses
+from collections.abc import AsyncGenerator, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -35,10 +40,19 @@ class _Stream:
     dropped: bool = False
 
 
+@dataclass(frozen=True)
+class Scope:
+    """The namespaces a stream may see, as tenancy says now; `named`: the one namespace the request named, if any."""
+
+    namespaces: Callable[[], frozenset[str]]
+    named: str = ""
+
+
 @dataclass(eq=False)
 class _Group:
     filter: WukongFilter
     encoder: Encoder
+    scope: Scope | None = None
     streams: set[_Stream] = field(default_factory=set)
 
 
@@ -62,16 +76,22 @@ class WatchHub:
         return sum(len(group.streams) for group in self._groups.values())
 
     async def watch(
-        self, wukong_filter: WukongFilter, encoder: Encoder, group_key: Hashable, cursor: int | None
+        self,
+        wukong_filter: WukongFilter,
+        encoder: Encoder,
+        group_key: Hashable,
+        cursor: int | None,
+        scope: Scope | None = None,
     ) -> AsyncGenerator[object, None]:
         """The stream's payloads: the initial state (or what was missed since `cursor`), a BOOKMARK, then changes.
-        Ends with an ERROR payload and raises when the stream must end abnormally."""
+        Ends with an ERROR payload and raises when the stream must end abnormally. `scope`: where the stream's
+        namespaces come from while it runs (the filter's stay fixed without)."""
         if cursor is not None and cursor < self._cache.oldest_cursor:
             error = errors.ResyncRequired(cursor=cursor, oldest=self._cache.oldest_cursor)
             yield encoder.error(error)
             raise error
         stream = _Stream(asyncio.Queue(maxsize=self._settings.buffer))
-        group = self._groups.setdefault(group_key, _Group(wukong_filter, encoder))
+        group = self._groups.setdefault(group_key, _Group(wukong_filter, encoder, scope))
         # Snapshot and subscription happen without an await between them: no change can fall in between. The states
         # are immutable, so they are encoded as they are sent, not all at once (10,000 would stall the loop).
         if cursor is None:
@@ -110,19 +130,52 @@ class WatchHub:
                     if self._groups[group_key] is group:
                         del self._groups[group_key]
 
-    def end_all(self, error: errors.NovaError) -> int:
-        """Ends every stream with an in-band ERROR holding `error` after what it has queued (its client resumes from
-        the last cursor it got); returns how many streams there were."""
+    def rescope(self) -> None:
+        """Tenancy changed: every group's namespaces follow, its streams told of each Wukong that entered or left."""
+        for group in list(self._groups.values()):
+            if group.scope is None:
+                continue
+            namespaces = group.scope.namespaces()
+            if group.scope.named:
+                namespaces &= {group.scope.named}
+            if namespaces == group.filter.namespaces:
+                continue
+            before, group.filter = group.filter, dataclasses.replace(group.filter, namespaces=namespaces)
+            cursor = self._cache.cursor
+            for state in list(self._cache.states()):
+                was, now = before.matches(state), group.filter.matches(state)
+                if was != now:
+                    self._queue(
+                        group, group.encoder.change(ChangeType.ADDED if now else ChangeType.DELETED, state, cursor)
+                    )
+            if group.scope.named and not namespaces:
+                self._end(group, errors.NamespaceNotFound(group.scope.named))
+
+    def _queue(self, group: _Group, payload: object) -> None:
+        for stream in list(group.streams):
+            if stream.dropped:
+                continue
+            try:
+                stream.queue.put_nowait(payload)
+            except asyncio.QueueFull:
+                _drop(stream)
+
+    def _end(self, group: _Group, error: errors.NovaError) -> None:
         ending = _Ending(error)
-        streams = [stream for group in self._groups.values() for stream in group.streams]
-        for stream in streams:
+        for stream in list(group.streams):
             try:
                 stream.queue.put_nowait(ending)
             except asyncio.QueueFull:  # it resumes from its cursor all the same
                 while not stream.queue.empty():
                     stream.queue.get_nowait()
                 stream.queue.put_nowait(ending)
-        return len(streams)
+
+    def end_all(self, error: errors.NovaError) -> int:
+        """Ends every stream with an in-band ERROR holding `error` after what it has queued (its client resumes from
+        the last cursor it got); returns how many streams there were."""
+        for group in self._groups.values():
+            self._end(group, error)
+        return self.streams
 
     async def _tick(self) -> None:
         """Queues a BOOKMARK for every idle stream each `bookmark_seconds`; one timer for all streams, so waiting for
@@ -137,15 +190,8 @@ class WatchHub:
     def _publish(self, change: Change) -> None:
         for group in list(self._groups.values()):
             payload = self._encode(group, change)
-            if payload is None:
-                continue
-            for stream in list(group.streams):
-                if stream.dropped:
-                    continue
-                try:
-                    stream.queue.put_nowait(payload)
-                except asyncio.QueueFull:
-                    _drop(stream)
+            if payload is not None:
+                self._queue(group, payload)
 
     @staticmethod
     def _encode(group: _Group, change: Change) -> object | None:

@@ -188,6 +188,42 @@ def test_a_new_password_or_disabling_ends_the_users_sessions_and_deleting_remove
     assert details_of(gone).reason == "USER_NOT_FOUND"
 
 
+def test_a_user_created_again_under_a_deleted_ones_name_inherits_nothing(
+    secure: Secure,
+    admin_stub: AdminServiceStub,
+    as_admin: tuple[tuple[str, str]],
+    cleanup: dict[str, list[str]],
+) -> None:
+    """DeleteUser removes sessions, keys and bindings (listed from the cluster) before the user: the new user of the
+    same name, made at once, finds none of the old one's credentials working."""
+    name = unique("reborn")
+    cleanup["users"].append(name)
+    admin_stub.CreateUser(pb.CreateUserRequest(username=name, password=PASSWORD), metadata=as_admin)
+    admin_stub.CreateRoleBinding(pb.CreateRoleBindingRequest(username=name, role="operator"), metadata=as_admin)
+    old = login(secure.first, name)
+    old_key = secure.first.auth.CreateApiKey(
+        auth_pb2.CreateApiKeyRequest(name="old", permissions=["vm:query"]), metadata=bearer(old.access_token)
+    ).key
+
+    admin_stub.DeleteUser(pb.DeleteUserRequest(username=name), metadata=as_admin)
+    admin_stub.CreateUser(pb.CreateUserRequest(username=name, password=NEW_PASSWORD), metadata=as_admin)
+    admin_stub.CreateRoleBinding(pb.CreateRoleBindingRequest(username=name, role="operator"), metadata=as_admin)
+    new = login(secure.first, name, NEW_PASSWORD)
+
+    me = auth_pb2.MeRequest()
+    for replica in (secure.first, secure.second):
+        for metadata in (bearer(old.access_token), (("x-api-key", old_key),)):
+            kube_helpers.eventually(
+                functools.partial(_refused_now, functools.partial(replica.auth.Me, me, metadata=metadata)),
+                timeout=5,
+                what="the old user's credentials refused",
+            )
+    refused(lambda: secure.first.auth.Refresh(auth_pb2.RefreshRequest(refresh_token=old.refresh_token)))
+    assert not secure.first.auth.ListApiKeys(auth_pb2.ListApiKeysRequest(), metadata=bearer(new.access_token)).api_keys
+    sessions = secure.first.auth.ListSessions(auth_pb2.ListSessionsRequest(), metadata=bearer(new.access_token))
+    assert [s.current for s in sessions.sessions] == [True]
+
+
 def test_roles_are_defined_applied_and_kept_while_bound(
     secure: Secure, admin_stub: AdminServiceStub, as_admin: tuple[tuple[str, str]], user: Callable[..., str]
 ) -> None:

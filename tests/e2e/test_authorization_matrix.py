@@ -4,9 +4,10 @@ that refuse anonymous calls.
 
 The expected outcome of each cell is written here from the role definitions (deploy/authz.yaml, DESIGN.md §5), not
 read from the server's table: UNAUTHENTICATED (401) without credentials, PERMISSION_DENIED (403) without the
-permission, NOT_FOUND (404) for another tenant's VM, and otherwise anything but those (the request then meets the
-domain's own checks). Mutations that must be denied are sent for real and must leave the VM as it was; allowed ones
-are sent with `validate_only` or with invalid input, so the matrix changes nothing.
+permission, NOT_FOUND (404) for another tenant's VM or task, and otherwise the request's own outcome, named for each
+RPC in `ALLOWED`: success, or the domain error its (deliberately harmless) input must meet. Mutations that must be
+denied are sent for real and must leave everything as it was; allowed ones are sent with `validate_only` or with
+invalid input, so the matrix changes nothing. The task RPCs name a real task of the other tenant's.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from novasphere.v1 import (
     wukong_service_pb2,
 )
 from novasphere.v1.auth_service_pb2_grpc import AuthServiceStub
+from novasphere.v1.task_service_pb2_grpc import TaskServiceStub
+from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
 from tests import kube_helpers
 from tests.conftest import TENANT
 from tests.e2e.test_auth import PASSWORD, SECURE_ENV
@@ -111,25 +114,95 @@ NEEDS: dict[str, str] = {  # what each RPC needs, from DESIGN.md §5 and the iss
     "AdminService/ListRoleBindings": "binding:manage",
     "AdminService/CreateRoleBinding": "binding:manage",
     "AdminService/DeleteRoleBinding": "binding:manage",
+    "AuthService/ChangePassword": ANY_CALLER,
+    "AuthService/ListSessions": ANY_CALLER,
+    "AuthService/RevokeSession": ANY_CALLER,
 }
-# RPCs on one VM: another tenant's caller gets NOT_FOUND there (no existence leak).
+OK, INVALID, MISSING, NOT_NOW = (
+    grpc.StatusCode.OK,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.FAILED_PRECONDITION,
+)
+ALLOWED: dict[str, grpc.StatusCode] = {  # the outcome of each allowed request below, by what it asks
+    "WukongService/ListWukongs": OK,
+    "WukongService/GetWukong": OK,
+    "WukongService/WatchWukong": OK,
+    "WukongService/CreateWukong": OK,  # validate_only
+    "WukongService/UpdateWukong": OK,  # validate_only
+    "WukongService/StartWukong": NOT_NOW,  # the VM runs already
+    "WukongService/StopWukong": OK,  # validate_only
+    "WukongService/RestartWukong": OK,  # validate_only
+    "WukongService/PauseWukong": OK,  # validate_only
+    "WukongService/ResumeWukong": NOT_NOW,  # not paused
+    "WukongService/DeleteWukong": OK,  # validate_only
+    "WukongService/BatchWukongOperation": OK,  # validate_only
+    "TaskService/GetTask": MISSING,  # the other tenant's task
+    "TaskService/ListTasks": OK,
+    "TaskService/WatchTask": MISSING,
+    "TaskService/CancelTask": MISSING,
+    "AccessService/CreateAccessService": INVALID,  # service type "Bogus"
+    "AccessService/ListAccessServices": OK,
+    "AccessService/DeleteAccessService": MISSING,  # no such Service
+    "StatsService/GetStats": OK,
+    "MetricsService/GetWukongMetrics": OK,
+    "MetricsService/WatchWukongMetrics": OK,
+    "AuthService/Login": INVALID,  # no username
+    "AuthService/Refresh": INVALID,  # no token
+    "AuthService/Logout": OK,
+    "AuthService/Me": OK,
+    "AuthService/CheckPermission": OK,
+    "AuthService/CreateApiKey": INVALID,  # no permissions
+    "AuthService/ListApiKeys": OK,
+    "AuthService/RevokeApiKey": MISSING,  # no such key
+    "AuthService/ChangePassword": INVALID,  # too short a new password
+    "AuthService/ListSessions": OK,
+    "AuthService/RevokeSession": MISSING,  # no such session of the caller's
+    "ConsoleService/CreateConsoleSession": INVALID,  # a 5 s lifetime
+    "ConsoleService/GetConsoleStatus": OK,
+    "ConsoleService/DisconnectConsole": MISSING,  # no session open
+    "ConsoleService/ListConsoleSessions": OK,
+    "AdminService/ListTenants": OK,
+    "AdminService/CreateTenant": INVALID,  # "Not A Tenant"
+    "AdminService/DeleteTenant": MISSING,
+    "AdminService/ListUsers": OK,
+    "AdminService/CreateUser": INVALID,  # too short a password
+    "AdminService/UpdateUser": INVALID,  # no update_mask
+    "AdminService/DeleteUser": MISSING,
+    "AdminService/ListRoles": OK,
+    "AdminService/PutRole": INVALID,  # an unknown permission
+    "AdminService/DeleteRole": MISSING,
+    "AdminService/ListRoleBindings": OK,
+    "AdminService/CreateRoleBinding": MISSING,  # no such user
+    "AdminService/DeleteRoleBinding": MISSING,
+}
+ONLY_LOGGED_IN = {"AuthService/ChangePassword", "AuthService/ListSessions", "AuthService/RevokeSession"}
+"""One's own password and sessions: an API key is refused by the domain (PERMISSION_DENIED)."""
+# RPCs on the VM or its namespace: another tenant's caller gets NOT_FOUND there (no existence leak).
 ON_THE_VM = {
     name
     for name in NEEDS
     if name.startswith(("WukongService/", "MetricsService/", "AccessService/", "ConsoleService/"))
 } - {
-    "WukongService/ListWukongs",
-    "WukongService/CreateWukong",
     "AccessService/CreateAccessService",  # its input is invalid on purpose: refused before the VM is looked up
     "ConsoleService/CreateConsoleSession",  # likewise
-}
+} | {"TaskService/ListTasks"}  # it names the VM's namespace
+OTHER_TENANTS_TASK = {"TaskService/GetTask", "TaskService/WatchTask", "TaskService/CancelTask"}
+"""The other tenant's operator may read its own task; cancelling it, ended already, is not possible any more."""
 KEY_MANAGEMENT = {
     "AuthService/CreateApiKey",
     "AuthService/ListApiKeys",
     "AuthService/RevokeApiKey",
 }  # keys never hold apikey:manage
 REFUSED = {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED}
-HTTP_OF = {grpc.StatusCode.UNAUTHENTICATED: 401, grpc.StatusCode.PERMISSION_DENIED: 403, grpc.StatusCode.NOT_FOUND: 404}
+HTTP_OF = {  # Envoy's mapping of gRPC codes to HTTP statuses
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+}
 
 
 @dataclass(frozen=True)
@@ -153,6 +226,8 @@ class Target:
     other_tenant: str
     probe: str
     """A name no refused request may bring into being (tenant, namespace, user)."""
+    other_task: str
+    """A task of the other tenant's, ended."""
 
 
 @dataclass(frozen=True)
@@ -222,18 +297,56 @@ def callers(doors: Doors, kube: kubernetes.client.ApiClient) -> Iterator[list[Wh
         accounts.unbind(kube, name)
 
 
-def expected_refusal(who: Who, rpc: str) -> grpc.StatusCode | None:
-    """The code this caller must get for this RPC, or None when any answer but a refusal is right."""
+@pytest.fixture(scope="module")
+def other_tasks(doors: Doors, callers: list[Who], kube: kubernetes.client.ApiClient) -> Iterator[str]:
+    """A real task of the other tenant's, ended: its operator stopped a VM in one of its namespaces."""
+    other = next(who for who in callers if who.other_tenant)
+    namespace = f"matrix-other-{uuid.uuid4().hex[:6]}"
+    kube_helpers.create_namespace(kube, namespace, {"novasphere.dev/tenant": other.tenant})
+    try:
+        spec = {**kube_helpers.MINIMAL_SPEC, "startStrategy": {"autoStart": True}}
+        kube_helpers.create_wukong(kube, namespace, "theirs", spec)
+        wukongs, tasks = WukongServiceStub(doors.channel), TaskServiceStub(doors.channel)
+
+        def stopped() -> task_pb2.Task | None:
+            try:
+                return wukongs.StopWukong(
+                    wukong_service_pb2.StopWukongRequest(namespace=namespace, name="theirs", force=True),
+                    metadata=other.metadata,
+                )
+            except grpc.RpcError as error:  # until the VM runs (and the replica has seen it)
+                if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION):
+                    return None
+                raise
+
+        task = kube_helpers.eventually(stopped, timeout=60, what="the other tenant's stop task")
+
+        def ended() -> bool:
+            found = tasks.GetTask(task_service_pb2.GetTaskRequest(id=task.id), metadata=other.metadata)
+            return found.state in (task_pb2.SUCCEEDED, task_pb2.FAILED)
+
+        kube_helpers.eventually(ended, timeout=60, what="the other tenant's task to end")
+        yield task.id
+    finally:
+        kube_helpers.delete_namespace(kube, namespace)
+
+
+def expected(who: Who, rpc: str) -> grpc.StatusCode:
+    """The code this caller must get for this RPC."""
     needs = NEEDS[rpc]
     if needs == PUBLIC:
-        return None
+        return ALLOWED[rpc]
     if who.permissions is None:
         return grpc.StatusCode.UNAUTHENTICATED
     if needs != ANY_CALLER and needs not in who.permissions and "admin" not in who.permissions:
         return grpc.StatusCode.PERMISSION_DENIED
+    if who.api_key and rpc in ONLY_LOGGED_IN:
+        return grpc.StatusCode.PERMISSION_DENIED
     if who.other_tenant and rpc in ON_THE_VM:
         return grpc.StatusCode.NOT_FOUND
-    return None
+    if who.other_tenant and rpc in OTHER_TENANTS_TASK:
+        return NOT_NOW if rpc == "TaskService/CancelTask" else OK
+    return ALLOWED[rpc]
 
 
 def requests(target: Target, *, refused: bool) -> dict[str, Message]:
@@ -243,7 +356,7 @@ def requests(target: Target, *, refused: bool) -> dict[str, Message]:
     wukong = wukong_pb2.Wukong(name=target.vm, namespace=target.namespace, labels={"matrix": "touched"})
     new = wukong_pb2.Wukong(name=f"{target.vm}-new")
     new.spec.cpu, new.spec.memory = 1, "1Gi"
-    new.spec.disks.add(name="root", size="1Gi")
+    new.spec.disks.add(name="root", size="1Gi", storage_class_name="local-path")
     w, t, a = wukong_service_pb2, task_service_pb2, access_service_pb2
     return {
         "WukongService/ListWukongs": w.ListWukongsRequest(namespace=target.namespace),
@@ -262,10 +375,10 @@ def requests(target: Target, *, refused: bool) -> dict[str, Message]:
         "WukongService/BatchWukongOperation": w.BatchWukongOperationRequest(
             operation=task_pb2.Task.Operation.START, namespace=target.namespace, names=[target.vm], validate_only=dry
         ),
-        "TaskService/GetTask": t.GetTaskRequest(id="matrix-no-such-task"),
+        "TaskService/GetTask": t.GetTaskRequest(id=target.other_task),
         "TaskService/ListTasks": t.ListTasksRequest(namespace=target.namespace),
-        "TaskService/WatchTask": t.WatchTaskRequest(id="matrix-no-such-task"),
-        "TaskService/CancelTask": t.CancelTaskRequest(id="matrix-no-such-task"),
+        "TaskService/WatchTask": t.WatchTaskRequest(id=target.other_task),
+        "TaskService/CancelTask": t.CancelTaskRequest(id=target.other_task),
         "AccessService/CreateAccessService": a.CreateAccessServiceRequest(
             **at, service_type="NodePort" if refused else "Bogus", ports=[a.PortSpec(port=22)]
         ),
@@ -282,6 +395,11 @@ def requests(target: Target, *, refused: bool) -> dict[str, Message]:
         "AuthService/CreateApiKey": auth_service_pb2.CreateApiKeyRequest(name="matrix"),  # invalid: no permissions
         "AuthService/ListApiKeys": auth_service_pb2.ListApiKeysRequest(),
         "AuthService/RevokeApiKey": auth_service_pb2.RevokeApiKeyRequest(id="0000000000000000"),
+        "AuthService/ChangePassword": auth_service_pb2.ChangePasswordRequest(
+            current_password=PASSWORD, new_password="matrix password 456" if refused else "short"
+        ),
+        "AuthService/ListSessions": auth_service_pb2.ListSessionsRequest(),
+        "AuthService/RevokeSession": auth_service_pb2.RevokeSessionRequest(id="0" * 32),
         "ConsoleService/CreateConsoleSession": console_service_pb2.CreateConsoleSessionRequest(
             **at,
             lifetime_seconds=3600 if refused else 5,  # invalid when it would be allowed: no session is made
@@ -341,6 +459,7 @@ def test_every_rpc_for_every_kind_of_caller(
     door: str,
     doors: Doors,
     callers: list[Who],
+    other_tasks: str,
     grpc_direct: Any,
     kube: kubernetes.client.ApiClient,
     namespace: str,
@@ -349,7 +468,8 @@ def test_every_rpc_for_every_kind_of_caller(
     vm_id = stored(kube, namespace, "matrix")["metadata"]["uid"]
     viewer = next(who for who in callers if who.name == "viewer")
     other = next(who for who in callers if who.other_tenant)
-    target = Target(namespace, "matrix", vm_id, viewer.username, other.tenant, f"matrix-probe-{uuid.uuid4().hex[:6]}")
+    probe = f"matrix-probe-{uuid.uuid4().hex[:6]}"
+    target = Target(namespace, "matrix", vm_id, viewer.username, other.tenant, probe, other_tasks)
     before = kube_helpers.what_the_api_writes(stored(kube, namespace, "matrix"))
     authz_before, users_before = _authz(kube), _users(kube)
     methods = dict(_methods_by_name())
@@ -358,18 +478,16 @@ def test_every_rpc_for_every_kind_of_caller(
         for rpc in NEEDS:
             if rpc == "AuthService/Logout" and not who.api_key and who.permissions is not None:
                 continue  # it would end the session the rest of the matrix uses; test_auth covers it
-            expected = expected_refusal(who, rpc)
-            request = requests(target, refused=expected in REFUSED)[rpc]
+            wanted = expected(who, rpc)
+            request = requests(target, refused=wanted in REFUSED)[rpc]
             if door == "grpc":
                 got = _call_grpc(doors.channel, methods[rpc], rpc, request, who.metadata)
-                ok = got == expected if expected is not None else got not in REFUSED
-                shown = got.name
+                ok, shown = got == wanted, got.name
             else:
                 status = _call_rest(doors.http, methods[rpc], request, who.metadata)
-                ok = status == HTTP_OF[expected] if expected is not None else status not in (401, 403)
-                shown = str(status)
+                ok, shown = status == HTTP_OF[wanted], str(status)
             if not ok:
-                wrong.append(f"{who.name} × {rpc}: got {shown}, expected {expected.name if expected else 'allowed'}")
+                wrong.append(f"{who.name} × {rpc}: got {shown}, expected {wanted.name}")
     assert not wrong, "\n".join(wrong)
     assert kube_helpers.what_the_api_writes(stored(kube, namespace, "matrix")) == before
     assert not any(w["metadata"]["name"] == "matrix-new" for w in _wukongs(kube, namespace))

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import dataclasses
+import datetime
 import hashlib
 import ssl
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,10 +33,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from devcluster import accounts, procs
 from devcluster import stack as devstack
+from novasphere.v1 import auth_service_pb2 as auth_pb2
 from novasphere.v1 import console_service_pb2 as pb
 from novasphere.v1 import wukong_service_pb2 as service_pb2
+from novasphere.v1.auth_service_pb2_grpc import AuthServiceStub
 from novasphere.v1.console_service_pb2_grpc import ConsoleServiceStub
 from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
+from server.auth import store
 from tests import kube_helpers
 from tests.conftest import TENANT
 from tests.e2e.test_auth import PASSWORD, SECURE_ENV, bearer, encodings
@@ -52,6 +58,8 @@ PAGE_ORIGIN = "http://console.localhost"
 class Consoles:
     first: ConsoleServiceStub
     second: ConsoleServiceStub
+    second_auth: AuthServiceStub
+    """The second API process's AuthService, straight (no Envoy, so no per-address login limit)."""
     wukongs: WukongServiceStub
     http: httpx.Client
     tls: ssl.SSLContext
@@ -86,10 +94,11 @@ def consoles(
     envoy = devstack.start_front(apis[0], tls=stack.tls, state_dir=state)
     made: list[str] = []
 
-    def login(role: str = "operator", tenant: str = TENANT) -> tuple[tuple[str, str]]:
-        name = f"c-{uuid.uuid4().hex[:10]}"
-        accounts.create_user(kube, name, PASSWORD, tenant=tenant, role=role)
-        made.append(name)
+    def login(role: str = "operator", tenant: str = TENANT, *, name: str = "") -> tuple[tuple[str, str]]:
+        if not name:
+            name = f"c-{uuid.uuid4().hex[:10]}"
+            accounts.create_user(kube, name, PASSWORD, tenant=tenant, role=role)
+            made.append(name)
 
         def attempt() -> str | None:
             response = http.post("/api/v1/auth/login", json={"username": name, "password": PASSWORD})
@@ -106,6 +115,7 @@ def consoles(
         yield Consoles(
             ConsoleServiceStub(first),
             ConsoleServiceStub(second),
+            AuthServiceStub(second),
             WukongServiceStub(first),
             http,
             envoy.edge.ssl_context(),
@@ -332,7 +342,12 @@ async def test_a_second_session_is_refused_naming_the_holder_or_takes_over(
     assert details_of(raised.value).reason == "CONSOLE_IN_USE"
     assert held.user in str(raised.value.details())
 
-    taker = issue(consoles, second_user, vm, pb.VNC, take_over=True)
+    with pytest.raises(grpc.RpcError) as not_theirs:  # taking over another user's console needs vm:console:manage
+        issue(consoles, second_user, vm, pb.VNC, take_over=True)
+    assert not_theirs.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "vm:console:manage" in str(not_theirs.value.details())
+    admin = consoles.login("tenant-admin")
+    taker = issue(consoles, admin, vm, pb.VNC, take_over=True)
     assert taker.took_over == held.session_id
     code, reason = await closed_with(socket_)
     assert (code, reason) == (4001, f"taken over by {taker.user}")
@@ -342,7 +357,9 @@ async def test_a_second_session_is_refused_naming_the_holder_or_takes_over(
         pb.ListConsoleSessionsRequest(name=vm[1], namespace=vm[0]), metadata=first_user
     ).sessions
     assert [s.session_id for s in sessions][:2] == [taker.session_id, held.session_id]  # newest first
-    await close(socket_)
+    mine_again = issue(consoles, admin, vm, pb.VNC, take_over=True)  # one's own: no permission beyond access
+    assert mine_again.took_over == taker.session_id
+    assert (await closed_with(socket_))[0] == 4001
 
 
 async def test_a_disconnect_on_the_second_api_process_closes_the_socket_the_first_holds(
@@ -377,15 +394,26 @@ async def test_a_disconnect_on_the_second_api_process_closes_the_socket_the_firs
     assert (ended.close_code, ended.close_reason) == (4000, "maintenance")
 
 
-async def test_stopping_the_vm_closes_its_console(
-    consoles: Consoles, kube: kubernetes.client.ApiClient, grpc_direct: WukongServiceStub
-) -> None:
+@contextlib.contextmanager
+def vm_of_its_own(
+    kube: kubernetes.client.ApiClient, grpc_direct: WukongServiceStub, name: str
+) -> Iterator[tuple[str, str]]:
+    """A running Wukong in a namespace of the tests' tenant made for one test, gone afterwards."""
     namespace = f"t-{uuid.uuid4().hex[:10]}"
     kube_helpers.create_namespace(kube, namespace, {"novasphere.dev/tenant": TENANT})
     try:
-        kube_helpers.create_wukong(kube, namespace, "stopping", kube_helpers.MINIMAL_SPEC)
+        kube_helpers.create_wukong(kube, namespace, name, kube_helpers.MINIMAL_SPEC)
+        wait_power(grpc_direct, namespace, name, Power.RUNNING)
+        yield namespace, name
+    finally:
+        kube_helpers.delete_namespace(kube, namespace)
+
+
+async def test_stopping_the_vm_closes_its_console(
+    consoles: Consoles, kube: kubernetes.client.ApiClient, grpc_direct: WukongServiceStub
+) -> None:
+    with vm_of_its_own(kube, grpc_direct, "stopping") as (namespace, _):
         who = consoles.login()
-        wait_power(grpc_direct, namespace, "stopping", Power.RUNNING)
         link = issue(consoles, who, (namespace, "stopping"))
         socket_ = await connect(link.console_url, link.ticket, tls=consoles.tls)
         await socket_.send_bytes(b"\x03")
@@ -418,8 +446,6 @@ async def test_stopping_the_vm_closes_its_console(
             return None
 
         kube_helpers.eventually(lock_gone, timeout=30, what="the deleted VM's console Lease swept")
-    finally:
-        kube_helpers.delete_namespace(kube, namespace)
 
 
 def test_console_links_are_limited_to_5_a_minute_per_user(consoles: Consoles, vm: tuple[str, str]) -> None:
@@ -445,6 +471,135 @@ def test_novnc_in_chromium_renders_the_screen_from_the_console_url(
     )
     assert seen["connected"] is True
     assert seen["marker"] == f"{vm[1]}-vm"  # the VMI's name, read from the canvas noVNC drew
+
+
+# The right to a console: it closes, on the replica holding it and within 5 s, when any part of that right ends.
+
+
+@dataclasses.dataclass
+class Holder:
+    """A user with a serial console open."""
+
+    name: str
+    who: tuple[tuple[str, str]]
+    socket: aiohttp.ClientWebSocketResponse
+
+
+@pytest.fixture
+async def holder(consoles: Consoles, kube: kubernetes.client.ApiClient, vm: tuple[str, str]) -> AsyncIterator[Holder]:
+    name = f"r-{uuid.uuid4().hex[:10]}"
+    accounts.create_user(kube, name, PASSWORD, tenant=TENANT, role="operator")
+    try:
+        who = consoles.login(name=name)
+        yield Holder(name, who, await open_serial(consoles, who, vm))
+    finally:
+        accounts.unbind(kube, name)
+
+
+async def open_serial(
+    consoles: Consoles, who: tuple[tuple[str, str]], vm: tuple[str, str]
+) -> aiohttp.ClientWebSocketResponse:
+    """A serial console of `vm`, once the last test's has been let go (its unused tickets expire in seconds)."""
+
+    def link() -> pb.ConsoleSession | None:
+        try:
+            return issue(consoles, who, vm, pb.SERIAL)
+        except grpc.RpcError as error:
+            if details_of(error).reason == "CONSOLE_IN_USE":
+                return None
+            raise
+
+    issued = kube_helpers.eventually(link, timeout=20, what="the serial console to be free")
+    socket_ = await connect(issued.console_url, issued.ticket, tls=consoles.tls)
+    await socket_.send_bytes(b"\x03")
+    await read_until(socket_, b"login: ")
+    return socket_
+
+
+async def closes_within_5_s(socket_: aiohttp.ClientWebSocketResponse) -> tuple[int, str]:
+    started = time.monotonic()
+    ended = await closed_with(socket_, within=10)
+    assert time.monotonic() - started < 5, ended
+    return ended
+
+
+def own_sessions(consoles: Consoles, who: tuple[tuple[str, str]]) -> list[dict[str, Any]]:
+    response = consoles.http.get("/api/v1/auth/sessions", headers=dict(who))
+    assert response.status_code == 200, response.text
+    return list(response.json()["sessions"])
+
+
+async def test_logging_out_closes_the_console(consoles: Consoles, holder: Holder) -> None:
+    assert consoles.http.post("/api/v1/auth/logout", json={}, headers=dict(holder.who)).status_code == 200
+    assert await closes_within_5_s(holder.socket) == (4006, "the user logged out")
+
+
+async def test_revoking_the_login_session_closes_the_console(consoles: Consoles, holder: Holder) -> None:
+    phone = consoles.login(name=holder.name)  # the same user, from another device
+    console_session = next(s["id"] for s in own_sessions(consoles, phone) if not s["current"])
+    revoked = consoles.http.delete(f"/api/v1/auth/sessions/{console_session}", headers=dict(phone))
+    assert revoked.status_code == 200, revoked.text
+    assert await closes_within_5_s(holder.socket) == (4006, "its login session was revoked")
+
+
+async def test_the_login_session_expiring_closes_the_console(
+    consoles: Consoles, holder: Holder, kube: kubernetes.client.ApiClient
+) -> None:
+    session = next(s["id"] for s in own_sessions(consoles, holder.who) if s["current"])
+    soon = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    kubernetes.client.CoreV1Api(kube).patch_namespaced_secret(
+        f"session-{session}", accounts.API_NAMESPACE, {"metadata": {"annotations": {store.EXPIRES_ANNOTATION: soon}}}
+    )
+    code, reason = await closed_with(holder.socket, within=10)
+    # "ended" when the leader's sweep deleted the expired session before this replica looked
+    assert (code, reason) in {(4006, "its login session expired"), (4006, "its login session ended")}
+
+
+async def test_disabling_the_user_closes_the_console(
+    consoles: Consoles, holder: Holder, kube: kubernetes.client.ApiClient
+) -> None:
+    kubernetes.client.CoreV1Api(kube).patch_namespaced_secret(
+        f"user-{holder.name}",
+        accounts.API_NAMESPACE,
+        {"metadata": {"annotations": {store.DISABLED_ANNOTATION: "true"}}},
+    )
+    assert await closes_within_5_s(holder.socket) == (4007, f"user {holder.name} was disabled")
+
+
+async def test_deleting_the_user_closes_the_console(
+    consoles: Consoles, holder: Holder, kube: kubernetes.client.ApiClient
+) -> None:
+    kubernetes.client.CoreV1Api(kube).delete_namespaced_secret(f"user-{holder.name}", accounts.API_NAMESPACE)
+    assert await closes_within_5_s(holder.socket) == (4007, f"user {holder.name} was deleted")
+
+
+async def test_removing_the_role_binding_closes_the_console(
+    consoles: Consoles, holder: Holder, kube: kubernetes.client.ApiClient
+) -> None:
+    accounts.unbind(kube, holder.name)
+    code, reason = await closes_within_5_s(holder.socket)
+    assert (code, reason) == (4007, f"{holder.name} no longer holds vm:console:access in tenant {TENANT}")
+
+
+async def test_the_twenty_first_login_closes_the_oldest_sessions_console(consoles: Consoles, holder: Holder) -> None:
+    def log_in_20_times() -> None:
+        for _ in range(20):
+            consoles.second_auth.Login(auth_pb2.LoginRequest(username=holder.name, password=PASSWORD))
+
+    await asyncio.to_thread(log_in_20_times)  # the loop goes on answering the console's pings meanwhile
+    code, reason = await closes_within_5_s(holder.socket)
+    assert (code, reason) == (4008, "its login session ended: the user logged in more than 20 times since")
+
+
+async def test_the_namespace_leaving_the_tenant_closes_the_console(
+    consoles: Consoles, kube: kubernetes.client.ApiClient, grpc_direct: WukongServiceStub
+) -> None:
+    with vm_of_its_own(kube, grpc_direct, "leaving") as (namespace, name):
+        socket_ = await open_serial(consoles, consoles.login(), (namespace, name))
+        kubernetes.client.CoreV1Api(kube).patch_namespace(
+            namespace, {"metadata": {"labels": {"novasphere.dev/tenant": "someone-else"}}}
+        )
+        assert await closes_within_5_s(socket_) == (4007, f"namespace {namespace} left tenant {TENANT}")
 
 
 async def test_the_console_closes_when_its_lifetime_ends(consoles: Consoles, vm: tuple[str, str]) -> None:

@@ -4,7 +4,7 @@ the simulator; with a second API process where a behaviour must hold on any repl
 
 from __future__ import annotations
 
-import time
+import concurrent.futures
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +25,7 @@ from server.wukongs.passwords import hash_password
 from tests import grpc_web_node, kube_helpers
 from tests.conftest import TENANT_LABELS, api_process
 from tests.kubectl import Kubectl
-from tests.status_helpers import details_of
+from tests.status_helpers import details_of, details_of_status
 from tests.watching import Collector, PowerState, Type, grpc_watch, is_event, rest_json, sse_watch
 
 ROOT_DISK = {"name": "root", "size": "1Gi", "storageClassName": "local-path"}
@@ -207,9 +207,11 @@ def test_paging_sorting_and_filtering_over_200_wukongs_with_changes_between_page
         )
         deleted.add(unseen[0])
         late = f"late-{len(added)}"
-        kube_helpers.create_wukong(kube, namespace, late, {**SPEC, "cpu": 7}, labels={"tier": "web"})
+        created = kube_helpers.create_wukong(kube, namespace, late, {**SPEC, "cpu": 7}, labels={"tier": "web"})
         added.append(late)
-        time.sleep(0.5)  # let the informer see both
+        # The replica has seen both once it has the later one: a read with its cursor waits for that.
+        cursor = created["metadata"]["resourceVersion"]
+        grpc_direct.GetWukong(service_pb2.GetWukongRequest(namespace=namespace, name=late, cursor=cursor))
         request.page_token = page.next_page_token
         page = grpc_direct.ListWukongs(request)
     names = [w.name for w in seen]
@@ -575,3 +577,141 @@ def test_reads_never_list_from_kube_apiserver_and_a_replica_opens_one_watch_per_
         assert watches() == watchers_before + 1
         for stream in streams:
             stream.close()
+
+
+def test_a_selector_or_filter_beyond_its_bounds_is_refused_naming_the_field(
+    grpc_direct: WukongServiceStub, http: httpx.Client, namespace: str
+) -> None:
+    """Each Wukong of a list or watch is tested against every requirement, on the event loop: a huge selector is
+    refused before any is (over gRPC nothing else bounds it; over REST, Envoy's 32 KiB header limit comes later)."""
+    huge = ",".join(f"k{i}" for i in range(100_000))
+    many = ",".join(f"k{i}" for i in range(300))
+    for selector, bound in ((huge, "at most 4096"), (many, "300 requirements; at most 50")):
+        for call in (
+            lambda s=selector: grpc_direct.ListWukongs(service_pb2.ListWukongsRequest(label_selector=s)),
+            lambda s=selector: next(iter(grpc_direct.WatchWukong(service_pb2.WatchWukongRequest(label_selector=s)))),
+        ):
+            with pytest.raises(grpc.RpcError) as refused:
+                call()
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert bound in details_of(refused.value).field_violations["label_selector"]
+    over_rest = http.get("/api/v1/wukongs", params={"namespace": namespace, "labelSelector": many})
+    assert over_rest.status_code == 400
+    assert "label_selector" in over_rest.text
+    with pytest.raises(grpc.RpcError) as long_status:
+        grpc_direct.ListWukongs(service_pb2.ListWukongsRequest(status="running," * 100))
+    assert "status" in details_of(long_status.value).field_violations
+
+
+def test_a_watch_follows_tenancy_while_it_is_open(
+    grpc_direct: WukongServiceStub, kube: kubernetes.client.ApiClient, namespace: str
+) -> None:
+    """A namespace that leaves the caller's tenant leaves its open streams at once (DELETED; one that named it ends
+    with NAMESPACE_NOT_FOUND), instead of until they reconnect; one that joins comes in (ADDED)."""
+    kube_helpers.create_wukong(kube, namespace, "moving")
+    tenant_wide = grpc_watch(grpc_direct, service_pb2.WatchWukongRequest())
+    named = grpc_watch(grpc_direct, service_pb2.WatchWukongRequest(namespace=namespace))
+    try:
+        for stream in (tenant_wide, named):
+            stream.wait_for(is_event(Type.ADDED, "moving"), what="the Wukong in the initial state")
+        core = kubernetes.client.CoreV1Api(kube)
+        core.patch_namespace(namespace, {"metadata": {"labels": {"novasphere.dev/tenant": "someone-else"}}})
+        for stream in (tenant_wide, named):
+            stream.wait_for(is_event(Type.DELETED, "moving"), timeout=5, what="the Wukong leaving with its namespace")
+        ending = named.wait_for(lambda e: e.type == Type.ERROR, timeout=5, what="the named namespace's stream to end")
+        assert details_of_status(ending.error).reason == "NAMESPACE_NOT_FOUND"
+        seen = len(tenant_wide.events)
+        core.patch_namespace(namespace, {"metadata": {"labels": TENANT_LABELS}})
+        tenant_wide.wait_for(is_event(Type.ADDED, "moving"), timeout=5, start=seen, what="the namespace coming back")
+    finally:
+        tenant_wide.close()
+        named.close()
+
+
+# -- Kubernetes' refusals reach clients with their meaning
+
+
+def test_a_disk_growth_kubernetes_would_refuse_changes_nothing(
+    grpc_direct: WukongServiceStub, kube: kubernetes.client.ApiClient, namespace: str
+) -> None:
+    """A claim's growth is tried as a dry run before anything is written: over the namespace's storage quota, the
+    update is refused naming the disk, and neither the Wukong nor its claim changes."""
+    disks = [
+        {"name": "root", "size": "1Gi", "storageClassName": "local-path"},
+        {"name": "data", "size": "2Gi", "storageClassName": "sim-expandable"},
+    ]
+    create(grpc_direct, namespace, "quota", disks=disks)
+    core = kubernetes.client.CoreV1Api(kube)
+
+    def bound() -> bool:
+        listed = core.list_namespaced_persistent_volume_claim(namespace).items
+        return len(listed) == 2 and all(c.status and c.status.phase == "Bound" for c in listed)
+
+    kube_helpers.eventually(bound, what="both claims bound", timeout=90)
+    quota = kubernetes.client.V1ResourceQuota(
+        metadata=kubernetes.client.V1ObjectMeta(name="storage"),
+        spec=kubernetes.client.V1ResourceQuotaSpec(hard={"requests.storage": "4Gi"}),
+    )
+    core.create_namespaced_resource_quota(namespace, quota)
+
+    def counted() -> bool:
+        status = core.read_namespaced_resource_quota("storage", namespace).status
+        return bool(status and (status.used or {}).get("requests.storage"))
+
+    kube_helpers.eventually(counted, what="the quota controller to count the claims")
+    before = kube_helpers.what_the_api_writes(stored(kube, namespace, "quota"))
+    change = wukong_pb2.Wukong(name="quota", namespace=namespace)
+    change.spec.MergeFrom(kube_helpers_spec({**SPEC, "cpu": 3, "disks": [disks[0], {**disks[1], "size": "8Gi"}]}))
+
+    with pytest.raises(grpc.RpcError) as refused:
+        grpc_direct.UpdateWukong(
+            service_pb2.UpdateWukongRequest(
+                wukong=change, update_mask=field_mask_pb2.FieldMask(paths=["spec.cpu", "spec.disks"])
+            )
+        )
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert "storage quota" in details_of(refused.value).field_violations["wukong.spec.disks[1].size"]
+    assert kube_helpers.what_the_api_writes(stored(kube, namespace, "quota")) == before
+    claim = core.read_namespaced_persistent_volume_claim("quota-data", namespace)
+    assert claim.spec is not None
+    assert claim.spec.resources is not None
+    assert claim.spec.resources.requests == {"storage": "2Gi"}
+
+
+def test_updates_racing_deletions_are_not_found_never_internal(
+    grpc_direct: WukongServiceStub, kube: kubernetes.client.ApiClient, namespace: str
+) -> None:
+    """Many updates while their Wukongs are deleted: whatever moment the deletion lands in (before the read, between
+    the read and the write, after), the answer is OK, NOT_FOUND or ABORTED."""
+    names = [f"racing-{i}" for i in range(20)]
+    for name in names:
+        kube_helpers.create_wukong(kube, namespace, name)
+    cursor = stored(kube, namespace, names[-1])["metadata"]["resourceVersion"]
+    grpc_direct.ListWukongs(service_pb2.ListWukongsRequest(namespace=namespace, cursor=cursor))
+    seen: list[grpc.StatusCode] = []
+
+    def keep_updating(name: str) -> None:
+        for value in range(200):
+            change = wukong_pb2.Wukong(name=name, namespace=namespace, labels={"n": str(value)})
+            try:
+                grpc_direct.UpdateWukong(
+                    service_pb2.UpdateWukongRequest(
+                        wukong=change, update_mask=field_mask_pb2.FieldMask(paths=["labels"])
+                    )
+                )
+                seen.append(grpc.StatusCode.OK)
+            except grpc.RpcError as error:
+                seen.append(error.code())
+                if error.code() is grpc.StatusCode.NOT_FOUND:
+                    return
+
+    with concurrent.futures.ThreadPoolExecutor(len(names)) as pool:
+        updating = [pool.submit(keep_updating, name) for name in names]
+        for name in names:
+            kubernetes.client.CustomObjectsApi(kube).delete_namespaced_custom_object(
+                kube_wukongs.GROUP, kube_wukongs.VERSION, namespace, kube_wukongs.PLURAL, name
+            )
+        for future in updating:
+            future.result()
+    assert set(seen) <= {grpc.StatusCode.OK, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.ABORTED}, set(seen)
+    assert seen.count(grpc.StatusCode.NOT_FOUND) == len(names)

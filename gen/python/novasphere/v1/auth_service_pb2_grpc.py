@@ -80,6 +80,21 @@ class AuthServiceStub:
                 request_serializer=novasphere_dot_v1_dot_auth__service__pb2.RevokeApiKeyRequest.SerializeToString,
                 response_deserializer=novasphere_dot_v1_dot_auth__service__pb2.RevokeApiKeyResponse.FromString,
                 _registered_method=True)
+        self.ChangePassword = channel.unary_unary(
+                '/novasphere.v1.AuthService/ChangePassword',
+                request_serializer=novasphere_dot_v1_dot_auth__service__pb2.ChangePasswordRequest.SerializeToString,
+                response_deserializer=novasphere_dot_v1_dot_auth__service__pb2.ChangePasswordResponse.FromString,
+                _registered_method=True)
+        self.ListSessions = channel.unary_unary(
+                '/novasphere.v1.AuthService/ListSessions',
+                request_serializer=novasphere_dot_v1_dot_auth__service__pb2.ListSessionsRequest.SerializeToString,
+                response_deserializer=novasphere_dot_v1_dot_auth__service__pb2.ListSessionsResponse.FromString,
+                _registered_method=True)
+        self.RevokeSession = channel.unary_unary(
+                '/novasphere.v1.AuthService/RevokeSession',
+                request_serializer=novasphere_dot_v1_dot_auth__service__pb2.RevokeSessionRequest.SerializeToString,
+                response_deserializer=novasphere_dot_v1_dot_auth__service__pb2.RevokeSessionResponse.FromString,
+                _registered_method=True)
 
 
 class AuthServiceServicer:
@@ -150,6 +165,30 @@ class AuthServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ChangePassword(self, request, context):
+        """Changes the caller's own password. `current_password` must be right (wrong ones count towards the login
+        lockout); every other session of the user ends, this one goes on. Needs a login session, not an API key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSessions(self, request, context):
+        """The caller's own live login sessions, newest first. A user keeps at most 20: a login beyond that ends the
+        oldest (its consoles close with code 4008).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeSession(self, request, context):
+        """Ends one of the caller's own sessions (a lost phone's, say) on every replica: its refresh token stops working,
+        its access tokens are refused and its consoles close.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuthServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -192,6 +231,21 @@ def add_AuthServiceServicer_to_server(servicer, server):
                     servicer.RevokeApiKey,
                     request_deserializer=novasphere_dot_v1_dot_auth__service__pb2.RevokeApiKeyRequest.FromString,
                     response_serializer=novasphere_dot_v1_dot_auth__service__pb2.RevokeApiKeyResponse.SerializeToString,
+            ),
+            'ChangePassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChangePassword,
+                    request_deserializer=novasphere_dot_v1_dot_auth__service__pb2.ChangePasswordRequest.FromString,
+                    response_serializer=novasphere_dot_v1_dot_auth__service__pb2.ChangePasswordResponse.SerializeToString,
+            ),
+            'ListSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessions,
+                    request_deserializer=novasphere_dot_v1_dot_auth__service__pb2.ListSessionsRequest.FromString,
+                    response_serializer=novasphere_dot_v1_dot_auth__service__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'RevokeSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeSession,
+                    request_deserializer=novasphere_dot_v1_dot_auth__service__pb2.RevokeSessionRequest.FromString,
+                    response_serializer=novasphere_dot_v1_dot_auth__service__pb2.RevokeSessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -416,6 +470,87 @@ class AuthService:
             '/novasphere.v1.AuthService/RevokeApiKey',
             novasphere_dot_v1_dot_auth__service__pb2.RevokeApiKeyRequest.SerializeToString,
             novasphere_dot_v1_dot_auth__service__pb2.RevokeApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChangePassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/novasphere.v1.AuthService/ChangePassword',
+            novasphere_dot_v1_dot_auth__service__pb2.ChangePasswordRequest.SerializeToString,
+            novasphere_dot_v1_dot_auth__service__pb2.ChangePasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/novasphere.v1.AuthService/ListSessions',
+            novasphere_dot_v1_dot_auth__service__pb2.ListSessionsRequest.SerializeToString,
+            novasphere_dot_v1_dot_auth__service__pb2.ListSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/novasphere.v1.AuthService/RevokeSession',
+            novasphere_dot_v1_dot_auth__service__pb2.RevokeSessionRequest.SerializeToString,
+            novasphere_dot_v1_dot_auth__service__pb2.RevokeSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -60,6 +60,18 @@ class AuthServiceStub:
     """The caller's API keys in its tenant, without the keys themselves."""
     RevokeApiKey: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RevokeApiKeyRequest, _auth_service_pb2.RevokeApiKeyResponse]
     """Revokes one of the caller's API keys: it stops working on every replica within seconds."""
+    ChangePassword: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ChangePasswordRequest, _auth_service_pb2.ChangePasswordResponse]
+    """Changes the caller's own password. `current_password` must be right (wrong ones count towards the login
+    lockout); every other session of the user ends, this one goes on. Needs a login session, not an API key.
+    """
+    ListSessions: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.ListSessionsRequest, _auth_service_pb2.ListSessionsResponse]
+    """The caller's own live login sessions, newest first. A user keeps at most 20: a login beyond that ends the
+    oldest (its consoles close with code 4008).
+    """
+    RevokeSession: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RevokeSessionRequest, _auth_service_pb2.RevokeSessionResponse]
+    """Ends one of the caller's own sessions (a lost phone's, say) on every replica: its refresh token stops working,
+    its access tokens are refused and its consoles close.
+    """
 
 @_typing.type_check_only
 class AuthServiceAsyncStub(AuthServiceStub):
@@ -93,6 +105,18 @@ class AuthServiceAsyncStub(AuthServiceStub):
     """The caller's API keys in its tenant, without the keys themselves."""
     RevokeApiKey: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RevokeApiKeyRequest, _auth_service_pb2.RevokeApiKeyResponse]  # type: ignore[assignment]
     """Revokes one of the caller's API keys: it stops working on every replica within seconds."""
+    ChangePassword: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ChangePasswordRequest, _auth_service_pb2.ChangePasswordResponse]  # type: ignore[assignment]
+    """Changes the caller's own password. `current_password` must be right (wrong ones count towards the login
+    lockout); every other session of the user ends, this one goes on. Needs a login session, not an API key.
+    """
+    ListSessions: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.ListSessionsRequest, _auth_service_pb2.ListSessionsResponse]  # type: ignore[assignment]
+    """The caller's own live login sessions, newest first. A user keeps at most 20: a login beyond that ends the
+    oldest (its consoles close with code 4008).
+    """
+    RevokeSession: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RevokeSessionRequest, _auth_service_pb2.RevokeSessionResponse]  # type: ignore[assignment]
+    """Ends one of the caller's own sessions (a lost phone's, say) on every replica: its refresh token stops working,
+    its access tokens are refused and its consoles close.
+    """
 
 class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
     """Who the caller is and what it may do. Login and Refresh are public (Refresh works with an expired access token);
@@ -171,5 +195,35 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_auth_service_pb2.RevokeApiKeyResponse, _abc.Awaitable[_auth_service_pb2.RevokeApiKeyResponse]]:
         """Revokes one of the caller's API keys: it stops working on every replica within seconds."""
+
+    @_abc_1.abstractmethod
+    def ChangePassword(
+        self,
+        request: _auth_service_pb2.ChangePasswordRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ChangePasswordResponse, _abc.Awaitable[_auth_service_pb2.ChangePasswordResponse]]:
+        """Changes the caller's own password. `current_password` must be right (wrong ones count towards the login
+        lockout); every other session of the user ends, this one goes on. Needs a login session, not an API key.
+        """
+
+    @_abc_1.abstractmethod
+    def ListSessions(
+        self,
+        request: _auth_service_pb2.ListSessionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.ListSessionsResponse, _abc.Awaitable[_auth_service_pb2.ListSessionsResponse]]:
+        """The caller's own live login sessions, newest first. A user keeps at most 20: a login beyond that ends the
+        oldest (its consoles close with code 4008).
+        """
+
+    @_abc_1.abstractmethod
+    def RevokeSession(
+        self,
+        request: _auth_service_pb2.RevokeSessionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_auth_service_pb2.RevokeSessionResponse, _abc.Awaitable[_auth_service_pb2.RevokeSessionResponse]]:
+        """Ends one of the caller's own sessions (a lost phone's, say) on every replica: its refresh token stops working,
+        its access tokens are refused and its consoles close.
+        """
 
 def add_AuthServiceServicer_to_server(servicer: AuthServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -87,8 +87,15 @@ def _write_env(path: Path, running: stack.Stack, demo_password: str) -> None:
     path.write_text("".join(f"{key}={value}\n" for key, value in lines.items()))
 
 
+def _short(path: Path | None) -> Path | None:
+    """`path` from the current folder when it is below it (`.run/edge-pki/ca.crt` for `make run`): lines to paste."""
+    if path is None or not path.is_relative_to(Path.cwd()):
+        return path
+    return path.relative_to(Path.cwd())
+
+
 def _instructions(running: stack.Stack, grpcurl: Path, env_file: Path) -> str:
-    http, grpc, ca = running.http, running.grpc_envoy, running.edge.ca_cert
+    http, grpc, ca = running.http, running.grpc_envoy, _short(running.edge.ca_cert)
     curl = f"curl --cacert {ca}"
     get = '{"name": "web-1", "namespace": "demo"}'
     return f"""

@@ -61,7 +61,7 @@ class Budget:
     burst: int
 
 
-PER_CLIENT = Budget(per_second=10 / 60, burst=10)
+PER_CLIENT = Budget(per_second=5 / 60, burst=5)
 """Lookups one client address may cause: a freshly minted credential or two, not a flood."""
 OVERALL = Budget(per_second=20, burst=40)
 """Lookups of every client together, per replica."""

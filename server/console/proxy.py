@@ -46,8 +46,8 @@ raw bytes in binary frames; nothing else is spoken (no base64 framing, as in Kub
 MAX_FRAME = 1 << 20
 HEARTBEAT_SECONDS = 30.0
 VM_CHECK_SECONDS = 3.0
-RIGHTS_CHECK_SECONDS = 1.0
 """After KubeVirt closes a console, how long to look for the VM having stopped (its VMI ending)."""
+RIGHTS_CHECK_SECONDS = 1.0
 
 
 @dataclass
@@ -55,6 +55,8 @@ class _Live:
     """A console this replica proxies right now."""
 
     record: ConsoleRecord
+    credential_seen: bool = False
+    """Whether this replica has held the console's login session or API key since it connected."""
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the socket must close (code and reason say why)."""
     finished: asyncio.Event = field(default_factory=asyncio.Event)
@@ -124,12 +126,14 @@ class ConsoleProxy:
         self._recheck_due = False
         now = timestamps.now()
         for live in list(self._live.values()):
+            live.credential_seen = live.credential_seen or rights.credential_present(live.record, self._auth_store)
             ended = rights.right_ended(
                 live.record,
                 store=self._auth_store,
                 tenancy=self._tenancy,
                 development_user=self._settings.development_user,
                 now=now,
+                credential_seen=live.credential_seen,
             )
             if ended is not None:
                 if not live.ended.is_set():
@@ -252,7 +256,7 @@ class ConsoleProxy:
     async def _proxy(
         self, record: ConsoleRecord, client: web.WebSocketResponse, backend: aiohttp.ClientWebSocketResponse
     ) -> None:
-        live = _Live(record)
+        live = _Live(record, credential_seen=rights.credential_present(record, self._auth_store))
         self._live[record.id] = live
         self._changed(self._cache.get(record.id), record.id)  # a disconnect asked between the claim and now
         protocol = record.protocol

@@ -26,8 +26,24 @@ class Ended:
     reason: str
 
 
+def credential_present(record: ConsoleRecord, store: AuthStore) -> bool:
+    """Whether this replica holds the login session or API key the console was opened with (once seen, its absence
+    means it ended, however recently the link was issued)."""
+    if record.api_key:
+        return store.api_key(record.api_key) is not None
+    if record.login_session:
+        return store.session(record.login_session) is not None
+    return True
+
+
 def right_ended(
-    record: ConsoleRecord, *, store: AuthStore, tenancy: Tenancy, development_user: str, now: datetime.datetime
+    record: ConsoleRecord,
+    *,
+    store: AuthStore,
+    tenancy: Tenancy,
+    development_user: str,
+    now: datetime.datetime,
+    credential_seen: bool = False,
 ) -> Ended | None:
     """Why the console of `record` must close now, or None while the right to it holds."""
     if tenancy.owner(record.namespace) != record.tenant:
@@ -40,17 +56,17 @@ def right_ended(
     if user.disabled:
         return Ended(CloseCode.ACCESS_REVOKED, f"user {record.user} was disabled")
     held = store.permissions(record.user, record.tenant)
-    just_issued = record.created is not None and now - record.created < UNSEEN_GRACE
+    unseen_yet = not credential_seen and record.created is not None and now - record.created < UNSEEN_GRACE
     if record.api_key:
         key = store.api_key(record.api_key)
-        if key is None and just_issued:
+        if key is None and unseen_yet:
             return None  # created on another replica a moment ago: this one has not seen it yet
         if key is None or not key.live(now):
             return Ended(CloseCode.SIGNED_OUT, "the API key it was opened with was revoked or expired")
         held = (key.permissions if ADMIN in held else key.permissions & held) - NOT_FOR_API_KEYS
     elif record.login_session:
         session = store.session(record.login_session)
-        if session is None and just_issued:
+        if session is None and unseen_yet:
             return None
         if session is None or not session.live(now):
             return _signed_out(session)

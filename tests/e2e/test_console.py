@@ -185,8 +185,11 @@ async def connect(
 
 
 async def close(socket_: aiohttp.ClientWebSocketResponse) -> None:
+    """Closes the socket and its client session (again is a no-op)."""
     await socket_.close()
-    await _SESSIONS.pop(id(socket_)).close()
+    session = _SESSIONS.pop(id(socket_), None)
+    if session is not None:
+        await session.close()
 
 
 async def refused_with(url: str, ticket: str, **options: Any) -> int:
@@ -491,7 +494,11 @@ async def holder(consoles: Consoles, kube: kubernetes.client.ApiClient, vm: tupl
     accounts.create_user(kube, name, PASSWORD, tenant=TENANT, role="operator")
     try:
         who = consoles.login(name=name)
-        yield Holder(name, who, await open_serial(consoles, who, vm))
+        socket_ = await open_serial(consoles, who, vm)
+        try:
+            yield Holder(name, who, socket_)
+        finally:
+            await close(socket_)  # at once, even when the test failed before the server closed it
     finally:
         accounts.unbind(kube, name)
 
@@ -509,7 +516,10 @@ async def open_serial(
                 return None
             raise
 
-    issued = kube_helpers.eventually(link, timeout=20, what="the serial console to be free")
+    deadline = time.monotonic() + 20
+    while (issued := link()) is None:  # each try spends one of the user's 5 console links a minute: not too often
+        assert time.monotonic() < deadline, "timed out waiting for the serial console to be free"
+        await asyncio.sleep(1)
     socket_ = await connect(issued.console_url, issued.ticket, tls=consoles.tls)
     await socket_.send_bytes(b"\x03")
     await read_until(socket_, b"login: ")

@@ -188,7 +188,7 @@ def test_a_hung_api_server_gets_a_timeout_not_a_hang(stack: devstack.Stack, tmp_
 
     assert response.status_code == 504
     assert response.json()["code"] == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
-    assert 2 <= elapsed < 15
+    assert 1.9 <= elapsed < 15  # Envoy's timers run on its loop's cached clock: they may fire a few ms early
 
 
 # gRPC-Web

@@ -201,6 +201,25 @@ def _websocket_url(credentials: Credentials, path: str) -> str:
     return credentials.server.replace("https://", "wss://", 1) + path
 
 
+class _Sockets:
+    """The TLS sockets under a test's console connections, so the test can wait until each has shut down: asyncio.run
+    closes its loop at once, and a TLS shutdown still under way then leaves a socket for the garbage collector (a
+    ResourceWarning in some later test)."""
+
+    def __init__(self) -> None:
+        self._raw: list[Any] = []
+
+    def track(self, socket_: aiohttp.ClientWebSocketResponse) -> aiohttp.ClientWebSocketResponse:
+        self._raw.append(socket_.get_extra_info("socket"))
+        return socket_
+
+    async def all_closed(self) -> None:
+        async with asyncio.timeout(READ_TIMEOUT):
+            # no public event says when asyncio's TLS shutdown has closed the socket, so look
+            while any(raw.fileno() != -1 for raw in self._raw):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+
+
 async def _read_until(socket_: aiohttp.ClientWebSocketResponse, marker: bytes, seen: bytearray) -> bytes:
     async def loop() -> bytes:
         while marker not in seen:
@@ -221,8 +240,9 @@ def test_serial_console_logs_in_and_runs_a_command(stack: devstack.Stack, kubect
     url = _websocket_url(credentials, vmi_path(kubectl.namespace, "term-vm", "console"))
 
     async def session() -> tuple[str | None, bytes, int | None]:
+        sockets = _Sockets()
         async with aiohttp.ClientSession(headers=dict(credentials.headers)) as client:
-            first = await client.ws_connect(url, protocols=("plain.kubevirt.io",), ssl=credentials.tls)
+            first = sockets.track(await client.ws_connect(url, protocols=("plain.kubevirt.io",), ssl=credentials.tls))
             seen = bytearray()
             await first.send_bytes(b"\r")
             await _read_until(first, b"term login: ", seen)
@@ -234,11 +254,12 @@ def test_serial_console_logs_in_and_runs_a_command(stack: devstack.Stack, kubect
             await first.send_bytes(b"echo hello-from-serial\r")
             output = await _read_until(first, b"hello-from-serial\r\nops@term:~$ ", seen)
             # the newest connection wins: the first one's TCP connection goes, no close frame (§2.5)
-            second = await client.ws_connect(url, protocols=("plain.kubevirt.io",), ssl=credentials.tls)
+            second = sockets.track(await client.ws_connect(url, protocols=("plain.kubevirt.io",), ssl=credentials.tls))
             ended = await asyncio.wait_for(first.receive(), READ_TIMEOUT)
             assert ended.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE), ended
             await second.close()
-            return first.protocol, output, first.close_code
+        await sockets.all_closed()
+        return first.protocol, output, first.close_code
 
     protocol, output, close_code = asyncio.run(session())
     users = json.loads(kubectl.raw("get", vmi_path(kubectl.namespace, "term-vm", "userlist")).stdout)
@@ -314,10 +335,11 @@ def test_vnc_newest_wins_preserve_session_refuses_and_a_stop_closes_it(stack: de
     }
 
     async def scenario() -> tuple[bytes, Any, int, dict[str, Any], Any]:
+        sockets = _Sockets()
         async with aiohttp.ClientSession(headers=dict(credentials.headers)) as client:
-            first = await client.ws_connect(url, protocols=("plain.kubevirt.io",), ssl=credentials.tls)
+            first = sockets.track(await client.ws_connect(url, protocols=("plain.kubevirt.io",), ssl=credentials.tls))
             greeting = (await first.receive_bytes(timeout=READ_TIMEOUT))[:12]
-            second = await client.ws_connect(url + "?preserveSession=false", ssl=credentials.tls)
+            second = sockets.track(await client.ws_connect(url + "?preserveSession=false", ssl=credentials.tls))
             kicked = await asyncio.wait_for(first.receive(), READ_TIMEOUT)
             https = url.replace("wss://", "https://", 1) + "?preserveSession=true"
             async with client.get(https, headers=upgrade, ssl=credentials.tls) as refused:
@@ -327,7 +349,8 @@ def test_vnc_newest_wins_preserve_session_refuses_and_a_stop_closes_it(stack: de
             async with client.put(stop, json={"gracePeriod": 0}, ssl=credentials.tls) as stopped:
                 assert stopped.status == 202
             ended = await asyncio.wait_for(_drain(second), READ_TIMEOUT)
-            return greeting, kicked.type, status, body, ended
+        await sockets.all_closed()
+        return greeting, kicked.type, status, body, ended
 
     greeting, kicked, status, body, ended = asyncio.run(scenario())
     assert ended in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE)

@@ -414,29 +414,17 @@ def _routes(settings: SidecarSettings) -> RouteConfiguration:
                         },
                     ),
                     *stream_routes,
-                    Route(
-                        name="login",
-                        match=RouteMatch(path=LOGIN_PATH),
-                        route=RouteAction(cluster="grpc_api", timeout=settings.unary_timeout),
-                        typed_per_filter_config={
-                            LOCAL_RATE_LIMIT: Any.pack(
-                                _per_client_limit(
-                                    "login",
-                                    per_ip=settings.logins_per_minute_per_ip,
-                                    overall=settings.logins_per_minute,
-                                )
-                            )
-                        },
+                    _limited_unary_route(
+                        settings,
+                        LOGIN_PATH,
+                        _per_client_limit(
+                            "login", per_ip=settings.logins_per_minute_per_ip, overall=settings.logins_per_minute
+                        ),
                     ),
-                    Route(
-                        name="refresh",
-                        match=RouteMatch(path=REFRESH_PATH),
-                        route=RouteAction(cluster="grpc_api", timeout=settings.unary_timeout),
-                        typed_per_filter_config={
-                            LOCAL_RATE_LIMIT: Any.pack(
-                                _per_client_limit("refresh", per_ip=settings.refreshes_per_minute_per_ip)
-                            )
-                        },
+                    _limited_unary_route(
+                        settings,
+                        REFRESH_PATH,
+                        _per_client_limit("refresh", per_ip=settings.refreshes_per_minute_per_ip),
                     ),
                     Route(
                         name="api",
@@ -462,6 +450,16 @@ def _hsts(settings: SidecarSettings) -> list[HeaderValueOption]:
             append_action=HeaderValueOptionHeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD,
         )
     ]
+
+
+def _limited_unary_route(settings: SidecarSettings, path: str, limit: LocalRateLimit) -> Route:
+    """A unary method with a rate limit of its own (login, refresh), named as its limit's statistics are."""
+    return Route(
+        name=limit.stat_prefix,
+        match=RouteMatch(path=path),
+        route=RouteAction(cluster="grpc_api", timeout=settings.unary_timeout),
+        typed_per_filter_config={LOCAL_RATE_LIMIT: Any.pack(limit)},
+    )
 
 
 def _per_client_limit(

@@ -14,6 +14,7 @@ export UV_PYTHON := python3.11
 export UV_PYTHON_DOWNLOADS := never
 PYTEST_ARGS ?=
 BROWSER_DEPS := tests/browser/node_modules/.installed
+WEB_DEPS     := web/node_modules/.installed
 
 .PHONY: help run test lint fmt gen cluster-up cluster-down bench bench-doors bench-sim bench-console bench-floor deps clean
 
@@ -23,7 +24,7 @@ help: ## list the targets
 run: deps ## the whole stack with demo data (control plane, API server, Envoy) until Ctrl-C
 	@$(PYTHON) -m devcluster run
 
-test: lint $(BROWSER_DEPS) ## lint, type check and every test (unit, integration, e2e) against a real control plane
+test: lint $(BROWSER_DEPS) $(WEB_DEPS) ## lint, type check and every test (unit, integration, e2e) against a real control plane
 	$(PYTHON) -m devcluster build
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
@@ -36,7 +37,7 @@ fmt: $(VENV)/.synced ## format and autofix
 	$(PYTHON) -m ruff format .
 	$(PYTHON) -m ruff check --fix .
 
-gen: $(VENV)/.synced ## regenerate gen/ from proto/
+gen: $(VENV)/.synced $(WEB_DEPS) ## regenerate gen/ from proto/
 	$(PYTHON) tools/gen.py
 
 cluster-up: deps ## start a control plane in the background and print its KUBECONFIG
@@ -61,11 +62,15 @@ bench-floor: deps ## bare grpc.aio fan-out to 1 and 500 streams (no NovaSphere):
 bench-sim: deps ## simulator scale: WUKONGS Wukongs from create to Running, memory, writes/s
 	$(PYTHON) -m bench.sim_scale --wukongs $(WUKONGS)
 
-deps: $(VENV)/.synced $(BROWSER_DEPS) ## Python env, etcd, chromium, npm packages, cached Kubernetes/grpcurl/openapiv2 builds
+deps: $(VENV)/.synced $(BROWSER_DEPS) $(WEB_DEPS) ## Python env, etcd, chromium, npm packages, cached Kubernetes/grpcurl/openapiv2 builds
 	@$(PYTHON) -m devcluster build
 
 $(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json
 	npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(WEB_DEPS): web/package.json web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund --loglevel=error
 	@touch $@
 
 $(UV):
@@ -77,4 +82,4 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	@touch $@
 
 clean: ## remove the virtualenv and local state (not the Kubernetes cache)
-	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache tests/browser/node_modules
+	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache tests/browser/node_modules web/node_modules

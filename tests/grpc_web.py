@@ -19,6 +19,7 @@ class GrpcWebResponse:
     http_status: int
     messages: list[bytes]
     trailers: dict[str, str]
+    headers: httpx.Headers
 
     @property
     def grpc_status(self) -> int:
@@ -50,4 +51,6 @@ def call(client: httpx.Client, base_url: str, method: str, request: Message) -> 
                     trailers[key.strip().lower()] = value.strip()
         else:
             messages.append(frame)
-    return GrpcWebResponse(http_status=response.status_code, messages=messages, trailers=trailers)
+    return GrpcWebResponse(
+        http_status=response.status_code, messages=messages, trailers=trailers, headers=response.headers
+    )

@@ -284,7 +284,9 @@ class Accounts:
 
     async def refresh(self, *, refresh_token: str, client_type: str, address: str) -> Grant:
         if not refresh_token.strip():
-            raise errors.InvalidArgument.field("refresh_token", "is required: the refresh token Login returned")
+            raise errors.InvalidArgument.field(
+                "refresh_token", "is required: the refresh token Login returned (a browser's comes in its cookie)"
+            )
         presented = _parse_refresh(refresh_token.strip())
         if presented is None:
             raise errors.Unauthenticated("the refresh token is not valid: log in again")

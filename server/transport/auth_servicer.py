@@ -8,11 +8,11 @@ from typing import Any
 import grpc
 
 from novasphere.v1 import auth_service_pb2, auth_service_pb2_grpc
-from server import auth
+from server import auth, timestamps
 from server.auth.accounts import Accounts, Grant
 from server.auth.api_keys import ApiKeys
 from server.auth.store import ApiKeyRecord, Session
-from server.transport import edge
+from server.transport import edge, refresh_cookie
 from server.transport.convert import set_time
 from server.transport.interceptors import client_type
 
@@ -33,20 +33,24 @@ class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
             client_type=_client_type(context),
             address=_address(context),
         )
-        return _grant(grant)
+        return await _grant_to(context, grant, as_cookie=request.refresh_token_cookie)
 
     async def Refresh(
         self, request: auth_service_pb2.RefreshRequest, context: Context
     ) -> auth_service_pb2.LoginResponse:
+        from_cookie = "" if request.refresh_token else refresh_cookie.from_metadata(context.invocation_metadata() or ())
         grant = await self._accounts.refresh(
-            refresh_token=request.refresh_token, client_type=_client_type(context), address=_address(context)
+            refresh_token=request.refresh_token or from_cookie,
+            client_type=_client_type(context),
+            address=_address(context),
         )
-        return _grant(grant)
+        return await _grant_to(context, grant, as_cookie=bool(from_cookie))
 
     async def Logout(
         self, request: auth_service_pb2.LogoutRequest, context: Context
     ) -> auth_service_pb2.LogoutResponse:
         await self._accounts.logout(auth.current())
+        await context.send_initial_metadata(refresh_cookie.clear_cookie())
         return auth_service_pb2.LogoutResponse()
 
     async def Me(self, request: auth_service_pb2.MeRequest, context: Context) -> auth_service_pb2.Identity:
@@ -151,13 +155,18 @@ def _identity(caller: auth.Caller, tenants: list[str]) -> auth_service_pb2.Ident
     )
 
 
-def _grant(grant: Grant) -> auth_service_pb2.LoginResponse:
+async def _grant_to(context: Context, grant: Grant, *, as_cookie: bool) -> auth_service_pb2.LoginResponse:
+    """The response to a login or refresh; `as_cookie`: the refresh token goes in a cookie, not the response."""
     response = auth_service_pb2.LoginResponse(
         access_token=grant.access_token,
         token_type="Bearer",  # noqa: S106 (the scheme, not a secret)
-        refresh_token=grant.refresh_token,
+        refresh_token="" if as_cookie else grant.refresh_token,
         identity=_identity(grant.caller, grant.tenants),
     )
     set_time(response.expire_time, grant.expires)
     set_time(response.refresh_expire_time, grant.session_expires)
+    if as_cookie:
+        await context.send_initial_metadata(
+            refresh_cookie.set_cookie(grant.refresh_token, grant.session_expires, timestamps.now())
+        )
     return response

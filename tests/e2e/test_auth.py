@@ -38,7 +38,7 @@ from novasphere.v1.auth_service_pb2_grpc import AuthServiceStub
 from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
 from server import tally
 from server.auth import store, tokens
-from tests import kube_helpers
+from tests import grpc_web, kube_helpers
 from tests.conftest import API_ENV, TENANT
 from tests.e2e.test_tasks import running_wukong
 from tests.status_helpers import details_of
@@ -76,6 +76,8 @@ class Secure:
     logs: tuple[Path, ...]
     """The API servers' logs (the first at DEBUG) and Envoy's, with its access log."""
     first_api: devstack.ApiServer
+    edge: devstack.Edge
+    """The first replica's Envoy listener, for clients of a test's own (a browser's cookie jar)."""
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +105,7 @@ def secure(stack: devstack.Stack, tmp_path_factory: pytest.TempPathFactory) -> I
             http,
             (state / "api-0.log", state / "api-1.log", state / "logs" / "envoy.log"),
             apis[0],
+            envoy.edge,
         )
 
 
@@ -255,6 +258,120 @@ def test_refresh_rotates_the_token_and_reusing_one_revokes_the_session(
     refused(lambda: secure.first.auth.Refresh(auth_pb2.RefreshRequest(refresh_token=second.refresh_token)))
     _eventually_refused(secure.second, second.access_token)
     refused(lambda: secure.first.auth.Refresh(auth_pb2.RefreshRequest(refresh_token="nsr1.garbage")))
+
+
+REFRESH_COOKIE_PATHS = {"/novasphere.v1.AuthService/", "/api/v1/auth/"}
+
+
+def refresh_cookies(headers: httpx.Headers) -> dict[str, dict[str, str]]:
+    """The `novasphere_refresh` cookies a response sets, by path: {path: {"value": ..., attribute: value}}."""
+    found: dict[str, dict[str, str]] = {}
+    for header in headers.get_list("set-cookie"):
+        pair, *attributes = [part.strip() for part in header.split(";")]
+        name, _, value = pair.partition("=")
+        assert name == "novasphere_refresh", header
+        fields = {key.lower(): val for key, _, val in (a.partition("=") for a in attributes)}
+        found[fields["path"]] = {"value": value, **fields}
+    return found
+
+
+def assert_browser_only(cookies: dict[str, dict[str, str]], *, live: bool) -> str:
+    """Both refresh paths get the same token, kept from script (HttpOnly), other sites (SameSite) and plain HTTP."""
+    assert set(cookies) == REFRESH_COOKIE_PATHS, cookies
+    values = {cookie["value"] for cookie in cookies.values()}
+    assert len(values) == 1, cookies
+    for cookie in cookies.values():
+        assert {"httponly", "secure", "samesite"} <= set(cookie), cookie
+        assert cookie["samesite"] == "Strict"
+        assert (int(cookie["max-age"]) > 3600) if live else (int(cookie["max-age"]) == 0), cookie
+    return values.pop()
+
+
+def test_a_browser_keeps_its_refresh_token_in_an_httponly_cookie_through_rest_and_grpc_web(
+    secure: Secure, user: Callable[..., str]
+) -> None:
+    name = user()
+    login(secure.first, name)  # the replica has seen the user
+    with secure.edge.http_client() as browser:  # its own cookie jar, which honours Path, Secure and Max-Age
+        signed_in = browser.post(
+            "/api/v1/auth/login", json={"username": name, "password": PASSWORD, "refreshTokenCookie": True}
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        assert signed_in.json().get("refreshToken", "") == ""
+        first = assert_browser_only(refresh_cookies(signed_in.headers), live=True)
+        assert first.startswith("nsr2.")
+        assert first not in signed_in.text
+
+        # a reload: no token in memory, the cookie refreshes (REST, empty body), and the next token is a cookie again
+        reloaded = browser.post("/api/v1/auth/refresh", json={})
+        assert reloaded.status_code == 200, reloaded.text
+        assert reloaded.json().get("refreshToken", "") == ""
+        second = assert_browser_only(refresh_cookies(reloaded.headers), live=True)
+        assert second != first
+        me = browser.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {reloaded.json()['accessToken']}"})
+        assert me.json()["username"] == name
+
+        # the same through gRPC-Web, whose path the cookie is scoped to as well
+        web = grpc_web.call(browser, "", "/novasphere.v1.AuthService/Refresh", auth_pb2.RefreshRequest())
+        assert web.grpc_status == 0, web.trailers
+        granted = auth_pb2.LoginResponse.FromString(web.messages[0])
+        assert (granted.refresh_token, granted.identity.username) == ("", name)
+        third = assert_browser_only(refresh_cookies(web.headers), live=True)
+        assert third not in (first, second)
+
+        # an earlier cookie presented again is a copied one: refused, and the session is revoked
+        replayed = secure.edge.http_client()
+        with replayed:
+            reuse = replayed.post("/api/v1/auth/refresh", json={}, headers={"Cookie": f"novasphere_refresh={second}"})
+        assert reuse.status_code == 401, reuse.text
+        assert reuse.json()["details"][0]["reason"] == "REFRESH_TOKEN_REUSED"
+        assert browser.post("/api/v1/auth/refresh", json={}).status_code == 401
+
+
+def test_signing_out_ends_the_session_and_clears_the_cookie(secure: Secure, user: Callable[..., str]) -> None:
+    name = user()
+    login(secure.first, name)
+    with secure.edge.http_client() as browser:
+        signed_in = browser.post(
+            "/api/v1/auth/login", json={"username": name, "password": PASSWORD, "refreshTokenCookie": True}
+        )
+        token = assert_browser_only(refresh_cookies(signed_in.headers), live=True)
+        headers = {"Authorization": f"Bearer {signed_in.json()['accessToken']}"}
+        signed_out = browser.post("/api/v1/auth/logout", json={}, headers=headers)
+        assert signed_out.status_code == 200, signed_out.text
+        assert assert_browser_only(refresh_cookies(signed_out.headers), live=False) == ""
+        assert not browser.cookies  # the jar forgot it
+
+        nothing = browser.post("/api/v1/auth/refresh", json={})
+        assert nothing.status_code == 400, nothing.text
+        assert "refresh_token" in nothing.json()["message"]
+        # and the token itself no longer works even if someone kept a copy
+        kept = browser.post("/api/v1/auth/refresh", json={}, headers={"Cookie": f"novasphere_refresh={token}"})
+        assert kept.status_code == 401, kept.text
+
+
+def test_native_grpc_clients_can_ask_for_the_cookie_too_and_keep_body_tokens_otherwise(
+    secure: Secure, user: Callable[..., str]
+) -> None:
+    name = user()
+    plain = login(secure.first, name)
+    assert plain.refresh_token.startswith("nsr2.")  # without asking, the token is in the response as before
+    response, call = secure.first.auth.Login.with_call(
+        auth_pb2.LoginRequest(username=name, password=PASSWORD, refresh_token_cookie=True)
+    )
+    assert response.refresh_token == ""
+    headers = httpx.Headers([(key, str(value)) for key, value in call.initial_metadata() if key == "set-cookie"])
+    token = assert_browser_only(refresh_cookies(headers), live=True)
+    refreshed, call = secure.first.auth.Refresh.with_call(
+        auth_pb2.RefreshRequest(), metadata=(("cookie", f"other=1; novasphere_refresh={token}"),)
+    )
+    assert refreshed.refresh_token == ""
+    assert secure.first.auth.Me(auth_pb2.MeRequest(), metadata=bearer(refreshed.access_token)).username == name
+    # a token in the body wins over a cookie, and answers in the body
+    body = secure.first.auth.Refresh(
+        auth_pb2.RefreshRequest(refresh_token=plain.refresh_token), metadata=(("cookie", "novasphere_refresh=x"),)
+    )
+    assert body.refresh_token.startswith("nsr2.")
 
 
 def test_a_refresh_token_from_any_earlier_generation_is_recognised_as_reused(
@@ -652,6 +769,12 @@ def test_no_password_token_or_key_reaches_any_log_in_any_encoding(secure: Secure
     secure.http.get("/api/v1/auth/me", headers=headers)
     refreshed = secure.first.auth.Refresh(auth_pb2.RefreshRequest(refresh_token=rest["refreshToken"]))
     secure.first.auth.Me(auth_pb2.MeRequest(), metadata=bearer(refreshed.access_token))
+    with secure.edge.http_client() as browser:  # the refresh token as a cookie, both ways through Envoy
+        browser.post("/api/v1/auth/login", json={"username": name, "password": PASSWORD, "refreshTokenCookie": True})
+        cookie_tokens = [browser.cookies.get("novasphere_refresh", path="/api/v1/auth/") or ""]
+        browser.post("/api/v1/auth/refresh", json={})
+        cookie_tokens.append(browser.cookies.get("novasphere_refresh", path="/api/v1/auth/") or "")
+    assert all(token.startswith("nsr2.") for token in cookie_tokens), cookie_tokens
     envoy_log = secure.logs[2]
     logins_logged = envoy_log.read_text().count('"POST /api/v1/auth/login ')
     secure.http.post("/api/v1/auth/login", json={"username": name, "password": PASSWORD + "!"})
@@ -663,6 +786,7 @@ def test_no_password_token_or_key_reaches_any_log_in_any_encoding(secure: Secure
 
     secrets = [PASSWORD, PASSWORD + "!", rest["accessToken"], rest["refreshToken"], key, refreshed.access_token]
     secrets += [refreshed.refresh_token, rest["refreshToken"].rsplit(".", 1)[1], key.rsplit("_", 1)[1]]
+    secrets += [*cookie_tokens, *(token.rsplit(".", 1)[1] for token in cookie_tokens)]
     text = "\n".join(path.read_text(errors="replace") for path in secure.logs)
     assert "DEBUG" in text  # the first server did log at DEBUG
     for secret in secrets:

@@ -28,20 +28,27 @@ class LoginRequest(_message.Message):
     USERNAME_FIELD_NUMBER: _builtins.int
     PASSWORD_FIELD_NUMBER: _builtins.int
     TENANT_ID_FIELD_NUMBER: _builtins.int
+    REFRESH_TOKEN_COOKIE_FIELD_NUMBER: _builtins.int
     username: _builtins.str
     password: _builtins.str
     tenant_id: _builtins.str
     """The tenant to work in; may be empty when the user belongs to exactly one."""
+    refresh_token_cookie: _builtins.bool
+    """For browsers: the refresh token is set as a cookie (`novasphere_refresh`: HttpOnly, Secure, SameSite=Strict,
+    sent only to `/novasphere.v1.AuthService/` and `/api/v1/auth/`) and left out of the response, so script injected
+    into the page cannot read it. Other clients leave this false and keep the token themselves.
+    """
     def __init__(
         self,
         *,
         username: _builtins.str = ...,
         password: _builtins.str = ...,
         tenant_id: _builtins.str = ...,
+        refresh_token_cookie: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["password", b"password", "tenant_id", b"tenant_id", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["password", b"password", "refresh_token_cookie", b"refresh_token_cookie", "tenant_id", b"tenant_id", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -55,6 +62,9 @@ class RefreshRequest(_message.Message):
 
     REFRESH_TOKEN_FIELD_NUMBER: _builtins.int
     refresh_token: _builtins.str
+    """The refresh token Login or the previous Refresh returned. Empty: the `novasphere_refresh` cookie's, and the next
+    refresh token is set as that cookie again (left out of the response).
+    """
     def __init__(
         self,
         *,
@@ -85,7 +95,7 @@ class LoginResponse(_message.Message):
     token_type: _builtins.str
     """Always `Bearer`."""
     refresh_token: _builtins.str
-    """The refresh token (single use) and when the session ends at the latest."""
+    """The refresh token (single use; empty when it was set as a cookie) and when the session ends at the latest."""
     @_builtins.property
     def expire_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property

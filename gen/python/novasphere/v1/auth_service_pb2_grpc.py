@@ -122,7 +122,8 @@ class AuthServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Logout(self, request, context):
-        """Ends the caller's session: its refresh token stops working and its access tokens are refused everywhere.
+        """Ends the caller's session: its refresh token stops working and its access tokens are refused everywhere; the
+        refresh-token cookie, if any, is cleared.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

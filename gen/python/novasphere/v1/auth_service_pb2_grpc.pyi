@@ -46,7 +46,9 @@ class AuthServiceStub:
     Refresh: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.RefreshRequest, _auth_service_pb2.LoginResponse]
     """Exchanges a refresh token for new tokens."""
     Logout: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.LogoutRequest, _auth_service_pb2.LogoutResponse]
-    """Ends the caller's session: its refresh token stops working and its access tokens are refused everywhere."""
+    """Ends the caller's session: its refresh token stops working and its access tokens are refused everywhere; the
+    refresh-token cookie, if any, is cleared.
+    """
     Me: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.MeRequest, _auth_service_pb2.Identity]
     """The caller: user, tenant, permissions."""
     CheckPermission: _grpc.UnaryUnaryMultiCallable[_auth_service_pb2.CheckPermissionRequest, _auth_service_pb2.CheckPermissionResponse]
@@ -91,7 +93,9 @@ class AuthServiceAsyncStub(AuthServiceStub):
     Refresh: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.RefreshRequest, _auth_service_pb2.LoginResponse]  # type: ignore[assignment]
     """Exchanges a refresh token for new tokens."""
     Logout: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.LogoutRequest, _auth_service_pb2.LogoutResponse]  # type: ignore[assignment]
-    """Ends the caller's session: its refresh token stops working and its access tokens are refused everywhere."""
+    """Ends the caller's session: its refresh token stops working and its access tokens are refused everywhere; the
+    refresh-token cookie, if any, is cleared.
+    """
     Me: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.MeRequest, _auth_service_pb2.Identity]  # type: ignore[assignment]
     """The caller: user, tenant, permissions."""
     CheckPermission: _aio.UnaryUnaryMultiCallable[_auth_service_pb2.CheckPermissionRequest, _auth_service_pb2.CheckPermissionResponse]  # type: ignore[assignment]
@@ -151,7 +155,9 @@ class AuthServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _auth_service_pb2.LogoutRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_auth_service_pb2.LogoutResponse, _abc.Awaitable[_auth_service_pb2.LogoutResponse]]:
-        """Ends the caller's session: its refresh token stops working and its access tokens are refused everywhere."""
+        """Ends the caller's session: its refresh token stops working and its access tokens are refused everywhere; the
+        refresh-token cookie, if any, is cleared.
+        """
 
     @_abc_1.abstractmethod
     def Me(

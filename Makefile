@@ -15,16 +15,18 @@ export UV_PYTHON_DOWNLOADS := never
 PYTEST_ARGS ?=
 BROWSER_DEPS := tests/browser/node_modules/.installed
 WEB_DEPS     := web/node_modules/.installed
+WEB_BUILD    := web/dist/index.html
+WEB_SOURCES  := $(shell find web/src web/public gen/ts -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
 
-.PHONY: help run test lint fmt gen cluster-up cluster-down bench bench-doors bench-sim bench-console bench-floor deps clean
+.PHONY: help run test lint fmt gen web web-dev cluster-up cluster-down bench bench-doors bench-sim bench-console bench-floor deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-run: deps ## the whole stack with demo data (control plane, API server, Envoy) until Ctrl-C
+run: deps $(WEB_BUILD) ## the whole stack with demo data (control plane, API server, Envoy) until Ctrl-C
 	@$(PYTHON) -m devcluster run
 
-test: lint $(BROWSER_DEPS) $(WEB_DEPS) ## lint, type check and every test (unit, integration, e2e) against a real control plane
+test: lint $(BROWSER_DEPS) $(WEB_BUILD) ## lint, type check and every test (unit, integration, e2e) against a real control plane
 	$(PYTHON) -m devcluster build
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 
@@ -39,6 +41,14 @@ fmt: $(VENV)/.synced ## format and autofix
 
 gen: $(VENV)/.synced $(WEB_DEPS) ## regenerate gen/ from proto/
 	$(PYTHON) tools/gen.py
+
+web: $(WEB_BUILD) ## build the web console (type check + bundle into web/dist)
+
+$(WEB_BUILD): $(WEB_DEPS) $(WEB_SOURCES)
+	npm --prefix web run --silent build
+
+web-dev: deps ## Vite dev server for UI work, proxying the API to the stack `make run` started (source .run/env first)
+	npm --prefix web run dev
 
 cluster-up: deps ## start a control plane in the background and print its KUBECONFIG
 	@$(PYTHON) -m devcluster up
@@ -82,4 +92,4 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	@touch $@
 
 clean: ## remove the virtualenv and local state (not the Kubernetes cache)
-	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache tests/browser/node_modules web/node_modules
+	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache tests/browser/node_modules web/node_modules web/dist

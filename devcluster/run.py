@@ -102,6 +102,7 @@ def _instructions(running: stack.Stack, grpcurl: Path, env_file: Path) -> str:
 NovaSphere API is running on a local Kubernetes {running.cluster.kubernetes_version} control plane, with the
 simulator of KubeVirt and vmoperator (sim/, {SIM_SPEED:g}x speed) running the demo VMs.
 
+  Web console (sign in as below)       {http}/
   REST, gRPC-Web and gRPC (Envoy, TLS) {http}
   the local CA its certificate is from {ca}
       (curl --cacert, grpcurl -cacert; add it to a browser's trusted authorities to open the API there)
@@ -112,7 +113,7 @@ simulator of KubeVirt and vmoperator (sim/, {SIM_SPEED:g}x speed) running the de
   Kubernetes (admin)                   export KUBECONFIG={running.cluster.kubeconfig}
 
 Calls without credentials run as a development identity in tenant {DEMO_TENANT}. To log in as a real user (an
-operator in that tenant; her password is in {env_file}):
+operator in that tenant: the web console's sign-in; her name and password are in {env_file}):
   . {env_file}; curl --cacert "$NOVASPHERE_CA" -s "$NOVASPHERE_HTTP/api/v1/auth/login" \\
     -d "{{\\"username\\":\\"$NOVASPHERE_DEMO_USER\\",\\"password\\":\\"$NOVASPHERE_DEMO_PASSWORD\\"}}"
   then send its accessToken as  -H "Authorization: Bearer TOKEN"  ({curl} {http}/api/v1/auth/me)

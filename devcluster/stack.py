@@ -35,6 +35,8 @@ API_SERVICE_ACCOUNT = "novasphere-api"
 API_USER = f"system:serviceaccount:{API_NAMESPACE}:{API_SERVICE_ACCOUNT}"
 TOKEN_SECONDS = 24 * 3600
 READY_TIMEOUT = 60.0
+WEB_BUNDLE = REPO_ROOT / "web" / "dist"
+"""The web console, as `make web` builds it; every API server of the stack serves it."""
 DRAIN_SECONDS = 3
 """How long a draining Envoy keeps its listener open, telling clients to go (the API server's drain delay covers it)."""
 DEV_HSTS_MAX_AGE = datetime.timedelta(minutes=5)
@@ -231,6 +233,7 @@ def start_api_server(*, api_kubeconfig: Path, log_path: Path, extra_env: Mapping
             # Calls without credentials run as the development identity: the development stack's clients (and most
             # tests) need no login. Tests of authentication start servers with it off.
             "NOVASPHERE_DEV_IDENTITY": "true",
+            "NOVASPHERE_WEB_ROOT": str(WEB_BUNDLE),
             **(extra_env or {}),
         }
     )

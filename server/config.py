@@ -133,6 +133,9 @@ class Settings:
     """NOVASPHERE_CONSOLE_TICKET_SECONDS: how long a console ticket may wait for its WebSocket, 1-300. Default 30."""
     console_ttl_seconds: float
     """NOVASPHERE_CONSOLE_TTL_SECONDS: how long ended console sessions are kept, 1-2592000. Default 3600."""
+    web_root: Path | None
+    """NOVASPHERE_WEB_ROOT: the web console's built bundle (web/dist: index.html and assets/), served on the console
+    listener at every path but `/ws/`. Empty (the default): no web console."""
     failpoints: str
     """NOVASPHERE_FAILPOINTS: for crash tests only, e.g. `task-written:3` kills the process (SIGKILL) the 3rd time
     a task is written. Empty (the default) in production."""
@@ -176,6 +179,7 @@ class Settings:
             console_origins=reader.get("CONSOLE_ORIGINS", "", _origins),
             console_ticket_seconds=reader.get("CONSOLE_TICKET_SECONDS", "30", _float_between(1, 300)),
             console_ttl_seconds=reader.get("CONSOLE_TTL_SECONDS", "3600", _float_between(1, 2_592_000)),
+            web_root=reader.get("WEB_ROOT", "", _web_bundle),
             failpoints=reader.get("FAILPOINTS", "", _failpoints),
         )
         reader.reject_unknown()
@@ -216,6 +220,15 @@ def _existing_file(value: str) -> Path | None:
     path = Path(value)
     if not path.is_file():
         raise ValueError("no such file")
+    return path
+
+
+def _web_bundle(value: str) -> Path | None:
+    if not value:
+        return None
+    path = Path(value)
+    if not (path / "index.html").is_file():
+        raise ValueError("no index.html there: build the web console first (make web)")
     return path
 
 

@@ -73,6 +73,7 @@ from server.transport import (
     metrics_servicer,
     stats_servicer,
     task_servicer,
+    web_pages,
     wukong_servicer,
 )
 from server.transport.interceptors import AuthorizeInterceptor, ErrorInterceptor, ObserveInterceptor
@@ -378,7 +379,8 @@ async def start(replica: Replica, stop: asyncio.Event) -> None:
     grpc_port = replica.server.add_insecure_port(str(settings.grpc_listen))
     await replica.server.start()
     admin_port = await replica.admin.start(settings.admin_listen)
-    console_port = await replica.console_proxy.start(settings.console_listen)
+    pages = web_pages.routes(settings.web_root) if settings.web_root is not None else []
+    console_port = await replica.console_proxy.start(settings.console_listen, pages)
     log.info(
         "gRPC on port %d, admin on %d, consoles on %d (%s)",
         grpc_port,

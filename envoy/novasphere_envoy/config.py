@@ -92,7 +92,7 @@ from envoy_data_plane.envoy.extensions.upstreams.http.v3 import (
 from envoy_data_plane.envoy.extensions.upstreams.http.v3 import (
     HttpProtocolOptionsExplicitHttpConfig,
 )
-from envoy_data_plane.envoy.type.matcher.v3 import StringMatcher
+from envoy_data_plane.envoy.type.matcher.v3 import RegexMatcher, StringMatcher
 from envoy_data_plane.envoy.type.v3 import FractionalPercent, FractionalPercentDenominatorType, TokenBucket
 from envoy_data_plane.google.protobuf import Any, ListValue, Struct, Value
 from google.protobuf import descriptor_pb2
@@ -425,6 +425,25 @@ def _routes(settings: SidecarSettings) -> RouteConfiguration:
                         settings,
                         REFRESH_PATH,
                         _per_client_limit("refresh", per_ip=settings.refreshes_per_minute_per_ip),
+                    ),
+                    Route(
+                        # The web console's pages and assets, served beside the console WebSocket: what a browser
+                        # GETs outside the REST API (/api/). gRPC and gRPC-Web are POSTs and never land here.
+                        name="web",
+                        match=RouteMatch(
+                            prefix="/",
+                            headers=[
+                                HeaderMatcher(
+                                    name=":method",
+                                    string_match=StringMatcher(safe_regex=RegexMatcher(regex="GET|HEAD")),
+                                ),
+                                HeaderMatcher(
+                                    name=":path", string_match=StringMatcher(prefix="/api/"), invert_match=True
+                                ),
+                            ],
+                        ),
+                        route=RouteAction(cluster="console", timeout=settings.unary_timeout),
+                        typed_per_filter_config={**no_transcoding, **per_client},
                     ),
                     Route(
                         name="api",

@@ -17,7 +17,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -140,10 +140,12 @@ class ConsoleProxy:
                     log.info("console %s: the right to it ended (%s)", live.record.id, ended.reason)
                 live.end(ended.code, ended.reason)
 
-    async def start(self, listen: HostPort) -> int:
-        """Listens on `listen` (port 0: any); returns the port."""
+    async def start(self, listen: HostPort, pages: Sequence[web.RouteDef] = ()) -> int:
+        """Listens on `listen` (port 0: any); returns the port. `pages`: routes served beside the consoles (the web
+        console's files), tried after the console path."""
         app = web.Application()
         app.router.add_get(sessions.WEBSOCKET_PATH + "{session}", self._connect)
+        app.router.add_routes(pages)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, listen.host, listen.port, reuse_port=False)
@@ -178,9 +180,14 @@ class ConsoleProxy:
     async def _connect(self, request: web.Request) -> web.StreamResponse:
         session_id = request.match_info["session"]
         origin = request.headers.get("Origin", "").rstrip("/")
-        if origin and origin not in self._settings.origins:
+        own_page = edge.origin_from_envoy(request.headers.get(edge.PUBLIC_ORIGIN_HEADER, ""), request.remote or "")
+        if origin and origin not in self._settings.origins and origin != own_page:
             log.info("console %s refused: origin %s is not allowed", session_id[:64], origin[:100])
-            return _refusal(403, 7, "this page's origin may not open consoles (NOVASPHERE_CONSOLE_ORIGINS)")
+            return _refusal(
+                403,
+                7,
+                "this page's origin may not open consoles (the web console's own and NOVASPHERE_CONSOLE_ORIGINS may)",
+            )
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return _refusal(400, 3, "open the console URL as a WebSocket")
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]

@@ -45,9 +45,15 @@ def client_address(metadata: Iterable[tuple[str, str | bytes]], peer: str) -> st
 
 def public_origin(metadata: Iterable[tuple[str, str | bytes]], peer: str) -> str:
     """`https://host:port` as the client reached Envoy, or "" for a call that did not come through Envoy."""
-    if not from_envoy(peer_address(peer)):
+    return origin_from_envoy(_header(metadata, PUBLIC_ORIGIN_HEADER), peer_address(peer))
+
+
+def origin_from_envoy(reported: str, address: str) -> str:
+    """The public origin Envoy `reported` for a request from `address`, or "" when that is not Envoy or the value is
+    not an origin."""
+    if not from_envoy(address):
         return ""
-    origin = _header(metadata, PUBLIC_ORIGIN_HEADER)
+    origin = reported.strip()
     scheme, separator, authority = origin.partition("://")
     if not separator or scheme not in ("http", "https") or not authority or "/" in authority:
         return ""

@@ -1,0 +1,279 @@
+"""The web console in Debian's chromium, against the real stack: an API server without the development identity and
+its Envoy (TLS), serving the built bundle (web/dist) beside the API. Sign-in, the live VM list and its URL state,
+sessions across reloads and tabs, sign-out, the served files' headers, and no Content-Security-Policy violation.
+Screenshots of each page go to test-artifacts/web/ (not committed)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import kubernetes.client
+import pytest
+
+from devcluster import accounts, procs
+from devcluster import stack as devstack
+from novasphere.v1 import auth_service_pb2 as auth_pb2
+from novasphere.v1 import wukong_pb2
+from novasphere.v1 import wukong_service_pb2 as service_pb2
+from novasphere.v1.auth_service_pb2_grpc import AuthServiceStub
+from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
+from tests import kube_helpers
+from tests.conftest import TENANT
+from tests.e2e.test_auth import PASSWORD, SECURE_ENV
+from tests.web_browser import Browser, BrowserServer, Tab
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
+BOOKMARK_SECONDS = "0.5"
+ROW = ".ant-table-tbody tr.ant-table-row"
+
+
+@dataclass(frozen=True)
+class Web:
+    url: str
+    api_log: Path
+    api_target: str
+
+    def list_calls(self) -> int:
+        """ListWukongs calls the API server has answered (its request log)."""
+        return self.api_log.read_text().count("/novasphere.v1.WukongService/ListWukongs ")
+
+
+@pytest.fixture(scope="module")
+def web(stack: devstack.Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
+    state = tmp_path_factory.mktemp("web")
+    api = devstack.start_api_server(
+        api_kubeconfig=stack.api_kubeconfig,
+        log_path=state / "api.log",
+        extra_env={**SECURE_ENV, "NOVASPHERE_WATCH_BOOKMARK_SECONDS": BOOKMARK_SECONDS},
+    )
+    envoy = devstack.start_front(api, tls=stack.tls, state_dir=state)
+    with procs.stopping([api.process, envoy.process]):
+        yield Web(url=envoy.edge.url, api_log=state / "api.log", api_target=api.target)
+
+
+@pytest.fixture(scope="session")
+def browser_server(stack: devstack.Stack) -> Iterator[BrowserServer]:
+    server = BrowserServer(stack.tls.serving_cert)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def browser(browser_server: BrowserServer) -> Iterator[Browser]:
+    opened = Browser(browser_server)
+    yield opened
+    problems = opened.problems()
+    opened.close()
+    assert problems == [], problems  # no CSP violation, no script error
+
+
+@pytest.fixture
+def operator(kube: kubernetes.client.ApiClient) -> Iterator[str]:
+    name = f"web-{uuid.uuid4().hex[:8]}"
+    accounts.create_user(kube, name, PASSWORD, tenant=TENANT, role="operator")
+    yield name
+    accounts.unbind(kube, name)
+
+
+@pytest.fixture
+def three_vms(kube: kubernetes.client.ApiClient, namespace: str) -> str:
+    for name, cpu in (("alpha", 1), ("bravo", 4), ("charlie", 2)):
+        kube_helpers.create_wukong(kube, namespace, name, {**kube_helpers.MINIMAL_SPEC, "cpu": cpu})
+    return namespace
+
+
+def shot(tab: Tab, name: str) -> None:
+    """A screenshot once nothing is loading (no table or button spinner)."""
+    tab.wait(".ant-spin-blur, .ant-btn-loading", state="detached")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(ARTIFACTS / f"{name}.png")
+
+
+def sign_in(tab: Tab, web: Web, username: str, password: str = PASSWORD, *, path: str = "/vms") -> None:
+    tab.goto(web.url + path)
+    tab.wait("text=Sign in to NovaSphere")
+    tab.fill("#username", username)
+    tab.fill("#password", password)
+    tab.click("button[type=submit]")
+
+
+def names_shown(tab: Tab) -> list[str]:
+    return [row.split("\t")[0].strip() for row in tab.texts(ROW)]
+
+
+def eventually_shown(tab: Tab, wanted: Callable[[list[str]], bool], *, timeout: float, what: str) -> list[str]:
+    return kube_helpers.eventually(
+        lambda: (lambda shown: shown if wanted(shown) else None)(names_shown(tab)), timeout=timeout, what=what
+    )
+
+
+def test_wrong_password_then_sign_in_shows_the_live_list(
+    web: Web, browser: Browser, operator: str, three_vms: str, kube: kubernetes.client.ApiClient
+) -> None:
+    tab = browser.open()
+    kube_helpers.eventually(  # the replica has seen the new user
+        lambda: _can_log_in(web, operator), timeout=20, what="the user to be known"
+    )
+    sign_in(tab, web, operator, "not the password", path=f"/vms?ns={three_vms}")
+    tab.wait("[role=alert] >> text=Wrong username or password.")
+    shot(tab, "signin-wrong-password")
+
+    tab.fill("#password", PASSWORD)
+    tab.click("button[type=submit]")
+    tab.wait(f"{ROW} >> text=charlie")
+    assert names_shown(tab) == ["alpha", "bravo", "charlie"]
+    assert tab.text("[data-testid=total]") == "3 VMs"
+    assert tab.text("[data-testid=who]") == f"{operator} · {TENANT}"
+    tab.wait("[data-testid=live] >> text=Live")
+    assert f"ns={three_vms}" in tab.url()
+    shot(tab, "vm-list")
+
+    # a change made behind the page's back appears without a reload, within 2 s
+    kube_helpers.create_wukong(kube, three_vms, "delta", kube_helpers.MINIMAL_SPEC)
+    tab.wait(f"{ROW} >> text=delta", ms=2_000)
+    assert tab.text("[data-testid=total]") == "4 VMs"
+    alpha = f"{ROW}:has-text('alpha')"
+    tab.wait(f"{alpha} >> text=Running", ms=30_000)  # the simulator boots it; each step arrives live
+    before = web.list_calls()
+    token = _token(web, operator)
+    assert token is not None
+    with grpc.insecure_channel(web.api_target) as channel:
+        WukongServiceStub(channel).StopWukong(
+            service_pb2.StopWukongRequest(namespace=three_vms, name="alpha"), metadata=_bearer(token)
+        )
+    tab.wait(f"{alpha} >> text=Stopped", ms=30_000)
+    # an idle page (and one whose rows change in place) reads nothing again: some bookmarks later, no new list call
+    _bookmarks_pass(web, three_vms, token, count=4)
+    assert web.list_calls() == before
+    shot(tab, "vm-list-live")
+
+
+def test_the_list_view_lives_in_the_url(web: Web, browser: Browser, operator: str, three_vms: str) -> None:
+    tab = browser.open()
+    kube_helpers.eventually(lambda: _can_log_in(web, operator), timeout=20, what="the user to be known")
+    sign_in(tab, web, operator, path=f"/vms?ns={three_vms}&sort=cpu&order=desc&cols=name,cpu,status")
+    tab.wait(f"{ROW} >> text=charlie")
+    assert names_shown(tab) == ["bravo", "charlie", "alpha"]  # 4, 2, 1 vCPUs
+    assert tab.texts(".ant-table-thead th.ant-table-cell") == ["Name", "vCPU", "Status"]
+
+    tab.click(".ant-table-thead th:has-text('Name')")  # sort by name, ascending: the URL follows
+    kube_helpers.eventually(lambda: "sort=" not in tab.url() or None, timeout=5, what="the URL to drop the sort")
+    eventually_shown(tab, lambda shown: shown == ["alpha", "bravo", "charlie"], timeout=5, what="name order")
+    tab.fill("[aria-label='Name contains']", "ar")
+    tab.press("[aria-label='Name contains']", "Enter")
+    eventually_shown(tab, lambda shown: shown == ["charlie"], timeout=5, what="the name filter")
+    assert "q=ar" in tab.url()
+
+    tab.reload()  # the same view again, from the URL alone
+    tab.wait(f"{ROW} >> text=charlie")
+    assert names_shown(tab) == ["charlie"]
+    assert tab.texts(".ant-table-thead th.ant-table-cell") == ["Name", "vCPU", "Status"]
+    shot(tab, "vm-list-filtered")
+
+
+def test_a_reload_keeps_the_session_two_tabs_share_it_and_signing_out_ends_it(
+    web: Web, browser: Browser, operator: str, three_vms: str
+) -> None:
+    first = browser.open()
+    kube_helpers.eventually(lambda: _can_log_in(web, operator), timeout=20, what="the user to be known")
+    sign_in(first, web, operator, path=f"/vms?ns={three_vms}")
+    first.wait(f"{ROW} >> text=alpha")
+    assert first.evaluate("document.cookie") == ""  # the refresh token is out of script's reach
+
+    first.reload()
+    first.wait(f"{ROW} >> text=alpha")
+    second = browser.open()
+    second.goto(f"{web.url}/vms?ns={three_vms}&sort=cpu")
+    second.wait(f"{ROW} >> text=alpha")  # signed in from the shared cookie, its own view
+    assert names_shown(second) == ["alpha", "charlie", "bravo"]
+    first.reload()  # both tabs refreshed the session, in turn: neither looks like a stolen token
+    first.wait(f"{ROW} >> text=alpha")
+    second.wait("[data-testid=live] >> text=Live")
+    shot(second, "second-tab")
+
+    first.click("button:has-text('Sign out')")
+    first.wait("text=Sign in to NovaSphere")
+    second.reload()
+    second.wait("text=Sign in to NovaSphere")  # the session ended on the server, not just in one tab
+    assert "next=" in second.url()
+
+
+def test_a_lockout_says_so_and_counts_down(web: Web, browser: Browser, operator: str) -> None:
+    tab = browser.open()
+    kube_helpers.eventually(lambda: _can_log_in(web, operator), timeout=20, what="the user to be known")
+    sign_in(tab, web, operator, "wrong")
+    tab.wait("[role=alert] >> text=Wrong username or password.")
+    for _ in range(5):
+        tab.click("button[type=submit]")
+        if tab.count("[role=alert] >> text=locked out") == 1:
+            break
+        tab.wait("button[type=submit]:not(.ant-btn-loading)")
+    tab.wait("[role=alert] >> text=Too many failed sign-ins: locked out for now.")
+    assert re.fullmatch(r"Try again in \d+ s\.", tab.text("[role=alert] .ant-alert-description"))
+    shot(tab, "signin-locked-out")
+
+
+def test_the_bundle_is_served_with_its_headers(web: Web, stack: devstack.Stack) -> None:
+    with devstack.Edge(port=int(web.url.rsplit(":", 1)[1]), ca_cert=stack.tls.ca_cert).http_client() as http:
+        first, second = http.get("/vms/anything?page=2"), http.get("/")
+        assert first.status_code == 200
+        assert first.headers["content-type"].startswith("text/html")
+        assert first.headers["cache-control"] == "no-cache"
+        policy = first.headers["content-security-policy"]
+        nonce = re.search(r"'nonce-([^']+)'", policy)
+        assert nonce
+        assert f'content="{nonce.group(1)}"' in first.text
+        assert "script-src 'self';" in policy
+        assert "unsafe-inline" not in policy
+        assert second.headers["content-security-policy"] != policy  # a fresh nonce each time
+        asset = re.search(r'src="(/assets/[^"]+\.js)"', first.text)
+        assert asset
+        script = http.get(asset.group(1))
+        assert script.status_code == 200
+        assert script.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert http.get("/assets/nope.js").status_code == 404
+        traversal = http.get("/assets/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd")
+        assert "root:" not in traversal.text
+        api = http.get("/api/v1/nope")  # the REST API's paths never fall back to the page
+        assert api.status_code == 404
+        assert "text/html" not in api.headers.get("content-type", "")
+
+
+# -- helpers
+
+
+def _token(web: Web, username: str) -> str | None:
+    """An access token for `username` from the replica itself, or None while it does not know the user yet."""
+    with grpc.insecure_channel(web.api_target) as channel:
+        try:
+            return str(
+                AuthServiceStub(channel).Login(auth_pb2.LoginRequest(username=username, password=PASSWORD)).access_token
+            )
+        except grpc.RpcError:
+            return None
+
+
+def _can_log_in(web: Web, username: str) -> bool:
+    return _token(web, username) is not None
+
+
+def _bearer(token: str) -> tuple[tuple[str, str]]:
+    return (("authorization", f"Bearer {token}"),)
+
+
+def _bookmarks_pass(web: Web, namespace: str, token: str, *, count: int) -> None:
+    """Waits until a watch of our own on the same replica has seen `count` bookmarks: time in which the page's watch
+    saw them too."""
+    seen = 0
+    with grpc.insecure_channel(web.api_target) as channel:
+        request = service_pb2.WatchWukongRequest(namespace=namespace)
+        for event in WukongServiceStub(channel).WatchWukong(request, timeout=30, metadata=_bearer(token)):
+            if event.type == wukong_pb2.WukongEvent.BOOKMARK:
+                seen += 1
+                if seen >= count:
+                    return

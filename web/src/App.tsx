@@ -1,0 +1,83 @@
+// Routes, and the gate in front of them: a reload restores the session from the refresh cookie before anything
+// that needs it renders; without one, the sign-in page (which returns to where the user was going).
+import { Button, Layout, Space, Spin, Typography } from "antd";
+import { useEffect, useState, type ReactNode } from "react";
+import { Navigate, Route, Routes, useLocation, useNavigate } from "react-router";
+import { onSessionChange, refresh, session, signOut, type Session } from "./api/session";
+import { SignIn } from "./pages/SignIn";
+import { VmList } from "./pages/VmList";
+
+export function App() {
+  const location = useLocation();
+  const [current, setCurrent] = useState<Session | null>(session());
+  const [restoring, setRestoring] = useState(current === null);
+
+  useEffect(() => {
+    const unsubscribe = onSessionChange(setCurrent);
+    if (session() === null) {
+      refresh()
+        .catch(() => null) // no cookie, or the session ended: sign in
+        .finally(() => setRestoring(false));
+    }
+    return unsubscribe;
+  }, []);
+
+  if (restoring) {
+    return (
+      <div className="centered">
+        <Spin size="large" aria-label="Loading" />
+      </div>
+    );
+  }
+  return (
+    <Routes>
+      <Route path="/signin" element={current ? <Navigate to={afterSignIn(location.search)} replace /> : <SignIn />} />
+      <Route path="/vms" element={<Guarded session={current}>{current && <VmList session={current} />}</Guarded>} />
+      <Route path="*" element={<Navigate to="/vms" replace />} />
+    </Routes>
+  );
+}
+
+function Guarded({ session: current, children }: { session: Session | null; children: ReactNode }) {
+  const location = useLocation();
+  if (!current) {
+    const next = encodeURIComponent(location.pathname + location.search);
+    return <Navigate to={`/signin?next=${next}`} replace />;
+  }
+  return <Shell session={current}>{children}</Shell>;
+}
+
+function Shell({ session: current, children }: { session: Session; children: ReactNode }) {
+  const navigate = useNavigate();
+  const [leaving, setLeaving] = useState(false);
+  return (
+    <Layout className="shell">
+      <Layout.Header className="shell-header">
+        <Typography.Title level={4} className="brand">
+          NovaSphere
+        </Typography.Title>
+        <Space>
+          <Typography.Text className="who" data-testid="who">
+            {current.identity.username} · {current.identity.tenantId}
+          </Typography.Text>
+          <Button
+            loading={leaving}
+            onClick={() => {
+              setLeaving(true);
+              void signOut().finally(() => navigate("/signin", { replace: true }));
+            }}
+          >
+            Sign out
+          </Button>
+        </Space>
+      </Layout.Header>
+      <Layout.Content className="shell-content">{children}</Layout.Content>
+    </Layout>
+  );
+}
+
+/** Where the sign-in page's `next` points, if it is a path of this app (never another origin). */
+function afterSignIn(search: string): string {
+  const next = new URLSearchParams(search).get("next") ?? "";
+  return next.startsWith("/") && !next.startsWith("//") ? next : "/vms";
+}

@@ -1,0 +1,233 @@
+// The VM list: server-side paging, sort and filters, all in the URL; kept live by one WatchWukong stream with the
+// same filter (no polling).
+import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import type { ListWukongsResponse } from "@gen/novasphere/v1/wukong_service_pb";
+import type { Wukong } from "@gen/novasphere/v1/wukong_pb";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { ListWukongsRequestSchema } from "@gen/novasphere/v1/wukong_service_pb";
+import { Alert, Button, Checkbox, Input, Popover, Select, Table, Tag, Typography } from "antd";
+import type { ColumnsType, SorterResult } from "antd/es/table/interface";
+import { useCallback, useMemo, useRef } from "react";
+import { useSearchParams } from "react-router";
+import { wukongClient } from "../api/clients";
+import { problem } from "../api/errors";
+import { COLUMNS, PAGE_SIZES, readListState, writeListState, type Column, type ListState, type SortField } from "../api/listState";
+import { useLiveList, type LiveState } from "../api/liveList";
+import type { Session } from "../api/session";
+import { POWER_STATE_FILTERS, PowerBadge } from "../components/PowerBadge";
+
+type ListRequest = MessageInitShape<typeof ListWukongsRequestSchema>;
+
+const COLUMN_TITLES: Record<Column, string> = {
+  name: "Name",
+  namespace: "Namespace",
+  status: "Status",
+  cpu: "vCPU",
+  memory: "Memory",
+  image: "Image",
+  node: "Node",
+  ip: "IP",
+  access: "Access address",
+  created: "Created",
+};
+const SORT_KEYS: Partial<Record<Column, SortField>> = {
+  name: "name",
+  status: "status",
+  cpu: "cpu",
+  memory: "memory",
+  created: "createTime",
+};
+
+export function VmList({ session }: { session: Session }) {
+  const [params, setParams] = useSearchParams();
+  const view = readListState(params);
+  const update = (change: Partial<ListState>) =>
+    setParams(writeListState({ ...view, ...change }), { replace: false });
+  const queries = useQueryClient();
+  const atLeast = useRef("");
+
+  const request: ListRequest = {
+    namespace: view.namespace,
+    page: view.page,
+    pageSize: view.size,
+    sortBy: view.sort,
+    sortOrder: view.order,
+    status: view.status.join(","),
+    nameLike: view.name,
+    labelSelector: view.labels,
+  };
+  const queryKey = ["wukongs", session.identity.tenantId, request];
+  const list = useQuery({
+    queryKey,
+    queryFn: ({ signal }) => wukongClient.listWukongs({ ...request, cursor: atLeast.current }, { signal }),
+    placeholderData: keepPreviousData,
+  });
+
+  const changed = useCallback(
+    (wukong: Wukong) =>
+      queries.setQueryData<ListWukongsResponse>(queryKey, (old) =>
+        old
+          ? {
+              ...old,
+              wukongs: old.wukongs.map((row) =>
+                row.namespace === wukong.namespace && row.name === wukong.name ? wukong : row,
+              ),
+            }
+          : old,
+      ),
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [queries, JSON.stringify(queryKey)],
+  );
+  const reread = useCallback(
+    (cursor: string) => {
+      atLeast.current = cursor;
+      void queries.invalidateQueries({ queryKey: ["wukongs"] });
+    },
+    [queries],
+  );
+  const live = useLiveList(
+    { namespace: view.namespace, status: request.status ?? "", nameLike: view.name, labelSelector: view.labels },
+    list.data?.cursor,
+    { changed, reread },
+  );
+
+  const columns = useMemo(() => tableColumns(view), [view.sort, view.order, view.columns.join(",")]);
+  const failure = list.error ? problem(list.error) : null;
+
+  return (
+    <>
+      <div className="toolbar">
+        <Typography.Title level={3} style={{ margin: 0, marginRight: 16 }}>
+          Virtual machines
+        </Typography.Title>
+        <Input.Search
+          placeholder="Name contains"
+          allowClear
+          defaultValue={view.name}
+          key={`q-${view.name}`}
+          onSearch={(name) => update({ name, page: 1 })}
+          style={{ width: 200 }}
+          aria-label="Name contains"
+        />
+        <Input.Search
+          placeholder="Namespace"
+          allowClear
+          defaultValue={view.namespace}
+          key={`ns-${view.namespace}`}
+          onSearch={(namespace) => update({ namespace: namespace.trim(), page: 1 })}
+          style={{ width: 180 }}
+          aria-label="Namespace"
+        />
+        <Select
+          mode="multiple"
+          allowClear
+          placeholder="Status"
+          value={view.status}
+          onChange={(status: string[]) => update({ status, page: 1 })}
+          options={POWER_STATE_FILTERS.map((s) => ({ value: s, label: s }))}
+          style={{ minWidth: 180 }}
+          aria-label="Status"
+        />
+        <Input.Search
+          placeholder="Labels, e.g. app=web"
+          allowClear
+          defaultValue={view.labels}
+          key={`labels-${view.labels}`}
+          onSearch={(labels) => update({ labels: labels.trim(), page: 1 })}
+          style={{ width: 220 }}
+          aria-label="Labels"
+        />
+        <Popover
+          trigger="click"
+          content={
+            <Checkbox.Group
+              value={view.columns}
+              onChange={(chosen) => update({ columns: COLUMNS.filter((c) => chosen.includes(c)) })}
+              options={COLUMNS.filter((c) => c !== "name").map((c) => ({ value: c, label: COLUMN_TITLES[c] }))}
+              style={{ display: "grid", gap: 4 }}
+            />
+          }
+        >
+          <Button>Columns</Button>
+        </Popover>
+        <LiveTag state={live} />
+      </div>
+      {failure && (
+        <Alert type="error" showIcon style={{ marginBottom: 16 }} title="The list could not be read" description={failure.message} />
+      )}
+      <Table<Wukong>
+        rowKey={(w) => `${w.namespace}/${w.name}`}
+        columns={columns}
+        dataSource={list.data?.wukongs ?? []}
+        loading={list.isPending}
+        size="middle"
+        onChange={(pagination, _filters, sorter) => {
+          const sort = Array.isArray(sorter) ? sorter[0] : sorter;
+          const next = sortFrom(sort);
+          const resorted = next.sort !== view.sort || next.order !== view.order;
+          update({
+            ...next,
+            page: resorted ? 1 : pagination.current ?? 1,
+            size: pagination.pageSize ?? view.size,
+          });
+        }}
+        pagination={{
+          current: view.page,
+          pageSize: view.size,
+          total: list.data?.total ?? 0,
+          pageSizeOptions: PAGE_SIZES,
+          showSizeChanger: true,
+          showTotal: (total) => <span data-testid="total">{total === 1 ? "1 VM" : `${total} VMs`}</span>,
+        }}
+      />
+    </>
+  );
+}
+
+function LiveTag({ state }: { state: LiveState }) {
+  if (state === "live") return <Tag color="green" data-testid="live">Live</Tag>;
+  if (state === "reconnecting") return <Tag color="orange" data-testid="live">Reconnecting…</Tag>;
+  return <Tag data-testid="live">Connecting…</Tag>;
+}
+
+function sortFrom(sorter: SorterResult<Wukong> | undefined): { sort: SortField; order: "asc" | "desc" } {
+  const key = sorter?.order ? (sorter.columnKey as Column | undefined) : undefined;
+  const sort = key ? SORT_KEYS[key] : undefined;
+  if (!sort) return { sort: "name", order: "asc" };
+  return { sort, order: sorter?.order === "descend" ? "desc" : "asc" };
+}
+
+function tableColumns(view: ListState): ColumnsType<Wukong> {
+  const sortOrder = (column: Column) =>
+    SORT_KEYS[column] === view.sort ? (view.order === "desc" ? "descend" : "ascend") : null;
+  const all: Record<Column, ColumnsType<Wukong>[number]> = {
+    name: { render: (_, w) => <Typography.Text strong>{w.name}</Typography.Text> },
+    namespace: { render: (_, w) => w.namespace },
+    status: { render: (_, w) => <PowerBadge status={w.status} /> },
+    cpu: { render: (_, w) => w.status?.cpu ?? w.spec?.cpu ?? "" },
+    memory: { render: (_, w) => (w.status ? `${Number(w.status.memoryMb)} MiB` : w.spec?.memory) },
+    image: { render: (_, w) => w.status?.image ?? "", ellipsis: true },
+    node: { render: (_, w) => w.status?.node || "—" },
+    ip: { render: (_, w) => w.status?.interfaces.find((i) => i.ipAddress)?.ipAddress || "—" },
+    access: {
+      render: (_, w) =>
+        w.serviceInfo
+          .flatMap((s) => s.ports.map((p) => p.accessAddr))
+          .filter(Boolean)
+          .join(", ") || "—",
+    },
+    created: {
+      render: (_, w) => (w.createTime ? timestampDate(w.createTime).toLocaleString() : ""),
+    },
+  };
+  return view.columns.map((column) => ({
+    ...all[column],
+    key: column,
+    title: COLUMN_TITLES[column],
+    sorter: SORT_KEYS[column] !== undefined,
+    sortOrder: sortOrder(column),
+    sortDirections: ["ascend", "descend"],
+  }));
+}
+

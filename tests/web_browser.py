@@ -40,15 +40,7 @@ class BrowserServer:
         self.endpoint = str(json.loads(_read_line(self._process, 60))["wsEndpoint"])
 
     def close(self) -> None:
-        assert self._process.stdin is not None
-        self._process.stdin.close()
-        try:
-            self._process.wait(20)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(10)
-        if self._process.stdout is not None:
-            self._process.stdout.close()
+        _end(self._process)
 
 
 class Browser:
@@ -61,6 +53,7 @@ class Browser:
             stdout=subprocess.PIPE,
             text=True,
         )
+        self.tabs: list[Tab] = []
 
     def call(self, op: str, **arguments: Any) -> Any:
         assert self._process.stdin is not None
@@ -72,22 +65,16 @@ class Browser:
         return answer["value"]
 
     def open(self) -> Tab:
-        return Tab(self, int(self.call("open")))
+        tab = Tab(self, int(self.call("open")))
+        self.tabs.append(tab)
+        return tab
 
     def problems(self) -> list[str]:
         """Console errors and page errors since the last call (a CSP violation is a console error)."""
         return list(self.call("problems"))
 
     def close(self) -> None:
-        assert self._process.stdin is not None
-        self._process.stdin.close()
-        try:
-            self._process.wait(20)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(10)
-        if self._process.stdout is not None:
-            self._process.stdout.close()
+        _end(self._process)
 
 
 class Tab:
@@ -133,6 +120,19 @@ class Tab:
 
     def evaluate(self, expression: str) -> Any:
         return self._call("evaluate", expression=expression)
+
+
+def _end(process: subprocess.Popen[str]) -> None:
+    """Closing standard input tells the driver to close what it opened and exit."""
+    assert process.stdin is not None
+    process.stdin.close()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+    if process.stdout is not None:
+        process.stdout.close()
 
 
 def _read_line(process: subprocess.Popen[str], timeout: float) -> str:

@@ -64,9 +64,13 @@ def browser_server(stack: devstack.Stack) -> Iterator[BrowserServer]:
 
 
 @pytest.fixture
-def browser(browser_server: BrowserServer) -> Iterator[Browser]:
+def browser(browser_server: BrowserServer, request: pytest.FixtureRequest) -> Iterator[Browser]:
+    """A fresh profile; at the end, each of its tabs as the test left it (test-artifacts/web/<test>-end-<n>.png)."""
     opened = Browser(browser_server)
     yield opened
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for number, tab in enumerate(opened.tabs):
+        tab.screenshot(ARTIFACTS / f"{request.node.name}-end-{number}.png")
     problems = opened.problems()
     opened.close()
     assert problems == [], problems  # no CSP violation, no script error
@@ -159,7 +163,7 @@ def test_the_list_view_lives_in_the_url(web: Web, browser: Browser, operator: st
     sign_in(tab, web, operator, path=f"/vms?ns={three_vms}&sort=cpu&order=desc&cols=name,cpu,status")
     tab.wait(f"{ROW} >> text=charlie")
     assert names_shown(tab) == ["bravo", "charlie", "alpha"]  # 4, 2, 1 vCPUs
-    assert tab.texts(".ant-table-thead th.ant-table-cell") == ["Name", "vCPU", "Status"]
+    assert tab.texts(".ant-table-thead th.ant-table-cell") == ["Name", "vCPU", "Status", "Actions"]
 
     tab.click(".ant-table-thead th:has-text('Name')")  # sort by name, ascending: the URL follows
     kube_helpers.eventually(lambda: "sort=" not in tab.url() or None, timeout=5, what="the URL to drop the sort")
@@ -172,7 +176,7 @@ def test_the_list_view_lives_in_the_url(web: Web, browser: Browser, operator: st
     tab.reload()  # the same view again, from the URL alone
     tab.wait(f"{ROW} >> text=charlie")
     assert names_shown(tab) == ["charlie"]
-    assert tab.texts(".ant-table-thead th.ant-table-cell") == ["Name", "vCPU", "Status"]
+    assert tab.texts(".ant-table-thead th.ant-table-cell") == ["Name", "vCPU", "Status", "Actions"]
     shot(tab, "vm-list-filtered")
 
 
@@ -277,3 +281,66 @@ def _bookmarks_pass(web: Web, namespace: str, token: str, *, count: int) -> None
                 seen += 1
                 if seen >= count:
                     return
+
+
+def test_operations_show_their_progress_to_the_end_and_delete_asks_for_the_name(
+    web: Web, browser: Browser, operator: str, namespace: str, kube: kubernetes.client.ApiClient
+) -> None:
+    kube_helpers.create_wukong(kube, namespace, "echo", kube_helpers.MINIMAL_SPEC)
+    tab = browser.open()
+    kube_helpers.eventually(lambda: _can_log_in(web, operator), timeout=20, what="the user to be known")
+    sign_in(tab, web, operator, path=f"/vms/{namespace}/echo")
+    tab.wait("[data-testid=vm-name] >> text=echo")
+    tab.wait("[data-testid=power-state] >> text=Running", ms=30_000)
+    tab.wait("[data-testid=live] >> text=Live")
+    shot(tab, "vm-detail")
+
+    tab.click("button[aria-label='Stop options']")  # stop, forced
+    tab.click("text=Force stop (no graceful shutdown)")
+    tab.wait("[data-testid=operations] [data-state=succeeded] >> text=Stop", ms=30_000)
+    tab.wait("[data-testid=power-state] >> text=Stopped", ms=10_000)
+    assert tab.count("[data-testid=actions] button:has-text('Stop')") == 0  # what the state offers, no more
+
+    tab.click("[data-testid=actions] button:has-text('Start')")
+    tab.wait("[data-testid=operations] [data-state=running] >> text=Start", ms=10_000)
+    shot(tab, "operation-in-progress")
+    tab.wait("[data-testid=operations] [data-state=succeeded] >> text=Start", ms=30_000)
+    tab.wait("[data-testid=power-state] >> text=Running", ms=10_000)
+    tab.wait("text=Recent operations")
+    kube_helpers.eventually(  # the history reads them again after the change
+        lambda: (
+            len([t for t in tab.texts(".ant-card:has-text('Recent operations') tbody tr") if operator in t]) >= 2
+            or None
+        ),
+        timeout=10,
+        what="both operations in the history",
+    )
+
+    tab.click("[data-testid=actions] button:has-text('Delete')")
+    tab.wait(".ant-modal >> text=Delete echo?")
+    assert tab.evaluate("document.querySelector('.ant-modal .ant-btn-dangerous').disabled") is True
+    tab.fill("[aria-label='Name to confirm']", "echo")
+    tab.click(".ant-modal .ant-btn-dangerous")
+    tab.wait("text=This VM has been deleted.", ms=30_000)
+    tab.wait("[data-testid=operations] [data-state=succeeded] >> text=Delete", ms=30_000)
+    shot(tab, "vm-deleted")
+
+
+def test_a_viewer_is_offered_no_operation(
+    web: Web, browser: Browser, three_vms: str, kube: kubernetes.client.ApiClient
+) -> None:
+    viewer = f"view-{uuid.uuid4().hex[:8]}"
+    accounts.create_user(kube, viewer, PASSWORD, tenant=TENANT, role="viewer")
+    try:
+        tab = browser.open()
+        kube_helpers.eventually(lambda: _can_log_in(web, viewer), timeout=20, what="the viewer to be known")
+        sign_in(tab, web, viewer, path=f"/vms?ns={three_vms}")
+        tab.wait(f"{ROW} >> text=charlie")
+        assert tab.count("[data-testid=actions] button") == 0
+        tab.click(f"{ROW} >> text=bravo")
+        tab.wait("[data-testid=vm-name] >> text=bravo")
+        tab.wait("text=Recent events")
+        assert tab.count("[data-testid=actions] button") == 0
+        shot(tab, "viewer-detail")
+    finally:
+        accounts.unbind(kube, viewer)

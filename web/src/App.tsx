@@ -5,7 +5,10 @@ import { useEffect, useState, type ReactNode } from "react";
 import { Navigate, Route, Routes, useLocation, useNavigate } from "react-router";
 import { onSessionChange, refresh, session, signOut, type Session } from "./api/session";
 import { SignIn } from "./pages/SignIn";
+import { VmDetail } from "./pages/VmDetail";
 import { VmList } from "./pages/VmList";
+import { OperationsPanel } from "./components/OperationsPanel";
+import { resumeOpenTasks } from "./api/operations";
 
 export function App() {
   const location = useLocation();
@@ -33,6 +36,7 @@ export function App() {
     <Routes>
       <Route path="/signin" element={current ? <Navigate to={afterSignIn(location.search)} replace /> : <SignIn />} />
       <Route path="/vms" element={<Guarded session={current}>{current && <VmList session={current} />}</Guarded>} />
+      <Route path="/vms/:namespace/:name" element={<Guarded session={current}><VmDetail /></Guarded>} />
       <Route path="*" element={<Navigate to="/vms" replace />} />
     </Routes>
   );
@@ -49,6 +53,10 @@ function Guarded({ session: current, children }: { session: Session | null; chil
 
 function Shell({ session: current, children }: { session: Session; children: ReactNode }) {
   const navigate = useNavigate();
+  const username = current.identity.username;
+  useEffect(() => {
+    void resumeOpenTasks(username).catch(() => undefined); // best effort: the detail pages list them too
+  }, [username]);
   const [leaving, setLeaving] = useState(false);
   return (
     <Layout className="shell">
@@ -72,6 +80,7 @@ function Shell({ session: current, children }: { session: Session; children: Rea
         </Space>
       </Layout.Header>
       <Layout.Content className="shell-content">{children}</Layout.Content>
+      <OperationsPanel />
     </Layout>
   );
 }

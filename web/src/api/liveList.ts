@@ -1,100 +1,111 @@
-// Keeps a list page current from one WatchWukong stream with the page's own filter (filtered on the server), started
-// at the list's cursor so nothing between the list and the watch is missed. A row that changes is replaced in place;
-// a Wukong that appears or goes changes the page's membership and counts, so the page is read again (with the
-// event's cursor: read-your-writes). A dropped stream resumes from its last cursor without reading the list again;
-// RESYNC_REQUIRED or SLOW_CONSUMER read it again and start over.
+// Live views from WatchWukong. `watchWukongs` is the loop: one stream, resumed from its last cursor after a network
+// drop or a replica going away (with jittered back-off), started over when the server says the cursor is too old
+// (RESYNC_REQUIRED) or the client too slow (SLOW_CONSUMER).
+//
+// `useLiveList` keeps a list page current with the page's own filter (filtered on the server), started at the list's
+// cursor so nothing between the list and the watch is missed: a row that changes is replaced in place; a Wukong that
+// appears or goes changes the page's membership and counts, so the page is read again (at least at the event's
+// cursor: read-your-writes). Resuming never reads the list again.
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { ErrorInfoSchema } from "@gen/google/rpc/error_details_pb";
 import type { Status } from "@gen/google/rpc/status_pb";
-import { type Wukong, WukongEvent_Type } from "@gen/novasphere/v1/wukong_pb";
+import { type Wukong, type WukongEvent, WukongEvent_Type } from "@gen/novasphere/v1/wukong_pb";
 import { useEffect, useRef, useState } from "react";
 import { wukongClient } from "./clients";
 
 export type LiveState = "connecting" | "live" | "reconnecting";
 
-export type WatchFilter = { namespace: string; status: string; nameLike: string; labelSelector: string };
+export type WatchFilter = { namespace: string; status?: string; nameLike?: string; labelSelector?: string; name?: string };
+
+const REREAD_DELAY_MS = 200;
+const MAX_BACKOFF_MS = 15_000;
+const MUST_START_OVER = new Set(["RESYNC_REQUIRED", "SLOW_CONSUMER"]);
+
+type Loop = {
+  filter: WatchFilter;
+  cursor: string;
+  signal: AbortSignal;
+  onEvent: (event: WukongEvent) => void;
+  onState: (state: LiveState) => void;
+};
+
+/** Runs until aborted (returns "aborted") or until the server says to start over (returns "start-over"). */
+export async function watchWukongs({ filter, cursor, signal, onEvent, onState }: Loop): Promise<"aborted" | "start-over"> {
+  let failures = 0;
+  while (!signal.aborted) {
+    try {
+      for await (const event of wukongClient.watchWukong({ ...filter, cursor }, { signal })) {
+        failures = 0;
+        onState("live");
+        if (event.cursor) cursor = event.cursor;
+        if (event.type === WukongEvent_Type.ERROR && MUST_START_OVER.has(reasonOf(event.error))) return "start-over";
+        onEvent(event);
+      }
+    } catch {
+      // a network drop or a replica going away: resume from the cursor
+    }
+    if (signal.aborted) break;
+    onState("reconnecting");
+    failures += 1;
+    const backoff = Math.min(MAX_BACKOFF_MS, 500 * 2 ** (failures - 1)) * (0.5 + Math.random() / 2);
+    await new Promise((resolve) => setTimeout(resolve, backoff));
+  }
+  return "aborted";
+}
 
 type Handlers = {
   /** A Wukong changed: replace its row if the page shows it. */
   changed: (wukong: Wukong) => void;
-  /** Membership changed, or the stream must start over: read the page again, at least at `cursor`. */
+  /** Membership changed, or the stream starts over: read the page again, at least at `cursor`. */
   reread: (cursor: string) => void;
 };
-
-const REREAD_DELAY_MS = 200;
-const MUST_START_OVER = new Set(["RESYNC_REQUIRED", "SLOW_CONSUMER"]);
-const MAX_BACKOFF_MS = 15_000;
 
 export function useLiveList(filter: WatchFilter, listCursor: string | undefined, handlers: Handlers): LiveState {
   const [state, setState] = useState<LiveState>("connecting");
   const latest = useRef(handlers);
   latest.current = handlers;
   const key = JSON.stringify(filter);
-  const start = useRef<string | undefined>(undefined);
-  // The watch starts at the first list's cursor for this filter; later list reads do not restart it.
-  if (start.current === undefined && listCursor) start.current = listCursor;
+  // The watch starts at the list's cursor when the filter (or a start-over) begins it; later reads do not restart it.
+  const startedAt = useRef<{ key: string; cursor: string; generation: number } | null>(null);
   const [generation, setGeneration] = useState(0);
+  const tooOld = useRef<string | null>(null); // after a start-over, the cursor the server refused: wait for a newer one
+  const fresh = listCursor !== undefined && listCursor !== tooOld.current;
+  if (fresh && (startedAt.current?.key !== key || startedAt.current.generation !== generation)) {
+    startedAt.current = { key, cursor: listCursor, generation };
+  }
+  const start = startedAt.current?.key === key ? startedAt.current.cursor : undefined;
 
   useEffect(() => {
-    start.current = undefined;
-  }, [key]);
-
-  useEffect(() => {
-    if (!listCursor) return;
+    if (!start) return;
     const abort = new AbortController();
-    let cursor = start.current ?? listCursor;
     let rereadTimer: ReturnType<typeof setTimeout> | undefined;
-    const rereadSoon = (at: string) => {
-      clearTimeout(rereadTimer);
-      rereadTimer = setTimeout(() => latest.current.reread(at), REREAD_DELAY_MS);
-    };
-    const run = async () => {
-      let failures = 0;
-      while (!abort.signal.aborted) {
-        try {
-          const stream = wukongClient.watchWukong({ ...filter, cursor }, { signal: abort.signal });
-          for await (const event of stream) {
-            failures = 0;
-            setState("live");
-            if (event.cursor) cursor = event.cursor;
-            switch (event.type) {
-              case WukongEvent_Type.MODIFIED:
-                if (event.wukong) latest.current.changed(event.wukong);
-                break;
-              case WukongEvent_Type.ADDED:
-              case WukongEvent_Type.DELETED:
-                rereadSoon(cursor);
-                break;
-              case WukongEvent_Type.ERROR:
-                if (MUST_START_OVER.has(reasonOf(event.error))) {
-                  latest.current.reread("");
-                  start.current = undefined;
-                  setGeneration((g) => g + 1); // start over from the fresh list's cursor
-                  return;
-                }
-                break; // e.g. the replica is shutting down: the stream ends, and resumes elsewhere from the cursor
-              default:
-                break; // BOOKMARK: the cursor moved on
-            }
-          }
-        } catch {
-          // a network drop or a replica going away: resume from the cursor below
-        }
-        if (abort.signal.aborted) return;
-        setState("reconnecting");
-        failures += 1;
-        const backoff = Math.min(MAX_BACKOFF_MS, 500 * 2 ** (failures - 1)) * (0.5 + Math.random() / 2);
-        await new Promise((resolve) => setTimeout(resolve, backoff));
-      }
-    };
     setState((previous) => (previous === "live" ? previous : "connecting"));
-    void run();
+    void watchWukongs({
+      filter,
+      cursor: start,
+      signal: abort.signal,
+      onState: setState,
+      onEvent: (event) => {
+        if (event.type === WukongEvent_Type.MODIFIED && event.wukong) {
+          latest.current.changed(event.wukong);
+        } else if (event.type === WukongEvent_Type.ADDED || event.type === WukongEvent_Type.DELETED) {
+          clearTimeout(rereadTimer);
+          rereadTimer = setTimeout(() => latest.current.reread(event.cursor), REREAD_DELAY_MS);
+        }
+      },
+    }).then((ended) => {
+      if (ended === "start-over") {
+        tooOld.current = start;
+        latest.current.reread("");
+        setGeneration((g) => g + 1);
+      }
+    });
     return () => {
       abort.abort();
       clearTimeout(rereadTimer);
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps -- restarts on a new filter or a resync only
-  }, [key, generation, listCursor === undefined]);
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- a new filter, or a start-over, restarts the stream
+  }, [key, start, generation]);
 
   return state;
 }

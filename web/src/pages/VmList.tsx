@@ -6,14 +6,16 @@ import type { ListWukongsResponse } from "@gen/novasphere/v1/wukong_service_pb";
 import type { Wukong } from "@gen/novasphere/v1/wukong_pb";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ListWukongsRequestSchema } from "@gen/novasphere/v1/wukong_service_pb";
-import { Alert, Button, Checkbox, Input, Popover, Select, Table, Tag, Typography } from "antd";
+import { Alert, Button, Checkbox, Input, Popover, Select, Table, Typography } from "antd";
 import type { ColumnsType, SorterResult } from "antd/es/table/interface";
 import { useCallback, useMemo, useRef } from "react";
-import { useSearchParams } from "react-router";
+import { Link, useSearchParams } from "react-router";
 import { wukongClient } from "../api/clients";
 import { problem } from "../api/errors";
 import { COLUMNS, PAGE_SIZES, readListState, writeListState, type Column, type ListState, type SortField } from "../api/listState";
-import { useLiveList, type LiveState } from "../api/liveList";
+import { useLiveList } from "../api/liveList";
+import { Actions } from "../components/Actions";
+import { LiveTag } from "../components/LiveTag";
 import type { Session } from "../api/session";
 import { POWER_STATE_FILTERS, PowerBadge } from "../components/PowerBadge";
 
@@ -185,12 +187,6 @@ export function VmList({ session }: { session: Session }) {
   );
 }
 
-function LiveTag({ state }: { state: LiveState }) {
-  if (state === "live") return <Tag color="green" data-testid="live">Live</Tag>;
-  if (state === "reconnecting") return <Tag color="orange" data-testid="live">Reconnecting…</Tag>;
-  return <Tag data-testid="live">Connecting…</Tag>;
-}
-
 function sortFrom(sorter: SorterResult<Wukong> | undefined): { sort: SortField; order: "asc" | "desc" } {
   const key = sorter?.order ? (sorter.columnKey as Column | undefined) : undefined;
   const sort = key ? SORT_KEYS[key] : undefined;
@@ -202,7 +198,13 @@ function tableColumns(view: ListState): ColumnsType<Wukong> {
   const sortOrder = (column: Column) =>
     SORT_KEYS[column] === view.sort ? (view.order === "desc" ? "descend" : "ascend") : null;
   const all: Record<Column, ColumnsType<Wukong>[number]> = {
-    name: { render: (_, w) => <Typography.Text strong>{w.name}</Typography.Text> },
+    name: {
+      render: (_, w) => (
+        <Link to={`/vms/${encodeURIComponent(w.namespace)}/${encodeURIComponent(w.name)}`}>
+          <Typography.Text strong>{w.name}</Typography.Text>
+        </Link>
+      ),
+    },
     namespace: { render: (_, w) => w.namespace },
     status: { render: (_, w) => <PowerBadge status={w.status} /> },
     cpu: { render: (_, w) => w.status?.cpu ?? w.spec?.cpu ?? "" },
@@ -221,7 +223,7 @@ function tableColumns(view: ListState): ColumnsType<Wukong> {
       render: (_, w) => (w.createTime ? timestampDate(w.createTime).toLocaleString() : ""),
     },
   };
-  return view.columns.map((column) => ({
+  const shown: ColumnsType<Wukong> = view.columns.map((column) => ({
     ...all[column],
     key: column,
     title: COLUMN_TITLES[column],
@@ -229,5 +231,6 @@ function tableColumns(view: ListState): ColumnsType<Wukong> {
     sortOrder: sortOrder(column),
     sortDirections: ["ascend", "descend"],
   }));
+  return [...shown, { key: "actions", title: "Actions", render: (_, w) => <Actions wukong={w} size="small" /> }];
 }
 

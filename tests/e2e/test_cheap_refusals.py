@@ -87,8 +87,12 @@ async def _latencies(edge: devstack.Edge, key: str, stop: asyncio.Event, at_leas
             started = time.perf_counter()
             await stub.ListWukongs(wukong_service_pb2.ListWukongsRequest(page_size=10), metadata=metadata)
             seconds.append(time.perf_counter() - started)
-            await asyncio.sleep(0.005)
+            # 50 calls a second: well inside Envoy's per-address request limit, which must not be what it measures
+            await asyncio.sleep(max(0.0, PACE_SECONDS - (time.perf_counter() - started)))
     return seconds
+
+
+PACE_SECONDS = 0.02
 
 
 def _ms(seconds: float) -> str:
@@ -112,7 +116,7 @@ async def test_a_burst_of_unknown_credentials_costs_kube_apiserver_almost_nothin
                 auth_service_pb2.CreateApiKeyRequest(name="valid", permissions=["vm:query"]),
                 metadata=(("authorization", f"Bearer {token}"),),
             ).key
-        at_rest = await _latencies(edge, key, _stopped(), at_least=1000)
+        at_rest = await _latencies(edge, key, _stopped(), at_least=500)
         before = _requests_to_kube(cluster)
 
         stop = asyncio.Event()

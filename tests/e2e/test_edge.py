@@ -65,10 +65,11 @@ def test_answers_carry_hsts_errors_included(stack: devstack.Stack, namespace: st
     with stack.edge.http_client() as http:
         found = http.get("/api/v1/wukongs", params={"namespace": namespace})
         missing = http.get("/api/v1/wukongs/nope", params={"namespace": namespace})
-        unrouted = http.get("/no/such/path")
-    for response in (found, missing, unrouted):
+        unrouted = http.post("/no/such/path")
+        page = http.get("/vms")  # the web console's
+    for response in (found, missing, unrouted, page):
         assert response.headers["strict-transport-security"] == "max-age=300", response.status_code
-    assert (found.status_code, missing.status_code, unrouted.status_code) == (200, 404, 404)
+    assert (found.status_code, missing.status_code, unrouted.status_code, page.status_code) == (200, 404, 404, 200)
 
 
 # Behind a proxy: the trusted hops setting.

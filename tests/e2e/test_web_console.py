@@ -344,3 +344,59 @@ def test_a_viewer_is_offered_no_operation(
         shot(tab, "viewer-detail")
     finally:
         accounts.unbind(kube, viewer)
+
+
+def test_the_list_resumes_after_a_dropped_stream_and_reconnects_after_the_api_server_restarts(
+    stack: devstack.Stack,
+    browser: Browser,
+    operator: str,
+    three_vms: str,
+    kube: kubernetes.client.ApiClient,
+    tmp_path: Path,
+) -> None:
+    env = {**SECURE_ENV, "NOVASPHERE_WATCH_BOOKMARK_SECONDS": BOOKMARK_SECONDS}
+    first = devstack.start_api_server(
+        api_kubeconfig=stack.api_kubeconfig, log_path=tmp_path / "first.log", extra_env=env
+    )
+    envoy = devstack.start_front(first, tls=stack.tls, state_dir=tmp_path)
+    with procs.stopping([first.process, envoy.process]) as running:
+        web = Web(url=envoy.edge.url, api_log=tmp_path / "first.log", api_target=first.target)
+        tab = browser.open()
+        kube_helpers.eventually(lambda: _can_log_in(web, operator), timeout=20, what="the user to be known")
+        sign_in(tab, web, operator, path=f"/vms?ns={three_vms}")
+        tab.wait(f"{ROW} >> text=charlie")
+        tab.wait("[data-testid=live] >> text=Live")
+        browser.tolerated = ("console: Failed to load resource",)  # the page's calls while nothing answers
+
+        # Envoy restarts (on the same port): the stream drops and resumes from its cursor on the same replica, and
+        # the page reads nothing again
+        before = web.list_calls()
+        envoy.process.stop()
+        tab.wait("[data-testid=live] >> text=Reconnecting…")
+        envoy = devstack.start_front(first, tls=stack.tls, state_dir=tmp_path, listen_port=envoy.edge.port)
+        running.append(envoy.process)
+        tab.wait("[data-testid=live] >> text=Live", ms=30_000)
+        _bookmarks_pass(web, three_vms, _token(web, operator) or "", count=2)
+        assert web.list_calls() == before
+
+        # the API server restarts (on the same ports): a fresh replica cannot vouch for the old cursor, so the page
+        # reads its rows once and watches on from there
+        first.process.stop()
+        tab.wait("[data-testid=live] >> text=Reconnecting…")
+        shot(tab, "vm-list-reconnecting")
+        second = devstack.start_api_server(
+            api_kubeconfig=stack.api_kubeconfig,
+            log_path=tmp_path / "second.log",
+            extra_env={
+                **env,
+                "NOVASPHERE_GRPC_LISTEN": f"127.0.0.1:{first.grpc}",
+                "NOVASPHERE_CONSOLE_LISTEN": f"127.0.0.1:{first.console}",
+            },
+        )
+        running.append(second.process)
+        restarted = Web(url=web.url, api_log=tmp_path / "second.log", api_target=second.target)
+        tab.wait("[data-testid=live] >> text=Live", ms=30_000)
+        kube_helpers.eventually(lambda: restarted.list_calls() == 1 or None, timeout=10, what="the page read again")
+        kube_helpers.create_wukong(kube, three_vms, "foxtrot", kube_helpers.MINIMAL_SPEC)
+        tab.wait(f"{ROW} >> text=foxtrot", ms=5_000)
+        assert restarted.list_calls() == 2  # and once more for the new VM

@@ -5,7 +5,7 @@
 // `useLiveList` keeps a list page current with the page's own filter (filtered on the server), started at the list's
 // cursor so nothing between the list and the watch is missed: a row that changes is replaced in place; a Wukong that
 // appears or goes changes the page's membership and counts, so the page is read again (at least at the event's
-// cursor: read-your-writes). Resuming never reads the list again.
+// cursor: read-your-writes). Resuming reads the list again only if the membership changed meanwhile.
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { ErrorInfoSchema } from "@gen/google/rpc/error_details_pb";
 import type { Status } from "@gen/google/rpc/status_pb";
@@ -54,13 +54,18 @@ export async function watchWukongs({ filter, cursor, signal, onEvent, onState }:
 }
 
 type Handlers = {
-  /** A Wukong changed: replace its row if the page shows it. */
-  changed: (wukong: Wukong) => void;
+  /** A Wukong changed: replace its row if the page shows it; whether it did. */
+  changed: (wukong: Wukong) => boolean;
   /** Membership changed, or the stream starts over: read the page again, at least at `cursor`. */
   reread: (cursor: string) => void;
 };
 
-export function useLiveList(filter: WatchFilter, listCursor: string | undefined, handlers: Handlers): LiveState {
+/** `list`: the page's latest read (its cursor, and when it arrived). */
+export function useLiveList(
+  filter: WatchFilter,
+  list: { cursor: string; readAt: number } | undefined,
+  handlers: Handlers,
+): LiveState {
   const [state, setState] = useState<LiveState>("connecting");
   const latest = useRef(handlers);
   latest.current = handlers;
@@ -68,10 +73,10 @@ export function useLiveList(filter: WatchFilter, listCursor: string | undefined,
   // The watch starts at the list's cursor when the filter (or a start-over) begins it; later reads do not restart it.
   const startedAt = useRef<{ key: string; cursor: string; generation: number } | null>(null);
   const [generation, setGeneration] = useState(0);
-  const tooOld = useRef<string | null>(null); // after a start-over, the cursor the server refused: wait for a newer one
-  const fresh = listCursor !== undefined && listCursor !== tooOld.current;
-  if (fresh && (startedAt.current?.key !== key || startedAt.current.generation !== generation)) {
-    startedAt.current = { key, cursor: listCursor, generation };
+  const startedOverAt = useRef(0); // a start-over waits for a read of the page made after it
+  const usable = list !== undefined && list.readAt > startedOverAt.current;
+  if (usable && (startedAt.current?.key !== key || startedAt.current.generation !== generation)) {
+    startedAt.current = { key, cursor: list.cursor, generation };
   }
   const start = startedAt.current?.key === key ? startedAt.current.cursor : undefined;
 
@@ -86,16 +91,17 @@ export function useLiveList(filter: WatchFilter, listCursor: string | undefined,
       signal: abort.signal,
       onState: setState,
       onEvent: (event) => {
-        if (event.type === WukongEvent_Type.MODIFIED && event.wukong) {
-          latest.current.changed(event.wukong);
-        } else if (event.type === WukongEvent_Type.ADDED || event.type === WukongEvent_Type.DELETED) {
+        const added = event.type === WukongEvent_Type.ADDED;
+        if ((event.type === WukongEvent_Type.MODIFIED || added) && event.wukong && latest.current.changed(event.wukong)) {
+          // in place: a resumed stream may report rows the page already shows as ADDED
+        } else if (added || event.type === WukongEvent_Type.DELETED) {
           clearTimeout(rereadTimer);
           rereadTimer = setTimeout(() => latest.current.reread(event.cursor), REREAD_DELAY_MS);
         }
       },
     }).then((ended) => {
       if (ended === "start-over") {
-        tooOld.current = start;
+        startedOverAt.current = Date.now();
         latest.current.reread("");
         setGeneration((g) => g + 1);
       }

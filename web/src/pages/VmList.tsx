@@ -67,17 +67,16 @@ export function VmList({ session }: { session: Session }) {
   });
 
   const changed = useCallback(
-    (wukong: Wukong) =>
-      queries.setQueryData<ListWukongsResponse>(queryKey, (old) =>
-        old
-          ? {
-              ...old,
-              wukongs: old.wukongs.map((row) =>
-                row.namespace === wukong.namespace && row.name === wukong.name ? wukong : row,
-              ),
-            }
-          : old,
-      ),
+    (wukong: Wukong) => {
+      const same = (row: Wukong) => row.namespace === wukong.namespace && row.name === wukong.name;
+      const shown = queries.getQueryData<ListWukongsResponse>(queryKey)?.wukongs.some(same) ?? false;
+      if (shown) {
+        queries.setQueryData<ListWukongsResponse>(queryKey, (old) =>
+          old ? { ...old, wukongs: old.wukongs.map((row) => (same(row) ? wukong : row)) } : old,
+        );
+      }
+      return shown;
+    },
     // eslint-disable-next-line react-hooks/exhaustive-deps
     [queries, JSON.stringify(queryKey)],
   );
@@ -90,7 +89,7 @@ export function VmList({ session }: { session: Session }) {
   );
   const live = useLiveList(
     { namespace: view.namespace, status: request.status ?? "", nameLike: view.name, labelSelector: view.labels },
-    list.data?.cursor,
+    list.data && !list.isPlaceholderData ? { cursor: list.data.cursor, readAt: list.dataUpdatedAt } : undefined,
     { changed, reread },
   );
 

@@ -18,7 +18,7 @@ WEB_DEPS     := web/node_modules/.installed
 WEB_BUILD    := web/dist/index.html
 WEB_SOURCES  := $(shell find web/src web/public gen/ts -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
 
-.PHONY: help run test lint fmt gen web web-dev cluster-up cluster-down bench bench-doors bench-sim bench-console bench-floor deps clean
+.PHONY: help run test lint fmt gen web web-dev bench-web cluster-up cluster-down bench bench-doors bench-sim bench-console bench-floor deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ bench: deps ## ListWukongs/WatchWukong vs kube-apiserver's list and watch, as ra
 
 bench-doors: deps ## Get/List through each door (gRPC, REST, gRPC-Web via Envoy) vs kube-apiserver itself
 	$(PYTHON) -m bench.doors
+
+bench-web: deps $(WEB_BUILD) ## web console: navigation to the VM list's first rows in chromium, vs the page's own load
+	$(PYTHON) -m bench.web_console --wukongs $(or $(BENCH_WUKONGS),200)
 
 WUKONGS ?= 2000
 bench-console: deps ## console proxy: keystroke echo latency and VNC throughput vs kube-apiserver's console directly

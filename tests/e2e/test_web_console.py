@@ -107,7 +107,8 @@ def sign_in(tab: Tab, web: Web, username: str, password: str = PASSWORD, *, path
 
 
 def names_shown(tab: Tab) -> list[str]:
-    return [row.split("\t")[0].strip() for row in tab.texts(ROW)]
+    """The list's rows by name (the name is the row's link to its detail page)."""
+    return [name.strip() for name in tab.texts(f"{ROW} a")]
 
 
 def eventually_shown(tab: Tab, wanted: Callable[[list[str]], bool], *, timeout: float, what: str) -> list[str]:
@@ -163,7 +164,7 @@ def test_the_list_view_lives_in_the_url(web: Web, browser: Browser, operator: st
     sign_in(tab, web, operator, path=f"/vms?ns={three_vms}&sort=cpu&order=desc&cols=name,cpu,status")
     tab.wait(f"{ROW} >> text=charlie")
     assert names_shown(tab) == ["bravo", "charlie", "alpha"]  # 4, 2, 1 vCPUs
-    assert tab.texts(".ant-table-thead th.ant-table-cell") == ["Name", "vCPU", "Status", "Actions"]
+    assert tab.texts(".ant-table-thead th.ant-table-cell") == ["", "Name", "vCPU", "Status", "Actions"]
 
     tab.click(".ant-table-thead th:has-text('Name')")  # sort by name, ascending: the URL follows
     kube_helpers.eventually(lambda: "sort=" not in tab.url() or None, timeout=5, what="the URL to drop the sort")
@@ -176,7 +177,7 @@ def test_the_list_view_lives_in_the_url(web: Web, browser: Browser, operator: st
     tab.reload()  # the same view again, from the URL alone
     tab.wait(f"{ROW} >> text=charlie")
     assert names_shown(tab) == ["charlie"]
-    assert tab.texts(".ant-table-thead th.ant-table-cell") == ["Name", "vCPU", "Status", "Actions"]
+    assert tab.texts(".ant-table-thead th.ant-table-cell") == ["", "Name", "vCPU", "Status", "Actions"]
     shot(tab, "vm-list-filtered")
 
 
@@ -337,6 +338,7 @@ def test_a_viewer_is_offered_no_operation(
         sign_in(tab, web, viewer, path=f"/vms?ns={three_vms}")
         tab.wait(f"{ROW} >> text=charlie")
         assert tab.count("[data-testid=actions] button") == 0
+        assert tab.count(".ant-table-selection-column") == 0  # nothing to run on several either
         tab.click(f"{ROW} >> text=bravo")
         tab.wait("[data-testid=vm-name] >> text=bravo")
         tab.wait("text=Recent events")
@@ -379,8 +381,8 @@ def test_the_list_resumes_after_a_dropped_stream_and_reconnects_after_the_api_se
         _bookmarks_pass(web, three_vms, _token(web, operator) or "", count=2)
         assert web.list_calls() == before
 
-        # the API server restarts (on the same ports): a fresh replica cannot vouch for the old cursor, so the page
-        # reads its rows once and watches on from there
+        # the API server restarts (on the same ports): a fresh replica vouches only for cursors from its own start,
+        # so the page either resumes or (told RESYNC_REQUIRED) reads its rows once and watches on from there
         first.process.stop()
         tab.wait("[data-testid=live] >> text=Reconnecting…")
         shot(tab, "vm-list-reconnecting")
@@ -396,7 +398,87 @@ def test_the_list_resumes_after_a_dropped_stream_and_reconnects_after_the_api_se
         running.append(second.process)
         restarted = Web(url=web.url, api_log=tmp_path / "second.log", api_target=second.target)
         tab.wait("[data-testid=live] >> text=Live", ms=30_000)
-        kube_helpers.eventually(lambda: restarted.list_calls() == 1 or None, timeout=10, what="the page read again")
         kube_helpers.create_wukong(kube, three_vms, "foxtrot", kube_helpers.MINIMAL_SPEC)
         tab.wait(f"{ROW} >> text=foxtrot", ms=5_000)
-        assert restarted.list_calls() == 2  # and once more for the new VM
+        # one read for the new VM, and one more if the replica could not vouch for the page's cursor
+        assert restarted.list_calls() in (1, 2)
+
+
+def test_a_batch_previews_what_happens_to_which_vm_then_shows_each_result(
+    web: Web, browser: Browser, operator: str, three_vms: str, kube: kubernetes.client.ApiClient
+) -> None:
+    kube_helpers.create_wukong(kube, three_vms, "delta", kube_helpers.MINIMAL_SPEC)
+    tab = browser.open()
+    kube_helpers.eventually(lambda: _can_log_in(web, operator), timeout=20, what="the user to be known")
+    sign_in(tab, web, operator, path=f"/vms?ns={three_vms}")
+    for name in ("alpha", "bravo", "charlie", "delta"):
+        tab.wait(f"{ROW}:has-text('{name}') >> text=Running", ms=30_000)
+    tab.click(f"{ROW}:has-text('delta') [data-testid=actions] button")  # the row's menu
+    tab.click('.ant-dropdown-menu-item >> text="Stop"')
+    tab.wait(f"{ROW}:has-text('delta') >> text=Stopped", ms=30_000)
+
+    tab.click(".ant-table-thead .ant-checkbox-input")  # the whole page
+    tab.wait("[data-testid=selection] >> text=4 selected")
+    tab.click("[data-testid=selection] button:has-text('Stop…')")
+    tab.wait("[data-testid=batch-preview]")
+    preview = dict(row.split("\t", 1) for row in tab.texts("[data-testid=batch-preview] tbody tr"))
+    assert {name.split("/")[1]: what.strip() for name, what in preview.items()} == {
+        "alpha": "stop",
+        "bravo": "stop",
+        "charlie": "stop",
+        "delta": "skipped: not possible while Stopped",
+    }
+    shot(tab, "batch-preview")
+    tab.click(".ant-modal-footer button:has-text('Stop 3')")
+    kube_helpers.eventually(
+        lambda: tab.texts("[data-testid=batch-results] tbody tr >> text=succeeded").__len__() == 3 or None,
+        timeout=30,
+        what="three stops to succeed",
+    )
+    shot(tab, "batch-results")
+    tab.click(".ant-modal-footer button:has-text('Close')")
+    tab.wait("[data-testid=selection]", state="detached")  # the selection is cleared
+    for name in ("alpha", "bravo", "charlie"):
+        tab.wait(f"{ROW}:has-text('{name}') >> text=Stopped", ms=10_000)
+
+
+def test_create_shows_the_servers_field_errors_on_their_fields_and_creates_once(
+    web: Web, browser: Browser, operator: str, namespace: str, kube: kubernetes.client.ApiClient
+) -> None:
+    tab = browser.open()
+    kube_helpers.eventually(lambda: _can_log_in(web, operator), timeout=20, what="the user to be known")
+    sign_in(tab, web, operator, path=f"/vms?ns={namespace}")
+    tab.wait(".ant-table-tbody .ant-empty")  # no VM yet
+    tab.click("button:has-text('New VM')")
+    tab.wait("text=Start it once created")
+    assert tab.evaluate("document.querySelector('#namespace').value") == namespace
+    tab.fill("#name", "golf")
+    tab.fill("#spec_memory", "lots")  # the server checks as the user types (validateOnly) and names the field
+    tab.wait(".ant-form-item-has-error:has(#spec_memory) .ant-form-item-explain-error")
+    assert "'lots' is not a quantity" in tab.text(
+        ".ant-form-item-has-error:has(#spec_memory) .ant-form-item-explain-error"
+    )
+    tab.fill("#spec_disks_0_storageClassName", "")
+    tab.wait(".ant-form-item-has-error:has(#spec_disks_0_storageClassName)")
+    shot(tab, "create-field-errors")
+    assert _wukongs(kube, namespace) == []  # checking wrote nothing
+
+    tab.fill("#spec_memory", "1Gi")
+    tab.fill("#spec_disks_0_storageClassName", "local-path")
+    tab.wait(".ant-form-item-has-error", state="detached")
+    tab.evaluate(
+        "document.querySelector('button[type=submit]').click(); document.querySelector('button[type=submit]').click()"
+    )
+    tab.wait("[data-testid=vm-name] >> text=golf")  # the new VM's page
+    tab.wait("[data-testid=power-state] >> text=Running", ms=30_000)
+    assert _wukongs(kube, namespace) == ["golf"]  # one VM for a double click
+    shot(tab, "created")
+
+
+def _wukongs(kube: kubernetes.client.ApiClient, namespace: str) -> list[str]:
+    from server.kube import wukongs as kube_wukongs
+
+    listed = kubernetes.client.CustomObjectsApi(kube).list_namespaced_custom_object(
+        kube_wukongs.GROUP, kube_wukongs.VERSION, namespace, kube_wukongs.PLURAL
+    )
+    return sorted(item["metadata"]["name"] for item in kube_helpers.json_object(listed)["items"])

@@ -5,6 +5,7 @@ import { useEffect, useState, type ReactNode } from "react";
 import { Navigate, Route, Routes, useLocation, useNavigate } from "react-router";
 import { onSessionChange, refresh, session, signOut, type Session } from "./api/session";
 import { SignIn } from "./pages/SignIn";
+import { VmCreate } from "./pages/VmCreate";
 import { VmDetail } from "./pages/VmDetail";
 import { VmList } from "./pages/VmList";
 import { OperationsPanel } from "./components/OperationsPanel";
@@ -36,6 +37,7 @@ export function App() {
     <Routes>
       <Route path="/signin" element={current ? <Navigate to={afterSignIn(location.search)} replace /> : <SignIn />} />
       <Route path="/vms" element={<Guarded session={current}>{current && <VmList session={current} />}</Guarded>} />
+      <Route path="/vms/new" element={<Guarded session={current}><VmCreate /></Guarded>} />
       <Route path="/vms/:namespace/:name" element={<Guarded session={current}><VmDetail /></Guarded>} />
       <Route path="*" element={<Navigate to="/vms" replace />} />
     </Routes>

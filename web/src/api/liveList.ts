@@ -78,7 +78,8 @@ export function useLiveList(
   if (usable && (startedAt.current?.key !== key || startedAt.current.generation !== generation)) {
     startedAt.current = { key, cursor: list.cursor, generation };
   }
-  const start = startedAt.current?.key === key ? startedAt.current.cursor : undefined;
+  const current = startedAt.current;
+  const start = current?.key === key && current.generation === generation ? current.cursor : undefined;
 
   useEffect(() => {
     if (!start) return;

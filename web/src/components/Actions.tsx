@@ -13,7 +13,19 @@ const SIMPLE: [Action, string][] = [
   [Action.RESUME, "Resume"],
 ];
 
-export function Actions({ wukong, size = "middle" }: { wukong: Wukong; size?: "small" | "middle" }) {
+const MENU: [Action, string, Options][] = [
+  [Action.START, "Start", {}],
+  [Action.STOP, "Stop", {}],
+  [Action.STOP, "Force stop", { force: true }],
+  [Action.RESTART, "Restart", {}],
+  [Action.RESTART, "Force restart", { force: true }],
+  [Action.PAUSE, "Pause", {}],
+  [Action.RESUME, "Resume", {}],
+];
+
+/** `menu`: one "Actions" menu (for a table row) instead of a row of buttons. */
+export function Actions({ wukong, menu = false }: { wukong: Wukong; menu?: boolean }) {
+  const size = menu ? "small" : "middle";
   const { message, modal } = App.useApp();
   const [busy, setBusy] = useState<Action | null>(null);
   const [deleting, setDeleting] = useState(false);
@@ -47,6 +59,38 @@ export function Actions({ wukong, size = "middle" }: { wukong: Wukong; size?: "s
     </Space.Compact>
   );
 
+  const deleteDialog = deleting && (
+    <DeleteDialog
+      wukong={wukong}
+      onCancel={() => setDeleting(false)}
+      onConfirm={(deleteDisks) => {
+        setDeleting(false);
+        void run(Action.DELETE, { deleteDisks });
+      }}
+    />
+  );
+  if (menu) {
+    const items = MENU.filter(([action]) => offered.has(action)).map(([action, label, options], index) => ({
+      key: String(index),
+      label,
+      danger: options.force === true,
+      onClick: () => void run(action, options),
+    }));
+    if (offered.has(Action.DELETE)) {
+      items.push({ key: "delete", label: "Delete…", danger: true, onClick: () => void setDeleting(true) });
+    }
+    if (!items.length) return null;
+    return (
+      <span data-testid="actions">
+        <Dropdown menu={{ items }} trigger={["click"]}>
+          <Button size="small" loading={busy !== null} icon={<DownOutlined />} iconPlacement="end">
+            Actions
+          </Button>
+        </Dropdown>
+        {deleteDialog}
+      </span>
+    );
+  }
   return (
     <Space wrap size="small" data-testid="actions">
       {SIMPLE.filter(([action]) => offered.has(action)).map(([action, label]) => (
@@ -61,16 +105,7 @@ export function Actions({ wukong, size = "middle" }: { wukong: Wukong; size?: "s
           Delete
         </Button>
       )}
-      {deleting && (
-        <DeleteDialog
-          wukong={wukong}
-          onCancel={() => setDeleting(false)}
-          onConfirm={(deleteDisks) => {
-            setDeleting(false);
-            void run(Action.DELETE, { deleteDisks });
-          }}
-        />
-      )}
+      {deleteDialog}
     </Space>
   );
 }

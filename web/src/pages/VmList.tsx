@@ -3,18 +3,19 @@
 import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ListWukongsResponse } from "@gen/novasphere/v1/wukong_service_pb";
-import type { Wukong } from "@gen/novasphere/v1/wukong_pb";
+import type { Wukong, Wukong_Action } from "@gen/novasphere/v1/wukong_pb";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ListWukongsRequestSchema } from "@gen/novasphere/v1/wukong_service_pb";
-import { Alert, Button, Checkbox, Input, Popover, Select, Table, Typography } from "antd";
+import { Alert, Button, Checkbox, Input, Popover, Select, Space, Table, Typography } from "antd";
 import type { ColumnsType, SorterResult } from "antd/es/table/interface";
-import { useCallback, useMemo, useRef } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState, type Key } from "react";
 import { Link, useSearchParams } from "react-router";
 import { wukongClient } from "../api/clients";
 import { problem } from "../api/errors";
 import { COLUMNS, PAGE_SIZES, readListState, writeListState, type Column, type ListState, type SortField } from "../api/listState";
 import { useLiveList } from "../api/liveList";
 import { Actions } from "../components/Actions";
+import { BATCH_ACTIONS, BatchDialog } from "../components/Batch";
 import { LiveTag } from "../components/LiveTag";
 import type { Session } from "../api/session";
 import { POWER_STATE_FILTERS, PowerBadge } from "../components/PowerBadge";
@@ -33,6 +34,7 @@ const COLUMN_TITLES: Record<Column, string> = {
   access: "Access address",
   created: "Created",
 };
+const OPERATING = ["vm:start", "vm:stop", "vm:restart", "vm:pause", "vm:delete"];
 const SORT_KEYS: Partial<Record<Column, SortField>> = {
   name: "name",
   status: "status",
@@ -92,6 +94,15 @@ export function VmList({ session }: { session: Session }) {
     list.data && !list.isPlaceholderData ? { cursor: list.data.cursor, readAt: list.dataUpdatedAt } : undefined,
     { changed, reread },
   );
+
+  // Several VMs at once: offered to callers who may operate at all, for the rows of this page.
+  const mayOperate = session.identity.permissions.some((p) => OPERATING.includes(p));
+  const [selectedKeys, setSelectedKeys] = useState<Key[]>([]);
+  const [batch, setBatch] = useState<Wukong_Action | null>(null);
+  const viewKey = params.toString();
+  useEffect(() => setSelectedKeys([]), [viewKey]);
+  const rows = list.data?.wukongs ?? [];
+  const selected = rows.filter((w) => selectedKeys.includes(`${w.namespace}/${w.name}`));
 
   const columns = useMemo(() => tableColumns(view), [view.sort, view.order, view.columns.join(",")]);
   const failure = list.error ? problem(list.error) : null;
@@ -153,14 +164,52 @@ export function VmList({ session }: { session: Session }) {
           <Button>Columns</Button>
         </Popover>
         <LiveTag state={live} />
+        {session.identity.permissions.includes("vm:create") && (
+          <Link to={`/vms/new${view.namespace ? `?ns=${encodeURIComponent(view.namespace)}` : ""}`}>
+            <Button type="primary">New VM</Button>
+          </Link>
+        )}
       </div>
+      {selected.length > 0 && (
+        <div className="toolbar" data-testid="selection">
+          <Typography.Text strong>{selected.length} selected</Typography.Text>
+          <Space wrap size="small">
+            {BATCH_ACTIONS.map(([action, , label]) => (
+              <Button
+                key={action}
+                danger={label === "Delete"}
+                disabled={!selected.some((w) => w.availableActions.includes(action))}
+                onClick={() => setBatch(action)}
+              >
+                {label}…
+              </Button>
+            ))}
+          </Space>
+          <Button type="link" onClick={() => setSelectedKeys([])}>
+            Clear
+          </Button>
+        </div>
+      )}
+      {batch !== null && (
+        <BatchDialog
+          action={batch}
+          selected={selected}
+          onClose={(ran) => {
+            setBatch(null);
+            if (ran) setSelectedKeys([]);
+          }}
+        />
+      )}
       {failure && (
         <Alert type="error" showIcon style={{ marginBottom: 16 }} title="The list could not be read" description={failure.message} />
       )}
       <Table<Wukong>
         rowKey={(w) => `${w.namespace}/${w.name}`}
         columns={columns}
-        dataSource={list.data?.wukongs ?? []}
+        dataSource={rows}
+        rowSelection={
+          mayOperate ? { selectedRowKeys: selectedKeys, onChange: (keys) => setSelectedKeys(keys) } : undefined
+        }
         loading={list.isPending}
         size="middle"
         onChange={(pagination, _filters, sorter) => {
@@ -230,6 +279,6 @@ function tableColumns(view: ListState): ColumnsType<Wukong> {
     sortOrder: sortOrder(column),
     sortDirections: ["ascend", "descend"],
   }));
-  return [...shown, { key: "actions", title: "Actions", render: (_, w) => <Actions wukong={w} size="small" /> }];
+  return [...shown, { key: "actions", title: "Actions", render: (_, w) => <Actions wukong={w} menu /> }];
 }
 

@@ -106,6 +106,14 @@ def sign_in(tab: Tab, web: Web, username: str, password: str = PASSWORD, *, path
     tab.click("button[type=submit]")
 
 
+def open_signed_in(browser: Browser, web: Web, username: str, *, path: str) -> Tab:
+    """A new tab, signed in as `username` (once the replica knows the user) and showing `path`."""
+    tab = browser.open()
+    kube_helpers.eventually(lambda: _can_log_in(web, username), timeout=20, what=f"{username} to be known")
+    sign_in(tab, web, username, path=path)
+    return tab
+
+
 def names_shown(tab: Tab) -> list[str]:
     """The list's rows by name (the name is the row's link to its detail page)."""
     return [name.strip() for name in tab.texts(f"{ROW} a")]
@@ -159,9 +167,7 @@ def test_wrong_password_then_sign_in_shows_the_live_list(
 
 
 def test_the_list_view_lives_in_the_url(web: Web, browser: Browser, operator: str, three_vms: str) -> None:
-    tab = browser.open()
-    kube_helpers.eventually(lambda: _can_log_in(web, operator), timeout=20, what="the user to be known")
-    sign_in(tab, web, operator, path=f"/vms?ns={three_vms}&sort=cpu&order=desc&cols=name,cpu,status")
+    tab = open_signed_in(browser, web, operator, path=f"/vms?ns={three_vms}&sort=cpu&order=desc&cols=name,cpu,status")
     tab.wait(f"{ROW} >> text=charlie")
     assert names_shown(tab) == ["bravo", "charlie", "alpha"]  # 4, 2, 1 vCPUs
     assert tab.texts(".ant-table-thead th.ant-table-cell") == ["", "Name", "vCPU", "Status", "Actions"]
@@ -288,9 +294,7 @@ def test_operations_show_their_progress_to_the_end_and_delete_asks_for_the_name(
     web: Web, browser: Browser, operator: str, namespace: str, kube: kubernetes.client.ApiClient
 ) -> None:
     kube_helpers.create_wukong(kube, namespace, "echo", kube_helpers.MINIMAL_SPEC)
-    tab = browser.open()
-    kube_helpers.eventually(lambda: _can_log_in(web, operator), timeout=20, what="the user to be known")
-    sign_in(tab, web, operator, path=f"/vms/{namespace}/echo")
+    tab = open_signed_in(browser, web, operator, path=f"/vms/{namespace}/echo")
     tab.wait("[data-testid=vm-name] >> text=echo")
     tab.wait("[data-testid=power-state] >> text=Running", ms=30_000)
     tab.wait("[data-testid=live] >> text=Live")
@@ -333,9 +337,7 @@ def test_a_viewer_is_offered_no_operation(
     viewer = f"view-{uuid.uuid4().hex[:8]}"
     accounts.create_user(kube, viewer, PASSWORD, tenant=TENANT, role="viewer")
     try:
-        tab = browser.open()
-        kube_helpers.eventually(lambda: _can_log_in(web, viewer), timeout=20, what="the viewer to be known")
-        sign_in(tab, web, viewer, path=f"/vms?ns={three_vms}")
+        tab = open_signed_in(browser, web, viewer, path=f"/vms?ns={three_vms}")
         tab.wait(f"{ROW} >> text=charlie")
         assert tab.count("[data-testid=actions] button") == 0
         assert tab.count(".ant-table-selection-column") == 0  # nothing to run on several either
@@ -363,9 +365,7 @@ def test_the_list_resumes_after_a_dropped_stream_and_reconnects_after_the_api_se
     envoy = devstack.start_front(first, tls=stack.tls, state_dir=tmp_path)
     with procs.stopping([first.process, envoy.process]) as running:
         web = Web(url=envoy.edge.url, api_log=tmp_path / "first.log", api_target=first.target)
-        tab = browser.open()
-        kube_helpers.eventually(lambda: _can_log_in(web, operator), timeout=20, what="the user to be known")
-        sign_in(tab, web, operator, path=f"/vms?ns={three_vms}")
+        tab = open_signed_in(browser, web, operator, path=f"/vms?ns={three_vms}")
         tab.wait(f"{ROW} >> text=charlie")
         tab.wait("[data-testid=live] >> text=Live")
         browser.tolerated = ("console: Failed to load resource",)  # the page's calls while nothing answers
@@ -408,9 +408,7 @@ def test_a_batch_previews_what_happens_to_which_vm_then_shows_each_result(
     web: Web, browser: Browser, operator: str, three_vms: str, kube: kubernetes.client.ApiClient
 ) -> None:
     kube_helpers.create_wukong(kube, three_vms, "delta", kube_helpers.MINIMAL_SPEC)
-    tab = browser.open()
-    kube_helpers.eventually(lambda: _can_log_in(web, operator), timeout=20, what="the user to be known")
-    sign_in(tab, web, operator, path=f"/vms?ns={three_vms}")
+    tab = open_signed_in(browser, web, operator, path=f"/vms?ns={three_vms}")
     for name in ("alpha", "bravo", "charlie", "delta"):
         tab.wait(f"{ROW}:has-text('{name}') >> text=Running", ms=30_000)
     tab.click(f"{ROW}:has-text('delta') [data-testid=actions] button")  # the row's menu
@@ -445,9 +443,7 @@ def test_a_batch_previews_what_happens_to_which_vm_then_shows_each_result(
 def test_create_shows_the_servers_field_errors_on_their_fields_and_creates_once(
     web: Web, browser: Browser, operator: str, namespace: str, kube: kubernetes.client.ApiClient
 ) -> None:
-    tab = browser.open()
-    kube_helpers.eventually(lambda: _can_log_in(web, operator), timeout=20, what="the user to be known")
-    sign_in(tab, web, operator, path=f"/vms?ns={namespace}")
+    tab = open_signed_in(browser, web, operator, path=f"/vms?ns={namespace}")
     tab.wait(".ant-table-tbody .ant-empty")  # no VM yet
     tab.click("button:has-text('New VM')")
     tab.wait("text=Start it once created")

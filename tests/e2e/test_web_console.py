@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import kubernetes.client
@@ -92,8 +93,9 @@ def three_vms(kube: kubernetes.client.ApiClient, namespace: str) -> str:
 
 
 def shot(tab: Tab, name: str) -> None:
-    """A screenshot once nothing is loading (no table or button spinner)."""
+    """A screenshot once nothing is loading (no table or button spinner) and no animation runs (a dialog zooming in)."""
     tab.wait(".ant-spin-blur, .ant-btn-loading", state="detached")
+    tab.evaluate("Promise.all(document.getAnimations().map((a) => a.finished.catch(() => null)))")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     tab.screenshot(ARTIFACTS / f"{name}.png")
 
@@ -478,3 +480,42 @@ def _wukongs(kube: kubernetes.client.ApiClient, namespace: str) -> list[str]:
         kube_wukongs.GROUP, kube_wukongs.VERSION, namespace, kube_wukongs.PLURAL
     )
     return sorted(item["metadata"]["name"] for item in kube_helpers.json_object(listed)["items"])
+
+
+def test_an_edit_over_someone_elses_change_shows_the_conflict_and_reapplies_only_its_own_fields(
+    web: Web, browser: Browser, operator: str, namespace: str, kube: kubernetes.client.ApiClient
+) -> None:
+    kube_helpers.create_wukong(kube, namespace, "hotel", kube_helpers.MINIMAL_SPEC)
+    tab = open_signed_in(browser, web, operator, path=f"/vms/{namespace}/hotel")
+    tab.wait("[data-testid=vm-name] >> text=hotel")
+    tab.click("button:has-text('Edit')")
+    tab.wait("text=Edit hotel")
+    tab.wait("#memory")
+    _patch_cpu(kube, namespace, "hotel", 3)  # someone else, after the form was opened
+    tab.fill("#memory", "2Gi")
+    tab.click("button[type=submit]")
+    tab.wait(".ant-modal >> text=Someone else changed this VM")
+    assert tab.text(".ant-modal li") == "vCPU: 1 → 3"
+    shot(tab, "edit-conflict")
+    tab.click(".ant-modal button:has-text('Reapply my changes')")
+    tab.wait("[data-testid=vm-name] >> text=hotel")  # saved, back on its page
+    spec = _spec(kube, namespace, "hotel")
+    assert (spec["cpu"], spec["memory"]) == (3, "2Gi")  # their change kept, mine applied on top
+
+
+def _patch_cpu(kube: kubernetes.client.ApiClient, namespace: str, name: str, cpu: int) -> None:
+    from server.kube import wukongs as kube_wukongs
+
+    kubernetes.client.CustomObjectsApi(kube).patch_namespaced_custom_object(
+        kube_wukongs.GROUP, kube_wukongs.VERSION, namespace, kube_wukongs.PLURAL, name, {"spec": {"cpu": cpu}}
+    )
+
+
+def _spec(kube: kubernetes.client.ApiClient, namespace: str, name: str) -> dict[str, Any]:
+    from server.kube import wukongs as kube_wukongs
+
+    raw = kubernetes.client.CustomObjectsApi(kube).get_namespaced_custom_object(
+        kube_wukongs.GROUP, kube_wukongs.VERSION, namespace, kube_wukongs.PLURAL, name
+    )
+    spec: dict[str, Any] = kube_helpers.json_object(raw)["spec"]
+    return spec

@@ -7,6 +7,7 @@ import { onSessionChange, refresh, session, signOut, type Session } from "./api/
 import { SignIn } from "./pages/SignIn";
 import { VmCreate } from "./pages/VmCreate";
 import { VmDetail } from "./pages/VmDetail";
+import { VmEdit } from "./pages/VmEdit";
 import { VmList } from "./pages/VmList";
 import { OperationsPanel } from "./components/OperationsPanel";
 import { resumeOpenTasks } from "./api/operations";
@@ -38,6 +39,7 @@ export function App() {
       <Route path="/signin" element={current ? <Navigate to={afterSignIn(location.search)} replace /> : <SignIn />} />
       <Route path="/vms" element={<Guarded session={current}>{current && <VmList session={current} />}</Guarded>} />
       <Route path="/vms/new" element={<Guarded session={current}><VmCreate /></Guarded>} />
+      <Route path="/vms/:namespace/:name/edit" element={<Guarded session={current}><VmEdit /></Guarded>} />
       <Route path="/vms/:namespace/:name" element={<Guarded session={current}><VmDetail /></Guarded>} />
       <Route path="*" element={<Navigate to="/vms" replace />} />
     </Routes>

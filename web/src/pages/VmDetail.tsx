@@ -2,10 +2,10 @@
 // Live like the list: a WatchWukong stream for this one Wukong updates the summary in place, and the detail (events,
 // tasks, disks) is read again shortly after a change.
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { type Wukong, WukongEvent_Type } from "@gen/novasphere/v1/wukong_pb";
+import { type Wukong, Wukong_Action, WukongEvent_Type } from "@gen/novasphere/v1/wukong_pb";
 import { TaskState } from "@gen/novasphere/v1/task_pb";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { Alert, Breadcrumb, Card, Descriptions, Empty, Progress, Space, Table, Tag, Typography } from "antd";
+import { Alert, Breadcrumb, Button, Card, Descriptions, Empty, Progress, Space, Table, Tag, Typography } from "antd";
 import { useEffect, useState } from "react";
 import { Link, useParams } from "react-router";
 import { wukongClient } from "../api/clients";
@@ -81,6 +81,11 @@ export function VmDetail() {
         <PowerBadge status={status} />
         <LiveTag state={live} />
         <Actions wukong={w} />
+        {w.availableActions.includes(Wukong_Action.UPDATE) && (
+          <Link to={`/vms/${encodeURIComponent(w.namespace)}/${encodeURIComponent(w.name)}/edit`}>
+            <Button>Edit</Button>
+          </Link>
+        )}
       </div>
       {gone && <Alert type="warning" showIcon title="This VM has been deleted." />}
       {status?.restartRequired && (

@@ -296,12 +296,12 @@ async def test_a_ticket_works_once_in_time_from_an_allowed_origin_only(consoles:
     assert await refused_with(link.console_url, link.ticket, tls=consoles.tls) == 401  # still used after it closed
 
     # the web console's own page (the origin the link was made for, reached through Envoy) needs no setting
-    own = issue(consoles, who, vm)
+    own = await free_link(consoles, who, vm)
     page = urllib.parse.urlsplit(own.console_url.replace("wss://", "https://", 1))
     socket_ = await connect(own.console_url, own.ticket, tls=consoles.tls, origin=f"{page.scheme}://{page.netloc}")
     await close(socket_)
 
-    stale = issue(consoles, who, vm)
+    stale = await free_link(consoles, who, vm)
     await asyncio.sleep(TICKET_SECONDS + 0.5)
     assert await refused_with(stale.console_url, stale.ticket, tls=consoles.tls) == 401  # expired
 
@@ -500,10 +500,9 @@ async def holder(consoles: Consoles, kube: kubernetes.client.ApiClient, vm: tupl
         accounts.unbind(kube, name)
 
 
-async def open_serial(
-    consoles: Consoles, who: tuple[tuple[str, str]], vm: tuple[str, str]
-) -> aiohttp.ClientWebSocketResponse:
-    """A serial console of `vm`, once the last test's has been let go (its unused tickets expire in seconds)."""
+async def free_link(consoles: Consoles, who: tuple[tuple[str, str]], vm: tuple[str, str]) -> pb.ConsoleSession:
+    """A serial console link of `vm`, once the console last used has been let go (the server sees a client's close a
+    moment after the client; unused tickets expire in seconds)."""
 
     def link() -> pb.ConsoleSession | None:
         try:
@@ -517,6 +516,14 @@ async def open_serial(
     while (issued := link()) is None:  # each try spends one of the user's 5 console links a minute: not too often
         assert time.monotonic() < deadline, "timed out waiting for the serial console to be free"
         await asyncio.sleep(1)
+    return issued
+
+
+async def open_serial(
+    consoles: Consoles, who: tuple[tuple[str, str]], vm: tuple[str, str]
+) -> aiohttp.ClientWebSocketResponse:
+    """A serial console of `vm`, once the last test's has been let go."""
+    issued = await free_link(consoles, who, vm)
     socket_ = await connect(issued.console_url, issued.ticket, tls=consoles.tls)
     await socket_.send_bytes(b"\x03")
     await read_until(socket_, b"login: ")

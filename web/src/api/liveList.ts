@@ -7,11 +7,13 @@
 // appears or goes changes the page's membership and counts, so the page is read again (at least at the event's
 // cursor: read-your-writes). Resuming reads the list again only if the membership changed meanwhile.
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "@gen/google/rpc/error_details_pb";
 import type { Status } from "@gen/google/rpc/status_pb";
 import { type Wukong, type WukongEvent, WukongEvent_Type } from "@gen/novasphere/v1/wukong_pb";
 import { useEffect, useRef, useState } from "react";
 import { wukongClient } from "./clients";
+import { refresh } from "./session";
 
 export type LiveState = "connecting" | "live" | "reconnecting";
 
@@ -41,8 +43,10 @@ export async function watchWukongs({ filter, cursor, signal, onEvent, onState }:
         if (event.type === WukongEvent_Type.ERROR && MUST_START_OVER.has(reasonOf(event.error))) return "start-over";
         onEvent(event);
       }
-    } catch {
-      // a network drop or a replica going away: resume from the cursor
+    } catch (error) {
+      // a network drop or a replica going away: resume from the cursor; an access token that expired while the tab
+      // slept (its refresh timer did not run): refresh it first
+      if (ConnectError.from(error).code === Code.Unauthenticated) await refresh().catch(() => undefined);
     }
     if (signal.aborted) break;
     onState("reconnecting");

@@ -1,9 +1,11 @@
 // The operations this tab follows: each is a durable Task on the server, so a reload finds the open ones again
 // (ListTasks, pending or running) and follows them to their end with WatchTask.
+import { Code, ConnectError } from "@connectrpc/connect";
 import { type Task, TaskState, Task_Operation as Operation } from "@gen/novasphere/v1/task_pb";
 import { Wukong_Action as Action, type Wukong } from "@gen/novasphere/v1/wukong_pb";
 import { useSyncExternalStore } from "react";
 import { taskClient, wukongClient } from "./clients";
+import { refresh } from "./session";
 
 export type Followed = { task: Task; watching: boolean };
 
@@ -45,7 +47,8 @@ export function follow(task: Task): void {
           if (ended(update)) return;
         }
         return;
-      } catch {
+      } catch (error) {
+        if (ConnectError.from(error).code === Code.Unauthenticated) await refresh().catch(() => undefined);
         await new Promise((resolve) => setTimeout(resolve, 1000 * 2 ** attempt));
       }
     }

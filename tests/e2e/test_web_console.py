@@ -31,6 +31,13 @@ from tests.web_browser import Browser, BrowserServer, Tab
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
 BOOKMARK_SECONDS = "0.5"
 ROW = ".ant-table-tbody tr.ant-table-row"
+FINITE_ANIMATIONS_DONE = """Promise.race([
+  Promise.all(document.getAnimations()
+    .filter((a) => a.effect?.getTiming().iterations !== Infinity)
+    .map((a) => a.finished.catch(() => null))),
+  new Promise((resolve) => setTimeout(resolve, 3000)),
+])"""
+"""Resolves when the page's animations that end have ended (a badge's pulse never does), within 3 s."""
 
 
 @dataclass(frozen=True)
@@ -68,12 +75,14 @@ def browser_server(stack: devstack.Stack) -> Iterator[BrowserServer]:
 def browser(browser_server: BrowserServer, request: pytest.FixtureRequest) -> Iterator[Browser]:
     """A fresh profile; at the end, each of its tabs as the test left it (test-artifacts/web/<test>-end-<n>.png)."""
     opened = Browser(browser_server)
-    yield opened
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for number, tab in enumerate(opened.tabs):
-        tab.screenshot(ARTIFACTS / f"{request.node.name}-end-{number}.png")
-    problems = opened.problems()
-    opened.close()
+    try:
+        yield opened
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        for number, tab in enumerate(opened.tabs):
+            tab.screenshot(ARTIFACTS / f"{request.node.name}-end-{number}.png")
+        problems = opened.problems()
+    finally:
+        opened.close()
     assert problems == [], problems  # no CSP violation, no script error
 
 
@@ -95,7 +104,7 @@ def three_vms(kube: kubernetes.client.ApiClient, namespace: str) -> str:
 def shot(tab: Tab, name: str) -> None:
     """A screenshot once nothing is loading (no table or button spinner) and no animation runs (a dialog zooming in)."""
     tab.wait(".ant-spin-blur, .ant-btn-loading", state="detached")
-    tab.evaluate("Promise.all(document.getAnimations().map((a) => a.finished.catch(() => null)))")
+    tab.evaluate(FINITE_ANIMATIONS_DONE)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     tab.screenshot(ARTIFACTS / f"{name}.png")
 

@@ -115,7 +115,7 @@ export function useLiveList(
       abort.abort();
       clearTimeout(rereadTimer);
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps -- a new filter, or a start-over, restarts the stream
+    // only a new filter, or a start-over, restarts the stream
   }, [key, start, generation]);
 
   return state;

@@ -2,7 +2,7 @@
 // cannot read (Login with refreshTokenCookie), so a reload signs in again with Refresh and an empty body. Refreshes
 // of all tabs take turns under one Web Lock: each rotates the cookie, and a tab that presented a token another tab
 // had just used would look like a stolen token to the server (which then ends the session).
-import { createClient, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, type Interceptor } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { AuthService, type Identity, type LoginResponse } from "@gen/novasphere/v1/auth_service_pb";
 import { transport } from "./transport";
@@ -76,12 +76,8 @@ export const withAccessToken: Interceptor = (next) => async (request) => {
   try {
     return await send();
   } catch (error) {
-    if (!isUnauthenticated(error) || request.stream) throw error;
+    if (ConnectError.from(error).code !== Code.Unauthenticated || request.stream) throw error;
     await refresh();
     return send();
   }
 };
-
-function isUnauthenticated(error: unknown): boolean {
-  return typeof error === "object" && error !== null && "code" in error && error.code === 16;
-}

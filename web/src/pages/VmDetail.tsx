@@ -53,7 +53,6 @@ export function VmDetail() {
       clearTimeout(reread);
     };
     // the stream starts once, from the first read's cursor; later reads do not restart it
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [namespace, name, cursor === undefined]);
 
   const header = (

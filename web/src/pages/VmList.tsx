@@ -79,7 +79,7 @@ export function VmList({ session }: { session: Session }) {
       }
       return shown;
     },
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // the key's content, not its identity (a new array each render)
     [queries, JSON.stringify(queryKey)],
   );
   const reread = useCallback(

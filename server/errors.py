@@ -9,8 +9,12 @@ to a status code in one table.
     │   ├── ApiKeyNotFound
     │   ├── ConsoleSessionNotFound
     │   ├── LoginSessionNotFound
+    │   ├── AccessServiceNotFound
+    │   ├── SshKeyNotFound
     │   └── AdminObjectNotFound  (a tenant, user, role or role binding)
     ├── AlreadyExists
+    │   ├── AccessServiceAlreadyExists
+    │   ├── SshKeyAlreadyExists
     │   └── AdminObjectExists
     ├── PermissionDenied
     ├── Unauthenticated
@@ -52,6 +56,8 @@ class Reason(enum.StrEnum):
     TOO_MANY_API_KEYS = "TOO_MANY_API_KEYS"
     ACCESS_SERVICE_NOT_FOUND = "ACCESS_SERVICE_NOT_FOUND"
     ACCESS_SERVICE_ALREADY_EXISTS = "ACCESS_SERVICE_ALREADY_EXISTS"
+    SSH_KEY_NOT_FOUND = "SSH_KEY_NOT_FOUND"
+    SSH_KEY_ALREADY_EXISTS = "SSH_KEY_ALREADY_EXISTS"
     VM_NOT_CREATED = "VM_NOT_CREATED"
     INVALID_TRANSITION = "INVALID_TRANSITION"
     TASK_IN_PROGRESS = "TASK_IN_PROGRESS"
@@ -217,6 +223,18 @@ class AccessServiceNotFound(NotFound):
         )
 
 
+class SshKeyNotFound(NotFound):
+    reason = Reason.SSH_KEY_NOT_FOUND
+    resource_type = "Secret"
+
+    def __init__(self, *, namespace: str, name: str) -> None:
+        super().__init__(
+            f"namespace '{namespace}' has no SSH key '{name}' (ListSshKeys shows them; only NovaSphere's own can be "
+            "managed here)",
+            resource_name=f"namespaces/{namespace}/secrets/{name}",
+        )
+
+
 class AlreadyExists(NovaError):
     reason = Reason.WUKONG_ALREADY_EXISTS
     resource_type = "novasphere.dev/Wukong"
@@ -240,6 +258,17 @@ class AccessServiceAlreadyExists(AlreadyExists):
             "leave it empty for a generated one)",
         )
         self.resource_name = f"namespaces/{namespace}/services/{name}"
+
+
+class SshKeyAlreadyExists(AlreadyExists):
+    reason = Reason.SSH_KEY_ALREADY_EXISTS
+    resource_type = "Secret"
+
+    def __init__(self, *, namespace: str, name: str) -> None:
+        NovaError.__init__(
+            self, f"a Secret named '{name}' already exists in namespace '{namespace}'; choose another name"
+        )
+        self.resource_name = f"namespaces/{namespace}/secrets/{name}"
 
 
 class AdminObjectExists(AlreadyExists):

@@ -28,8 +28,10 @@ from novasphere.v1 import (
     access_service_pb2_grpc,
     admin_service_pb2_grpc,
     auth_service_pb2_grpc,
+    catalog_service_pb2_grpc,
     console_service_pb2_grpc,
     metrics_service_pb2_grpc,
+    ssh_key_service_pb2_grpc,
     stats_service_pb2_grpc,
     task_service_pb2_grpc,
 )
@@ -42,6 +44,7 @@ from server.auth.administration import Administration
 from server.auth.api_keys import ApiKeys
 from server.auth.limits import RateLimits
 from server.auth.store import AuthStore
+from server.catalog import Catalog
 from server.console.proxy import ConsoleProxy, ProxySettings
 from server.console.sessions import ConsoleCache, ConsoleSessions, ConsoleSettings
 from server.failpoints import Failpoints
@@ -58,6 +61,7 @@ from server.lifecycle import Lifecycle, Phase
 from server.lookups import Lookups
 from server.metrics import Metrics
 from server.prometheus import Prometheus
+from server.ssh_keys import SshKeys
 from server.stats import QuotaCache, StatsQueries
 from server.sweeper import Sweep, Sweeper, from_cache
 from server.tally import Tally
@@ -69,8 +73,10 @@ from server.transport import (
     access_servicer,
     admin_servicer,
     auth_servicer,
+    catalog_servicer,
     console_servicer,
     metrics_servicer,
+    ssh_key_servicer,
     stats_servicer,
     task_servicer,
     web_pages,
@@ -96,6 +102,8 @@ SERVICE_NAMES = (
     auth_servicer.SERVICE.full_name,
     admin_servicer.SERVICE.full_name,
     console_servicer.SERVICE.full_name,
+    catalog_servicer.SERVICE.full_name,
+    ssh_key_servicer.SERVICE.full_name,
 )
 TASK_LEASE = "novasphere-api-tasks"
 SYNC_REPORT_SECONDS = 30.0
@@ -228,6 +236,12 @@ def build(settings: config.Settings, loop: asyncio.AbstractEventLoop) -> Replica
     )
     stats_service_pb2_grpc.add_StatsServiceServicer_to_server(
         stats_servicer.StatsServicer(StatsQueries(wukongs=cache, quotas=quota_cache, tenancy=tenants)), server
+    )
+    catalog_service_pb2_grpc.add_CatalogServiceServicer_to_server(
+        catalog_servicer.CatalogServicer(Catalog(kube=kube, tenancy=tenants, quotas=quota_cache)), server
+    )
+    ssh_key_service_pb2_grpc.add_SshKeyServiceServicer_to_server(
+        ssh_key_servicer.SshKeyServicer(SshKeys(kube=kube, tenancy=tenants)), server
     )
     auth_service_pb2_grpc.add_AuthServiceServicer_to_server(auth_servicer.AuthServicer(accounts, api_keys), server)
     administration = Administration(

@@ -89,6 +89,14 @@ class QuotaCache:
         found = [quota for (ns, _), quota in sorted(self._quotas.items()) if ns == namespace]
         return _summed(found) if found else None
 
+    def hard_limits(self, namespace: str) -> list[dict[str, str]]:
+        """`spec.hard` of each of the namespace's quotas."""
+        return [
+            dict((quota.get("spec") or {}).get("hard") or {})
+            for (ns, _), quota in sorted(self._quotas.items())
+            if ns == namespace
+        ]
+
     def replace(self, kind: Kind, items: list[dict[str, Any]], resource_version: int) -> None:
         self._quotas = {(i["metadata"]["namespace"], i["metadata"]["name"]): i for i in items}
         self.synced = True

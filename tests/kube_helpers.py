@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import kubernetes.client
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from kubernetes.client.exceptions import ApiException
 
 from server.kube import wukongs as kube_wukongs
@@ -42,6 +44,23 @@ def namespace_exists(client: kubernetes.client.ApiClient, name: str) -> bool:
             return False
         raise
     return True
+
+
+def secret_exists(client: kubernetes.client.ApiClient, namespace: str, name: str) -> bool:
+    try:
+        kubernetes.client.CoreV1Api(client).read_namespaced_secret(name, namespace)
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+def ssh_public_key(comment: str) -> str:
+    """A fresh OpenSSH public key line (ed25519), as in a `.pub` file."""
+    private = ed25519.Ed25519PrivateKey.generate()
+    raw = private.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return f"{raw.decode()} {comment}"
 
 
 def create_wukong(

@@ -216,6 +216,8 @@ class SidecarSettings:
             "novasphere.v1.AuthService",
             "novasphere.v1.AdminService",
             "novasphere.v1.ConsoleService",
+            "novasphere.v1.CatalogService",
+            "novasphere.v1.SshKeyService",
         )
     )
     """Services the transcoder exposes as REST."""

@@ -32,6 +32,7 @@ KNOWN_PERMISSIONS: frozenset[str] = frozenset(
         "vm:console:access",
         "vm:console:manage",
         "vm:access-service:manage",
+        "vm:ssh-key:manage",
         "task:query",
         APIKEY_MANAGE,
         BINDING_MANAGE,

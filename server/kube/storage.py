@@ -1,5 +1,6 @@
 """A Wukong's disks: the PersistentVolumeClaims vmoperator creates (`<wukong>-<disk>`) and their StorageClasses.
-The API reads them for the detail view and grows a claim when a disk grows (vmoperator never resizes)."""
+The API reads them for the detail view and the create form, and grows a claim when a disk grows (vmoperator never
+resizes)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ async def storage_class(client: KubeClient, name: str) -> JsonObject | None:
         return await client.request("GET", f"/apis/storage.k8s.io/v1/storageclasses/{name}")
     except errors.NotFound:
         return None
+
+
+async def storage_classes(client: KubeClient) -> list[JsonObject]:
+    """Every StorageClass in the cluster (a handful: one unpaged list)."""
+    return list((await client.request("GET", "/apis/storage.k8s.io/v1/storageclasses")).get("items") or [])
 
 
 async def grow_claim(client: KubeClient, *, namespace: str, name: str, size: str, dry_run: bool = False) -> JsonObject:

@@ -24,6 +24,8 @@ _METRICS = "/novasphere.v1.MetricsService/"
 _AUTH = "/novasphere.v1.AuthService/"
 _ADMIN = "/novasphere.v1.AdminService/"
 _CONSOLE = "/novasphere.v1.ConsoleService/"
+_CATALOG = "/novasphere.v1.CatalogService/"
+_SSH_KEYS = "/novasphere.v1.SshKeyService/"
 
 REQUIRED: Final[dict[str, str]] = {
     _WUKONGS + "ListWukongs": "vm:query",
@@ -46,6 +48,11 @@ REQUIRED: Final[dict[str, str]] = {
     _ACCESS + "ListAccessServices": "vm:query",
     _ACCESS + "DeleteAccessService": "vm:access-service:manage",
     _STATS + "GetStats": "vm:query",
+    _CATALOG + "ListStorageClasses": "vm:query",
+    _CATALOG + "ListNetworkAttachments": "vm:query",
+    _SSH_KEYS + "CreateSshKey": "vm:ssh-key:manage",
+    _SSH_KEYS + "ListSshKeys": "vm:query",
+    _SSH_KEYS + "DeleteSshKey": "vm:ssh-key:manage",
     _METRICS + "GetWukongMetrics": "vm:query",
     _METRICS + "WatchWukongMetrics": "vm:query",
     _AUTH + "Login": PUBLIC,

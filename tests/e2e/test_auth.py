@@ -55,6 +55,7 @@ OPERATOR_PERMISSIONS = [
     "vm:pause",
     "vm:query",
     "vm:restart",
+    "vm:ssh-key:manage",
     "vm:start",
     "vm:stop",
     "vm:update",

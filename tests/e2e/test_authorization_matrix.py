@@ -33,8 +33,10 @@ from novasphere.v1 import (
     access_service_pb2,
     admin_service_pb2,
     auth_service_pb2,
+    catalog_service_pb2,
     console_service_pb2,
     metrics_service_pb2,
+    ssh_key_service_pb2,
     stats_service_pb2,
     task_pb2,
     task_service_pb2,
@@ -61,6 +63,7 @@ OPERATOR = VIEWER | {
     "vm:pause",
     "vm:console:access",
     "vm:access-service:manage",
+    "vm:ssh-key:manage",
     "apikey:manage",
 }
 TENANT_ADMIN = OPERATOR | {"binding:manage", "vm:console:manage"}
@@ -87,6 +90,11 @@ NEEDS: dict[str, str] = {  # what each RPC needs, from DESIGN.md §5 and the iss
     "AccessService/ListAccessServices": "vm:query",
     "AccessService/DeleteAccessService": "vm:access-service:manage",
     "StatsService/GetStats": "vm:query",
+    "CatalogService/ListStorageClasses": "vm:query",
+    "CatalogService/ListNetworkAttachments": "vm:query",
+    "SshKeyService/CreateSshKey": "vm:ssh-key:manage",
+    "SshKeyService/ListSshKeys": "vm:query",
+    "SshKeyService/DeleteSshKey": "vm:ssh-key:manage",
     "MetricsService/GetWukongMetrics": "vm:query",
     "MetricsService/WatchWukongMetrics": "vm:query",
     "AuthService/Login": PUBLIC,
@@ -145,6 +153,11 @@ ALLOWED: dict[str, grpc.StatusCode] = {  # the outcome of each allowed request b
     "AccessService/ListAccessServices": OK,
     "AccessService/DeleteAccessService": MISSING,  # no such Service
     "StatsService/GetStats": OK,
+    "CatalogService/ListStorageClasses": OK,
+    "CatalogService/ListNetworkAttachments": OK,
+    "SshKeyService/CreateSshKey": INVALID,  # not a public key
+    "SshKeyService/ListSshKeys": OK,
+    "SshKeyService/DeleteSshKey": MISSING,  # no such key
     "MetricsService/GetWukongMetrics": OK,
     "MetricsService/WatchWukongMetrics": OK,
     "AuthService/Login": INVALID,  # no username
@@ -176,16 +189,21 @@ ALLOWED: dict[str, grpc.StatusCode] = {  # the outcome of each allowed request b
     "AdminService/CreateRoleBinding": MISSING,  # no such user
     "AdminService/DeleteRoleBinding": MISSING,
 }
+MATRIX_KEY = "matrix-key"
+PUBLIC_KEY = kube_helpers.ssh_public_key("matrix")
 ONLY_LOGGED_IN = {"AuthService/ChangePassword", "AuthService/ListSessions", "AuthService/RevokeSession"}
 """One's own password and sessions: an API key is refused by the domain (PERMISSION_DENIED)."""
 # RPCs on the VM or its namespace: another tenant's caller gets NOT_FOUND there (no existence leak).
 ON_THE_VM = {
     name
     for name in NEEDS
-    if name.startswith(("WukongService/", "MetricsService/", "AccessService/", "ConsoleService/"))
+    if name.startswith(
+        ("WukongService/", "MetricsService/", "AccessService/", "ConsoleService/", "CatalogService/", "SshKeyService/")
+    )
 } - {
     "AccessService/CreateAccessService",  # its input is invalid on purpose: refused before the VM is looked up
     "ConsoleService/CreateConsoleSession",  # likewise
+    "SshKeyService/CreateSshKey",  # likewise
 } | {"TaskService/ListTasks"}  # it names the VM's namespace
 OTHER_TENANTS_TASK = {"TaskService/GetTask", "TaskService/WatchTask", "TaskService/CancelTask"}
 """The other tenant's operator may read its own task; cancelling it, ended already, is not possible any more."""
@@ -385,6 +403,17 @@ def requests(target: Target, *, refused: bool) -> dict[str, Message]:
         "AccessService/ListAccessServices": a.ListAccessServicesRequest(**at),
         "AccessService/DeleteAccessService": a.DeleteAccessServiceRequest(**at, service_name="matrix-none"),
         "StatsService/GetStats": stats_service_pb2.GetStatsRequest(),
+        "CatalogService/ListStorageClasses": catalog_service_pb2.ListStorageClassesRequest(namespace=target.namespace),
+        "CatalogService/ListNetworkAttachments": catalog_service_pb2.ListNetworkAttachmentsRequest(
+            namespace=target.namespace
+        ),
+        "SshKeyService/CreateSshKey": ssh_key_service_pb2.CreateSshKeyRequest(
+            namespace=target.namespace, name=MATRIX_KEY, public_key=PUBLIC_KEY if refused else "not a key"
+        ),
+        "SshKeyService/ListSshKeys": ssh_key_service_pb2.ListSshKeysRequest(namespace=target.namespace),
+        "SshKeyService/DeleteSshKey": ssh_key_service_pb2.DeleteSshKeyRequest(
+            namespace=target.namespace, name="matrix-none"
+        ),
         "MetricsService/GetWukongMetrics": metrics_service_pb2.GetWukongMetricsRequest(**at),
         "MetricsService/WatchWukongMetrics": metrics_service_pb2.WatchWukongMetricsRequest(**at, interval_seconds=1),
         "AuthService/Login": auth_service_pb2.LoginRequest(),  # invalid: no username (the RPC is public)
@@ -493,6 +522,7 @@ def test_every_rpc_for_every_kind_of_caller(
     assert not any(w["metadata"]["name"] == "matrix-new" for w in _wukongs(kube, namespace))
     assert (_authz(kube), _users(kube)) == (authz_before, users_before)  # roles, bindings, users as they were
     assert not kube_helpers.namespace_exists(kube, target.probe)
+    assert not kube_helpers.secret_exists(kube, namespace, MATRIX_KEY)
 
 
 # -- calling an RPC by its descriptor, through either door

@@ -112,7 +112,7 @@ def test_an_uploaded_ssh_key_is_a_secret_that_reaches_the_vms_cloud_init(
     assert (created.name, created.namespace, created.created_by) == ("ada", namespace, "developer")
     assert created.create_time.seconds > 0
 
-    secret = kubernetes.client.CoreV1Api(kube).read_namespaced_secret("ada", namespace)
+    secret: Any = kubernetes.client.CoreV1Api(kube).read_namespaced_secret("ada", namespace)
     assert secret.metadata.labels["novasphere.dev/kind"] == "ssh-key"
     assert list(secret.data) == ["ssh-publickey"]
     listed = ssh_keys.ListSshKeys(keys_pb2.ListSshKeysRequest(namespace=namespace)).ssh_keys
@@ -129,15 +129,17 @@ def test_an_uploaded_ssh_key_is_a_secret_that_reaches_the_vms_cloud_init(
 
     def cloud_init() -> str | None:
         try:
-            vm = kubernetes.client.CustomObjectsApi(kube).get_namespaced_custom_object(
-                "kubevirt.io", "v1", namespace, "virtualmachines", "keyed-vm"
+            vm = kube_helpers.json_object(
+                kubernetes.client.CustomObjectsApi(kube).get_namespaced_custom_object(
+                    "kubevirt.io", "v1", namespace, "virtualmachines", "keyed-vm"
+                )
             )
         except kubernetes.client.ApiException as error:
             if error.status == 404:
                 return None
             raise
         volumes = vm["spec"]["template"]["spec"]["volumes"]
-        return next(v["cloudInitNoCloud"]["userData"] for v in volumes if "cloudInitNoCloud" in v)
+        return str(next(v["cloudInitNoCloud"]["userData"] for v in volumes if "cloudInitNoCloud" in v))
 
     user_data = kube_helpers.eventually(cloud_init, what="the VM with its cloud-init")
     assert f"  - {first}" in user_data

@@ -5,6 +5,7 @@ Screenshots of each page go to test-artifacts/web/ (not committed)."""
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -451,7 +452,7 @@ def test_a_batch_previews_what_happens_to_which_vm_then_shows_each_result(
         tab.wait(f"{ROW}:has-text('{name}') >> text=Stopped", ms=10_000)
 
 
-def test_create_shows_the_servers_field_errors_on_their_fields_and_creates_once(
+def test_create_shows_the_servers_field_errors_on_their_fields_and_creates_once_with_an_uploaded_ssh_key(
     web: Web, browser: Browser, operator: str, namespace: str, kube: kubernetes.client.ApiClient
 ) -> None:
     tab = open_signed_in(browser, web, operator, path=f"/vms?ns={namespace}")
@@ -459,26 +460,48 @@ def test_create_shows_the_servers_field_errors_on_their_fields_and_creates_once(
     tab.click("button:has-text('New VM')")
     tab.wait("text=Start it once created")
     assert tab.evaluate("document.querySelector('#namespace').value") == namespace
+    tab.wait("[data-testid=disk-0] .ant-select-content >> text=local-path")  # the namespace's default class
     tab.fill("#name", "golf")
     tab.fill("#spec_memory", "lots")  # the server checks as the user types (validateOnly) and names the field
     tab.wait(".ant-form-item-has-error:has(#spec_memory) .ant-form-item-explain-error")
     assert "'lots' is not a quantity" in tab.text(
         ".ant-form-item-has-error:has(#spec_memory) .ant-form-item-explain-error"
     )
-    tab.fill("#spec_disks_0_storageClassName", "")
-    tab.wait(".ant-form-item-has-error:has(#spec_disks_0_storageClassName)")
+    tab.fill("#spec_disks_0_size", "huge")
+    tab.wait(".ant-form-item-has-error:has(#spec_disks_0_size)")
     shot(tab, "create-field-errors")
     assert _wukongs(kube, namespace) == []  # checking wrote nothing
 
     tab.fill("#spec_memory", "1Gi")
-    tab.fill("#spec_disks_0_storageClassName", "local-path")
+    tab.fill("#spec_disks_0_size", "20Gi")
     tab.wait(".ant-form-item-has-error", state="detached")
+    tab.click("[data-testid=disk-0] .ant-select")  # the choices come from the API, expandability shown
+    tab.click(".ant-select-item-option:has-text('sim-expandable')")
+    tab.wait("[data-testid=disk-0] .ant-select-content >> text=can grow")
+
+    tab.click("button:has-text('Upload a key')")
+    tab.fill("#ssh-key-upload_name", "ada-laptop")
+    tab.fill("#ssh-key-upload_publicKey", "ssh-ed25519 not-a-key ada@laptop")
+    tab.click(".ant-modal-footer button:has-text('Upload')")
+    tab.wait(".ant-modal .ant-form-item-has-error:has(#ssh-key-upload_publicKey) >> text=not valid base64")
+    shot(tab, "ssh-key-refused")
+    public_key = kube_helpers.ssh_public_key("ada@laptop")
+    tab.fill("#ssh-key-upload_publicKey", public_key)
+    tab.click(".ant-modal-footer button:has-text('Upload')")
+    tab.wait(".ant-modal", state="detached")
+    tab.wait("[data-testid=ssh-key] >> text=ada-laptop (1 key)")  # uploaded, and chosen
+    shot(tab, "create-form")
+
     tab.evaluate(
         "document.querySelector('button[type=submit]').click(); document.querySelector('button[type=submit]').click()"
     )
     tab.wait("[data-testid=vm-name] >> text=golf")  # the new VM's page
     tab.wait("[data-testid=power-state] >> text=Running", ms=30_000)
     assert _wukongs(kube, namespace) == ["golf"]  # one VM for a double click
+    spec = _spec(kube, namespace, "golf")
+    assert (spec["sshKeySecret"], spec["disks"][0]["storageClassName"]) == ("ada-laptop", "sim-expandable")
+    secret: Any = kubernetes.client.CoreV1Api(kube).read_namespaced_secret("ada-laptop", namespace)
+    assert base64.b64decode(secret.data["ssh-publickey"]).decode() == f"{public_key}\n"
     shot(tab, "created")
 
 
@@ -499,9 +522,10 @@ def test_an_edit_over_someone_elses_change_shows_the_conflict_and_reapplies_only
     tab.wait("[data-testid=vm-name] >> text=hotel")
     tab.click("button:has-text('Edit')")
     tab.wait("text=Edit hotel")
-    tab.wait("#memory")
+    tab.wait("#spec_memory")
+    shot(tab, "edit-form")
     _patch_cpu(kube, namespace, "hotel", 3)  # someone else, after the form was opened
-    tab.fill("#memory", "2Gi")
+    tab.fill("#spec_memory", "2Gi")
     tab.click("button[type=submit]")
     tab.wait(".ant-modal >> text=Someone else changed this VM")
     assert tab.text(".ant-modal li") == "vCPU: 1 → 3"

@@ -1,16 +1,18 @@
 // Routes, and the gate in front of them: a reload restores the session from the refresh cookie before anything
 // that needs it renders; without one, the sign-in page (which returns to where the user was going).
 import { Button, Layout, Space, Spin, Typography } from "antd";
-import { useEffect, useState, type ReactNode } from "react";
+import { lazy, Suspense, useEffect, useState, type ReactNode } from "react";
 import { Navigate, Route, Routes, useLocation, useNavigate } from "react-router";
 import { onSessionChange, refresh, session, signOut, type Session } from "./api/session";
 import { SignIn } from "./pages/SignIn";
-import { VmCreate } from "./pages/VmCreate";
 import { VmDetail } from "./pages/VmDetail";
-import { VmEdit } from "./pages/VmEdit";
 import { VmList } from "./pages/VmList";
 import { OperationsPanel } from "./components/OperationsPanel";
 import { resumeOpenTasks } from "./api/operations";
+
+// The forms load when first opened: the list, which every visit starts from, does not wait for them.
+const VmCreate = lazy(() => import("./pages/VmCreate").then((m) => ({ default: m.VmCreate })));
+const VmEdit = lazy(() => import("./pages/VmEdit").then((m) => ({ default: m.VmEdit })));
 
 export function App() {
   const location = useLocation();
@@ -83,7 +85,9 @@ function Shell({ session: current, children }: { session: Session; children: Rea
           </Button>
         </Space>
       </Layout.Header>
-      <Layout.Content className="shell-content">{children}</Layout.Content>
+      <Layout.Content className="shell-content">
+        <Suspense fallback={<Spin aria-label="Loading" />}>{children}</Suspense>
+      </Layout.Content>
       <OperationsPanel />
     </Layout>
   );

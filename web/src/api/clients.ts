@@ -1,6 +1,8 @@
 // One client per service, all sharing the signed-in transport.
 import { createClient } from "@connectrpc/connect";
 import { AuthService } from "@gen/novasphere/v1/auth_service_pb";
+import { CatalogService } from "@gen/novasphere/v1/catalog_service_pb";
+import { SshKeyService } from "@gen/novasphere/v1/ssh_key_service_pb";
 import { TaskService } from "@gen/novasphere/v1/task_service_pb";
 import { WukongService } from "@gen/novasphere/v1/wukong_service_pb";
 import { withAccessToken } from "./session";
@@ -9,5 +11,7 @@ import { transport } from "./transport";
 const signedIn = transport([withAccessToken]);
 
 export const authClient = createClient(AuthService, signedIn);
+export const catalogClient = createClient(CatalogService, signedIn);
+export const sshKeyClient = createClient(SshKeyService, signedIn);
 export const taskClient = createClient(TaskService, signedIn);
 export const wukongClient = createClient(WukongService, signedIn);

@@ -1,55 +1,64 @@
-// Edit a VM: only the fields the user changed are sent (`updateMask`), with the etag of what the form was opened
-// from, so a change someone else made meanwhile is never overwritten: the server answers ABORTED, and the dialog shows
-// what changed and lets the user reapply theirs on top of it.
+// Edit a VM: the same sections as create, with only the fields the user changed sent (`updateMask`) and the etag of
+// what the form was opened from, so a change someone else made meanwhile is never overwritten: the server answers
+// ABORTED, and the dialog shows what changed and lets the user reapply theirs on top of it.
 import { Code } from "@connectrpc/connect";
 import { clone } from "@bufbuild/protobuf";
 import { WukongSchema, type Wukong } from "@gen/novasphere/v1/wukong_pb";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { Alert, Breadcrumb, Button, Card, Form, Input, InputNumber, Modal, Space, Typography } from "antd";
+import { Alert, Breadcrumb, Button, Card, Form, Input, Modal, Space, Typography } from "antd";
 import { useEffect, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { wukongClient } from "../api/clients";
 import { problem } from "../api/errors";
+import { placeViolations } from "../api/violations";
+import {
+  formatKeyValues,
+  parseKeyValues,
+  SpecSections,
+  specFieldName,
+  specFieldsOf,
+  toSpec,
+  type SpecFields,
+} from "../components/SpecForm";
 
-type Fields = { labels: string; cpu: number; memory: string; disks: { name: string; size: string }[] };
+type Fields = { labels: string; spec: SpecFields };
 
 function fieldsOf(w: Wukong): Fields {
-  return {
-    labels: Object.entries(w.labels)
-      .map(([k, v]) => `${k}=${v}`)
-      .join("\n"),
-    cpu: w.spec?.cpu ?? 1,
-    memory: w.spec?.memory ?? "",
-    disks: (w.spec?.disks ?? []).map((d) => ({ name: d.name, size: d.size })),
-  };
+  return { labels: formatKeyValues(w.labels), spec: specFieldsOf(w.spec) };
 }
 
-const WORDS: Record<string, string> = { labels: "Labels", "spec.cpu": "vCPU", "spec.memory": "Memory", "spec.disks": "Disk sizes" };
+/** Each update-mask path: its words, and where the form keeps it. */
+const PARTS: { path: string; words: string; key: (f: Fields) => unknown; copy: (to: Fields, from: Fields) => void }[] = [
+  { path: "labels", words: "Labels", key: (f) => f.labels.trim(), copy: (to, from) => void (to.labels = from.labels) },
+  ...(
+    [
+      ["spec.cpu", "vCPU", "cpu"],
+      ["spec.memory", "Memory", "memory"],
+      ["spec.os_image", "OS image name", "osImage"],
+      ["spec.ssh_key_secret", "SSH key", "sshKeySecret"],
+      ["spec.cloud_init_user", "Guest user", "cloudInitUser"],
+      ["spec.networks", "Networks", "networks"],
+      ["spec.disks", "Disks", "disks"],
+      ["spec.high_availability", "Scheduling", "highAvailability"],
+      ["spec.start_strategy", "Run strategy", "startStrategy"],
+    ] as const
+  ).map(([path, words, field]) => ({
+    path,
+    words,
+    key: (f: Fields) => f.spec[field],
+    copy: (to: Fields, from: Fields) => void Object.assign(to.spec, { [field]: from.spec[field] }),
+  })),
+];
 
 /** The update mask paths whose values differ between two forms. */
 function changedPaths(a: Fields, b: Fields): string[] {
-  const paths: string[] = [];
-  if (a.labels.trim() !== b.labels.trim()) paths.push("labels");
-  if (a.cpu !== b.cpu) paths.push("spec.cpu");
-  if (a.memory.trim() !== b.memory.trim()) paths.push("spec.memory");
-  if (JSON.stringify(a.disks) !== JSON.stringify(b.disks)) paths.push("spec.disks");
-  return paths;
+  return PARTS.filter((part) => JSON.stringify(part.key(a)) !== JSON.stringify(part.key(b))).map((part) => part.path);
 }
 
 function apply(base: Wukong, fields: Fields): Wukong {
-  const labels: Record<string, string> = {};
-  for (const line of fields.labels.split("\n")) {
-    const [key, ...value] = line.split("=");
-    if (key?.trim()) labels[key.trim()] = value.join("=").trim();
-  }
-  const sizes = new Map(fields.disks.map((d) => [d.name, d.size.trim()]));
   const changed = clone(WukongSchema, base);
-  changed.labels = labels;
-  if (changed.spec) {
-    changed.spec.cpu = fields.cpu;
-    changed.spec.memory = fields.memory.trim();
-    for (const disk of changed.spec.disks) disk.size = sizes.get(disk.name) ?? disk.size;
-  }
+  changed.labels = parseKeyValues(fields.labels);
+  changed.spec = toSpec(fields.spec);
   return changed;
 }
 
@@ -92,11 +101,8 @@ export function VmEdit() {
         const current = await wukongClient.getWukong({ namespace, name });
         setConflict({ current, theirs: changedPaths(fieldsOf(from), fieldsOf(current)) });
       } else {
-        setError(p.message);
-        for (const [path, description] of Object.entries(p.fields)) {
-          const field = path.endsWith("memory") ? "memory" : path.endsWith("cpu") ? "cpu" : path.includes("disks") ? "disks" : "labels";
-          form.setFields([{ name: field as never, errors: [description] }]);
-        }
+        const unplaced = placeViolations(form, p.fields, specFieldName);
+        setError(unplaced.length || !Object.keys(p.fields).length ? [p.message, ...unplaced].join(" ") : null);
       }
     } finally {
       setSaving(false);
@@ -120,29 +126,13 @@ export function VmEdit() {
         Edit {name}
       </Typography.Title>
       {error && <Alert type="error" showIcon title="The server refused the change" description={error} />}
-      <Form<Fields> form={form} layout="vertical" onFinish={(fields) => base && void save(base, fields)}>
-        <Card size="small" title="Resources (a running VM applies them at its next start)">
-          <Space wrap align="start">
-            <Form.Item label="vCPU" name="cpu">
-              <InputNumber min={1} max={64} />
-            </Form.Item>
-            <Form.Item label="Memory" name="memory">
-              <Input style={{ width: 140 }} />
-            </Form.Item>
-          </Space>
-          <Form.List name="disks">
-            {(disks) =>
-              disks.map((disk) => (
-                <Form.Item key={disk.key} label={`Disk ${base?.spec?.disks[disk.name]?.name ?? ""} size (grows only)`} name={[disk.name, "size"]}>
-                  <Input style={{ width: 140 }} />
-                </Form.Item>
-              ))
-            }
-          </Form.List>
-          <Form.Item label="Labels" name="labels" extra="One key=value per line">
+      <Form<Fields> form={form} layout="vertical" onFinish={() => base && void save(base, form.getFieldsValue(true) as Fields)}>
+        <Card size="small" title="Labels">
+          <Form.Item name="labels" extra="One key=value per line">
             <Input.TextArea rows={3} />
           </Form.Item>
         </Card>
+        {base && <SpecSections namespace={namespace} existing={base.spec} />}
         <Space style={{ marginTop: 16 }}>
           <Button type="primary" htmlType="submit" loading={saving} disabled={!base}>
             Save
@@ -173,13 +163,8 @@ export function VmEdit() {
                   // my changes (against what I opened) on top of the current state
                   const mine = form.getFieldsValue(true) as Fields;
                   const opened = base ? fieldsOf(base) : mine;
-                  const merged = { ...fieldsOf(conflict.current) };
-                  for (const path of changedPaths(opened, mine)) {
-                    if (path === "labels") merged.labels = mine.labels;
-                    if (path === "spec.cpu") merged.cpu = mine.cpu;
-                    if (path === "spec.memory") merged.memory = mine.memory;
-                    if (path === "spec.disks") merged.disks = mine.disks;
-                  }
+                  const merged = fieldsOf(conflict.current);
+                  for (const path of changedPaths(opened, mine)) PARTS.find((p) => p.path === path)?.copy(merged, mine);
                   setBase(conflict.current);
                   setConflict(null);
                   form.setFieldsValue(merged);
@@ -195,7 +180,7 @@ export function VmEdit() {
           <ul>
             {conflict.theirs.map((path) => (
               <li key={path}>
-                {WORDS[path] ?? path}: {describe(base, path)} → {describe(conflict.current, path)}
+                {PARTS.find((p) => p.path === path)?.words ?? path}: {describe(base, path)} → {describe(conflict.current, path)}
               </li>
             ))}
           </ul>
@@ -209,7 +194,7 @@ function describe(w: Wukong | null, path: string): string {
   if (!w) return "";
   const f = fieldsOf(w);
   if (path === "labels") return f.labels.replaceAll("\n", ", ") || "none";
-  if (path === "spec.cpu") return String(f.cpu);
-  if (path === "spec.memory") return f.memory;
-  return f.disks.map((d) => `${d.name} ${d.size}`).join(", ");
+  if (path === "spec.disks") return f.spec.disks.map((d) => `${d.name} ${d.size}`).join(", ");
+  const value = PARTS.find((p) => p.path === path)?.key(f);
+  return typeof value === "object" ? JSON.stringify(value) : String(value);
 }

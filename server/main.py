@@ -241,7 +241,7 @@ def build(settings: config.Settings, loop: asyncio.AbstractEventLoop) -> Replica
         catalog_servicer.CatalogServicer(Catalog(kube=kube, tenancy=tenants, quotas=quota_cache)), server
     )
     ssh_key_service_pb2_grpc.add_SshKeyServiceServicer_to_server(
-        ssh_key_servicer.SshKeyServicer(SshKeys(kube=kube, tenancy=tenants)), server
+        ssh_key_servicer.SshKeyServicer(SshKeys(kube=kube, tenancy=tenants, home=settings.namespace)), server
     )
     auth_service_pb2_grpc.add_AuthServiceServicer_to_server(auth_servicer.AuthServicer(accounts, api_keys), server)
     administration = Administration(

@@ -3,7 +3,8 @@
 vmoperator reads the key `ssh-publickey` first (reference/wukong.md, `spec.sshKeySecret`) and puts each line that is
 not a comment into cloud-init's `ssh_authorized_keys`. Only public keys are accepted, each checked as OpenSSH wire
 format (its type, and a blob that names the same type), so a pasted private key or a typo fails here, at upload,
-rather than as a VM nobody can log in to. Secrets are NovaSphere's own by label; no other Secret is read or touched.
+rather than as a VM nobody can log in to. The API never reads a Secret: it lists its records of the keys it made
+(server/kube/ssh_keys.py), and deletes only the Secret a record names, by UID.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from server.kube.services import MANAGED_BY, MANAGED_BY_LABEL
 from server.tenancy import Tenancy
 
 DATA_KEY = "ssh-publickey"
-CREATED_BY_ANNOTATION = "novasphere.dev/created-by"
 MAX_BYTES = 16 * 1024
 MAX_KEYS = 20
 NAME_MAX = 63
@@ -55,53 +55,65 @@ class SshKey:
 
 
 class SshKeys:
-    def __init__(self, *, kube: KubeClient, tenancy: Tenancy) -> None:
+    def __init__(self, *, kube: KubeClient, tenancy: Tenancy, home: str) -> None:
         self._kube = kube
         self._tenancy = tenancy
+        self._home = home
+        """The API's own namespace, where the records are."""
 
     async def list(self, caller: Caller, *, namespace: str) -> list[SshKey]:
         namespace = await self._tenancy.namespace_for(caller, namespace)
-        found = [_key(item) for item in await ssh_keys.in_namespace(self._kube, namespace)]
-        return sorted(found, key=lambda k: k.name)
+        found = await ssh_keys.records(self._kube, home=self._home, namespace=namespace)
+        return sorted((_key(record) for record in found), key=lambda k: k.name)
 
     async def create(self, caller: Caller, *, namespace: str, name: str, public_key: str) -> SshKey:
         violations = _check_name(name)
-        text, fingerprints, key_violations = parse_public_keys(public_key)
+        text, _, key_violations = parse_public_keys(public_key)
         violations += key_violations
         if violations:
             raise errors.InvalidArgument(violations)
         namespace = await self._tenancy.namespace_for(caller, namespace)
-        body: JsonObject = {
+        labels = {ssh_keys.KIND_LABEL: ssh_keys.SSH_KEY, MANAGED_BY_LABEL: MANAGED_BY}
+        secret: JsonObject = {
             "apiVersion": "v1",
             "kind": "Secret",
             "type": "Opaque",
-            "metadata": {
-                "name": name,
-                "namespace": namespace,
-                "labels": {ssh_keys.KIND_LABEL: ssh_keys.SSH_KEY, MANAGED_BY_LABEL: MANAGED_BY},
-                "annotations": {CREATED_BY_ANNOTATION: caller.user},
-            },
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
             "stringData": {DATA_KEY: text},
         }
         try:
-            created = await ssh_keys.create(self._kube, body)
+            created = await ssh_keys.create_secret(self._kube, secret)
         except kube_errors.Conflict as error:
             raise errors.SshKeyAlreadyExists(namespace=namespace, name=name) from error
-        return _key(created, fingerprints=fingerprints, text=text)
+        record = _record(self._home, created, text, caller.user)
+        try:
+            try:
+                written = await ssh_keys.create_record(self._kube, record)
+            except kube_errors.Conflict:  # a record outlived its Secret (deleted with kubectl): this one replaces it
+                await ssh_keys.delete_record(self._kube, home=self._home, name=record["metadata"]["name"])
+                written = await ssh_keys.create_record(self._kube, record)
+        except Exception:
+            with contextlib.suppress(kube_errors.KubeError):  # no Secret the API has no record of
+                await ssh_keys.delete_secret(self._kube, namespace=namespace, name=name, uid=created["metadata"]["uid"])
+            raise
+        return _key(written)
 
     async def delete(self, caller: Caller, *, namespace: str, name: str) -> None:
         namespace = await self._tenancy.namespace_for(caller, namespace)
         if not name or len(name) > NAME_MAX or not _NAME.match(name):
             raise errors.SshKeyNotFound(namespace=namespace, name=name[:NAME_MAX])
-        try:
-            found = await ssh_keys.get(self._kube, namespace=namespace, name=name)
-        except kube_errors.NotFound as error:
-            raise errors.SshKeyNotFound(namespace=namespace, name=name) from error
-        if (found["metadata"].get("labels") or {}).get(ssh_keys.KIND_LABEL) != ssh_keys.SSH_KEY:
-            raise errors.SshKeyNotFound(namespace=namespace, name=name)  # another Secret: not ours to delete
-        # Gone meanwhile (or replaced by a new one, not the one read, which stays): what was asked is done.
-        with contextlib.suppress(kube_errors.NotFound, kube_errors.Conflict):
-            await ssh_keys.delete(self._kube, namespace=namespace, name=name, uid=found["metadata"]["uid"])
+        found = await ssh_keys.records(self._kube, home=self._home, namespace=namespace, name=name)
+        if not found:
+            raise errors.SshKeyNotFound(namespace=namespace, name=name)
+        for record in found:
+            # Gone meanwhile, or replaced by a Secret the API did not make (another UID, which stays): either way
+            # the key the API made is no more.
+            with contextlib.suppress(kube_errors.NotFound, kube_errors.Conflict):
+                await ssh_keys.delete_secret(
+                    self._kube, namespace=namespace, name=name, uid=record["data"]["secretUid"]
+                )
+            with contextlib.suppress(kube_errors.NotFound):
+                await ssh_keys.delete_record(self._kube, home=self._home, name=record["metadata"]["name"])
 
 
 def parse_public_keys(text: str, field: str = "public_key") -> tuple[str, list[str], list[errors.FieldViolation]]:
@@ -170,18 +182,40 @@ def _check_name(name: str) -> list[errors.FieldViolation]:
     return []
 
 
-def _key(item: JsonObject, *, fingerprints: list[str] | None = None, text: str | None = None) -> SshKey:
-    metadata = item["metadata"]
-    if text is None:
-        encoded = (item.get("data") or {}).get(DATA_KEY) or ""
-        text = base64.b64decode(encoded).decode(errors="replace") if encoded else ""
-    if fingerprints is None:
-        fingerprints = parse_public_keys(text)[1] if text.strip() else []
+def _record(home: str, secret: JsonObject, text: str, user: str) -> JsonObject:
+    """The API's record of a key Secret: where it is, which Secret (its UID), the keys and who uploaded them."""
+    namespace, name = secret["metadata"]["namespace"], secret["metadata"]["name"]
+    digest = hashlib.sha256(f"{namespace}/{name}".encode()).hexdigest()[:24]
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": f"ssh-key-{digest}",
+            "namespace": home,
+            "labels": {
+                ssh_keys.KIND_LABEL: ssh_keys.SSH_KEY,
+                ssh_keys.NAMESPACE_LABEL: namespace,
+                ssh_keys.NAME_LABEL: name,
+            },
+        },
+        "data": {
+            "namespace": namespace,
+            "name": name,
+            "secretUid": secret["metadata"]["uid"],
+            "publicKey": text,
+            "createdBy": user,
+        },
+    }
+
+
+def _key(record: JsonObject) -> SshKey:
+    data = record.get("data") or {}
+    text = data.get("publicKey") or ""
     return SshKey(
-        name=metadata["name"],
-        namespace=metadata["namespace"],
+        name=data.get("name") or "",
+        namespace=data.get("namespace") or "",
         public_key=text,
-        fingerprints=fingerprints,
-        created_by=(metadata.get("annotations") or {}).get(CREATED_BY_ANNOTATION, ""),
-        created=timestamps.parse(metadata.get("creationTimestamp")),
+        fingerprints=parse_public_keys(text)[1] if text.strip() else [],
+        created_by=data.get("createdBy") or "",
+        created=timestamps.parse(record["metadata"].get("creationTimestamp")),
     )

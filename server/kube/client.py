@@ -24,6 +24,11 @@ REQUEST_TIMEOUT = (5.0, 30.0)
 JsonObject = dict[str, Any]
 
 
+def only_uid(uid: str) -> JsonObject:
+    """DeleteOptions that delete the object only while it is the one with this UID (else 409)."""
+    return {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}}
+
+
 class RequestOptions(TypedDict, total=False):
     query: Mapping[str, str | int]
     body: object

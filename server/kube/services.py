@@ -3,7 +3,7 @@ port. One informer each: Services only with NovaSphere's label, all Nodes."""
 
 from __future__ import annotations
 
-from server.kube.client import JsonObject, KubeClient
+from server.kube.client import JsonObject, KubeClient, only_uid
 from server.kube.informer import Kind
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
@@ -22,5 +22,4 @@ async def create(client: KubeClient, body: JsonObject) -> JsonObject:
 
 async def delete(client: KubeClient, *, namespace: str, name: str, uid: str) -> None:
     """Deletes exactly the Service that was read (its UID as a precondition)."""
-    body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}}
-    await client.request("DELETE", _path(namespace, name), body=body)
+    await client.request("DELETE", _path(namespace, name), body=only_uid(uid))

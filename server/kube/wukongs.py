@@ -3,7 +3,7 @@ and the writes the API makes. Reads come from the informer, never from a LIST pe
 
 from __future__ import annotations
 
-from server.kube.client import JsonObject, KubeClient
+from server.kube.client import JsonObject, KubeClient, only_uid
 from server.kube.informer import Kind
 
 GROUP = "vm.novasphere.dev"
@@ -46,5 +46,4 @@ def _dry_run(dry_run: bool) -> dict[str, str | int]:
 
 async def delete(client: KubeClient, *, namespace: str, name: str, uid: str) -> None:
     """Deletes exactly the Wukong with this UID (a precondition), never a namesake created since."""
-    body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}}
-    await client.request("DELETE", path(namespace, name), body=body)
+    await client.request("DELETE", path(namespace, name), body=only_uid(uid))

@@ -4,6 +4,7 @@ the open ones, a batch's children."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -63,6 +64,23 @@ class TaskCache:
                 await asyncio.wait_for(self._moved.wait(), timeout=remaining)
             except TimeoutError:
                 return self._tasks.get(task_id)
+
+    @contextlib.contextmanager
+    def feed(self, wanted: Callable[[Task | None, Task], bool], *, limit: int) -> Iterator[asyncio.Queue[Task | None]]:
+        """While open, each new version of a task for which `wanted(before, after)` holds, in order; a None after
+        `limit` unread ones (the reader fell behind and must start again)."""
+        queue: asyncio.Queue[Task | None] = asyncio.Queue()
+
+        def listener(before: Task | None, after: Task | None) -> None:
+            if after is None or not wanted(before, after) or queue.qsize() > limit:
+                return
+            queue.put_nowait(after if queue.qsize() < limit else None)
+
+        self._listeners.append(listener)
+        try:
+            yield queue
+        finally:
+            self._listeners.remove(listener)
 
     # -- informer.Handler
 

@@ -4,10 +4,11 @@ tasks; any other is NOT_FOUND."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from server import errors, paging
@@ -23,6 +24,8 @@ from server.tenancy import Tenancy
 _TASK_ID = re.compile(r"^t-[0-9a-f]{32}(-\d{3})?$")
 # A watched task that changes nothing for this long gets its state sent again, so proxies see a live stream.
 HEARTBEAT_SECONDS = 15.0
+FEED_LIMIT = 1000
+"""Task changes one WatchTasks stream may leave unread before it is dropped (SLOW_CONSUMER)."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,30 @@ class TaskQueries:
         token = paging.encode_token(fingerprint, newest_first(page[-1]), 0) if page and more else ""
         return TaskPage(page, token, len(chosen))
 
+    async def watch_own(self, caller: Caller, namespace: str) -> AsyncIterator[Sequence[Task]]:
+        """The caller's open tasks now, then each batch of changes to them (new ones included, an ending one last);
+        an empty batch after `HEARTBEAT_SECONDS` of quiet."""
+        namespaces = await self._tenancy.scope(caller, namespace)
+
+        def own(task: Task) -> bool:
+            return (
+                task.tenant == caller.tenant
+                and task.user == caller.user
+                and (not task.namespace or task.namespace in namespaces)
+            )
+
+        def wanted(before: Task | None, after: Task) -> bool:
+            return own(after) and (after.open or before is None or before.open)
+
+        with self._tasks.feed(wanted, limit=FEED_LIMIT) as changes:
+            yield sorted((task for task in self._tasks.open_tasks() if own(task)), key=_oldest_first)
+            while True:
+                batch = await _next_changes(changes, HEARTBEAT_SECONDS)
+                if None in batch:
+                    raise errors.SlowConsumer(buffered=FEED_LIMIT)
+                latest = {task.id: task for task in batch if task is not None}
+                yield sorted(latest.values(), key=_oldest_first)
+
     async def watch(self, caller: Caller, task_id: str) -> AsyncIterator[Task]:
         """The task now, then each new version; ends once it has ended (or was deleted)."""
         task: Task | None = await self.get(caller, task_id)
@@ -125,6 +152,23 @@ class TaskQueries:
             if not task.open:
                 return
             task = await self._tasks.changed(task_id, than=task.resource_version, within=HEARTBEAT_SECONDS)
+
+
+def _oldest_first(task: Task) -> tuple[float, str]:
+    created = task.created
+    return (created.timestamp() if created else 0.0, task.id)
+
+
+async def _next_changes(changes: asyncio.Queue[Task | None], within: float) -> list[Task | None]:
+    """What arrives within `within` seconds (nothing: a heartbeat), with whatever else is waiting by then."""
+    try:
+        first = await asyncio.wait_for(changes.get(), timeout=within)
+    except TimeoutError:
+        return []
+    found = [first]
+    while not changes.empty():
+        found.append(changes.get_nowait())
+    return found
 
 
 def _states(text: str) -> frozenset[State]:

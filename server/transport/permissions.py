@@ -43,6 +43,7 @@ REQUIRED: Final[dict[str, str]] = {
     _TASKS + "GetTask": "task:query",
     _TASKS + "ListTasks": "task:query",
     _TASKS + "WatchTask": "task:query",
+    _TASKS + "WatchTasks": "task:query",
     _TASKS + "CancelTask": "task:query",  # + the task operation's permission (domain)
     _ACCESS + "CreateAccessService": "vm:access-service:manage",
     _ACCESS + "ListAccessServices": "vm:query",

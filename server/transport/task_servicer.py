@@ -53,6 +53,14 @@ class TaskServicer(task_service_pb2_grpc.TaskServiceServicer):
         async for task in self._queries.watch(auth.current(), request.id):
             yield task_to_pb(task, self._queries.children(task))
 
+    async def WatchTasks(
+        self, request: task_service_pb2.WatchTasksRequest, context: Context
+    ) -> AsyncIterator[task_service_pb2.WatchTasksResponse]:
+        async for tasks in self._queries.watch_own(auth.current(), request.namespace):
+            yield task_service_pb2.WatchTasksResponse(
+                tasks=[task_to_pb(task, self._queries.children(task)) for task in tasks]
+            )
+
     async def CancelTask(self, request: task_service_pb2.CancelTaskRequest, context: Context) -> task_pb2.Task:
         caller = auth.current()
         task = await self._operations.cancel(caller, await self._queries.get(caller, request.id))

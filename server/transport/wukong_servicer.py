@@ -200,6 +200,7 @@ class WukongServicer:
             label_selector=request.label_selector,
             cursor=request.cursor,
             encoder=_Encoder(caller, self._event),
+            shown=request.names,
         )
         async for payload in events:
             assert isinstance(payload, bytes)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import AsyncGenerator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from server import errors, names, paging
@@ -56,6 +56,28 @@ class Page:
     pages: int
     page_size: int
     cursor: int
+
+
+SHOWN_MAX = 500
+"""`names` a WatchWukong may give: a page of a list, and then some."""
+
+
+def _shown(entries: Sequence[str], namespace: str) -> frozenset[tuple[str, str]]:
+    """WatchWukong's `names` as (namespace, name) keys: `namespace/name`, or a name in the request's namespace."""
+    if len(entries) > SHOWN_MAX:
+        raise errors.InvalidArgument.field("names", f"at most {SHOWN_MAX} Wukongs (got {len(entries)})")
+    keys: set[tuple[str, str]] = set()
+    for index, entry in enumerate(entries):
+        where, _, name = entry.rpartition("/")
+        where = where or namespace
+        if not where:
+            raise errors.InvalidArgument.field(
+                f"names[{index}]", f"'{entry[:120]}' needs its namespace: give namespace/name, or set namespace"
+            )
+        if not (names.is_dns_label(where) and names.is_dns_label(name)) or len(entry) > 2 * names.DNS_LABEL_MAX + 1:
+            raise errors.InvalidArgument.field(f"names[{index}]", f"'{entry[:120]}' is not namespace/name or a name")
+        keys.add((where, name))
+    return frozenset(keys)
 
 
 def parse_cursor(text: str, *, field: str = "cursor") -> int | None:
@@ -173,6 +195,7 @@ class WukongQueries:
         label_selector: str,
         cursor: str,
         encoder: Encoder,
+        shown: Sequence[str] = (),
     ) -> AsyncGenerator[object, None]:
         """The stream of WatchWukong's payloads (see `WatchHub.watch`), once `cursor` is reached as for a read."""
         namespaces = (
@@ -189,8 +212,9 @@ class WukongQueries:
         scope = Scope(
             lambda: self._tenancy.namespaces(caller), named=next(iter(namespaces)) if name or namespace else ""
         )
-        group = (caller.tenant, scope.named, wukong_filter.fingerprint(), caller.permissions)
-        return self._hub.watch(wukong_filter, encoder, group, wanted, scope)
+        keys = _shown(shown, namespace)
+        group = (caller.tenant, scope.named, wukong_filter.fingerprint(), caller.permissions, keys)
+        return self._hub.watch(wukong_filter, encoder, group, wanted, scope, keys)
 
     def _sorted(self, wukong_filter: WukongFilter, sort_by: str) -> _SortedView:
         """The matching Wukongs in ascending order. Views of the most recent filters are kept and updated with every

@@ -53,6 +53,8 @@ class _Group:
     filter: WukongFilter
     encoder: Encoder
     scope: Scope | None = None
+    shown: frozenset[tuple[str, str]] = frozenset()
+    """The Wukongs whose MODIFIED events the streams want; empty: all of them."""
     streams: set[_Stream] = field(default_factory=set)
 
 
@@ -82,16 +84,18 @@ class WatchHub:
         group_key: Hashable,
         cursor: int | None,
         scope: Scope | None = None,
+        shown: frozenset[tuple[str, str]] = frozenset(),
     ) -> AsyncGenerator[object, None]:
         """The stream's payloads: the initial state (or what was missed since `cursor`), a BOOKMARK, then changes.
         Ends with an ERROR payload and raises when the stream must end abnormally. `scope`: where the stream's
-        namespaces come from while it runs (the filter's stay fixed without)."""
+        namespaces come from while it runs (the filter's stay fixed without). `shown`: the only Wukongs whose
+        MODIFIED events are sent (membership changes still are for all); empty: all. Part of `group_key`."""
         if cursor is not None and cursor < self._cache.oldest_cursor:
             error = errors.ResyncRequired(cursor=cursor, oldest=self._cache.oldest_cursor)
             yield encoder.error(error)
             raise error
         stream = _Stream(asyncio.Queue(maxsize=self._settings.buffer))
-        group = self._groups.setdefault(group_key, _Group(wukong_filter, encoder, scope))
+        group = self._groups.setdefault(group_key, _Group(wukong_filter, encoder, scope, shown))
         # Snapshot and subscription happen without an await between them: no change can fall in between. The states
         # are immutable, so they are encoded as they are sent, not all at once (10,000 would stall the loop).
         if cursor is None:
@@ -202,6 +206,8 @@ class WatchHub:
         if after:
             assert change.after is not None
             entered = change.type is ChangeType.ADDED or (change.before is not None and not before)
+            if not entered and group.shown and change.after.key not in group.shown:
+                return None
             return group.encoder.change(
                 ChangeType.ADDED if entered else ChangeType.MODIFIED, change.after, change.cursor
             )

@@ -85,6 +85,7 @@ NEEDS: dict[str, str] = {  # what each RPC needs, from DESIGN.md §5 and the iss
     "TaskService/GetTask": "task:query",
     "TaskService/ListTasks": "task:query",
     "TaskService/WatchTask": "task:query",
+    "TaskService/WatchTasks": "task:query",
     "TaskService/CancelTask": "task:query",
     "AccessService/CreateAccessService": "vm:access-service:manage",
     "AccessService/ListAccessServices": "vm:query",
@@ -148,6 +149,7 @@ ALLOWED: dict[str, grpc.StatusCode] = {  # the outcome of each allowed request b
     "TaskService/GetTask": MISSING,  # the other tenant's task
     "TaskService/ListTasks": OK,
     "TaskService/WatchTask": MISSING,
+    "TaskService/WatchTasks": OK,
     "TaskService/CancelTask": MISSING,
     "AccessService/CreateAccessService": INVALID,  # service type "Bogus"
     "AccessService/ListAccessServices": OK,
@@ -204,7 +206,7 @@ ON_THE_VM = {
     "AccessService/CreateAccessService",  # its input is invalid on purpose: refused before the VM is looked up
     "ConsoleService/CreateConsoleSession",  # likewise
     "SshKeyService/CreateSshKey",  # likewise
-} | {"TaskService/ListTasks"}  # it names the VM's namespace
+} | {"TaskService/ListTasks", "TaskService/WatchTasks"}  # they name the VM's namespace
 OTHER_TENANTS_TASK = {"TaskService/GetTask", "TaskService/WatchTask", "TaskService/CancelTask"}
 """The other tenant's operator may read its own task; cancelling it, ended already, is not possible any more."""
 KEY_MANAGEMENT = {
@@ -396,6 +398,7 @@ def requests(target: Target, *, refused: bool) -> dict[str, Message]:
         "TaskService/GetTask": t.GetTaskRequest(id=target.other_task),
         "TaskService/ListTasks": t.ListTasksRequest(namespace=target.namespace),
         "TaskService/WatchTask": t.WatchTaskRequest(id=target.other_task),
+        "TaskService/WatchTasks": t.WatchTasksRequest(namespace=target.namespace),
         "TaskService/CancelTask": t.CancelTaskRequest(id=target.other_task),
         "AccessService/CreateAccessService": a.CreateAccessServiceRequest(
             **at, service_type="NodePort" if refused else "Bogus", ports=[a.PortSpec(port=22)]

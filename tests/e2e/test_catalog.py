@@ -171,6 +171,30 @@ PRIVATE_BEGIN = "-----BEGIN OPENSSH PRIVATE KEY-----"
 ED25519_BLOB = kube_helpers.ssh_public_key("x").split()[1]
 
 
+def test_a_delete_removes_only_the_secret_the_api_made(
+    ssh_keys: SshKeyServiceStub, kube: kubernetes.client.ApiClient, namespace: str
+) -> None:
+    """The API cannot read Secrets: it deletes by the UID it recorded, so a Secret someone put in the key's place
+    stays, and the key's record goes."""
+    key = kube_helpers.ssh_public_key("ada@laptop")
+    ssh_keys.CreateSshKey(keys_pb2.CreateSshKeyRequest(namespace=namespace, name="ada", public_key=key))
+    core = kubernetes.client.CoreV1Api(kube)
+    core.delete_namespaced_secret("ada", namespace)
+    core.create_namespaced_secret(
+        namespace,
+        kubernetes.client.V1Secret(metadata=kubernetes.client.V1ObjectMeta(name="ada"), string_data={"x": "theirs"}),
+    )
+    ssh_keys.DeleteSshKey(keys_pb2.DeleteSshKeyRequest(namespace=namespace, name="ada"))
+    assert kube_helpers.secret_exists(kube, namespace, "ada")  # theirs
+    assert not ssh_keys.ListSshKeys(keys_pb2.ListSshKeysRequest(namespace=namespace)).ssh_keys
+
+    core.delete_namespaced_secret("ada", namespace)
+    again = ssh_keys.CreateSshKey(keys_pb2.CreateSshKeyRequest(namespace=namespace, name="ada", public_key=key))
+    assert [k.name for k in ssh_keys.ListSshKeys(keys_pb2.ListSshKeysRequest(namespace=namespace)).ssh_keys] == [
+        again.name
+    ]
+
+
 @pytest.mark.parametrize(
     ("name", "public_key", "field", "words"),
     [

@@ -164,6 +164,35 @@ def rest_wait(http: httpx.Client, task_id: str) -> dict[str, Any]:
     return kube_helpers.eventually(ended, timeout=TIMEOUT, what=f"task {task_id} to end")
 
 
+def test_one_stream_follows_each_of_the_callers_tasks_in_the_namespace_to_its_end(
+    grpc_direct: WukongServiceStub, tasks_direct: TaskServiceStub, namespace: str
+) -> None:
+    for name in ("one", "two"):
+        running_wukong(grpc_direct, namespace, name)
+    stream = tasks_direct.WatchTasks(task_service.WatchTasksRequest(namespace=namespace), timeout=TIMEOUT)
+    try:
+        assert list(next(stream).tasks) == []  # none open yet: the first message says the stream is live
+        started = [
+            grpc_direct.StopWukong(service_pb2.StopWukongRequest(namespace=namespace, name="one", force=True)).id,
+            grpc_direct.StopWukong(service_pb2.StopWukongRequest(namespace=namespace, name="two")).id,
+        ]
+        latest: dict[str, task_pb2.Task] = {}
+        seen_open: set[str] = set()
+        for message in stream:
+            for task in message.tasks:
+                assert task.id in started, task
+                assert task.id not in latest or latest[task.id].state not in ENDED, f"sent after it ended: {task}"
+                latest[task.id] = task
+                if task.state not in ENDED:
+                    seen_open.add(task.id)
+            if len(latest) == 2 and all(task.state in ENDED for task in latest.values()):
+                break
+    finally:
+        stream.cancel()
+    assert seen_open == set(started)  # followed while open, not only told the end
+    assert [(latest[i].state, latest[i].progress) for i in started] == [(State.SUCCEEDED, 100)] * 2
+
+
 def test_every_operation_through_rest_with_task_polling_and_sse(
     grpc_direct: WukongServiceStub, http: httpx.Client, stack: devstack.Stack, namespace: str
 ) -> None:

@@ -628,6 +628,46 @@ def test_a_watch_follows_tenancy_while_it_is_open(
         named.close()
 
 
+def test_a_watch_of_a_pages_names_gets_their_changes_and_every_membership_change(
+    grpc_direct: WukongServiceStub, kube: kubernetes.client.ApiClient, namespace: str
+) -> None:
+    """`names`: a list page's rows. Changes of other Wukongs do not reach it; Wukongs coming and going still do."""
+    for name in ("shown", "elsewhere", "leaving"):
+        kube_helpers.create_wukong(kube, namespace, name)
+    page = grpc_watch(grpc_direct, service_pb2.WatchWukongRequest(namespace=namespace, names=["shown"]))
+    try:
+        for name in ("shown", "elsewhere", "leaving"):
+            page.wait_for(is_event(Type.ADDED, name), what=f"{name} in the initial state")
+        seen = len(page.events)
+        for name in ("elsewhere", "shown"):  # in this order: the second one's event comes after the first one's
+            _label(kube, namespace, name, {"touched": "yes"})
+        page.wait_for(
+            lambda e: e.type == Type.MODIFIED and e.wukong.labels.get("touched") == "yes",
+            start=seen,
+            what="the shown Wukong's change",
+        )
+        assert [e.wukong.name for e in page.events[seen:] if e.type == Type.MODIFIED] == ["shown"]
+        kube_helpers.create_wukong(kube, namespace, "arriving")
+        page.wait_for(is_event(Type.ADDED, "arriving"), start=seen, what="a new Wukong (the page's counts change)")
+        kubernetes.client.CustomObjectsApi(kube).delete_namespaced_custom_object(
+            kube_wukongs.GROUP, kube_wukongs.VERSION, namespace, kube_wukongs.PLURAL, "leaving"
+        )
+        page.wait_for(is_event(Type.DELETED, "leaving"), start=seen, what="a Wukong going")
+    finally:
+        page.close()
+
+    with pytest.raises(grpc.RpcError) as refused:
+        next(iter(grpc_direct.WatchWukong(service_pb2.WatchWukongRequest(names=["shown"]), timeout=10)))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "needs its namespace" in details_of(refused.value).field_violations["names[0]"]
+
+
+def _label(kube: kubernetes.client.ApiClient, namespace: str, name: str, labels: dict[str, str]) -> None:
+    kubernetes.client.CustomObjectsApi(kube).patch_namespaced_custom_object(
+        kube_wukongs.GROUP, kube_wukongs.VERSION, namespace, kube_wukongs.PLURAL, name, {"metadata": {"labels": labels}}
+    )
+
+
 # -- Kubernetes' refusals reach clients with their meaning
 
 

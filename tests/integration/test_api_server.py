@@ -64,6 +64,8 @@ def test_the_service_account_has_exactly_the_role_in_deploy(stack: devstack.Stac
     assert _can_i(stack.api_kubeconfig, "update", "virtualmachines/restart", "subresources.kubevirt.io")
     assert not _can_i(stack.api_kubeconfig, "update", "virtualmachines/migrate", "subresources.kubevirt.io")
     assert not _can_i(stack.api_kubeconfig, "get", "secrets")
+    assert not _can_i(stack.api_kubeconfig, "list", "secrets")
+    assert _can_i(stack.api_kubeconfig, "create", "secrets")  # SSH keys, which it never reads back
     assert _can_i(stack.api_kubeconfig, "get", "pods", "metrics.k8s.io")
     assert not _can_i(stack.api_kubeconfig, "list", "nodes", "metrics.k8s.io")
     assert not _can_i(stack.api_kubeconfig, "update", "virtualmachines", "kubevirt.io")

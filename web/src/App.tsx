@@ -8,7 +8,7 @@ import { SignIn } from "./pages/SignIn";
 import { VmDetail } from "./pages/VmDetail";
 import { VmList } from "./pages/VmList";
 import { OperationsPanel } from "./components/OperationsPanel";
-import { resumeOpenTasks } from "./api/operations";
+import { followOpenTasks } from "./api/operations";
 
 // The forms load when first opened: the list, which every visit starts from, does not wait for them.
 const VmCreate = lazy(() => import("./pages/VmCreate").then((m) => ({ default: m.VmCreate })));
@@ -61,7 +61,9 @@ function Shell({ session: current, children }: { session: Session; children: Rea
   const navigate = useNavigate();
   const username = current.identity.username;
   useEffect(() => {
-    void resumeOpenTasks(username).catch(() => undefined); // best effort: the detail pages list them too
+    const stop = new AbortController();
+    void followOpenTasks(stop.signal);
+    return () => stop.abort();
   }, [username]);
   const [leaving, setLeaving] = useState(false);
   return (

@@ -17,7 +17,14 @@ import { refresh } from "./session";
 
 export type LiveState = "connecting" | "live" | "reconnecting";
 
-export type WatchFilter = { namespace: string; status?: string; nameLike?: string; labelSelector?: string; name?: string };
+export type WatchFilter = {
+  namespace: string;
+  status?: string;
+  nameLike?: string;
+  labelSelector?: string;
+  name?: string;
+  names?: string[];
+};
 
 const REREAD_DELAY_MS = 200;
 const MAX_BACKOFF_MS = 15_000;

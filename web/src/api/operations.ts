@@ -1,5 +1,6 @@
-// The operations this tab follows: each is a durable Task on the server, so a reload finds the open ones again
-// (ListTasks, pending or running) and follows them to their end with WatchTask.
+// The operations this tab follows: each is a durable Task on the server. One WatchTasks stream per signed-in tab
+// carries the progress of all of the user's open tasks (those started here, in another tab, or before a reload) and
+// tells each one's end; a task this tab started is shown at once from the answer that started it.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { type Task, TaskState, Task_Operation as Operation } from "@gen/novasphere/v1/task_pb";
 import { Wukong_Action as Action, type Wukong } from "@gen/novasphere/v1/wukong_pb";
@@ -32,27 +33,13 @@ export function ended(task: Task): boolean {
   return task.state === TaskState.SUCCEEDED || task.state === TaskState.FAILED || task.state === TaskState.CANCELLED;
 }
 
-/** Follows `task` to its end (one stream while it is open); again for the same id is a no-op. */
+/** Shows `task` (a batch's children stay inside their batch); the stream keeps it current. */
 export function follow(task: Task): void {
-  if (followed.has(task.id)) return;
+  if (task.parentId) return;
+  const known = followed.get(task.id)?.task;
+  if (known && (ended(known) || known.progress > task.progress)) return; // the stream was quicker
   followed.set(task.id, { task, watching: !ended(task) });
   changed();
-  if (ended(task)) return;
-  void (async () => {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      try {
-        for await (const update of taskClient.watchTask({ id: task.id })) {
-          followed.set(task.id, { task: update, watching: !ended(update) });
-          changed();
-          if (ended(update)) return;
-        }
-        return;
-      } catch (error) {
-        if (ConnectError.from(error).code === Code.Unauthenticated) await refresh().catch(() => undefined);
-        await new Promise((resolve) => setTimeout(resolve, 1000 * 2 ** attempt));
-      }
-    }
-  })();
 }
 
 export function dismiss(id: string): void {
@@ -60,10 +47,29 @@ export function dismiss(id: string): void {
   changed();
 }
 
-/** After a reload: the open tasks `username` asked for, followed again. */
-export async function resumeOpenTasks(username: string): Promise<void> {
-  const open = await taskClient.listTasks({ state: "pending,running", pageSize: 50 });
-  for (const task of open.tasks) if (task.requestedBy === username) follow(task);
+/** Follows the signed-in user's open tasks on one stream until `signal` aborts (sign-out, another user). After a
+ * dropped stream it reconnects; a task it was following that is no longer open by then is read once for its end. */
+export async function followOpenTasks(signal: AbortSignal): Promise<void> {
+  for (let failures = 0; !signal.aborted; ) {
+    try {
+      let first = true;
+      for await (const message of taskClient.watchTasks({}, { signal })) {
+        failures = 0;
+        if (first) {
+          first = false;
+          const open = new Set(message.tasks.map((t) => t.id));
+          const missed = [...followed.values()].filter((f) => f.watching && !open.has(f.task.id));
+          for (const f of missed) void taskClient.getTask({ id: f.task.id }).then(follow, () => undefined);
+        }
+        for (const task of message.tasks) follow(task);
+      }
+    } catch (error) {
+      if (signal.aborted) return;
+      if (ConnectError.from(error).code === Code.Unauthenticated) await refresh().catch(() => undefined);
+      failures += 1;
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 500 * 2 ** failures)));
+  }
 }
 
 export type Options = { force?: boolean; deleteDisks?: boolean };

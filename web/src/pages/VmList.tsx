@@ -89,8 +89,13 @@ export function VmList({ session }: { session: Session }) {
     },
     [queries],
   );
+  // Changes of the page's own rows only; Wukongs coming and going (counts, membership) whatever page they are on.
+  const shown = useMemo(
+    () => (list.data?.wukongs ?? []).map((w) => `${w.namespace}/${w.name}`).sort(),
+    [list.data?.wukongs],
+  );
   const live = useLiveList(
-    { namespace: view.namespace, status: request.status ?? "", nameLike: view.name, labelSelector: view.labels },
+    { namespace: view.namespace, status: request.status ?? "", nameLike: view.name, labelSelector: view.labels, names: shown },
     list.data && !list.isPlaceholderData ? { cursor: list.data.cursor, readAt: list.dataUpdatedAt } : undefined,
     { changed, reread },
   );

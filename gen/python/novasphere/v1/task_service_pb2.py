@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from novasphere.v1 import task_pb2 as novasphere_dot_v1_dot_task__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n novasphere/v1/task_service.proto\x12\rnovasphere.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x18novasphere/v1/task.proto\"\"\n\x0eGetTaskRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x8b\x01\n\x10ListTasksRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05vm_id\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\x12\x11\n\tparent_id\x18\x07 \x01(\t\"_\n\x11ListTasksResponse\x12\"\n\x05tasks\x18\x01 \x03(\x0b\x32\x13.novasphere.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x05\"$\n\x10WatchTaskRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"%\n\x11\x43\x61ncelTaskRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\xa1\x03\n\x0bTaskService\x12Y\n\x07GetTask\x12\x1d.novasphere.v1.GetTaskRequest\x1a\x13.novasphere.v1.Task\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/api/v1/tasks/{id}\x12\x65\n\tListTasks\x12\x1f.novasphere.v1.ListTasksRequest\x1a .novasphere.v1.ListTasksResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/api/v1/tasks\x12\x65\n\tWatchTask\x12\x1f.novasphere.v1.WatchTaskRequest\x1a\x13.novasphere.v1.Task\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/api/v1/watch/tasks/{id}0\x01\x12i\n\nCancelTask\x12 .novasphere.v1.CancelTaskRequest\x1a\x13.novasphere.v1.Task\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/api/v1/tasks/{id}/cancel:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n novasphere/v1/task_service.proto\x12\rnovasphere.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x18novasphere/v1/task.proto\"\"\n\x0eGetTaskRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x8b\x01\n\x10ListTasksRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05vm_id\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\x12\x11\n\tparent_id\x18\x07 \x01(\t\"_\n\x11ListTasksResponse\x12\"\n\x05tasks\x18\x01 \x03(\x0b\x32\x13.novasphere.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\r\n\x05total\x18\x03 \x01(\x05\"$\n\x10WatchTaskRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"&\n\x11WatchTasksRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\"8\n\x12WatchTasksResponse\x12\"\n\x05tasks\x18\x01 \x03(\x0b\x32\x13.novasphere.v1.Task\"%\n\x11\x43\x61ncelTaskRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\x93\x04\n\x0bTaskService\x12Y\n\x07GetTask\x12\x1d.novasphere.v1.GetTaskRequest\x1a\x13.novasphere.v1.Task\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/api/v1/tasks/{id}\x12\x65\n\tListTasks\x12\x1f.novasphere.v1.ListTasksRequest\x1a .novasphere.v1.ListTasksResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/api/v1/tasks\x12\x65\n\tWatchTask\x12\x1f.novasphere.v1.WatchTaskRequest\x1a\x13.novasphere.v1.Task\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/api/v1/watch/tasks/{id}0\x01\x12p\n\nWatchTasks\x12 .novasphere.v1.WatchTasksRequest\x1a!.novasphere.v1.WatchTasksResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/api/v1/watch/tasks0\x01\x12i\n\nCancelTask\x12 .novasphere.v1.CancelTaskRequest\x1a\x13.novasphere.v1.Task\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/api/v1/tasks/{id}/cancel:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -46,6 +46,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TASKSERVICE'].methods_by_name['ListTasks']._serialized_options = b'\202\323\344\223\002\017\022\r/api/v1/tasks'
   _globals['_TASKSERVICE'].methods_by_name['WatchTask']._loaded_options = None
   _globals['_TASKSERVICE'].methods_by_name['WatchTask']._serialized_options = b'\202\323\344\223\002\032\022\030/api/v1/watch/tasks/{id}'
+  _globals['_TASKSERVICE'].methods_by_name['WatchTasks']._loaded_options = None
+  _globals['_TASKSERVICE'].methods_by_name['WatchTasks']._serialized_options = b'\202\323\344\223\002\025\022\023/api/v1/watch/tasks'
   _globals['_TASKSERVICE'].methods_by_name['CancelTask']._loaded_options = None
   _globals['_TASKSERVICE'].methods_by_name['CancelTask']._serialized_options = b'\202\323\344\223\002\036\"\031/api/v1/tasks/{id}/cancel:\001*'
   _globals['_GETTASKREQUEST']._serialized_start=140
@@ -56,8 +58,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTTASKSRESPONSE']._serialized_end=413
   _globals['_WATCHTASKREQUEST']._serialized_start=415
   _globals['_WATCHTASKREQUEST']._serialized_end=451
-  _globals['_CANCELTASKREQUEST']._serialized_start=453
-  _globals['_CANCELTASKREQUEST']._serialized_end=490
-  _globals['_TASKSERVICE']._serialized_start=493
-  _globals['_TASKSERVICE']._serialized_end=910
+  _globals['_WATCHTASKSREQUEST']._serialized_start=453
+  _globals['_WATCHTASKSREQUEST']._serialized_end=491
+  _globals['_WATCHTASKSRESPONSE']._serialized_start=493
+  _globals['_WATCHTASKSRESPONSE']._serialized_end=549
+  _globals['_CANCELTASKREQUEST']._serialized_start=551
+  _globals['_CANCELTASKREQUEST']._serialized_end=588
+  _globals['_TASKSERVICE']._serialized_start=591
+  _globals['_TASKSERVICE']._serialized_end=1122
 # @@protoc_insertion_point(module_scope)

@@ -51,6 +51,11 @@ class TaskServiceStub:
                 request_serializer=novasphere_dot_v1_dot_task__service__pb2.WatchTaskRequest.SerializeToString,
                 response_deserializer=novasphere_dot_v1_dot_task__pb2.Task.FromString,
                 _registered_method=True)
+        self.WatchTasks = channel.unary_stream(
+                '/novasphere.v1.TaskService/WatchTasks',
+                request_serializer=novasphere_dot_v1_dot_task__service__pb2.WatchTasksRequest.SerializeToString,
+                response_deserializer=novasphere_dot_v1_dot_task__service__pb2.WatchTasksResponse.FromString,
+                _registered_method=True)
         self.CancelTask = channel.unary_unary(
                 '/novasphere.v1.TaskService/CancelTask',
                 request_serializer=novasphere_dot_v1_dot_task__service__pb2.CancelTaskRequest.SerializeToString,
@@ -84,6 +89,16 @@ class TaskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchTasks(self, request, context):
+        """Streams the caller's own open tasks, for a client that shows the progress of everything its user started, on one
+        stream: first a message with each such task open now, then one whenever some of them change, tasks started
+        later included. A task that ends is sent once more, as it ended, and then no more. A message with no tasks is a
+        heartbeat, after 15 s of quiet. Over REST, Server-Sent Events.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CancelTask(self, request, context):
         """Cancels a task whose action was not sent yet (PENDING), or the pending children of a batch. A task whose action
         was sent cannot be undone: FAILED_PRECONDITION (stop or start the VM instead).
@@ -109,6 +124,11 @@ def add_TaskServiceServicer_to_server(servicer, server):
                     servicer.WatchTask,
                     request_deserializer=novasphere_dot_v1_dot_task__service__pb2.WatchTaskRequest.FromString,
                     response_serializer=novasphere_dot_v1_dot_task__pb2.Task.SerializeToString,
+            ),
+            'WatchTasks': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchTasks,
+                    request_deserializer=novasphere_dot_v1_dot_task__service__pb2.WatchTasksRequest.FromString,
+                    response_serializer=novasphere_dot_v1_dot_task__service__pb2.WatchTasksResponse.SerializeToString,
             ),
             'CancelTask': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelTask,
@@ -198,6 +218,33 @@ class TaskService:
             '/novasphere.v1.TaskService/WatchTask',
             novasphere_dot_v1_dot_task__service__pb2.WatchTaskRequest.SerializeToString,
             novasphere_dot_v1_dot_task__pb2.Task.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/novasphere.v1.TaskService/WatchTasks',
+            novasphere_dot_v1_dot_task__service__pb2.WatchTasksRequest.SerializeToString,
+            novasphere_dot_v1_dot_task__service__pb2.WatchTasksResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,12 @@ class TaskServiceStub:
     """Streams a task: its current state, then every change, and ends after the task ends. Over REST, Server-Sent
     Events.
     """
+    WatchTasks: _grpc.UnaryStreamMultiCallable[_task_service_pb2.WatchTasksRequest, _task_service_pb2.WatchTasksResponse]
+    """Streams the caller's own open tasks, for a client that shows the progress of everything its user started, on one
+    stream: first a message with each such task open now, then one whenever some of them change, tasks started
+    later included. A task that ends is sent once more, as it ended, and then no more. A message with no tasks is a
+    heartbeat, after 15 s of quiet. Over REST, Server-Sent Events.
+    """
     CancelTask: _grpc.UnaryUnaryMultiCallable[_task_service_pb2.CancelTaskRequest, _task_pb2.Task]
     """Cancels a task whose action was not sent yet (PENDING), or the pending children of a batch. A task whose action
     was sent cannot be undone: FAILED_PRECONDITION (stop or start the VM instead).
@@ -59,6 +65,12 @@ class TaskServiceAsyncStub(TaskServiceStub):
     WatchTask: _aio.UnaryStreamMultiCallable[_task_service_pb2.WatchTaskRequest, _task_pb2.Task]  # type: ignore[assignment]
     """Streams a task: its current state, then every change, and ends after the task ends. Over REST, Server-Sent
     Events.
+    """
+    WatchTasks: _aio.UnaryStreamMultiCallable[_task_service_pb2.WatchTasksRequest, _task_service_pb2.WatchTasksResponse]  # type: ignore[assignment]
+    """Streams the caller's own open tasks, for a client that shows the progress of everything its user started, on one
+    stream: first a message with each such task open now, then one whenever some of them change, tasks started
+    later included. A task that ends is sent once more, as it ended, and then no more. A message with no tasks is a
+    heartbeat, after 15 s of quiet. Over REST, Server-Sent Events.
     """
     CancelTask: _aio.UnaryUnaryMultiCallable[_task_service_pb2.CancelTaskRequest, _task_pb2.Task]  # type: ignore[assignment]
     """Cancels a task whose action was not sent yet (PENDING), or the pending children of a batch. A task whose action
@@ -92,6 +104,18 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_task_pb2.Task], _abc.AsyncIterator[_task_pb2.Task]]:
         """Streams a task: its current state, then every change, and ends after the task ends. Over REST, Server-Sent
         Events.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchTasks(
+        self,
+        request: _task_service_pb2.WatchTasksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_task_service_pb2.WatchTasksResponse], _abc.AsyncIterator[_task_service_pb2.WatchTasksResponse]]:
+        """Streams the caller's own open tasks, for a client that shows the progress of everything its user started, on one
+        stream: first a message with each such task open now, then one whenever some of them change, tasks started
+        later included. A task that ends is sent once more, as it ended, and then no more. A message with no tasks is a
+        heartbeat, after 15 s of quiet. Over REST, Server-Sent Events.
         """
 
     @_abc_1.abstractmethod

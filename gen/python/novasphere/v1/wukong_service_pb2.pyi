@@ -260,6 +260,7 @@ class WatchWukongRequest(_message.Message):
     NAME_LIKE_FIELD_NUMBER: _builtins.int
     LABEL_SELECTOR_FIELD_NUMBER: _builtins.int
     CURSOR_FIELD_NUMBER: _builtins.int
+    NAMES_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Watch this one Wukong; empty watches the collection the other filters select."""
     namespace: _builtins.str
@@ -275,6 +276,14 @@ class WatchWukongRequest(_message.Message):
     DELETED for Wukongs removed since; without it the stream starts with the current state as ADDED events. A
     cursor older than the replica can vouch for ends the stream with an ERROR event `RESYNC_REQUIRED`.
     """
+    @_builtins.property
+    def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The Wukongs whose changes the client shows, e.g. the rows of a list page: `namespace/name`, or a name in
+        `namespace`; at most 500. With any given, MODIFIED events come only for these, while ADDED and DELETED still come
+        for every Wukong the other filters select, so a page of a large collection keeps its rows and counts current
+        without receiving every change. Empty: every change.
+        """
+
     def __init__(
         self,
         *,
@@ -284,10 +293,11 @@ class WatchWukongRequest(_message.Message):
         name_like: _builtins.str = ...,
         label_selector: _builtins.str = ...,
         cursor: _builtins.str = ...,
+        names: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "label_selector", b"label_selector", "name", b"name", "name_like", b"name_like", "namespace", b"namespace", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "label_selector", b"label_selector", "name", b"name", "name_like", b"name_like", "names", b"names", "namespace", b"namespace", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

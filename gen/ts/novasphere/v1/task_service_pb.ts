@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file novasphere/v1/task_service.proto.
  */
 export const file_novasphere_v1_task_service: GenFile = /*@__PURE__*/
-  fileDesc("CiBub3Zhc3BoZXJlL3YxL3Rhc2tfc2VydmljZS5wcm90bxINbm92YXNwaGVyZS52MSIiCg5HZXRUYXNrUmVxdWVzdBIQCgJpZBgBIAEoCUIE4kEBAiKLAQoQTGlzdFRhc2tzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRINCgV2bV9pZBgDIAEoCRINCgVzdGF0ZRgEIAEoCRIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCRIRCglwYXJlbnRfaWQYByABKAkiXwoRTGlzdFRhc2tzUmVzcG9uc2USIgoFdGFza3MYASADKAsyEy5ub3Zhc3BoZXJlLnYxLlRhc2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEg0KBXRvdGFsGAMgASgFIiQKEFdhdGNoVGFza1JlcXVlc3QSEAoCaWQYASABKAlCBOJBAQIiJQoRQ2FuY2VsVGFza1JlcXVlc3QSEAoCaWQYASABKAlCBOJBAQIyoQMKC1Rhc2tTZXJ2aWNlElkKB0dldFRhc2sSHS5ub3Zhc3BoZXJlLnYxLkdldFRhc2tSZXF1ZXN0GhMubm92YXNwaGVyZS52MS5UYXNrIhqC0+STAhQSEi9hcGkvdjEvdGFza3Mve2lkfRJlCglMaXN0VGFza3MSHy5ub3Zhc3BoZXJlLnYxLkxpc3RUYXNrc1JlcXVlc3QaIC5ub3Zhc3BoZXJlLnYxLkxpc3RUYXNrc1Jlc3BvbnNlIhWC0+STAg8SDS9hcGkvdjEvdGFza3MSZQoJV2F0Y2hUYXNrEh8ubm92YXNwaGVyZS52MS5XYXRjaFRhc2tSZXF1ZXN0GhMubm92YXNwaGVyZS52MS5UYXNrIiCC0+STAhoSGC9hcGkvdjEvd2F0Y2gvdGFza3Mve2lkfTABEmkKCkNhbmNlbFRhc2sSIC5ub3Zhc3BoZXJlLnYxLkNhbmNlbFRhc2tSZXF1ZXN0GhMubm92YXNwaGVyZS52MS5UYXNrIiSC0+STAh4iGS9hcGkvdjEvdGFza3Mve2lkfS9jYW5jZWw6ASpiBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_novasphere_v1_task]);
+  fileDesc("CiBub3Zhc3BoZXJlL3YxL3Rhc2tfc2VydmljZS5wcm90bxINbm92YXNwaGVyZS52MSIiCg5HZXRUYXNrUmVxdWVzdBIQCgJpZBgBIAEoCUIE4kEBAiKLAQoQTGlzdFRhc2tzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkSDAoEbmFtZRgCIAEoCRINCgV2bV9pZBgDIAEoCRINCgVzdGF0ZRgEIAEoCRIRCglwYWdlX3NpemUYBSABKAUSEgoKcGFnZV90b2tlbhgGIAEoCRIRCglwYXJlbnRfaWQYByABKAkiXwoRTGlzdFRhc2tzUmVzcG9uc2USIgoFdGFza3MYASADKAsyEy5ub3Zhc3BoZXJlLnYxLlRhc2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEg0KBXRvdGFsGAMgASgFIiQKEFdhdGNoVGFza1JlcXVlc3QSEAoCaWQYASABKAlCBOJBAQIiJgoRV2F0Y2hUYXNrc1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJIjgKEldhdGNoVGFza3NSZXNwb25zZRIiCgV0YXNrcxgBIAMoCzITLm5vdmFzcGhlcmUudjEuVGFzayIlChFDYW5jZWxUYXNrUmVxdWVzdBIQCgJpZBgBIAEoCUIE4kEBAjKTBAoLVGFza1NlcnZpY2USWQoHR2V0VGFzaxIdLm5vdmFzcGhlcmUudjEuR2V0VGFza1JlcXVlc3QaEy5ub3Zhc3BoZXJlLnYxLlRhc2siGoLT5JMCFBISL2FwaS92MS90YXNrcy97aWR9EmUKCUxpc3RUYXNrcxIfLm5vdmFzcGhlcmUudjEuTGlzdFRhc2tzUmVxdWVzdBogLm5vdmFzcGhlcmUudjEuTGlzdFRhc2tzUmVzcG9uc2UiFYLT5JMCDxINL2FwaS92MS90YXNrcxJlCglXYXRjaFRhc2sSHy5ub3Zhc3BoZXJlLnYxLldhdGNoVGFza1JlcXVlc3QaEy5ub3Zhc3BoZXJlLnYxLlRhc2siIILT5JMCGhIYL2FwaS92MS93YXRjaC90YXNrcy97aWR9MAEScAoKV2F0Y2hUYXNrcxIgLm5vdmFzcGhlcmUudjEuV2F0Y2hUYXNrc1JlcXVlc3QaIS5ub3Zhc3BoZXJlLnYxLldhdGNoVGFza3NSZXNwb25zZSIbgtPkkwIVEhMvYXBpL3YxL3dhdGNoL3Rhc2tzMAESaQoKQ2FuY2VsVGFzaxIgLm5vdmFzcGhlcmUudjEuQ2FuY2VsVGFza1JlcXVlc3QaEy5ub3Zhc3BoZXJlLnYxLlRhc2siJILT5JMCHiIZL2FwaS92MS90YXNrcy97aWR9L2NhbmNlbDoBKmIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_novasphere_v1_task]);
 
 /**
  * Request of GetTask.
@@ -157,6 +157,48 @@ export const WatchTaskRequestSchema: GenMessage<WatchTaskRequest> = /*@__PURE__*
   messageDesc(file_novasphere_v1_task_service, 3);
 
 /**
+ * Request of WatchTasks.
+ *
+ * @generated from message novasphere.v1.WatchTasksRequest
+ */
+export type WatchTasksRequest = Message<"novasphere.v1.WatchTasksRequest"> & {
+  /**
+   * Keep the tasks of the Wukongs in this namespace; empty keeps all of the tenant's namespaces.
+   *
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+};
+
+/**
+ * Describes the message novasphere.v1.WatchTasksRequest.
+ * Use `create(WatchTasksRequestSchema)` to create a new message.
+ */
+export const WatchTasksRequestSchema: GenMessage<WatchTasksRequest> = /*@__PURE__*/
+  messageDesc(file_novasphere_v1_task_service, 4);
+
+/**
+ * One message of WatchTasks.
+ *
+ * @generated from message novasphere.v1.WatchTasksResponse
+ */
+export type WatchTasksResponse = Message<"novasphere.v1.WatchTasksResponse"> & {
+  /**
+   * The tasks that changed (each in its latest state), oldest first; none in a heartbeat.
+   *
+   * @generated from field: repeated novasphere.v1.Task tasks = 1;
+   */
+  tasks: Task[];
+};
+
+/**
+ * Describes the message novasphere.v1.WatchTasksResponse.
+ * Use `create(WatchTasksResponseSchema)` to create a new message.
+ */
+export const WatchTasksResponseSchema: GenMessage<WatchTasksResponse> = /*@__PURE__*/
+  messageDesc(file_novasphere_v1_task_service, 5);
+
+/**
  * Request of CancelTask.
  *
  * @generated from message novasphere.v1.CancelTaskRequest
@@ -175,7 +217,7 @@ export type CancelTaskRequest = Message<"novasphere.v1.CancelTaskRequest"> & {
  * Use `create(CancelTaskRequestSchema)` to create a new message.
  */
 export const CancelTaskRequestSchema: GenMessage<CancelTaskRequest> = /*@__PURE__*/
-  messageDesc(file_novasphere_v1_task_service, 4);
+  messageDesc(file_novasphere_v1_task_service, 6);
 
 /**
  * Tasks: the VM operations of the caller's tenant, running and past (kept 7 days). Any replica serves any task.
@@ -213,6 +255,19 @@ export const TaskService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchTaskRequestSchema;
     output: typeof TaskSchema;
+  },
+  /**
+   * Streams the caller's own open tasks, for a client that shows the progress of everything its user started, on one
+   * stream: first a message with each such task open now, then one whenever some of them change, tasks started
+   * later included. A task that ends is sent once more, as it ended, and then no more. A message with no tasks is a
+   * heartbeat, after 15 s of quiet. Over REST, Server-Sent Events.
+   *
+   * @generated from rpc novasphere.v1.TaskService.WatchTasks
+   */
+  watchTasks: {
+    methodKind: "server_streaming";
+    input: typeof WatchTasksRequestSchema;
+    output: typeof WatchTasksResponseSchema;
   },
   /**
    * Cancels a task whose action was not sent yet (PENDING), or the pending children of a batch. A task whose action

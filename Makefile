@@ -12,13 +12,14 @@ PYTHON      := $(VENV)/bin/python
 # uv must use this machine's Python 3.11: it cannot download one here.
 export UV_PYTHON := python3.11
 export UV_PYTHON_DOWNLOADS := never
+export UV  # the vmctl tests build its wheel and install it into a fresh virtualenv with it
 PYTEST_ARGS ?=
 BROWSER_DEPS := tests/browser/node_modules/.installed
 WEB_DEPS     := web/node_modules/.installed
 WEB_BUILD    := web/dist/index.html
 WEB_SOURCES  := $(shell find web/src web/public gen/ts -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
 
-.PHONY: help run test lint fmt gen web web-dev bench-web cluster-up cluster-down bench bench-doors bench-sim bench-console bench-floor deps clean
+.PHONY: help run test lint fmt gen web web-dev bench-web bench-vmctl cluster-up cluster-down bench bench-doors bench-sim bench-console bench-floor deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -64,6 +65,9 @@ bench-doors: deps ## Get/List through each door (gRPC, REST, gRPC-Web via Envoy)
 
 bench-web: deps $(WEB_BUILD) ## web console: navigation to the VM list's first rows in chromium, vs the page's own load
 	$(PYTHON) -m bench.web_console --wukongs $(or $(BENCH_WUKONGS),200)
+
+bench-vmctl: deps ## vmctl start-up (--client-version, version, get), installed from its wheel, vs python -c pass
+	$(PYTHON) -m bench.vmctl_startup
 
 WUKONGS ?= 2000
 bench-console: deps ## console proxy: keystroke echo latency and VNC throughput vs kube-apiserver's console directly

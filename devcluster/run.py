@@ -118,6 +118,10 @@ operator in that tenant: the web console's sign-in; her name and password are in
     -d "{{\\"username\\":\\"$NOVASPHERE_DEMO_USER\\",\\"password\\":\\"$NOVASPHERE_DEMO_PASSWORD\\"}}"
   then send its accessToken as  -H "Authorization: Bearer TOKEN"  ({curl} {http}/api/v1/auth/me)
 
+vmctl, the command-line client (in .venv/bin), needs one line of set-up:  . {env_file}
+  .venv/bin/vmctl get -A            (then describe, start, stop, create -f …; --help lists them)
+  .venv/bin/vmctl login -u "$NOVASPHERE_DEMO_USER" --password-stdin <<< "$NOVASPHERE_DEMO_PASSWORD"   (as her)
+
 Try:
   {curl} -s {http}/api/v1/wukongs
   {curl} -s '{http}/api/v1/wukongs/web-1?namespace=demo'

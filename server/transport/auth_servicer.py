@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from importlib import metadata
 from typing import Any
 
 import grpc
@@ -18,6 +19,7 @@ from server.transport.interceptors import client_type
 
 Context = grpc.aio.ServicerContext[Any, Any]
 SERVICE = auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"]
+SERVER_VERSION = metadata.version("novasphere-api")
 
 
 class AuthServicer(auth_service_pb2_grpc.AuthServiceServicer):
@@ -152,6 +154,7 @@ def _identity(caller: auth.Caller, tenants: list[str]) -> auth_service_pb2.Ident
         tenants=tenants,
         permissions=sorted(caller.permissions),
         client_type=caller.client_type,
+        server_version=SERVER_VERSION,
     )
 
 

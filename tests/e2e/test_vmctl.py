@@ -150,6 +150,10 @@ def test_login_create_get_describe_set_and_delete(
     assert config.stat().st_mode & 0o777 == 0o600
     assert "REDACTED" in vmctl.run("config", "view")
     assert vmctl.run("whoami").startswith(f"{operator} in tenant {TENANT}: ")
+    assert vmctl.run("version").splitlines() == [
+        "Client: vmctl 0.1.0",
+        f"Server: NovaSphere API 0.1.0 at {vmctl.env['VMCTL_SERVER']} (serving)",
+    ]
 
     manifest = tmp_path / "vms.yaml"
     manifest.write_text(
@@ -455,6 +459,44 @@ def test_vnc_proxy_only_serves_the_vms_screen_to_a_vnc_client(
     finally:
         proxy.terminate()
         proxy.communicate(timeout=10)
+
+
+def test_top_api_keys_and_administration(
+    vmctl: Vmctl, operator: str, kube: kubernetes.client.ApiClient, namespace: str
+) -> None:
+    vmctl.login(operator)
+    _running_with_a_user(vmctl, kube, namespace, "busy")
+
+    def sampled() -> str | None:
+        shown = vmctl.run("top")
+        return shown if "busy" in shown and "%" in shown else None
+
+    top = kube_helpers.eventually(sampled, what="the VM's metrics")
+    assert top.splitlines()[0].split()[:3] == ["NAME", "CPU", "MEMORY"]
+
+    created = vmctl.run("apikeys", "create", "ci", "-p", "vm:query")
+    key_id, key = created.split()[0].removeprefix("apikey/"), created.split()[-1]
+    assert f"apikey/{key_id}" in vmctl.run("apikeys", "list", "-o", "name").split()
+    assert vmctl.run("get", "-o", "name", env={"VMCTL_API_KEY": key}).split() == ["wukong/busy"]
+    assert "revoked" in vmctl.run("apikeys", "revoke", key_id)
+    vmctl.run("get", env={"VMCTL_API_KEY": key}, expect="unauthenticated")
+    assert "tenant:manage" in vmctl.run("admin", "tenants", expect="denied")
+
+    administrator = f"cli-admin-{uuid.uuid4().hex[:6]}"
+    accounts.create_user(kube, administrator, PASSWORD, tenant=TENANT, role="admin")
+    newcomer = f"cli-new-{uuid.uuid4().hex[:6]}"
+    try:
+        vmctl.login(administrator)
+        assert operator in vmctl.run("admin", "users", "list")
+        assert "viewer" in vmctl.run("admin", "roles", "list", "-o", "name")
+        assert TENANT in vmctl.run("admin", "tenants", "-o", "name")
+        vmctl.run("admin", "users", "create", newcomer, "--password-stdin", stdin=PASSWORD + "\n")
+        assert "created" in vmctl.run("admin", "bindings", "create", newcomer, "viewer", "--tenant", TENANT)
+        rows = [line.split() for line in vmctl.run("admin", "bindings", "list", "--tenant", TENANT).splitlines()]
+        assert [newcomer, TENANT, "viewer"] in rows
+        assert "deleted" in vmctl.run("admin", "users", "delete", newcomer)
+    finally:
+        accounts.unbind(kube, administrator)
 
 
 def test_completion_scripts_load_in_bash(installed: Installed) -> None:

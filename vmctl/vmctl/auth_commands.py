@@ -120,7 +120,13 @@ def version(state: State) -> None:
     except grpc.RpcError as error:
         raise errors.from_rpc(error) from error
     status = "serving" if answer == b"\x08\x01" else "not serving"  # HealthCheckResponse{status: SERVING}
-    click.echo(f"Server: NovaSphere API at {session.context.server} ({status})")
+    from novasphere.v1 import auth_service_pb2
+    from novasphere.v1.auth_service_pb2_grpc import AuthServiceStub
+
+    release = "(its version is shown to callers with credentials: vmctl login)"
+    if len(session.metadata()) > 1:  # credentials besides the client type
+        release = session.call(AuthServiceStub(session.channel).Me, auth_service_pb2.MeRequest()).server_version
+    click.echo(f"Server: NovaSphere API {release} at {session.context.server} ({status})")
 
 
 @click.command()

@@ -80,9 +80,26 @@ def cli(ctx: click.Context, context: str, server: str, token: str, api_key: str)
 
 def main() -> None:
     """The console script: VmctlError and refusals print as one line on stderr and exit with their code."""
-    from vmctl import auth_commands, config_commands, console_commands, edit_command, task_commands, vm_commands
+    from vmctl import (
+        admin_commands,
+        auth_commands,
+        config_commands,
+        console_commands,
+        edit_command,
+        task_commands,
+        vm_commands,
+    )
 
-    for module in (auth_commands, config_commands, task_commands, vm_commands, edit_command, console_commands):
+    modules = (
+        auth_commands,
+        config_commands,
+        task_commands,
+        vm_commands,
+        edit_command,
+        console_commands,
+        admin_commands,
+    )
+    for module in modules:
         module.register(cli)
     if COMPLETE_VARIABLE in os.environ:  # a shell asking for completions (the script `vmctl completion` prints)
         cli.main(prog_name="vmctl", complete_var=COMPLETE_VARIABLE)

@@ -119,6 +119,9 @@ class Session:
         return stub_class(self.channel)
 
     def metadata(self) -> list[tuple[str, str]]:
+        return [("x-client-type", "cli"), *self._credentials()]
+
+    def _credentials(self) -> list[tuple[str, str]]:
         if self._given.api_key:
             return [("x-api-key", self._given.api_key)]
         if self._given.token:

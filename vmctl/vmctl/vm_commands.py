@@ -444,8 +444,7 @@ def _operate(
         ]
     else:
         if every:
-            found, _cursor = _list(session, stub, session.namespace, _no_filters())
-            names = tuple(w.name for w in found)
+            names = tuple(w.name for w in list_all(session, stub, session.namespace))
             if not names:
                 click.echo(f"no VMs in {session.namespace or 'your tenant'}")
                 return
@@ -462,8 +461,10 @@ def _operate(
     _run(session, started, no_wait, timeout)
 
 
-def _no_filters() -> dict[str, Any]:
-    return {"status": "", "name_like": "", "selector": "", "sort_by": "", "order": "asc", "page": 0, "page_size": 0}
+def list_all(session: Any, stub: Any, namespace: str, status: str = "") -> list[Any]:
+    """Every VM of the namespace (every page), optionally in these power states."""
+    options = {"status": status, "name_like": "", "selector": "", "sort_by": "", "order": "asc", "page": 0}
+    return _list(session, stub, namespace, {**options, "page_size": 0})[0]
 
 
 @click.command()

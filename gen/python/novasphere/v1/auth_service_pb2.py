@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n novasphere/v1/auth_service.proto\x12\rnovasphere.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"o\n\x0cLoginRequest\x12\x16\n\x08username\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\ttenant_id\x18\x03 \x01(\t\x12\x1c\n\x14refresh_token_cookie\x18\x04 \x01(\x08\"\'\n\x0eRefreshRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"\xe5\x01\n\rLoginResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ntoken_type\x18\x03 \x01(\t\x12\x15\n\rrefresh_token\x18\x04 \x01(\t\x12\x37\n\x13refresh_expire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08identity\x18\x06 \x01(\x0b\x32\x17.novasphere.v1.Identity\"\x0f\n\rLogoutRequest\"\x10\n\x0eLogoutResponse\"\x0b\n\tMeRequest\"j\n\x08Identity\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0f\n\x07tenants\x18\x03 \x03(\t\x12\x13\n\x0bpermissions\x18\x04 \x03(\t\x12\x13\n\x0b\x63lient_type\x18\x05 \x01(\t\"N\n\x16\x43heckPermissionRequest\x12\x1b\n\rresource_type\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\toperation\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"E\n\x17\x43heckPermissionResponse\x12\x16\n\x0ehas_permission\x18\x01 \x01(\x08\x12\x12\n\npermission\x18\x02 \x01(\t\"u\n\x13\x43reateApiKeyRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bpermissions\x18\x02 \x03(\tB\x04\xe2\x41\x01\x02\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcb\x01\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03key\x18\x03 \x01(\t\x12\x10\n\x08username\x18\x04 \x01(\t\x12\x11\n\ttenant_id\x18\x05 \x01(\t\x12\x13\n\x0bpermissions\x18\x06 \x03(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x14\n\x12ListApiKeysRequest\">\n\x13ListApiKeysResponse\x12\'\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x15.novasphere.v1.ApiKey\"\'\n\x13RevokeApiKeyRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x16\n\x14RevokeApiKeyResponse\"S\n\x15\x43hangePasswordRequest\x12\x1e\n\x10\x63urrent_password\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0cnew_password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"0\n\x16\x43hangePasswordResponse\x12\x16\n\x0esessions_ended\x18\x01 \x01(\x05\"\x15\n\x13ListSessionsRequest\"\x80\x02\n\x0cLoginSession\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63lient_type\x18\x03 \x01(\t\x12\x16\n\x0e\x63lient_address\x18\x04 \x01(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rlast_use_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63urrent\x18\x08 \x01(\x08\"E\n\x14ListSessionsResponse\x12-\n\x08sessions\x18\x01 \x03(\x0b\x32\x1b.novasphere.v1.LoginSession\"(\n\x14RevokeSessionRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x17\n\x15RevokeSessionResponse2\xef\t\n\x0b\x41uthService\x12\x61\n\x05Login\x12\x1b.novasphere.v1.LoginRequest\x1a\x1c.novasphere.v1.LoginResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/api/v1/auth/login:\x01*\x12g\n\x07Refresh\x12\x1d.novasphere.v1.RefreshRequest\x1a\x1c.novasphere.v1.LoginResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/api/v1/auth/refresh:\x01*\x12\x65\n\x06Logout\x12\x1c.novasphere.v1.LogoutRequest\x1a\x1d.novasphere.v1.LogoutResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/api/v1/auth/logout:\x01*\x12P\n\x02Me\x12\x18.novasphere.v1.MeRequest\x1a\x17.novasphere.v1.Identity\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/api/v1/auth/me\x12\x82\x01\n\x0f\x43heckPermission\x12%.novasphere.v1.CheckPermissionRequest\x1a&.novasphere.v1.CheckPermissionResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/api/v1/auth/permissions\x12k\n\x0c\x43reateApiKey\x12\".novasphere.v1.CreateApiKeyRequest\x1a\x15.novasphere.v1.ApiKey\" \x82\xd3\xe4\x93\x02\x1a\"\x15/api/v1/auth/api-keys:\x01*\x12s\n\x0bListApiKeys\x12!.novasphere.v1.ListApiKeysRequest\x1a\".novasphere.v1.ListApiKeysResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/api/v1/auth/api-keys\x12{\n\x0cRevokeApiKey\x12\".novasphere.v1.RevokeApiKeyRequest\x1a#.novasphere.v1.RevokeApiKeyResponse\"\"\x82\xd3\xe4\x93\x02\x1c*\x1a/api/v1/auth/api-keys/{id}\x12\x7f\n\x0e\x43hangePassword\x12$.novasphere.v1.ChangePasswordRequest\x1a%.novasphere.v1.ChangePasswordResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/api/v1/auth/password:\x01*\x12v\n\x0cListSessions\x12\".novasphere.v1.ListSessionsRequest\x1a#.novasphere.v1.ListSessionsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/api/v1/auth/sessions\x12~\n\rRevokeSession\x12#.novasphere.v1.RevokeSessionRequest\x1a$.novasphere.v1.RevokeSessionResponse\"\"\x82\xd3\xe4\x93\x02\x1c*\x1a/api/v1/auth/sessions/{id}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n novasphere/v1/auth_service.proto\x12\rnovasphere.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"o\n\x0cLoginRequest\x12\x16\n\x08username\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\ttenant_id\x18\x03 \x01(\t\x12\x1c\n\x14refresh_token_cookie\x18\x04 \x01(\x08\"\'\n\x0eRefreshRequest\x12\x15\n\rrefresh_token\x18\x01 \x01(\t\"\xe5\x01\n\rLoginResponse\x12\x14\n\x0c\x61\x63\x63\x65ss_token\x18\x01 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ntoken_type\x18\x03 \x01(\t\x12\x15\n\rrefresh_token\x18\x04 \x01(\t\x12\x37\n\x13refresh_expire_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08identity\x18\x06 \x01(\x0b\x32\x17.novasphere.v1.Identity\"\x0f\n\rLogoutRequest\"\x10\n\x0eLogoutResponse\"\x0b\n\tMeRequest\"\x82\x01\n\x08Identity\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0f\n\x07tenants\x18\x03 \x03(\t\x12\x13\n\x0bpermissions\x18\x04 \x03(\t\x12\x13\n\x0b\x63lient_type\x18\x05 \x01(\t\x12\x16\n\x0eserver_version\x18\x06 \x01(\t\"N\n\x16\x43heckPermissionRequest\x12\x1b\n\rresource_type\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\toperation\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"E\n\x17\x43heckPermissionResponse\x12\x16\n\x0ehas_permission\x18\x01 \x01(\x08\x12\x12\n\npermission\x18\x02 \x01(\t\"u\n\x13\x43reateApiKeyRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bpermissions\x18\x02 \x03(\tB\x04\xe2\x41\x01\x02\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcb\x01\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0b\n\x03key\x18\x03 \x01(\t\x12\x10\n\x08username\x18\x04 \x01(\t\x12\x11\n\ttenant_id\x18\x05 \x01(\t\x12\x13\n\x0bpermissions\x18\x06 \x03(\t\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x14\n\x12ListApiKeysRequest\">\n\x13ListApiKeysResponse\x12\'\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x15.novasphere.v1.ApiKey\"\'\n\x13RevokeApiKeyRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x16\n\x14RevokeApiKeyResponse\"S\n\x15\x43hangePasswordRequest\x12\x1e\n\x10\x63urrent_password\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0cnew_password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"0\n\x16\x43hangePasswordResponse\x12\x16\n\x0esessions_ended\x18\x01 \x01(\x05\"\x15\n\x13ListSessionsRequest\"\x80\x02\n\x0cLoginSession\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63lient_type\x18\x03 \x01(\t\x12\x16\n\x0e\x63lient_address\x18\x04 \x01(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rlast_use_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x65xpire_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x63urrent\x18\x08 \x01(\x08\"E\n\x14ListSessionsResponse\x12-\n\x08sessions\x18\x01 \x03(\x0b\x32\x1b.novasphere.v1.LoginSession\"(\n\x14RevokeSessionRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x17\n\x15RevokeSessionResponse2\xef\t\n\x0b\x41uthService\x12\x61\n\x05Login\x12\x1b.novasphere.v1.LoginRequest\x1a\x1c.novasphere.v1.LoginResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\"\x12/api/v1/auth/login:\x01*\x12g\n\x07Refresh\x12\x1d.novasphere.v1.RefreshRequest\x1a\x1c.novasphere.v1.LoginResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/api/v1/auth/refresh:\x01*\x12\x65\n\x06Logout\x12\x1c.novasphere.v1.LogoutRequest\x1a\x1d.novasphere.v1.LogoutResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/api/v1/auth/logout:\x01*\x12P\n\x02Me\x12\x18.novasphere.v1.MeRequest\x1a\x17.novasphere.v1.Identity\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/api/v1/auth/me\x12\x82\x01\n\x0f\x43heckPermission\x12%.novasphere.v1.CheckPermissionRequest\x1a&.novasphere.v1.CheckPermissionResponse\" \x82\xd3\xe4\x93\x02\x1a\x12\x18/api/v1/auth/permissions\x12k\n\x0c\x43reateApiKey\x12\".novasphere.v1.CreateApiKeyRequest\x1a\x15.novasphere.v1.ApiKey\" \x82\xd3\xe4\x93\x02\x1a\"\x15/api/v1/auth/api-keys:\x01*\x12s\n\x0bListApiKeys\x12!.novasphere.v1.ListApiKeysRequest\x1a\".novasphere.v1.ListApiKeysResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/api/v1/auth/api-keys\x12{\n\x0cRevokeApiKey\x12\".novasphere.v1.RevokeApiKeyRequest\x1a#.novasphere.v1.RevokeApiKeyResponse\"\"\x82\xd3\xe4\x93\x02\x1c*\x1a/api/v1/auth/api-keys/{id}\x12\x7f\n\x0e\x43hangePassword\x12$.novasphere.v1.ChangePasswordRequest\x1a%.novasphere.v1.ChangePasswordResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/api/v1/auth/password:\x01*\x12v\n\x0cListSessions\x12\".novasphere.v1.ListSessionsRequest\x1a#.novasphere.v1.ListSessionsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/api/v1/auth/sessions\x12~\n\rRevokeSession\x12#.novasphere.v1.RevokeSessionRequest\x1a$.novasphere.v1.RevokeSessionResponse\"\"\x82\xd3\xe4\x93\x02\x1c*\x1a/api/v1/auth/sessions/{id}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -88,38 +88,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOGOUTRESPONSE']._serialized_end=566
   _globals['_MEREQUEST']._serialized_start=568
   _globals['_MEREQUEST']._serialized_end=579
-  _globals['_IDENTITY']._serialized_start=581
-  _globals['_IDENTITY']._serialized_end=687
-  _globals['_CHECKPERMISSIONREQUEST']._serialized_start=689
-  _globals['_CHECKPERMISSIONREQUEST']._serialized_end=767
-  _globals['_CHECKPERMISSIONRESPONSE']._serialized_start=769
-  _globals['_CHECKPERMISSIONRESPONSE']._serialized_end=838
-  _globals['_CREATEAPIKEYREQUEST']._serialized_start=840
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=957
-  _globals['_APIKEY']._serialized_start=960
-  _globals['_APIKEY']._serialized_end=1163
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=1165
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1185
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1187
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1249
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1251
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1290
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1292
-  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1314
-  _globals['_CHANGEPASSWORDREQUEST']._serialized_start=1316
-  _globals['_CHANGEPASSWORDREQUEST']._serialized_end=1399
-  _globals['_CHANGEPASSWORDRESPONSE']._serialized_start=1401
-  _globals['_CHANGEPASSWORDRESPONSE']._serialized_end=1449
-  _globals['_LISTSESSIONSREQUEST']._serialized_start=1451
-  _globals['_LISTSESSIONSREQUEST']._serialized_end=1472
-  _globals['_LOGINSESSION']._serialized_start=1475
-  _globals['_LOGINSESSION']._serialized_end=1731
-  _globals['_LISTSESSIONSRESPONSE']._serialized_start=1733
-  _globals['_LISTSESSIONSRESPONSE']._serialized_end=1802
-  _globals['_REVOKESESSIONREQUEST']._serialized_start=1804
-  _globals['_REVOKESESSIONREQUEST']._serialized_end=1844
-  _globals['_REVOKESESSIONRESPONSE']._serialized_start=1846
-  _globals['_REVOKESESSIONRESPONSE']._serialized_end=1869
-  _globals['_AUTHSERVICE']._serialized_start=1872
-  _globals['_AUTHSERVICE']._serialized_end=3135
+  _globals['_IDENTITY']._serialized_start=582
+  _globals['_IDENTITY']._serialized_end=712
+  _globals['_CHECKPERMISSIONREQUEST']._serialized_start=714
+  _globals['_CHECKPERMISSIONREQUEST']._serialized_end=792
+  _globals['_CHECKPERMISSIONRESPONSE']._serialized_start=794
+  _globals['_CHECKPERMISSIONRESPONSE']._serialized_end=863
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=865
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=982
+  _globals['_APIKEY']._serialized_start=985
+  _globals['_APIKEY']._serialized_end=1188
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=1190
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1210
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1212
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1274
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1276
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1315
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_start=1317
+  _globals['_REVOKEAPIKEYRESPONSE']._serialized_end=1339
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_start=1341
+  _globals['_CHANGEPASSWORDREQUEST']._serialized_end=1424
+  _globals['_CHANGEPASSWORDRESPONSE']._serialized_start=1426
+  _globals['_CHANGEPASSWORDRESPONSE']._serialized_end=1474
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=1476
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=1497
+  _globals['_LOGINSESSION']._serialized_start=1500
+  _globals['_LOGINSESSION']._serialized_end=1756
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=1758
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=1827
+  _globals['_REVOKESESSIONREQUEST']._serialized_start=1829
+  _globals['_REVOKESESSIONREQUEST']._serialized_end=1869
+  _globals['_REVOKESESSIONRESPONSE']._serialized_start=1871
+  _globals['_REVOKESESSIONRESPONSE']._serialized_end=1894
+  _globals['_AUTHSERVICE']._serialized_start=1897
+  _globals['_AUTHSERVICE']._serialized_end=3160
 # @@protoc_insertion_point(module_scope)

@@ -184,11 +184,14 @@ class Identity(_message.Message):
     TENANTS_FIELD_NUMBER: _builtins.int
     PERMISSIONS_FIELD_NUMBER: _builtins.int
     CLIENT_TYPE_FIELD_NUMBER: _builtins.int
+    SERVER_VERSION_FIELD_NUMBER: _builtins.int
     username: _builtins.str
     tenant_id: _builtins.str
     """The tenant this session works in, and every tenant the user belongs to."""
     client_type: _builtins.str
     """What the caller said it is: web, electron, flutter, cli or service (from X-Client-Type or the User-Agent)."""
+    server_version: _builtins.str
+    """The API server's version, for clients to show (`vmctl version`); told only to callers with credentials."""
     @_builtins.property
     def tenants(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -203,10 +206,11 @@ class Identity(_message.Message):
         tenants: _abc.Iterable[_builtins.str] | None = ...,
         permissions: _abc.Iterable[_builtins.str] | None = ...,
         client_type: _builtins.str = ...,
+        server_version: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_type", b"client_type", "permissions", b"permissions", "tenant_id", b"tenant_id", "tenants", b"tenants", "username", b"username"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_type", b"client_type", "permissions", b"permissions", "server_version", b"server_version", "tenant_id", b"tenant_id", "tenants", b"tenants", "username", b"username"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import devcluster
-from devcluster import manifests
+from bench import seeding
 from devcluster import stack as devstack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,25 +61,7 @@ def main() -> None:
         ) as stack,
     ):
         with devstack.admin_client(cluster) as admin:
-            manifests.apply(
-                admin,
-                [
-                    {
-                        "apiVersion": "v1",
-                        "kind": "Namespace",
-                        "metadata": {"name": NAMESPACE, "labels": {"novasphere.dev/tenant": NAMESPACE}},
-                    },
-                    *(
-                        {
-                            "apiVersion": "vm.novasphere.dev/v1alpha1",
-                            "kind": "Wukong",
-                            "metadata": {"name": f"vm-{i:03d}", "namespace": NAMESPACE},
-                            "spec": {"cpu": 1, "memory": "1Gi"},
-                        }
-                        for i in range(args.wukongs)
-                    ),
-                ],
-            )
+            seeding.namespace_of_wukongs(admin, namespace=NAMESPACE, tenant=NAMESPACE, count=args.wukongs)
         bin_dir = _install(Path(scratch) / "vmctl")
         env = {
             "PATH": os.environ["PATH"],

@@ -24,7 +24,8 @@ import grpc
 import kubernetes.client
 
 import devcluster
-from devcluster import accounts, manifests
+from bench import seeding
+from devcluster import accounts
 from devcluster import stack as devstack
 from novasphere.v1 import auth_service_pb2, wukong_pb2, wukong_service_pb2
 from novasphere.v1.auth_service_pb2_grpc import AuthServiceStub
@@ -46,25 +47,7 @@ FIRST_ROWS = """new Promise((resolve) => {
 
 def _seed(stack: devstack.Stack, cluster: devcluster.ClusterInfo, count: int) -> None:
     with devstack.admin_client(cluster) as admin:
-        manifests.apply(
-            admin,
-            [
-                {
-                    "apiVersion": "v1",
-                    "kind": "Namespace",
-                    "metadata": {"name": NAMESPACE, "labels": {"novasphere.dev/tenant": TENANT}},
-                },
-                *(
-                    {
-                        "apiVersion": "vm.novasphere.dev/v1alpha1",
-                        "kind": "Wukong",
-                        "metadata": {"name": f"vm-{i:05d}", "namespace": NAMESPACE},
-                        "spec": {"cpu": 1, "memory": "1Gi"},
-                    }
-                    for i in range(count)
-                ),
-            ],
-        )
+        seeding.namespace_of_wukongs(admin, namespace=NAMESPACE, tenant=TENANT, count=count)
         accounts.create_user(admin, USER, PASSWORD, tenant=TENANT, role="operator")
 
 

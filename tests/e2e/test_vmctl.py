@@ -3,6 +3,7 @@ as a subprocess against a real stack (an API server that requires credentials, b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -120,6 +121,18 @@ class Vmctl:
             assert len(lines) == 1, f"not one line: {done.stderr}"
             return lines[0]
         return done.stdout
+
+    @contextlib.contextmanager
+    def running(self, *args: str) -> Iterator[subprocess.Popen[str]]:
+        """vmctl running in the background (a watch, a proxy), its output line by line; stopped on the way out."""
+        process = subprocess.Popen(
+            [str(self.path), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env
+        )
+        try:
+            yield process
+        finally:
+            process.terminate()
+            process.communicate(timeout=10)
 
     def login(self, user: str) -> None:
         out = self.run("login", "-u", user, "--password-stdin", stdin=PASSWORD + "\n")
@@ -281,14 +294,7 @@ def test_watch_prints_a_change_made_with_kubectl(
 ) -> None:
     vmctl.login(operator)
     kube_helpers.create_wukong(kube, namespace, "watched", SPEC)
-    watching = subprocess.Popen(
-        [str(vmctl.path), "get", "watched", "-w", "-o", "json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=vmctl.env,
-    )
-    try:
+    with vmctl.running("get", "watched", "-w", "-o", "json") as watching:
         assert watching.stdout is not None
         first = json.loads(watching.stdout.readline())  # JSON Lines of events: the current state first
         assert (first["type"], first["wukong"]["name"]) == ("ADDED", "watched")
@@ -305,9 +311,8 @@ def test_watch_prints_a_change_made_with_kubectl(
             if event["wukong"].get("labels", {}).get("changed") == "by-kubectl":
                 assert event["type"] == "MODIFIED"
                 break
-    finally:
-        watching.terminate()
-        watching.communicate(timeout=10)
+        else:
+            pytest.fail(f"the watch ended before the change: {watching.stderr.read() if watching.stderr else ''}")
 
 
 def test_refusals_have_their_exit_codes_and_one_line_messages(
@@ -442,23 +447,13 @@ def test_vnc_proxy_only_serves_the_vms_screen_to_a_vnc_client(
 
     vmctl.login(operator)
     _running_with_a_user(vmctl, kube, namespace, "screen")
-    proxy = subprocess.Popen(
-        [str(vmctl.path), "vnc", "screen", "--proxy-only"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=vmctl.env,
-    )
-    try:
+    with vmctl.running("vnc", "screen", "--proxy-only") as proxy:
         assert proxy.stdout is not None
         port = json.loads(proxy.stdout.readline())["port"]
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shot = ARTIFACTS / "vnc.png"
         subprocess.run([VNCDO, "-s", f"127.0.0.1::{port}", "capture", str(shot)], check=True, timeout=60)
         assert read_marker(Image.open(shot)) == "screen-vm"  # the simulated screen names its VM
-    finally:
-        proxy.terminate()
-        proxy.communicate(timeout=10)
 
 
 def test_top_api_keys_and_administration(

@@ -210,6 +210,12 @@ def test_login_create_get_describe_set_and_delete(
     assert "cpu set to 3" in vmctl.run("set", "cpu", "alpha", "3")
     assert _spec(kube, namespace, "alpha")["cpu"] == 3
 
+    key = tmp_path / "id_ed25519.pub"
+    key.write_text(kube_helpers.ssh_public_key("ada@laptop") + "\n")
+    assert vmctl.run("ssh-keys", "add", "ada-laptop", "-f", str(key)).startswith("sshkey/ada-laptop added")
+    assert vmctl.run("ssh-keys", "list", "-o", "name").split() == ["sshkey/ada-laptop"]
+    assert "deleted" in vmctl.run("ssh-keys", "delete", "ada-laptop")
+
     out = vmctl.run("delete", "bravo", "charlie")
     assert "succeeded" in out
     assert _names(kube, namespace) == ["alpha"]
@@ -492,6 +498,22 @@ def test_top_api_keys_and_administration(
         assert "deleted" in vmctl.run("admin", "users", "delete", newcomer)
     finally:
         accounts.unbind(kube, administrator)
+
+
+def test_contexts_choose_the_server_and_its_tls(vmctl: Vmctl, operator: str, front: Front) -> None:
+    """Two contexts for the same server: one trusting its CA, one skipping verification; `use-context` switches."""
+    no_env = {"VMCTL_SERVER": "", "VMCTL_CA": ""}
+    vmctl.run("config", "set-context", "checked", "--server", front.server, "--certificate-authority", str(front.ca))
+    vmctl.run("config", "set-context", "trusting", "--server", front.server, "--insecure-skip-tls-verify", "true")
+    contexts = vmctl.run("config", "get-contexts").splitlines()
+    assert [line.split()[:2] for line in contexts[1:]] == [["*", "checked"], ["trusting", front.server]]
+    vmctl.run("login", "-u", operator, "--password-stdin", stdin=PASSWORD + "\n", env=no_env)
+    assert vmctl.run("config", "current-context") == "checked\n"
+    vmctl.run("--context", "trusting", "login", "-u", operator, "--password-stdin", stdin=PASSWORD + "\n", env=no_env)
+    assert 'Switched to context "trusting"' in vmctl.run("config", "use-context", "trusting")
+    assert vmctl.run("whoami", env=no_env).startswith(operator)
+    vmctl.run("config", "set-context", "checked", "--certificate-authority", "/nonexistent/ca.pem")
+    assert "cannot read the CA file" in vmctl.run("--context", "checked", "get", env=no_env, expect="usage")
 
 
 def test_completion_scripts_load_in_bash(installed: Installed) -> None:

@@ -1,4 +1,4 @@
-"""VM metrics (`top`), API keys, and administration: tenants, users, roles and role bindings."""
+"""VM metrics (`top`), API keys, SSH keys, and administration: tenants, users, roles and role bindings."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(top)
     cli.add_command(apikeys)
     cli.add_command(admin)
+    cli.add_command(ssh_keys)
 
 
 def _rate(value: Any, has: bool, unit: str = "B/s") -> str:
@@ -287,3 +288,69 @@ def bindings(state: State, action: str, username: str, role: str, tenant: str, o
 def _require(given: str, usage: str) -> None:
     if not given:
         raise errors.VmctlError(f"usage: vmctl {usage}", errors.USAGE)
+
+
+@click.group("ssh-keys")
+def ssh_keys() -> None:
+    """SSH public keys in a namespace, for a VM's `spec.sshKeySecret`: add, list, delete."""
+
+
+def _keys_stub(session: Any) -> Any:
+    from novasphere.v1.ssh_key_service_pb2_grpc import SshKeyServiceStub
+
+    return SshKeyServiceStub(session.channel)
+
+
+@ssh_keys.command("add")
+@click.argument("name")
+@click.option("-f", "--filename", required=True, help="A .pub file (one key per line), or - for stdin.")
+@namespaced
+@pass_state
+def add_key(state: State, name: str, filename: str, namespace: str) -> None:
+    from novasphere.v1 import ssh_key_service_pb2
+    from vmctl.vm_commands import read_text
+
+    text = sys.stdin.read() if filename == "-" else read_text(filename)
+    session = state.session(namespace)
+    key = session.call(
+        _keys_stub(session).CreateSshKey,
+        ssh_key_service_pb2.CreateSshKeyRequest(namespace=session.namespace, name=name, public_key=text),
+    )
+    click.echo(f"sshkey/{key.name} added in {key.namespace}: {', '.join(key.fingerprints)}")
+
+
+@ssh_keys.command("list")
+@namespaced
+@output_option()
+@pass_state
+def list_ssh_keys(state: State, namespace: str, output: str) -> None:
+    from novasphere.v1 import ssh_key_service_pb2
+    from vmctl.output import age, check_format, emit
+
+    session = state.session(namespace)
+    found = session.call(
+        _keys_stub(session).ListSshKeys, ssh_key_service_pb2.ListSshKeysRequest(namespace=session.namespace)
+    )
+    columns = (
+        ("NAME", lambda k: k.name),
+        ("KEYS", lambda k: str(len(k.fingerprints))),
+        ("FINGERPRINTS", lambda k: ",".join(k.fingerprints)),
+        ("BY", lambda k: k.created_by),
+        ("AGE", lambda k: age(k.create_time)),
+    )
+    emit(list(found.ssh_keys), check_format(output), columns=columns, kind="sshkey")
+
+
+@ssh_keys.command("delete")
+@click.argument("name")
+@namespaced
+@pass_state
+def delete_ssh_key(state: State, name: str, namespace: str) -> None:
+    from novasphere.v1 import ssh_key_service_pb2
+
+    session = state.session(namespace)
+    session.call(
+        _keys_stub(session).DeleteSshKey,
+        ssh_key_service_pb2.DeleteSshKeyRequest(namespace=session.namespace, name=name),
+    )
+    click.echo(f"sshkey/{name} deleted")

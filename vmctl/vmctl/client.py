@@ -5,10 +5,11 @@ again when the API says it has."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import ssl
-import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -55,9 +56,7 @@ def channel_for(context: Context) -> grpc.Channel:
     if parts.scheme == "http":
         return grpc.insecure_channel(target, options=options)
     if context.insecure_skip_tls_verify:
-        root, name = _presented_root(parts.hostname, parts.port)
-        options.append(("grpc.ssl_target_name_override", name))
-        return grpc.secure_channel(target, grpc.ssl_channel_credentials(root), options=options)
+        return grpc.insecure_channel(_unverified_tunnel(parts.hostname, parts.port), options=options)
     root_pem = None
     if context.certificate_authority:
         try:
@@ -70,27 +69,39 @@ def channel_for(context: Context) -> grpc.Channel:
     return grpc.secure_channel(target, grpc.ssl_channel_credentials(root_pem), options=options)
 
 
-def _presented_root(host: str, port: int) -> tuple[bytes, str]:
-    """--insecure-skip-tls-verify: trust whatever certificate chain the server presents (its last certificate as the
-    root), and the first name in its leaf. Anyone on the path could pose as the server: for trying things out only.
-    Python exposes the presented chain only privately before 3.13."""
+def _unverified_tunnel(host: str, port: int) -> str:
+    """--insecure-skip-tls-verify: a loopback listener whose connections are carried over TLS to the server without
+    checking its certificate (gRPC's own TLS always verifies); the channel speaks plaintext HTTP/2 to the listener.
+    Anyone on the path could pose as the server: for trying things out only."""
     unverified = ssl.create_default_context()
     unverified.check_hostname = False
     unverified.verify_mode = ssl.CERT_NONE
-    try:
-        with (
-            socket.create_connection((host, port), timeout=10) as raw,
-            unverified.wrap_socket(raw, server_hostname=host) as tls,
-        ):
-            chain = [c.public_bytes(ssl._ssl.ENCODING_PEM) for c in tls._sslobj.get_unverified_chain()]  # type: ignore
-    except OSError as error:
-        raise errors.VmctlError(f"cannot reach {host}:{port}: {error}", errors.UNAVAILABLE) from error
-    with tempfile.NamedTemporaryFile("w", suffix=".pem") as leaf:
-        leaf.write(chain[0])
-        leaf.flush()
-        decoded = ssl._ssl._test_decode_cert(leaf.name)  # type: ignore[attr-defined]
-    names = [value for kind, value in decoded.get("subjectAltName", ()) if kind in ("DNS", "IP Address")]
-    return chain[-1].encode(), (names or [host])[0]
+    unverified.set_alpn_protocols(["h2"])
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def serve() -> None:
+        while True:
+            local, _ = listener.accept()
+            try:
+                remote = unverified.wrap_socket(
+                    socket.create_connection((host, port), timeout=10), server_hostname=host
+                )
+                remote.settimeout(None)
+            except OSError:
+                local.close()
+                continue
+            threading.Thread(target=pipe, args=(local, remote), daemon=True).start()
+            threading.Thread(target=pipe, args=(remote, local), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"127.0.0.1:{listener.getsockname()[1]}"
 
 
 class Session:

@@ -299,7 +299,7 @@ def create(state: State, filename: str, namespace: str, dry_run: bool) -> None:
 
     from novasphere.v1 import wukong_pb2, wukong_service_pb2
 
-    text = sys.stdin.read() if filename == "-" else _read(filename)
+    text = sys.stdin.read() if filename == "-" else read_text(filename)
     try:
         documents = [d for d in yaml.safe_load_all(text) if d]
     except yaml.YAMLError as error:
@@ -335,7 +335,7 @@ def create(state: State, filename: str, namespace: str, dry_run: bool) -> None:
         sys.exit(errors.FAILED)
 
 
-def _read(path: str) -> str:
+def read_text(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as source:
             return source.read()

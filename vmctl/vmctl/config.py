@@ -71,8 +71,8 @@ class Config:
 
         data = {
             "current-context": self.current_context,
-            "contexts": [_write(c) for c in self.contexts],
-            "credentials": [_write(c) for c in self.credentials],
+            "contexts": [entry(c) for c in self.contexts],
+            "credentials": [entry(c) for c in self.credentials],
         }
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".config-")
@@ -135,5 +135,6 @@ def _read(kind: type[Any], item: dict[str, Any]) -> Any:
     return kind(**{key.replace("-", "_"): value for key, value in item.items() if key.replace("-", "_") in names})
 
 
-def _write(item: Context | Credentials) -> dict[str, Any]:
+def entry(item: Context | Credentials) -> dict[str, Any]:
+    """An item as the file holds it (kebab-case keys, empty settings left out)."""
     return {key.replace("_", "-"): value for key, value in asdict(item).items() if value not in ("", 0.0, False)}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from vmctl import errors
-from vmctl.cli import State, pass_state
 
 
 def register(cli: click.Group) -> None:
@@ -87,19 +86,18 @@ def set_context(name: str, current: bool, **settings: str | bool | None) -> None
 
 
 @config.command("view")
-@pass_state
-def view(state: State) -> None:
+def view() -> None:
     """The config file, tokens redacted."""
     import yaml
 
-    from vmctl.config import Config
+    from vmctl.config import Config, entry
 
     loaded = Config.load()
     data = {
         "current-context": loaded.current_context,
-        "contexts": [{k: v for k, v in vars(c).items() if v not in ("", False)} for c in loaded.contexts],
+        "contexts": [entry(c) for c in loaded.contexts],
         "credentials": [
-            {"context": c.context, **{k: "REDACTED" for k in ("refresh-token", "access-token") if c.refresh_token}}
+            {key: "REDACTED" if key.endswith("token") else value for key, value in entry(c).items()}
             for c in loaded.credentials
         ],
     }

@@ -22,6 +22,7 @@ from server import errors, timestamps
 from server.auth import Caller
 from server.kube import errors as kube_errors
 from server.kube import ssh_keys
+from server.kube.auth_objects import KIND_LABEL
 from server.kube.client import JsonObject, KubeClient
 from server.kube.services import MANAGED_BY, MANAGED_BY_LABEL
 from server.tenancy import Tenancy
@@ -73,7 +74,7 @@ class SshKeys:
         if violations:
             raise errors.InvalidArgument(violations)
         namespace = await self._tenancy.namespace_for(caller, namespace)
-        labels = {ssh_keys.KIND_LABEL: ssh_keys.SSH_KEY, MANAGED_BY_LABEL: MANAGED_BY}
+        labels = {KIND_LABEL: ssh_keys.SSH_KEY, MANAGED_BY_LABEL: MANAGED_BY}
         secret: JsonObject = {
             "apiVersion": "v1",
             "kind": "Secret",
@@ -100,7 +101,7 @@ class SshKeys:
 
     async def delete(self, caller: Caller, *, namespace: str, name: str) -> None:
         namespace = await self._tenancy.namespace_for(caller, namespace)
-        if not name or len(name) > NAME_MAX or not _NAME.match(name):
+        if _check_name(name):  # no key can have such a name
             raise errors.SshKeyNotFound(namespace=namespace, name=name[:NAME_MAX])
         found = await ssh_keys.records(self._kube, home=self._home, namespace=namespace, name=name)
         if not found:
@@ -193,7 +194,7 @@ def _record(home: str, secret: JsonObject, text: str, user: str) -> JsonObject:
             "name": f"ssh-key-{digest}",
             "namespace": home,
             "labels": {
-                ssh_keys.KIND_LABEL: ssh_keys.SSH_KEY,
+                KIND_LABEL: ssh_keys.SSH_KEY,
                 ssh_keys.NAMESPACE_LABEL: namespace,
                 ssh_keys.NAME_LABEL: name,
             },

@@ -6,9 +6,9 @@ the records, and a delete names the Secret's UID as recorded, so it removes only
 
 from __future__ import annotations
 
+from server.kube.auth_objects import KIND_LABEL
 from server.kube.client import JsonObject, KubeClient, only_uid
 
-KIND_LABEL = "novasphere.dev/kind"
 SSH_KEY = "ssh-key"
 NAMESPACE_LABEL = "novasphere.dev/ssh-key-namespace"
 NAME_LABEL = "novasphere.dev/ssh-key-name"

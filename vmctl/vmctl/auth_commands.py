@@ -23,6 +23,8 @@ def register(cli: click.Group) -> None:
 @pass_state
 def login(state: State, username: str, tenant: str, password_stdin: bool) -> None:
     """Sign in; the context keeps a refresh token and vmctl renews access tokens by itself."""
+    import grpc
+
     from novasphere.v1 import auth_service_pb2
     from novasphere.v1.auth_service_pb2_grpc import AuthServiceStub
 
@@ -32,14 +34,10 @@ def login(state: State, username: str, tenant: str, password_stdin: bool) -> Non
         session.config.put_context(session.context)  # remember the environment's server with the login
         session.config.current_context = session.context.name
     request = auth_service_pb2.LoginRequest(username=username, password=password, tenant_id=tenant)
-    try:
+    try:  # not session.call: stored credentials, maybe expired ones, have no part in a login
         response = AuthServiceStub(session.channel).Login(request, timeout=30)
-    except Exception as error:
-        import grpc
-
-        if isinstance(error, grpc.RpcError):
-            raise errors.from_rpc(error) from error
-        raise
+    except grpc.RpcError as error:
+        raise errors.from_rpc(error) from error
     session.context.user, session.context.tenant = username, response.identity.tenant_id
     session.config.put_context(session.context)
     session.store(response)

@@ -8,8 +8,7 @@ from __future__ import annotations
 import base64
 import re
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,80 +18,17 @@ import pytest
 
 from devcluster import accounts, procs
 from devcluster import stack as devstack
-from novasphere.v1 import auth_service_pb2 as auth_pb2
 from novasphere.v1 import wukong_pb2
 from novasphere.v1 import wukong_service_pb2 as service_pb2
-from novasphere.v1.auth_service_pb2_grpc import AuthServiceStub
 from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
 from tests import kube_helpers
 from tests.conftest import TENANT
+from tests.e2e.conftest import BOOKMARK_SECONDS
 from tests.e2e.test_auth import PASSWORD, SECURE_ENV
-from tests.web_browser import Browser, BrowserServer, Tab
+from tests.web_browser import Browser, Tab
+from tests.web_console import Web, api_token, bearer, can_log_in, open_signed_in, shot, sign_in
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
-BOOKMARK_SECONDS = "0.5"
 ROW = ".ant-table-tbody tr.ant-table-row"
-FINITE_ANIMATIONS_DONE = """Promise.race([
-  Promise.all(document.getAnimations()
-    .filter((a) => a.effect?.getTiming().iterations !== Infinity)
-    .map((a) => a.finished.catch(() => null))),
-  new Promise((resolve) => setTimeout(resolve, 3000)),
-])"""
-"""Resolves when the page's animations that end have ended (a badge's pulse never does), within 3 s."""
-
-
-@dataclass(frozen=True)
-class Web:
-    url: str
-    api_log: Path
-    api_target: str
-
-    def list_calls(self) -> int:
-        """ListWukongs calls the API server has answered (its request log)."""
-        return self.api_log.read_text().count("/novasphere.v1.WukongService/ListWukongs ")
-
-
-@pytest.fixture(scope="module")
-def web(stack: devstack.Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
-    state = tmp_path_factory.mktemp("web")
-    api = devstack.start_api_server(
-        api_kubeconfig=stack.api_kubeconfig,
-        log_path=state / "api.log",
-        extra_env={**SECURE_ENV, "NOVASPHERE_WATCH_BOOKMARK_SECONDS": BOOKMARK_SECONDS},
-    )
-    envoy = devstack.start_front(api, tls=stack.tls, state_dir=state)
-    with procs.stopping([api.process, envoy.process]):
-        yield Web(url=envoy.edge.url, api_log=state / "api.log", api_target=api.target)
-
-
-@pytest.fixture(scope="session")
-def browser_server(stack: devstack.Stack) -> Iterator[BrowserServer]:
-    server = BrowserServer(stack.tls.serving_cert)
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def browser(browser_server: BrowserServer, request: pytest.FixtureRequest) -> Iterator[Browser]:
-    """A fresh profile; at the end, each of its tabs as the test left it (test-artifacts/web/<test>-end-<n>.png)."""
-    opened = Browser(browser_server)
-    try:
-        yield opened
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        for number, tab in enumerate(opened.tabs):
-            tab.screenshot(ARTIFACTS / f"{request.node.name}-end-{number}.png")
-        problems = opened.problems()
-    finally:
-        opened.close()
-    assert problems == [], problems  # no CSP violation, no script error
-
-
-@pytest.fixture
-def operator(kube: kubernetes.client.ApiClient) -> Iterator[str]:
-    name = f"web-{uuid.uuid4().hex[:8]}"
-    accounts.create_user(kube, name, PASSWORD, tenant=TENANT, role="operator")
-    yield name
-    accounts.unbind(kube, name)
 
 
 @pytest.fixture
@@ -100,30 +36,6 @@ def three_vms(kube: kubernetes.client.ApiClient, namespace: str) -> str:
     for name, cpu in (("alpha", 1), ("bravo", 4), ("charlie", 2)):
         kube_helpers.create_wukong(kube, namespace, name, {**kube_helpers.MINIMAL_SPEC, "cpu": cpu})
     return namespace
-
-
-def shot(tab: Tab, name: str) -> None:
-    """A screenshot once nothing is loading (no table or button spinner) and no animation runs (a dialog zooming in)."""
-    tab.wait(".ant-spin-blur, .ant-btn-loading", state="detached")
-    tab.evaluate(FINITE_ANIMATIONS_DONE)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    tab.screenshot(ARTIFACTS / f"{name}.png")
-
-
-def sign_in(tab: Tab, web: Web, username: str, password: str = PASSWORD, *, path: str = "/vms") -> None:
-    tab.goto(web.url + path)
-    tab.wait("text=Sign in to NovaSphere")
-    tab.fill("#username", username)
-    tab.fill("#password", password)
-    tab.click("button[type=submit]")
-
-
-def open_signed_in(browser: Browser, web: Web, username: str, *, path: str) -> Tab:
-    """A new tab, signed in as `username` (once the replica knows the user) and showing `path`."""
-    tab = browser.open()
-    kube_helpers.eventually(lambda: _can_log_in(web, username), timeout=20, what=f"{username} to be known")
-    sign_in(tab, web, username, path=path)
-    return tab
 
 
 def names_shown(tab: Tab) -> list[str]:
@@ -142,7 +54,7 @@ def test_wrong_password_then_sign_in_shows_the_live_list(
 ) -> None:
     tab = browser.open()
     kube_helpers.eventually(  # the replica has seen the new user
-        lambda: _can_log_in(web, operator), timeout=20, what="the user to be known"
+        lambda: can_log_in(web, operator), timeout=20, what="the user to be known"
     )
     sign_in(tab, web, operator, "not the password", path=f"/vms?ns={three_vms}")
     tab.wait("[role=alert] >> text=Wrong username or password.")
@@ -165,11 +77,11 @@ def test_wrong_password_then_sign_in_shows_the_live_list(
     alpha = f"{ROW}:has-text('alpha')"
     tab.wait(f"{alpha} >> text=Running", ms=30_000)  # the simulator boots it; each step arrives live
     before = web.list_calls()
-    token = _token(web, operator)
+    token = api_token(web, operator)
     assert token is not None
     with grpc.insecure_channel(web.api_target) as channel:
         WukongServiceStub(channel).StopWukong(
-            service_pb2.StopWukongRequest(namespace=three_vms, name="alpha"), metadata=_bearer(token)
+            service_pb2.StopWukongRequest(namespace=three_vms, name="alpha"), metadata=bearer(token)
         )
     tab.wait(f"{alpha} >> text=Stopped", ms=30_000)
     # an idle page (and one whose rows change in place) reads nothing again: some bookmarks later, no new list call
@@ -203,7 +115,7 @@ def test_a_reload_keeps_the_session_two_tabs_share_it_and_signing_out_ends_it(
     web: Web, browser: Browser, operator: str, three_vms: str
 ) -> None:
     first = browser.open()
-    kube_helpers.eventually(lambda: _can_log_in(web, operator), timeout=20, what="the user to be known")
+    kube_helpers.eventually(lambda: can_log_in(web, operator), timeout=20, what="the user to be known")
     sign_in(first, web, operator, path=f"/vms?ns={three_vms}")
     first.wait(f"{ROW} >> text=alpha")
     assert first.evaluate("document.cookie") == ""  # the refresh token is out of script's reach
@@ -228,7 +140,7 @@ def test_a_reload_keeps_the_session_two_tabs_share_it_and_signing_out_ends_it(
 
 def test_a_lockout_says_so_and_counts_down(web: Web, browser: Browser, operator: str) -> None:
     tab = browser.open()
-    kube_helpers.eventually(lambda: _can_log_in(web, operator), timeout=20, what="the user to be known")
+    kube_helpers.eventually(lambda: can_log_in(web, operator), timeout=20, what="the user to be known")
     sign_in(tab, web, operator, "wrong")
     tab.wait("[role=alert] >> text=Wrong username or password.")
     for _ in range(5):
@@ -270,32 +182,13 @@ def test_the_bundle_is_served_with_its_headers(web: Web, stack: devstack.Stack) 
 # -- helpers
 
 
-def _token(web: Web, username: str) -> str | None:
-    """An access token for `username` from the replica itself, or None while it does not know the user yet."""
-    with grpc.insecure_channel(web.api_target) as channel:
-        try:
-            return str(
-                AuthServiceStub(channel).Login(auth_pb2.LoginRequest(username=username, password=PASSWORD)).access_token
-            )
-        except grpc.RpcError:
-            return None
-
-
-def _can_log_in(web: Web, username: str) -> bool:
-    return _token(web, username) is not None
-
-
-def _bearer(token: str) -> tuple[tuple[str, str]]:
-    return (("authorization", f"Bearer {token}"),)
-
-
 def _bookmarks_pass(web: Web, namespace: str, token: str, *, count: int) -> None:
     """Waits until a watch of our own on the same replica has seen `count` bookmarks: time in which the page's watch
     saw them too."""
     seen = 0
     with grpc.insecure_channel(web.api_target) as channel:
         request = service_pb2.WatchWukongRequest(namespace=namespace)
-        for event in WukongServiceStub(channel).WatchWukong(request, timeout=30, metadata=_bearer(token)):
+        for event in WukongServiceStub(channel).WatchWukong(request, timeout=30, metadata=bearer(token)):
             if event.type == wukong_pb2.WukongEvent.BOOKMARK:
                 seen += 1
                 if seen >= count:
@@ -390,7 +283,7 @@ def test_the_list_resumes_after_a_dropped_stream_and_reconnects_after_the_api_se
         envoy = devstack.start_front(first, tls=stack.tls, state_dir=tmp_path, listen_port=envoy.edge.port)
         running.append(envoy.process)
         tab.wait("[data-testid=live] >> text=Live", ms=30_000)
-        _bookmarks_pass(web, three_vms, _token(web, operator) or "", count=2)
+        _bookmarks_pass(web, three_vms, api_token(web, operator) or "", count=2)
         assert web.list_calls() == before
 
         # the API server restarts (on the same ports): a fresh replica vouches only for cursors from its own start,

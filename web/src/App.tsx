@@ -13,6 +13,11 @@ import { followOpenTasks } from "./api/operations";
 // The forms load when first opened: the list, which every visit starts from, does not wait for them.
 const VmCreate = lazy(() => import("./pages/VmCreate").then((m) => ({ default: m.VmCreate })));
 const VmEdit = lazy(() => import("./pages/VmEdit").then((m) => ({ default: m.VmEdit })));
+// So do the console (noVNC, xterm.js), the overview (ECharts) and the settings and administration pages.
+const VmConsole = lazy(() => import("./pages/VmConsole").then((m) => ({ default: m.VmConsole })));
+const Overview = lazy(() => import("./pages/Overview").then((m) => ({ default: m.Overview })));
+const ApiKeys = lazy(() => import("./pages/ApiKeys").then((m) => ({ default: m.ApiKeys })));
+const Admin = lazy(() => import("./pages/Admin").then((m) => ({ default: m.Admin })));
 
 export function App() {
   const location = useLocation();
@@ -43,6 +48,10 @@ export function App() {
       <Route path="/vms/new" element={<Guarded session={current}><VmCreate /></Guarded>} />
       <Route path="/vms/:namespace/:name/edit" element={<Guarded session={current}><VmEdit /></Guarded>} />
       <Route path="/vms/:namespace/:name" element={<Guarded session={current}><VmDetail /></Guarded>} />
+      <Route path="/vms/:namespace/:name/console/:protocol" element={<Guarded session={current}><VmConsole /></Guarded>} />
+      <Route path="/overview" element={<Guarded session={current}><Overview /></Guarded>} />
+      <Route path="/api-keys" element={<Guarded session={current}><ApiKeys /></Guarded>} />
+      <Route path="/admin/*" element={<Guarded session={current}><Admin /></Guarded>} />
       <Route path="*" element={<Navigate to="/vms" replace />} />
     </Routes>
   );

@@ -5,14 +5,17 @@ import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { type Wukong, Wukong_Action, WukongEvent_Type } from "@gen/novasphere/v1/wukong_pb";
 import { TaskState } from "@gen/novasphere/v1/task_pb";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { Alert, Breadcrumb, Button, Card, Descriptions, Empty, Progress, Space, Table, Tag, Typography } from "antd";
+import { Alert, Breadcrumb, Button, Card, Descriptions, Empty, Progress, Table, Tag, Typography } from "antd";
 import { useEffect, useState } from "react";
 import { Link, useParams } from "react-router";
 import { wukongClient } from "../api/clients";
 import { problem } from "../api/errors";
 import { type LiveState, watchWukongs } from "../api/liveList";
 import { OPERATION_WORDS } from "../api/operations";
+import { AccessServicesCard } from "../components/access/AccessServicesCard";
 import { Actions } from "../components/Actions";
+import { ConsoleCard } from "../components/console/ConsoleCard";
+import { MetricsCard } from "../components/metrics/MetricsCard";
 import { LiveTag } from "../components/LiveTag";
 import { PowerBadge } from "../components/PowerBadge";
 
@@ -155,24 +158,9 @@ export function VmDetail() {
           ]}
         />
       </Card>
-      <Card title="Console and access" size="small">
-        <Space direction="vertical">
-          <Typography.Text>
-            Console: {detail?.console?.available ? "available" : "not available (the VM is not running)"}
-            {detail?.console?.protocols.length ? ` · ${detail.console.protocols.join(", ")}` : ""}
-          </Typography.Text>
-          {detail?.accessServices.length ? (
-            detail.accessServices.map((service) => (
-              <Typography.Text key={service.name}>
-                {service.name} ({service.type}):{" "}
-                {service.ports.map((p) => `${p.name || p.port} → ${p.accessAddr || "pending"}`).join(", ")}
-              </Typography.Text>
-            ))
-          ) : (
-            <Typography.Text type="secondary">No access services.</Typography.Text>
-          )}
-        </Space>
-      </Card>
+      <MetricsCard wukong={w} />
+      <ConsoleCard wukong={w} />
+      <AccessServicesCard wukong={w} />
       <Card title="Recent operations" size="small">
         <Table
           size="small"

@@ -295,6 +295,23 @@ def test_edit_sends_only_what_changed_and_a_conflict_reopens_the_editor_on_top_o
     assert "unchanged" in vmctl.run("edit", "edited", env={"EDITOR": str(unchanged)})
 
 
+def test_edit_from_a_file_replaces_only_the_fields_it_gives(
+    vmctl: Vmctl, operator: str, namespace: str, kube: kubernetes.client.ApiClient
+) -> None:
+    vmctl.login(operator)
+    kube_helpers.create_wukong(kube, namespace, "filed", SPEC, labels={"keep": "me"})
+    out = vmctl.run("edit", "filed", "-f", "-", stdin="spec:\n  cpu: 3\nlabels:\n  team: web\n")
+    assert out == "wukong/filed edited: labels, spec.cpu\n"
+    spec = _spec(kube, namespace, "filed")
+    assert (spec["cpu"], spec["memory"]) == (3, "1Gi")  # memory, not given, stays
+    assert "unchanged" in vmctl.run("edit", "filed", "-f", "-", stdin="spec:\n  cpu: 3\n")
+    refused = vmctl.run("edit", "filed", "-f", "-", stdin="status:\n  node: x\n", expect="usage")
+    assert refused == "error: only `labels` and `spec` can be edited; nothing was changed"
+    refused = vmctl.run("edit", "filed", "-f", "-", stdin="spec:\n  cpu: 0\n", expect="usage")
+    assert "cpu" in refused
+    assert _spec(kube, namespace, "filed")["cpu"] == 3
+
+
 def test_watch_prints_a_change_made_with_kubectl(
     vmctl: Vmctl, operator: str, kube: kubernetes.client.ApiClient, namespace: str
 ) -> None:

@@ -1,4 +1,5 @@
-"""`vmctl edit`: a VM's labels and spec in $EDITOR, sent as an update mask of what changed, with the etag."""
+"""`vmctl edit`: a VM's labels and spec in $EDITOR (or the fields a file gives), sent as an update mask of what
+changed, with the etag."""
 
 from __future__ import annotations
 
@@ -25,15 +26,26 @@ EDITABLE = ("labels", "spec")
 @click.command()
 @click.argument("name")
 @namespaced
+@click.option(
+    "-f",
+    "--filename",
+    default="",
+    help="No editor: apply the `labels` and `spec` fields this YAML file gives (- for stdin); each replaces the VM's.",
+)
 @pass_state
-def edit(state: State, name: str, namespace: str) -> None:
+def edit(state: State, name: str, namespace: str, filename: str) -> None:
     """Edit a VM's labels and spec in $EDITOR (YAML). If it changed meanwhile, the editor opens again on the current
-    version with your changes applied and a note of theirs; a refused change opens it again with the reason."""
+    version with your changes applied and a note of theirs; a refused change opens it again with the reason.
+
+    With -f, the fields the file gives replace the VM's (others stay), as the web console's "Copy as vmctl" writes."""
     from novasphere.v1 import wukong_service_pb2
 
     session = state.session(namespace)
     stub = stub_of(session)
     current = session.call(stub.GetWukong, wukong_service_pb2.GetWukongRequest(namespace=session.namespace, name=name))
+    if filename:
+        _apply_fields(session, stub, current, filename)
+        return
     opened = current
     text, note = _yaml(opened), ""
     while True:
@@ -69,6 +81,28 @@ def edit(state: State, name: str, namespace: str) -> None:
         return
 
 
+def _apply_fields(session: Any, stub: Any, current: Any, filename: str) -> None:
+    """The file's fields over the current version, sent with its etag (a change meanwhile is refused, not merged)."""
+    import sys
+
+    from vmctl.vm_commands import read_text
+
+    given = _parse_edit(sys.stdin.read() if filename == "-" else read_text(filename), partial=True)
+    if given is None:
+        raise errors.VmctlError(f"{filename} gives no `labels` or `spec` field; nothing was changed", errors.USAGE)
+    edited = _editable_dict(current)
+    if "labels" in given:
+        edited["labels"] = given["labels"]
+    edited["spec"] = {**edited["spec"], **given.get("spec", {})}
+    paths = _changed_paths(_editable_dict(current), edited)
+    if not paths:
+        click.echo(f"wukong/{current.name} unchanged")
+        return
+    saved = session.call(stub.UpdateWukong, _update_request(current, edited, paths))
+    restart = " (restart it to apply)" if saved.status.restart_required else ""
+    click.echo(f"wukong/{saved.name} edited: {', '.join(paths)}{restart}")
+
+
 def _editable_dict(w: Any) -> dict[str, Any]:
     from vmctl.output import as_dict
 
@@ -102,7 +136,8 @@ def _in_editor(text: str) -> str:
             return back.read()
 
 
-def _parse_edit(text: str) -> dict[str, Any] | None:
+def _parse_edit(text: str, *, partial: bool = False) -> dict[str, Any] | None:
+    """The edited labels and spec; `partial`: only those the text gives."""
     import yaml
 
     body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
@@ -114,7 +149,10 @@ def _parse_edit(text: str) -> dict[str, Any] | None:
         raise errors.VmctlError(f"the edited file is not YAML ({error}); nothing was changed", errors.USAGE) from error
     if not isinstance(parsed, dict) or set(parsed) - set(EDITABLE):
         raise errors.VmctlError("only `labels` and `spec` can be edited; nothing was changed", errors.USAGE)
-    return {key: parsed.get(key) or {} for key in EDITABLE}
+    edited = {key: parsed.get(key) or {} for key in EDITABLE if key in parsed or not partial}
+    if any(not isinstance(value, dict) for value in edited.values()):
+        raise errors.VmctlError("`labels` and `spec` are mappings (key: value); nothing was changed", errors.USAGE)
+    return edited
 
 
 def _changed_paths(before: dict[str, Any], after: dict[str, Any]) -> list[str]:

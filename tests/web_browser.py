@@ -124,6 +124,21 @@ class Tab:
     def evaluate(self, expression: str) -> Any:
         return self._call("evaluate", expression=expression)
 
+    def axe(self) -> list[dict[str, Any]]:
+        """axe-core's serious and critical WCAG 2.1 A/AA violations on the page as it is now."""
+        return list(self._call("axe"))
+
+    def key(self, key: str) -> None:
+        """A key pressed wherever the focus is (playwright's names: Tab, Shift+Tab, Enter, ArrowDown, …)."""
+        self._call("key", key=key)
+
+    def focused(self) -> str:
+        """What has the focus: tag, id and accessible name; "" for none."""
+        return str(self._call("focused"))
+
+    def viewport(self, width: int, height: int) -> None:
+        self._call("viewport", width=width, height=height)
+
 
 def _end(process: subprocess.Popen[str]) -> None:
     """Closing standard input tells the driver to close what it opened and exit."""

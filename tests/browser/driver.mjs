@@ -6,11 +6,13 @@
 //   node driver.mjs drive --endpoint <wsEndpoint>
 //       connects, opens a context, then answers one JSON command per line of standard input with one JSON line:
 //       {"op": "open"} -> {"tab": n}; {"op": "goto"|"reload"|"fill"|"click"|"press"|"wait"|"text"|"count"|"url"|
-//       "screenshot"|"evaluate"|"problems", "tab": n, ...} -> {"ok": true, "value": ...} or {"ok": false, "error"}.
+//       "screenshot"|"evaluate"|"problems"|"axe"|"key"|"focused"|"viewport", "tab": n, ...} -> {"ok": true, "value": ...}
+//       or {"ok": false, "error"}.
 // Selectors are playwright's (CSS, text=, role=, data-testid via [data-testid=...]).
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { chromium } from "playwright-core";
+import { AxeBuilder } from "@axe-core/playwright";
 
 const { positionals, values: options } = parseArgs({
   allowPositionals: true,
@@ -76,6 +78,26 @@ if (positionals[0] === "serve") {
     screenshot: async (tab, { path }) => void (await tab.screenshot({ path, fullPage: true })),
     evaluate: async (tab, { expression }) => await tab.evaluate(expression),
     problems: async () => problems.splice(0),
+    // axe-core's WCAG 2.1 A/AA rules on the page as it is now (open dialogs included): the serious and critical
+    // violations, each with the elements it found.
+    axe: async (tab) => {
+      const { violations } = await new AxeBuilder({ page: tab })
+        .withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"])
+        .analyze();
+      return violations
+        .filter((v) => v.impact === "serious" || v.impact === "critical")
+        .map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => n.target.join(" ")) }));
+    },
+    // The keyboard alone: a key pressed wherever the focus is, and a description of what has the focus.
+    key: async (tab, { key }) => void (await tab.keyboard.press(key)),
+    focused: async (tab) =>
+      await tab.evaluate(() => {
+        const e = document.activeElement;
+        if (!e || e === document.body) return "";
+        const name = e.getAttribute("aria-label") || e.textContent?.trim().slice(0, 60) || "";
+        return `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ""} ${name}`.trim();
+      }),
+    viewport: async (tab, { width, height }) => void (await tab.setViewportSize({ width, height })),
   };
 
   const lines = createInterface({ input: process.stdin });

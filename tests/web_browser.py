@@ -132,6 +132,10 @@ class Tab:
         """A key pressed wherever the focus is (playwright's names: Tab, Shift+Tab, Enter, ArrowDown, …)."""
         self._call("key", key=key)
 
+    def type(self, text: str) -> None:
+        """Text typed wherever the focus is, key by key."""
+        self._call("type", text=text)
+
     def focused(self) -> str:
         """What has the focus: tag, id and accessible name; "" for none."""
         return str(self._call("focused"))

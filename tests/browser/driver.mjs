@@ -6,7 +6,7 @@
 //   node driver.mjs drive --endpoint <wsEndpoint>
 //       connects, opens a context, then answers one JSON command per line of standard input with one JSON line:
 //       {"op": "open"} -> {"tab": n}; {"op": "goto"|"reload"|"fill"|"click"|"press"|"wait"|"text"|"count"|"url"|
-//       "screenshot"|"evaluate"|"problems"|"axe"|"key"|"focused"|"viewport", "tab": n, ...} -> {"ok": true, "value": ...}
+//       "screenshot"|"evaluate"|"problems"|"axe"|"key"|"type"|"focused"|"viewport", "tab": n, ...} -> {"ok": true, "value": ...}
 //       or {"ok": false, "error"}.
 // Selectors are playwright's (CSS, text=, role=, data-testid via [data-testid=...]).
 import { createInterface } from "node:readline";
@@ -90,6 +90,7 @@ if (positionals[0] === "serve") {
     },
     // The keyboard alone: a key pressed wherever the focus is, and a description of what has the focus.
     key: async (tab, { key }) => void (await tab.keyboard.press(key)),
+    type: async (tab, { text }) => void (await tab.keyboard.type(text)),
     focused: async (tab) =>
       await tab.evaluate(() => {
         const e = document.activeElement;

@@ -195,7 +195,7 @@ class ConsoleProxy:
         ticket = ticket or request.query.get("ticket", "")
         record, why = await self._claim(session_id, ticket, _client_ip(request))
         if record is None:
-            log.debug("console %s refused: %s", session_id[:64], why)
+            log.info("console %s refused: %s", session_id[:64], why)
             return _refusal(401, 16, "the console ticket is invalid, used or expired; ask for a new console link")
         try:
             backend = await self._dialer.open(

@@ -82,6 +82,22 @@ def create_wukong(
     return json_object(created)
 
 
+def wukong_names(client: kubernetes.client.ApiClient, namespace: str) -> list[str]:
+    """The namespace's Wukongs by name, sorted, as kube-apiserver has them."""
+    listed = kubernetes.client.CustomObjectsApi(client).list_namespaced_custom_object(
+        kube_wukongs.GROUP, kube_wukongs.VERSION, namespace, kube_wukongs.PLURAL
+    )
+    return sorted(item["metadata"]["name"] for item in json_object(listed)["items"])
+
+
+def wukong_spec(client: kubernetes.client.ApiClient, namespace: str, name: str) -> dict[str, Any]:
+    raw = kubernetes.client.CustomObjectsApi(client).get_namespaced_custom_object(
+        kube_wukongs.GROUP, kube_wukongs.VERSION, namespace, kube_wukongs.PLURAL, name
+    )
+    spec: dict[str, Any] = json_object(raw)["spec"]
+    return spec
+
+
 def json_object(raw: object) -> dict[str, Any]:
     assert isinstance(raw, dict)
     return raw

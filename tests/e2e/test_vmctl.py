@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import grpc
 import kubernetes.client
@@ -175,10 +174,10 @@ def test_login_create_get_describe_set_and_delete(
         )
     )
     assert vmctl.run("create", "-f", str(manifest), "--dry-run").count("checked (dry run)") == 2
-    assert _names(kube, namespace) == []
+    assert kube_helpers.wukong_names(kube, namespace) == []
     assert vmctl.run("create", "-f", str(manifest)).count("created") == 2
     assert vmctl.run("create", "-f", str(manifest)).count("created") == 2  # a re-run creates nothing twice
-    assert _names(kube, namespace) == ["alpha", "bravo"]
+    assert kube_helpers.wukong_names(kube, namespace) == ["alpha", "bravo"]
 
     assert vmctl.run("get", "-o", "name").split() == ["wukong/alpha", "wukong/bravo"]
     listed = json.loads(vmctl.run("get", "-o", "json"))
@@ -196,7 +195,7 @@ def test_login_create_get_describe_set_and_delete(
     exported = yaml.safe_load(vmctl.run("get", "alpha", "-o", "yaml"))
     exported["name"] = "charlie"
     assert "wukong/charlie created" in vmctl.run("create", "-f", "-", stdin=yaml.safe_dump(exported))
-    assert _names(kube, namespace) == ["alpha", "bravo", "charlie"]
+    assert kube_helpers.wukong_names(kube, namespace) == ["alpha", "bravo", "charlie"]
 
     described = vmctl.run("describe", "alpha")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)  # what a person sees, kept to look at
@@ -208,7 +207,7 @@ def test_login_create_get_describe_set_and_delete(
     assert "root" in described.split("Disks:")[1]
 
     assert "cpu set to 3" in vmctl.run("set", "cpu", "alpha", "3")
-    assert _spec(kube, namespace, "alpha")["cpu"] == 3
+    assert kube_helpers.wukong_spec(kube, namespace, "alpha")["cpu"] == 3
 
     key = tmp_path / "id_ed25519.pub"
     key.write_text(kube_helpers.ssh_public_key("ada@laptop") + "\n")
@@ -218,7 +217,7 @@ def test_login_create_get_describe_set_and_delete(
 
     out = vmctl.run("delete", "bravo", "charlie")
     assert "succeeded" in out
-    assert _names(kube, namespace) == ["alpha"]
+    assert kube_helpers.wukong_names(kube, namespace) == ["alpha"]
     assert "Logged out" in vmctl.run("logout")
     assert "vmctl login" in vmctl.run("get", expect="unauthenticated")
 
@@ -286,7 +285,7 @@ def test_edit_sends_only_what_changed_and_a_conflict_reopens_the_editor_on_top_o
     reopened = (tmp_path / "edits.log.reopened").read_text()
     assert "It changed since you opened it (spec.memory)" in reopened
     assert "cpu: 2" in reopened
-    spec = _spec(kube, namespace, "edited")
+    spec = kube_helpers.wukong_spec(kube, namespace, "edited")
     assert (spec["cpu"], spec["memory"]) == (2, "2Gi")  # mine on top of theirs
 
     unchanged = tmp_path / "unchanged.sh"
@@ -302,14 +301,14 @@ def test_edit_from_a_file_replaces_only_the_fields_it_gives(
     kube_helpers.create_wukong(kube, namespace, "filed", SPEC, labels={"keep": "me"})
     out = vmctl.run("edit", "filed", "-f", "-", stdin="spec:\n  cpu: 3\nlabels:\n  team: web\n")
     assert out == "wukong/filed edited: labels, spec.cpu\n"
-    spec = _spec(kube, namespace, "filed")
+    spec = kube_helpers.wukong_spec(kube, namespace, "filed")
     assert (spec["cpu"], spec["memory"]) == (3, "1Gi")  # memory, not given, stays
     assert "unchanged" in vmctl.run("edit", "filed", "-f", "-", stdin="spec:\n  cpu: 3\n")
     refused = vmctl.run("edit", "filed", "-f", "-", stdin="status:\n  node: x\n", expect="usage")
     assert refused == "error: only `labels` and `spec` can be edited; nothing was changed"
     refused = vmctl.run("edit", "filed", "-f", "-", stdin="spec:\n  cpu: 0\n", expect="usage")
     assert "cpu" in refused
-    assert _spec(kube, namespace, "filed")["cpu"] == 3
+    assert kube_helpers.wukong_spec(kube, namespace, "filed")["cpu"] == 3
 
 
 def test_watch_prints_a_change_made_with_kubectl(
@@ -349,7 +348,7 @@ def test_refusals_have_their_exit_codes_and_one_line_messages(
     line = vmctl.run("create", "-f", str(bad), expect="usage")
     assert "spec.memory" in line
     assert "'lots' is not a quantity" in line
-    assert _names(kube, namespace) == []
+    assert kube_helpers.wukong_names(kube, namespace) == []
     kube_helpers.create_wukong(kube, namespace, "taken", SPEC)
     taken = tmp_path / "taken.yaml"
     taken.write_text(yaml.safe_dump({"name": "taken", "spec": {**SPEC, "cpu": 4}}))
@@ -552,18 +551,3 @@ def test_completion_scripts_load_in_bash(installed: Installed) -> None:
         check=True,
     )
     assert "plain,stop" in offered.stdout.splitlines()
-
-
-def _names(kube: kubernetes.client.ApiClient, namespace: str) -> list[str]:
-    listed = kubernetes.client.CustomObjectsApi(kube).list_namespaced_custom_object(
-        kube_wukongs.GROUP, kube_wukongs.VERSION, namespace, kube_wukongs.PLURAL
-    )
-    return sorted(item["metadata"]["name"] for item in kube_helpers.json_object(listed)["items"])
-
-
-def _spec(kube: kubernetes.client.ApiClient, namespace: str, name: str) -> dict[str, Any]:
-    raw = kubernetes.client.CustomObjectsApi(kube).get_namespaced_custom_object(
-        kube_wukongs.GROUP, kube_wukongs.VERSION, namespace, kube_wukongs.PLURAL, name
-    )
-    spec: dict[str, Any] = kube_helpers.json_object(raw)["spec"]
-    return spec

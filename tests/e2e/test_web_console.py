@@ -363,7 +363,7 @@ def test_create_shows_the_servers_field_errors_on_their_fields_and_creates_once_
     tab.fill("#spec_disks_0_size", "huge")
     tab.wait(".ant-form-item-has-error:has(#spec_disks_0_size)")
     shot(tab, "create-field-errors")
-    assert _wukongs(kube, namespace) == []  # checking wrote nothing
+    assert kube_helpers.wukong_names(kube, namespace) == []  # checking wrote nothing
 
     tab.fill("#spec_memory", "1Gi")
     tab.fill("#spec_disks_0_size", "20Gi")
@@ -390,21 +390,12 @@ def test_create_shows_the_servers_field_errors_on_their_fields_and_creates_once_
     )
     tab.wait("[data-testid=vm-name] >> text=golf")  # the new VM's page
     tab.wait("[data-testid=power-state] >> text=Running", ms=30_000)
-    assert _wukongs(kube, namespace) == ["golf"]  # one VM for a double click
-    spec = _spec(kube, namespace, "golf")
+    assert kube_helpers.wukong_names(kube, namespace) == ["golf"]  # one VM for a double click
+    spec = kube_helpers.wukong_spec(kube, namespace, "golf")
     assert (spec["sshKeySecret"], spec["disks"][0]["storageClassName"]) == ("ada-laptop", "sim-expandable")
     secret: Any = kubernetes.client.CoreV1Api(kube).read_namespaced_secret("ada-laptop", namespace)
     assert base64.b64decode(secret.data["ssh-publickey"]).decode() == f"{public_key}\n"
     shot(tab, "created")
-
-
-def _wukongs(kube: kubernetes.client.ApiClient, namespace: str) -> list[str]:
-    from server.kube import wukongs as kube_wukongs
-
-    listed = kubernetes.client.CustomObjectsApi(kube).list_namespaced_custom_object(
-        kube_wukongs.GROUP, kube_wukongs.VERSION, namespace, kube_wukongs.PLURAL
-    )
-    return sorted(item["metadata"]["name"] for item in kube_helpers.json_object(listed)["items"])
 
 
 def test_an_edit_over_someone_elses_change_shows_the_conflict_and_reapplies_only_its_own_fields(
@@ -425,7 +416,7 @@ def test_an_edit_over_someone_elses_change_shows_the_conflict_and_reapplies_only
     shot(tab, "edit-conflict")
     tab.click(".ant-modal button:has-text('Reapply my changes')")
     tab.wait("[data-testid=vm-name] >> text=hotel")  # saved, back on its page
-    spec = _spec(kube, namespace, "hotel")
+    spec = kube_helpers.wukong_spec(kube, namespace, "hotel")
     assert (spec["cpu"], spec["memory"]) == (3, "2Gi")  # their change kept, mine applied on top
 
 
@@ -435,13 +426,3 @@ def _patch_cpu(kube: kubernetes.client.ApiClient, namespace: str, name: str, cpu
     kubernetes.client.CustomObjectsApi(kube).patch_namespaced_custom_object(
         kube_wukongs.GROUP, kube_wukongs.VERSION, namespace, kube_wukongs.PLURAL, name, {"spec": {"cpu": cpu}}
     )
-
-
-def _spec(kube: kubernetes.client.ApiClient, namespace: str, name: str) -> dict[str, Any]:
-    from server.kube import wukongs as kube_wukongs
-
-    raw = kubernetes.client.CustomObjectsApi(kube).get_namespaced_custom_object(
-        kube_wukongs.GROUP, kube_wukongs.VERSION, namespace, kube_wukongs.PLURAL, name
-    )
-    spec: dict[str, Any] = kube_helpers.json_object(raw)["spec"]
-    return spec

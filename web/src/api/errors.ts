@@ -5,6 +5,7 @@ import {
   ErrorInfoSchema,
   RetryInfoSchema,
 } from "@gen/google/rpc/error_details_pb";
+import { i18next } from "../i18n";
 
 export type Problem = {
   code: Code;
@@ -36,16 +37,16 @@ export function problem(error: unknown): Problem {
 export function signInMessage(p: Problem): string {
   switch (p.reason) {
     case "LOGIN_FAILED":
-      return "Wrong username or password.";
+      return i18next.t("errors.loginFailed");
     case "TOO_MANY_LOGIN_ATTEMPTS":
-      return "Too many failed sign-ins: locked out for now.";
+      return i18next.t("errors.tooManyLogins");
     case "RATE_LIMITED":
-      return "Too many requests from here: wait a moment.";
+      return i18next.t("errors.rateLimited");
     case "TENANT_NOT_FOUND":
-      return "No such tenant for this user.";
+      return i18next.t("errors.tenantNotFound");
     default:
-      if (p.code === Code.ResourceExhausted) return "Too many requests from here: wait a moment.";
-      if (p.code === Code.Unavailable) return "The service is unavailable right now; try again shortly.";
-      return p.message || "Sign-in failed.";
+      if (p.code === Code.ResourceExhausted) return i18next.t("errors.rateLimited");
+      if (p.code === Code.Unavailable) return i18next.t("errors.unavailable");
+      return p.message || i18next.t("errors.signInFailed");
   }
 }

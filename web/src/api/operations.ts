@@ -104,13 +104,23 @@ export async function operate(wukong: Wukong, action: Action, options: Options =
   return task;
 }
 
-export const OPERATION_WORDS: Record<Operation, string> = {
-  [Operation.OPERATION_UNSPECIFIED]: "Operation",
-  [Operation.START]: "Start",
-  [Operation.STOP]: "Stop",
-  [Operation.RESTART]: "Restart",
-  [Operation.PAUSE]: "Pause",
-  [Operation.RESUME]: "Resume",
-  [Operation.DELETE]: "Delete",
-  [Operation.BATCH]: "Batch",
+/** Message keys of the words for operations and task states (the panel, the batch dialog, the detail page). */
+export const OPERATION_KEYS: Record<Operation, string> = {
+  [Operation.OPERATION_UNSPECIFIED]: "operations.operation.unspecified",
+  [Operation.START]: "operations.operation.start",
+  [Operation.STOP]: "operations.operation.stop",
+  [Operation.RESTART]: "operations.operation.restart",
+  [Operation.PAUSE]: "operations.operation.pause",
+  [Operation.RESUME]: "operations.operation.resume",
+  [Operation.DELETE]: "operations.operation.delete",
+  [Operation.BATCH]: "operations.operation.batch",
+};
+
+export const TASK_STATE_KEYS: Record<TaskState, string> = {
+  [TaskState.TASK_STATE_UNSPECIFIED]: "operations.state.unspecified",
+  [TaskState.PENDING]: "operations.state.pending",
+  [TaskState.RUNNING]: "operations.state.running",
+  [TaskState.SUCCEEDED]: "operations.state.succeeded",
+  [TaskState.FAILED]: "operations.state.failed",
+  [TaskState.CANCELLED]: "operations.state.cancelled",
 };

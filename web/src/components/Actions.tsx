@@ -4,28 +4,38 @@ import { Wukong_Action as Action, type Wukong } from "@gen/novasphere/v1/wukong_
 import { DownOutlined } from "@ant-design/icons";
 import { App, Button, Checkbox, Dropdown, Input, Modal, Space, Typography } from "antd";
 import { useState } from "react";
+import { Trans, useTranslation } from "react-i18next";
 import { problem } from "../api/errors";
 import { operate, type Options } from "../api/operations";
 
-const SIMPLE: [Action, string][] = [
-  [Action.START, "Start"],
-  [Action.PAUSE, "Pause"],
-  [Action.RESUME, "Resume"],
-];
+// Message keys: the button's word (operations.operation.*) and the verb in a sentence (operations.verb.*).
+const WORD: Partial<Record<Action, [string, string]>> = {
+  [Action.START]: ["operations.operation.start", "operations.verb.start"],
+  [Action.STOP]: ["operations.operation.stop", "operations.verb.stop"],
+  [Action.RESTART]: ["operations.operation.restart", "operations.verb.restart"],
+  [Action.PAUSE]: ["operations.operation.pause", "operations.verb.pause"],
+  [Action.RESUME]: ["operations.operation.resume", "operations.verb.resume"],
+  [Action.DELETE]: ["operations.operation.delete", "operations.verb.delete"],
+};
+
+const SIMPLE: Action[] = [Action.START, Action.PAUSE, Action.RESUME];
 
 const MENU: [Action, string, Options][] = [
-  [Action.START, "Start", {}],
-  [Action.STOP, "Stop", {}],
-  [Action.STOP, "Force stop", { force: true }],
-  [Action.RESTART, "Restart", {}],
-  [Action.RESTART, "Force restart", { force: true }],
-  [Action.PAUSE, "Pause", {}],
-  [Action.RESUME, "Resume", {}],
+  [Action.START, "operations.operation.start", {}],
+  [Action.STOP, "operations.operation.stop", {}],
+  [Action.STOP, "operations.forceStop", { force: true }],
+  [Action.RESTART, "operations.operation.restart", {}],
+  [Action.RESTART, "operations.forceRestart", { force: true }],
+  [Action.PAUSE, "operations.operation.pause", {}],
+  [Action.RESUME, "operations.operation.resume", {}],
 ];
 
 /** `menu`: one "Actions" menu (for a table row) instead of a row of buttons. */
 export function Actions({ wukong, menu = false }: { wukong: Wukong; menu?: boolean }) {
+  const { t } = useTranslation();
   const size = menu ? "small" : "middle";
+  const word = (action: Action) => t(WORD[action]?.[0] ?? "operations.operation.unspecified");
+  const verb = (action: Action) => t(WORD[action]?.[1] ?? "operations.operation.unspecified");
   const { message, modal } = App.useApp();
   const [busy, setBusy] = useState<Action | null>(null);
   const [deleting, setDeleting] = useState(false);
@@ -35,26 +45,29 @@ export function Actions({ wukong, menu = false }: { wukong: Wukong; menu?: boole
     setBusy(action);
     try {
       const task = await operate(wukong, action, options);
-      void message.info({ content: `${Action[action].toLowerCase()} ${wukong.name}: task ${task.id}`, key: task.id });
+      void message.info({
+        content: t("operations.started", { operation: word(action), name: wukong.name, id: task.id }),
+        key: task.id,
+      });
     } catch (error) {
       const p = problem(error);
-      modal.error({ title: `Could not ${Action[action].toLowerCase()} ${wukong.name}`, content: p.message });
+      modal.error({ title: t("errors.operationRefused", { verb: verb(action), name: wukong.name }), content: p.message });
     } finally {
       setBusy(null);
     }
   };
-  const forcedOrNot = (action: Action, label: string) => (
+  const forcedOrNot = (action: Action, forceLabel: string) => (
     <Space.Compact key={action} size={size}>
       <Button loading={busy === action} onClick={() => void run(action)}>
-        {label}
+        {word(action)}
       </Button>
       <Dropdown
         menu={{
-          items: [{ key: "force", label: `Force ${label.toLowerCase()} (no graceful shutdown)`, danger: true }],
+          items: [{ key: "force", label: t(forceLabel), danger: true }],
           onClick: () => void run(action, { force: true }),
         }}
       >
-        <Button aria-label={`${label} options`} icon={<DownOutlined />} />
+        <Button aria-label={t("operations.moreOptions", { operation: word(action) })} icon={<DownOutlined />} />
       </Dropdown>
     </Space.Compact>
   );
@@ -72,19 +85,19 @@ export function Actions({ wukong, menu = false }: { wukong: Wukong; menu?: boole
   if (menu) {
     const items = MENU.filter(([action]) => offered.has(action)).map(([action, label, options], index) => ({
       key: String(index),
-      label,
+      label: t(label),
       danger: options.force === true,
       onClick: () => void run(action, options),
     }));
     if (offered.has(Action.DELETE)) {
-      items.push({ key: "delete", label: "Delete…", danger: true, onClick: () => void setDeleting(true) });
+      items.push({ key: "delete", label: t("operations.deleteMenu"), danger: true, onClick: () => void setDeleting(true) });
     }
     if (!items.length) return null;
     return (
       <span data-testid="actions">
         <Dropdown menu={{ items }} trigger={["click"]}>
           <Button size="small" loading={busy !== null} icon={<DownOutlined />} iconPlacement="end">
-            Actions
+            {t("operations.actions")}
           </Button>
         </Dropdown>
         {deleteDialog}
@@ -93,16 +106,16 @@ export function Actions({ wukong, menu = false }: { wukong: Wukong; menu?: boole
   }
   return (
     <Space wrap size="small" data-testid="actions">
-      {SIMPLE.filter(([action]) => offered.has(action)).map(([action, label]) => (
+      {SIMPLE.filter((action) => offered.has(action)).map((action) => (
         <Button key={action} size={size} loading={busy === action} onClick={() => void run(action)}>
-          {label}
+          {word(action)}
         </Button>
       ))}
-      {offered.has(Action.STOP) && forcedOrNot(Action.STOP, "Stop")}
-      {offered.has(Action.RESTART) && forcedOrNot(Action.RESTART, "Restart")}
+      {offered.has(Action.STOP) && forcedOrNot(Action.STOP, "operations.forceStopLong")}
+      {offered.has(Action.RESTART) && forcedOrNot(Action.RESTART, "operations.forceRestartLong")}
       {offered.has(Action.DELETE) && (
         <Button size={size} danger onClick={() => setDeleting(true)}>
-          Delete
+          {word(Action.DELETE)}
         </Button>
       )}
       {deleteDialog}
@@ -113,22 +126,26 @@ export function Actions({ wukong, menu = false }: { wukong: Wukong; menu?: boole
 function DeleteDialog(props: { wukong: Wukong; onCancel: () => void; onConfirm: (deleteDisks: boolean) => void }) {
   const [typed, setTyped] = useState("");
   const [disks, setDisks] = useState(false);
+  const { t } = useTranslation();
   return (
     <Modal
       open
-      title={`Delete ${props.wukong.name}?`}
-      okText="Delete"
+      title={t("operations.deleteTitle", { name: props.wukong.name })}
+      okText={t("operations.operation.delete")}
       okButtonProps={{ danger: true, disabled: typed !== props.wukong.name }}
       onOk={() => props.onConfirm(disks)}
       onCancel={props.onCancel}
     >
       <Typography.Paragraph>
-        The VM stops and its Wukong is deleted. Type <Typography.Text code>{props.wukong.name}</Typography.Text> to
-        confirm.
+        <Trans
+          i18nKey="operations.deleteConfirm"
+          values={{ name: props.wukong.name }}
+          components={{ name: <Typography.Text code /> }}
+        />
       </Typography.Paragraph>
-      <Input value={typed} onChange={(e) => setTyped(e.target.value)} aria-label="Name to confirm" autoFocus />
+      <Input value={typed} onChange={(e) => setTyped(e.target.value)} aria-label={t("operations.nameToConfirm")} autoFocus />
       <Checkbox checked={disks} onChange={(e) => setDisks(e.target.checked)} style={{ marginTop: 12 }}>
-        Delete its disks too (their data is lost)
+        {t("operations.deleteDisks")}
       </Checkbox>
     </Modal>
   );

@@ -5,17 +5,20 @@ import { type Task, TaskState, Task_Operation as Operation } from "@gen/novasphe
 import { Wukong_Action as Action, type Wukong } from "@gen/novasphere/v1/wukong_pb";
 import { Alert, Button, Checkbox, Modal, Progress, Space, Table, Tag, Typography } from "antd";
 import { useEffect, useState } from "react";
+import { useTranslation } from "react-i18next";
 import { taskClient, wukongClient } from "../api/clients";
 import { problem } from "../api/errors";
-import { ended, follow } from "../api/operations";
+import { ended, follow, OPERATION_KEYS, TASK_STATE_KEYS } from "../api/operations";
+import { powerStateWord } from "./PowerBadge";
 
+/** Each operation a batch can run: the VM's action, the batch's operation, and the lower-case verb's message key. */
 export const BATCH_ACTIONS: [Action, Operation, string][] = [
-  [Action.START, Operation.START, "Start"],
-  [Action.STOP, Operation.STOP, "Stop"],
-  [Action.RESTART, Operation.RESTART, "Restart"],
-  [Action.PAUSE, Operation.PAUSE, "Pause"],
-  [Action.RESUME, Operation.RESUME, "Resume"],
-  [Action.DELETE, Operation.DELETE, "Delete"],
+  [Action.START, Operation.START, "operations.verb.start"],
+  [Action.STOP, Operation.STOP, "operations.verb.stop"],
+  [Action.RESTART, Operation.RESTART, "operations.verb.restart"],
+  [Action.PAUSE, Operation.PAUSE, "operations.verb.pause"],
+  [Action.RESUME, Operation.RESUME, "operations.verb.resume"],
+  [Action.DELETE, Operation.DELETE, "operations.verb.delete"],
 ];
 
 type Outcome = { key: string; namespace: string; name: string; state: TaskState | null; why: string };
@@ -25,7 +28,9 @@ export function BatchDialog(props: {
   selected: Wukong[];
   onClose: (ran: boolean) => void;
 }) {
-  const [, operation, label] = BATCH_ACTIONS.find(([action]) => action === props.action) ?? BATCH_ACTIONS[0]!;
+  const { t } = useTranslation();
+  const [, operation, verb] = BATCH_ACTIONS.find(([action]) => action === props.action) ?? BATCH_ACTIONS[0]!;
+  const word = t(OPERATION_KEYS[operation]);
   const [force, setForce] = useState(false);
   const [deleteDisks, setDeleteDisks] = useState(false);
   const [batches, setBatches] = useState<Task[]>([]);
@@ -107,23 +112,23 @@ export function BatchDialog(props: {
     <Modal
       open
       width={720}
-      title={`${label} ${props.selected.length} VM${props.selected.length === 1 ? "" : "s"}`}
+      title={t("operations.batchTitle", { operation: word, count: props.selected.length })}
       onCancel={() => props.onClose(started)}
       footer={
         started ? (
           <Space>
             {failed.length > 0 && done === results.length && (
               <Button onClick={() => void run(failed)} loading={running}>
-                Retry the {failed.length} failed
+                {t("operations.batchRetry", { count: failed.length })}
               </Button>
             )}
             <Button type="primary" onClick={() => props.onClose(true)}>
-              Close
+              {t("common.close")}
             </Button>
           </Space>
         ) : (
           <Space>
-            <Button onClick={() => props.onClose(false)}>Cancel</Button>
+            <Button onClick={() => props.onClose(false)}>{t("common.cancel")}</Button>
             <Button
               type="primary"
               danger={props.action === Action.DELETE}
@@ -131,7 +136,7 @@ export function BatchDialog(props: {
               loading={running}
               onClick={() => void run(willRun)}
             >
-              {label} {willRun.length}
+              {t("operations.batchRun", { operation: word, count: willRun.length })}
             </Button>
           </Space>
         )
@@ -142,12 +147,12 @@ export function BatchDialog(props: {
         <>
           {(props.action === Action.STOP || props.action === Action.RESTART) && (
             <Checkbox checked={force} onChange={(e) => setForce(e.target.checked)}>
-              Force (no graceful shutdown)
+              {t("operations.batchForce")}
             </Checkbox>
           )}
           {props.action === Action.DELETE && (
             <Checkbox checked={deleteDisks} onChange={(e) => setDeleteDisks(e.target.checked)}>
-              Delete their disks too (their data is lost)
+              {t("operations.batchDeleteDisks")}
             </Checkbox>
           )}
           <Table
@@ -157,15 +162,15 @@ export function BatchDialog(props: {
             dataSource={[...willRun, ...skipped]}
             data-testid="batch-preview"
             columns={[
-              { title: "VM", render: (_, w) => `${w.namespace}/${w.name}` },
+              { title: t("operations.vm"), render: (_, w) => `${w.namespace}/${w.name}` },
               {
-                title: "What happens",
+                title: t("operations.whatHappens"),
                 render: (_, w) =>
                   w.availableActions.includes(props.action) ? (
-                    <Tag color="blue">{label.toLowerCase()}</Tag>
+                    <Tag color="blue">{t(verb)}</Tag>
                   ) : (
                     <Typography.Text type="secondary">
-                      skipped: not possible while {w.status?.printableStatus || "in this state"}
+                      {t("operations.skipped", { state: t(powerStateWord(w.status)) })}
                     </Typography.Text>
                   ),
               },
@@ -183,19 +188,19 @@ export function BatchDialog(props: {
             dataSource={results}
             data-testid="batch-results"
             columns={[
-              { title: "VM", dataIndex: "key" },
+              { title: t("operations.vm"), dataIndex: "key" },
               {
-                title: "Result",
+                title: t("operations.result"),
                 render: (_, o) =>
                   o.state === null ? (
-                    <Tag>accepted</Tag>
+                    <Tag>{t("operations.state.accepted")}</Tag>
                   ) : (
                     <Tag color={o.state === TaskState.FAILED ? "red" : o.state === TaskState.SUCCEEDED ? "green" : "blue"}>
-                      {TaskState[o.state].toLowerCase()}
+                      {t(TASK_STATE_KEYS[o.state])}
                     </Tag>
                   ),
               },
-              { title: "Why", dataIndex: "why" },
+              { title: t("operations.why"), dataIndex: "why" },
             ]}
           />
         </>

@@ -1,62 +1,93 @@
-// The operations this tab follows, each with its live progress and step until it ends, then its outcome.
+// The operations this tab follows, each with its live progress and step until it ends, then its outcome. On a wide
+// window it floats at the bottom right (the page keeps room below its end to scroll clear of it, and it folds to its
+// title); on a narrow one it sits in the page's flow under the header, so it never covers the page.
+import { DownOutlined, UpOutlined } from "@ant-design/icons";
 import { TaskState } from "@gen/novasphere/v1/task_pb";
 import { Button, Card, List, Progress, Typography } from "antd";
-import { dismiss, OPERATION_WORDS, useFollowed } from "../api/operations";
-
-const STATE_WORDS: Record<TaskState, string> = {
-  [TaskState.TASK_STATE_UNSPECIFIED]: "",
-  [TaskState.PENDING]: "pending",
-  [TaskState.RUNNING]: "running",
-  [TaskState.SUCCEEDED]: "succeeded",
-  [TaskState.FAILED]: "failed",
-  [TaskState.CANCELLED]: "cancelled",
-};
+import { useEffect, useRef, useState } from "react";
+import { useTranslation } from "react-i18next";
+import { dismiss, OPERATION_KEYS, TASK_STATE_KEYS, useFollowed } from "../api/operations";
 
 export function OperationsPanel() {
+  const { t } = useTranslation();
   const followed = useFollowed();
-  if (!followed.length) return null;
+  const [folded, setFolded] = useState(false);
+  const panel = useRef<HTMLDivElement>(null);
+  const shown = followed.length > 0;
+
+  useEffect(() => {
+    const element = panel.current;
+    if (!element) return;
+    const root = document.documentElement.style;
+    const observer = new ResizeObserver(() => root.setProperty("--operations-height", `${element.offsetHeight}px`));
+    observer.observe(element);
+    return () => {
+      observer.disconnect();
+      root.removeProperty("--operations-height");
+    };
+  }, [shown]);
+
+  if (!shown) return null;
   return (
-    <Card size="small" title="Operations" className="operations-panel" data-testid="operations">
-      <List
-        size="small"
-        dataSource={followed}
-        renderItem={({ task }) => (
-          <List.Item
-            data-testid={`task-${task.id}`}
-            data-state={STATE_WORDS[task.state]}
-            extra={
-              task.state >= TaskState.SUCCEEDED && (
-                <Button size="small" type="text" onClick={() => dismiss(task.id)} aria-label="Dismiss">
-                  ×
-                </Button>
-              )
-            }
-          >
-            <div className="operation">
-              <Typography.Text strong>
-                {OPERATION_WORDS[task.operation]} {task.namespace}/{task.name}
-              </Typography.Text>{" "}
-              <Typography.Text type="secondary">{STATE_WORDS[task.state]}</Typography.Text>
-              <Progress
-                percent={task.progress}
-                size="small"
-                status={
-                  task.state === TaskState.FAILED
-                    ? "exception"
-                    : task.state === TaskState.SUCCEEDED
-                      ? "success"
-                      : task.state === TaskState.CANCELLED
-                        ? "normal"
-                        : "active"
-                }
-              />
-              <Typography.Text type="secondary" className="step">
-                {task.state === TaskState.FAILED ? task.error?.message || task.step : task.step}
-              </Typography.Text>
-            </div>
-          </List.Item>
-        )}
-      />
+    <Card
+      ref={panel}
+      size="small"
+      title={t("operations.panelTitle")}
+      className="operations-panel"
+      data-testid="operations"
+      extra={
+        <Button
+          size="small"
+          type="text"
+          icon={folded ? <UpOutlined /> : <DownOutlined />}
+          aria-expanded={!folded}
+          aria-label={t(folded ? "operations.expand" : "operations.collapse")}
+          onClick={() => setFolded(!folded)}
+        />
+      }
+    >
+      {!folded && (
+        <List
+          size="small"
+          dataSource={followed}
+          renderItem={({ task }) => (
+            <List.Item
+              data-testid={`task-${task.id}`}
+              data-state={TaskState[task.state].toLowerCase()}
+              extra={
+                task.state >= TaskState.SUCCEEDED && (
+                  <Button size="small" type="text" onClick={() => dismiss(task.id)} aria-label={t("operations.dismiss")}>
+                    ×
+                  </Button>
+                )
+              }
+            >
+              <div className="operation">
+                <Typography.Text strong>
+                  {t(OPERATION_KEYS[task.operation])} {task.namespace}/{task.name}
+                </Typography.Text>{" "}
+                <Typography.Text type="secondary">{t(TASK_STATE_KEYS[task.state])}</Typography.Text>
+                <Progress
+                  percent={task.progress}
+                  size="small"
+                  status={
+                    task.state === TaskState.FAILED
+                      ? "exception"
+                      : task.state === TaskState.SUCCEEDED
+                        ? "success"
+                        : task.state === TaskState.CANCELLED
+                          ? "normal"
+                          : "active"
+                  }
+                />
+                <Typography.Text type="secondary" className="step">
+                  {task.state === TaskState.FAILED ? task.error?.message || task.step : task.step}
+                </Typography.Text>
+              </div>
+            </List.Item>
+          )}
+        />
+      )}
     </Card>
   );
 }

@@ -21,6 +21,7 @@ import {
   Typography,
 } from "antd";
 import { useEffect, useState } from "react";
+import { useTranslation } from "react-i18next";
 import { catalogClient, sshKeyClient } from "../api/clients";
 import { problem } from "../api/errors";
 import { placeViolations } from "../api/violations";
@@ -48,7 +49,6 @@ export type SpecFields = {
   startStrategy: { autoStart: boolean; runStrategy: string };
 };
 
-const IGNORED = "Ignored by vmoperator";
 const NEW_DISK: Disk = { name: "", size: "10Gi", storageClassName: "", image: "", boot: false };
 const NEW_NETWORK: Network = {
   name: "",
@@ -190,6 +190,8 @@ export function specFieldName(path: (string | number)[]): (string | number)[] {
 /** The spec's sections; `existing` (edit) locks what cannot change on a disk that exists and leaves out start/stop,
  * which operations do. */
 export function SpecSections({ namespace, existing }: { namespace: string; existing?: WukongSpec }) {
+  const { t } = useTranslation();
+  const ignored = t("form.ignored");
   const form = Form.useFormInstance();
   const disks = (Form.useWatch(["spec", "disks"], form) as Disk[] | undefined) ?? [];
   const classes = useQuery({
@@ -219,26 +221,28 @@ export function SpecSections({ namespace, existing }: { namespace: string; exist
 
   return (
     <>
-      <Card title="Resources" size="small" style={{ marginTop: 16 }}>
+      <Card title={t("form.resources")} size="small" style={{ marginTop: 16 }}>
         <Space wrap align="start">
-          <Form.Item label="vCPU" name={["spec", "cpu"]} extra={existing ? "A running VM applies it at its next start" : undefined}>
+          <Form.Item label={t("form.cpu")} name={["spec", "cpu"]} extra={existing ? t("form.cpuAtNextStart") : undefined}>
             <InputNumber min={1} max={64} />
           </Form.Item>
-          <Form.Item label="Memory" name={["spec", "memory"]} extra="A Kubernetes quantity, e.g. 2Gi or 1536Mi">
+          <Form.Item label={t("form.memory")} name={["spec", "memory"]} extra={t("form.memoryHelp")}>
             <Input style={{ width: 140 }} />
           </Form.Item>
           {!existing && (
             <Form.Item label=" " name={["spec", "startStrategy", "autoStart"]} valuePropName="checked">
-              <Checkbox>Start it once created</Checkbox>
+              <Checkbox>{t("form.autoStart")}</Checkbox>
             </Form.Item>
           )}
-          <Form.Item label="Run strategy" name={["spec", "startStrategy", "runStrategy"]} extra={IGNORED}>
+          <Form.Item label={t("form.runStrategy")} name={["spec", "startStrategy", "runStrategy"]} extra={ignored}>
             <Select style={{ width: 170 }} options={choices(["", "Always", "RerunOnFailure", "Manual"])} />
           </Form.Item>
         </Space>
       </Card>
-      <Card title="Disks (the first one boots)" size="small" style={{ marginTop: 16 }}>
-        {classes.error && <Alert type="warning" showIcon title={`Storage classes unavailable: ${problem(classes.error).message}`} />}
+      <Card title={t("form.disksTitle")} size="small" style={{ marginTop: 16 }}>
+        {classes.error && (
+          <Alert type="warning" showIcon title={t("errors.storageClassesUnavailable", { message: problem(classes.error).message })} />
+        )}
         <Form.List name={["spec", "disks"]}>
           {(rows, { add, remove }) => (
             <>
@@ -248,62 +252,62 @@ export function SpecSections({ namespace, existing }: { namespace: string; exist
                 const sc = classOf.get(disk?.storageClassName ?? "");
                 return (
                   <Space key={row.key} wrap align="start" data-testid={`disk-${row.name}`}>
-                    <Form.Item label="Name" name={[row.name, "name"]}>
+                    <Form.Item label={t("form.name")} name={[row.name, "name"]}>
                       <Input style={{ width: 110 }} disabled={locked} />
                     </Form.Item>
                     <Form.Item
-                      label="Size"
+                      label={t("form.size")}
                       name={[row.name, "size"]}
-                      extra={locked ? (sc?.allowVolumeExpansion ? "Grows only" : "Its class cannot grow") : undefined}
+                      extra={locked ? t(sc?.allowVolumeExpansion ? "form.growsOnly" : "form.cannotGrow") : undefined}
                     >
                       <Input style={{ width: 100 }} />
                     </Form.Item>
-                    <Form.Item label="Storage class" name={[row.name, "storageClassName"]}>
+                    <Form.Item label={t("form.storageClass")} name={[row.name, "storageClassName"]}>
                       <StorageClassSelect classes={classes.data?.storageClasses ?? []} loading={classes.isLoading} disabled={locked} />
                     </Form.Item>
-                    <Form.Item label="Image (empty: blank disk)" name={[row.name, "image"]}>
-                      <Input style={{ width: 280 }} placeholder="https://… or a registry image" disabled={locked} />
+                    <Form.Item label={t("form.diskImage")} name={[row.name, "image"]}>
+                      <Input style={{ width: 280 }} placeholder={t("form.diskImagePlaceholder")} disabled={locked} />
                     </Form.Item>
-                    <Form.Item label=" " name={[row.name, "boot"]} valuePropName="checked" extra={IGNORED}>
-                      <Checkbox>Boot</Checkbox>
+                    <Form.Item label=" " name={[row.name, "boot"]} valuePropName="checked" extra={ignored}>
+                      <Checkbox>{t("form.boot")}</Checkbox>
                     </Form.Item>
                     {!locked && (
-                      <Button onClick={() => remove(row.name)} style={{ marginTop: 30 }} aria-label="Remove disk">
-                        Remove
+                      <Button onClick={() => remove(row.name)} style={{ marginTop: 30 }} aria-label={t("form.removeDisk")}>
+                        {t("form.remove")}
                       </Button>
                     )}
                   </Space>
                 );
               })}
-              <Button onClick={() => add({ ...NEW_DISK, storageClassName: defaultClass })}>Add a disk</Button>
+              <Button onClick={() => add({ ...NEW_DISK, storageClassName: defaultClass })}>{t("form.addDisk")}</Button>
             </>
           )}
         </Form.List>
       </Card>
-      <Card title="Networks (the pod network is always attached)" size="small" style={{ marginTop: 16 }}>
+      <Card title={t("form.networksTitle")} size="small" style={{ marginTop: 16 }}>
         <Form.List name={["spec", "networks"]}>
           {(rows, { add, remove }) => (
             <>
               {rows.map((row) => (
                 <div key={row.key} data-testid={`network-${row.name}`}>
                   <Space wrap align="start">
-                    <Form.Item label="Name" name={[row.name, "name"]}>
+                    <Form.Item label={t("form.name")} name={[row.name, "name"]}>
                       <Input style={{ width: 110 }} />
                     </Form.Item>
-                    <Form.Item label="Type" name={[row.name, "type"]}>
+                    <Form.Item label={t("form.type")} name={[row.name, "type"]}>
                       <Select style={{ width: 110 }} options={choices(["bridge", "macvlan", "sriov", "ovs"])} />
                     </Form.Item>
                     <Form.Item
-                      label="Network attachment"
+                      label={t("form.attachment")}
                       name={[row.name, "nadName"]}
-                      extra="Empty: vmoperator creates <vm>-<name>-nad"
+                      extra={t("form.attachmentHelp")}
                     >
                       <Select
                         style={{ width: 220 }}
                         allowClear
                         loading={attachments.isLoading}
                         options={[
-                          { value: "", label: "Create one" },
+                          { value: "", label: t("form.createAttachment") },
                           ...(attachments.data?.networkAttachments ?? []).map((n) => ({
                             value: n.name,
                             label: n.cniType ? `${n.name} (${n.cniType})` : n.name,
@@ -311,81 +315,81 @@ export function SpecSections({ namespace, existing }: { namespace: string; exist
                         ]}
                       />
                     </Form.Item>
-                    <Form.Item label="VLAN" name={[row.name, "vlanId"]} extra="bridge / ovs; empty: untagged">
+                    <Form.Item label={t("form.vlan")} name={[row.name, "vlanId"]} extra={t("form.vlanHelp")}>
                       <InputNumber min={1} max={4094} style={{ width: 90 }} />
                     </Form.Item>
-                    <Form.Item label="Bridge" name={[row.name, "bridgeName"]} extra="bridge / ovs; empty: br-<name>">
+                    <Form.Item label={t("form.bridge")} name={[row.name, "bridgeName"]} extra={t("form.bridgeHelp")}>
                       <Input style={{ width: 120 }} />
                     </Form.Item>
-                    <Button onClick={() => remove(row.name)} style={{ marginTop: 30 }} aria-label="Remove network">
-                      Remove
+                    <Button onClick={() => remove(row.name)} style={{ marginTop: 30 }} aria-label={t("form.removeNetwork")}>
+                      {t("form.remove")}
                     </Button>
                   </Space>
                   <Space wrap align="start">
-                    <Form.Item label="Addresses" name={[row.name, "ipConfig", "mode"]}>
-                      <Select style={{ width: 120 }} options={[{ value: "", label: "None" }, ...choices(["dhcp", "static"])]} />
+                    <Form.Item label={t("form.addresses")} name={[row.name, "ipConfig", "mode"]}>
+                      <Select style={{ width: 120 }} options={[{ value: "", label: t("form.noAddresses") }, ...choices(["dhcp", "static"])]} />
                     </Form.Item>
-                    <Form.Item label="Address (CIDR)" name={[row.name, "ipConfig", "address"]}>
+                    <Form.Item label={t("form.address")} name={[row.name, "ipConfig", "address"]}>
                       <Input style={{ width: 160 }} placeholder="192.168.1.10/24" />
                     </Form.Item>
-                    <Form.Item label="Gateway" name={[row.name, "ipConfig", "gateway"]}>
+                    <Form.Item label={t("form.gateway")} name={[row.name, "ipConfig", "gateway"]}>
                       <Input style={{ width: 140 }} />
                     </Form.Item>
-                    <Form.Item label="DNS servers" name={[row.name, "ipConfig", "dnsServers"]}>
+                    <Form.Item label={t("form.dnsServers")} name={[row.name, "ipConfig", "dnsServers"]}>
                       <Input style={{ width: 200 }} placeholder="1.1.1.1, 8.8.8.8" />
                     </Form.Item>
                   </Space>
                 </div>
               ))}
-              <Button onClick={() => add(NEW_NETWORK)}>Add a network</Button>
+              <Button onClick={() => add(NEW_NETWORK)}>{t("form.addNetwork")}</Button>
             </>
           )}
         </Form.List>
       </Card>
-      <Card title="Guest (cloud-init)" size="small" style={{ marginTop: 16 }}>
+      <Card title={t("form.guest")} size="small" style={{ marginTop: 16 }}>
         <Space wrap align="start">
-          <Form.Item label="User" name={["spec", "cloudInitUser", "name"]} extra="Empty: none">
+          <Form.Item label={t("form.user")} name={["spec", "cloudInitUser", "name"]} extra={t("form.userHelp")}>
             <Input style={{ width: 140 }} />
           </Form.Item>
           <Form.Item
-            label="Password"
+            label={t("form.password")}
             name={["spec", "cloudInitUser", "password"]}
-            extra={existing ? "Empty keeps the current one" : "8 to 128 characters; stored hashed"}
+            extra={t(existing ? "form.passwordKeep" : "form.passwordRules")}
           >
             <Input.Password style={{ width: 200 }} autoComplete="new-password" />
           </Form.Item>
-          <Form.Item label="Groups" name={["spec", "cloudInitUser", "groups"]} extra="Empty: vmoperator's default list">
+          <Form.Item label={t("form.groups")} name={["spec", "cloudInitUser", "groups"]} extra={t("form.groupsHelp")}>
             <Input style={{ width: 180 }} />
           </Form.Item>
-          <Form.Item label="sudo" name={["spec", "cloudInitUser", "sudo"]} extra="Empty: ALL=(ALL) NOPASSWD:ALL">
+          <Form.Item label={t("form.sudo")} name={["spec", "cloudInitUser", "sudo"]} extra={t("form.sudoHelp")}>
             <Input style={{ width: 180 }} />
           </Form.Item>
-          <Form.Item label="Shell" name={["spec", "cloudInitUser", "shell"]} extra="Empty: /bin/bash">
+          <Form.Item label={t("form.shell")} name={["spec", "cloudInitUser", "shell"]} extra={t("form.shellHelp")}>
             <Input style={{ width: 120 }} />
           </Form.Item>
           <Form.Item label=" " name={["spec", "cloudInitUser", "lockPasswd"]} valuePropName="checked">
-            <Checkbox>Lock password login</Checkbox>
+            <Checkbox>{t("form.lockPassword")}</Checkbox>
           </Form.Item>
         </Space>
         <Space wrap align="start">
-          <Form.Item label="SSH key" name={["spec", "sshKeySecret"]} extra="Its keys go into the user's authorized_keys">
+          <Form.Item label={t("form.sshKey")} name={["spec", "sshKeySecret"]} extra={t("form.sshKeyHelp")}>
             <SshKeyPicker namespace={namespace} />
           </Form.Item>
-          <Form.Item label="OS image name" name={["spec", "osImage"]} extra={`${IGNORED}, except that a value adds a cloud-init disk`}>
+          <Form.Item label={t("form.osImage")} name={["spec", "osImage"]} extra={t("form.osImageHelp")}>
             <Input style={{ width: 200 }} />
           </Form.Item>
         </Space>
       </Card>
-      <Card title="Scheduling" size="small" style={{ marginTop: 16 }}>
+      <Card title={t("form.scheduling")} size="small" style={{ marginTop: 16 }}>
         <Space wrap align="start">
-          <Form.Item label="Node selector" name={["spec", "highAvailability", "nodeSelector"]} extra="One key=value per line">
+          <Form.Item label={t("form.nodeSelector")} name={["spec", "highAvailability", "nodeSelector"]} extra={t("form.keyValuesHelp")}>
             <Input.TextArea rows={2} style={{ width: 260 }} />
           </Form.Item>
-          <Form.Item label="Restart policy" name={["spec", "highAvailability", "restartPolicy"]} extra={IGNORED}>
+          <Form.Item label={t("form.restartPolicy")} name={["spec", "highAvailability", "restartPolicy"]} extra={ignored}>
             <Select style={{ width: 140 }} options={choices(["", "Always", "OnFailure", "Never"])} />
           </Form.Item>
-          <Form.Item label=" " name={["spec", "highAvailability", "antiAffinity"]} valuePropName="checked" extra={IGNORED}>
-            <Checkbox>Anti-affinity</Checkbox>
+          <Form.Item label=" " name={["spec", "highAvailability", "antiAffinity"]} valuePropName="checked" extra={ignored}>
+            <Checkbox>{t("form.antiAffinity")}</Checkbox>
           </Form.Item>
         </Space>
         <Form.List name={["spec", "highAvailability", "tolerations"]}>
@@ -393,24 +397,27 @@ export function SpecSections({ namespace, existing }: { namespace: string; exist
             <>
               {rows.map((row) => (
                 <Space key={row.key} wrap align="start">
-                  <Form.Item label="Taint key" name={[row.name, "key"]}>
+                  <Form.Item label={t("form.taintKey")} name={[row.name, "key"]}>
                     <Input style={{ width: 200 }} />
                   </Form.Item>
-                  <Form.Item label="Operator" name={[row.name, "operator"]}>
+                  <Form.Item label={t("form.operator")} name={[row.name, "operator"]}>
                     <Select style={{ width: 110 }} options={choices(["Equal", "Exists"])} />
                   </Form.Item>
-                  <Form.Item label="Value" name={[row.name, "value"]}>
+                  <Form.Item label={t("form.value")} name={[row.name, "value"]}>
                     <Input style={{ width: 140 }} />
                   </Form.Item>
-                  <Form.Item label="Effect" name={[row.name, "effect"]}>
-                    <Select style={{ width: 170 }} options={[{ value: "", label: "Any" }, ...choices(["NoSchedule", "PreferNoSchedule", "NoExecute"])]} />
+                  <Form.Item label={t("form.effect")} name={[row.name, "effect"]}>
+                    <Select
+                      style={{ width: 170 }}
+                      options={[{ value: "", label: t("form.anyEffect") }, ...choices(["NoSchedule", "PreferNoSchedule", "NoExecute"])]}
+                    />
                   </Form.Item>
-                  <Button onClick={() => remove(row.name)} style={{ marginTop: 30 }} aria-label="Remove toleration">
-                    Remove
+                  <Button onClick={() => remove(row.name)} style={{ marginTop: 30 }} aria-label={t("form.removeToleration")}>
+                    {t("form.remove")}
                   </Button>
                 </Space>
               ))}
-              <Button onClick={() => add({ key: "", operator: "Equal", value: "", effect: "" })}>Tolerate a taint</Button>
+              <Button onClick={() => add({ key: "", operator: "Equal", value: "", effect: "" })}>{t("form.tolerate")}</Button>
             </>
           )}
         </Form.List>
@@ -436,6 +443,7 @@ function StorageClassSelect({
   loading: boolean;
   disabled: boolean;
 }) {
+  const { t } = useTranslation();
   return (
     <Select
       style={{ width: 260 }}
@@ -449,8 +457,10 @@ function StorageClassSelect({
         label: (
           <Space size={4}>
             {c.name}
-            {c.isDefault && <Tag>default</Tag>}
-            <Tag color={c.allowVolumeExpansion ? "green" : undefined}>{c.allowVolumeExpansion ? "can grow" : "fixed size"}</Tag>
+            {c.isDefault && <Tag>{t("form.defaultClass")}</Tag>}
+            <Tag color={c.allowVolumeExpansion ? "green" : undefined}>
+              {t(c.allowVolumeExpansion ? "form.canGrow" : "form.fixedSize")}
+            </Tag>
           </Space>
         ),
       }))}
@@ -460,6 +470,7 @@ function StorageClassSelect({
 
 /** Choose one of the namespace's SSH keys, or upload a new one (which is then chosen). */
 function SshKeyPicker({ namespace, value, onChange }: { namespace: string; value?: string; onChange?: (value: string) => void }) {
+  const { t } = useTranslation();
   const queries = useQueryClient();
   const [uploading, setUploading] = useState(false);
   const keys = useQuery({
@@ -477,15 +488,15 @@ function SshKeyPicker({ namespace, value, onChange }: { namespace: string; value
         loading={keys.isLoading}
         data-testid="ssh-key"
         options={[
-          { value: "", label: "None" },
+          { value: "", label: t("form.noSshKey") },
           ...(keys.data?.sshKeys ?? []).map((k) => ({
             value: k.name,
-            label: `${k.name} (${k.fingerprints.length} key${k.fingerprints.length === 1 ? "" : "s"})`,
+            label: t("form.sshKeyOption", { name: k.name, count: k.fingerprints.length }),
           })),
         ]}
       />
       <Button onClick={() => setUploading(true)} disabled={!namespace}>
-        Upload a key…
+        {t("form.uploadKey")}
       </Button>
       {uploading && (
         <SshKeyUpload
@@ -505,6 +516,7 @@ function SshKeyPicker({ namespace, value, onChange }: { namespace: string; value
 type Upload = { name: string; publicKey: string };
 
 function SshKeyUpload({ namespace, onClose, onUploaded }: { namespace: string; onClose: () => void; onUploaded: (name: string) => void }) {
+  const { t } = useTranslation();
   const [form] = Form.useForm<Upload>();
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -524,26 +536,26 @@ function SshKeyUpload({ namespace, onClose, onUploaded }: { namespace: string; o
   return (
     <Modal
       open
-      title={`Upload an SSH public key to ${namespace}`}
+      title={t("form.uploadTitle", { namespace })}
       onCancel={onClose}
-      okText="Upload"
+      okText={t("form.upload")}
       okButtonProps={{ loading: busy, htmlType: "submit", form: "ssh-key-upload" }}
       data-testid="ssh-key-upload"
     >
       {error && <Alert type="error" showIcon title={error} style={{ marginBottom: 12 }} />}
       <Form<Upload> form={form} name="ssh-key-upload" layout="vertical" onFinish={(fields) => void upload(fields)} initialValues={{ name: "", publicKey: "" }}>
-        <Form.Item label="Name" name="name" rules={[{ required: true, message: "Name the key, e.g. ada-laptop" }]}>
-          <Input placeholder="ada-laptop" />
+        <Form.Item label={t("form.keyName")} name="name" rules={[{ required: true, message: t("form.keyNameRequired") }]}>
+          <Input placeholder={t("form.keyNamePlaceholder")} />
         </Form.Item>
-        <Form.Item label="Public key" name="publicKey" extra="The contents of a .pub file (e.g. ~/.ssh/id_ed25519.pub); one key per line">
-          <Input.TextArea rows={4} placeholder="ssh-ed25519 AAAA… you@host" />
+        <Form.Item label={t("form.publicKey")} name="publicKey" extra={t("form.publicKeyHelp")}>
+          <Input.TextArea rows={4} placeholder={t("form.publicKeyPlaceholder")} />
         </Form.Item>
         <Typography.Text type="secondary">
-          Or read a file:{" "}
+          {t("form.readFile")}{" "}
           <input
             type="file"
             accept=".pub,text/plain"
-            aria-label="Public key file"
+            aria-label={t("form.publicKeyFile")}
             onChange={(event) => {
               const file = event.target.files?.[0];
               if (file) void file.text().then((text) => form.setFieldValue("publicKey", text));

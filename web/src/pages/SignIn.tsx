@@ -2,13 +2,18 @@
 // counts down the delay the server gave.
 import { Alert, Button, Card, Form, Input } from "antd";
 import { useEffect, useState } from "react";
-import { problem, signInMessage } from "../api/errors";
+import { useTranslation } from "react-i18next";
+import { problem, signInMessage, type Problem } from "../api/errors";
 import { signIn } from "../api/session";
+import { LanguageSwitch } from "../components/LanguageSwitch";
+import { useDocumentTitle } from "../i18n/useDocumentTitle";
 
 type Fields = { username: string; password: string; tenant?: string };
 
 export function SignIn() {
-  const [error, setError] = useState<string | null>(null);
+  const { t } = useTranslation();
+  useDocumentTitle(t("signin.pageTitle"));
+  const [error, setError] = useState<Problem | null>(null); // in words when shown: the language may change
   const [waitUntil, setWaitUntil] = useState<number | null>(null);
   const [busy, setBusy] = useState(false);
   const secondsLeft = useCountdown(waitUntil);
@@ -20,7 +25,7 @@ export function SignIn() {
       await signIn(username.trim(), password, (tenant ?? "").trim()); // the app then goes on to `next`
     } catch (caught) {
       const p = problem(caught);
-      setError(signInMessage(p));
+      setError(p);
       setWaitUntil(p.retryAfterSeconds ? Date.now() + p.retryAfterSeconds * 1000 : null);
     } finally {
       setBusy(false);
@@ -29,29 +34,29 @@ export function SignIn() {
 
   return (
     <div className="centered">
-      <Card title="Sign in to NovaSphere" className="signin-card">
+      <Card title={t("signin.title")} extra={<LanguageSwitch />} className="signin-card">
         {error && (
           <Alert
             type="error"
             role="alert"
             showIcon
             style={{ marginBottom: 16 }}
-            title={error}
-            description={secondsLeft > 0 ? `Try again in ${secondsLeft} s.` : undefined}
+            title={signInMessage(error)}
+            description={secondsLeft > 0 ? t("signin.retryIn", { seconds: secondsLeft }) : undefined}
           />
         )}
         <Form<Fields> layout="vertical" onFinish={submit} requiredMark={false}>
-          <Form.Item label="Username" name="username" rules={[{ required: true, message: "Enter your username" }]}>
+          <Form.Item label={t("signin.username")} name="username" rules={[{ required: true, message: t("signin.usernameRequired") }]}>
             <Input autoComplete="username" autoFocus />
           </Form.Item>
-          <Form.Item label="Password" name="password" rules={[{ required: true, message: "Enter your password" }]}>
+          <Form.Item label={t("signin.password")} name="password" rules={[{ required: true, message: t("signin.passwordRequired") }]}>
             <Input.Password autoComplete="current-password" />
           </Form.Item>
-          <Form.Item label="Tenant" name="tenant" extra="Only if you belong to more than one.">
+          <Form.Item label={t("signin.tenant")} name="tenant" extra={t("signin.tenantHelp")}>
             <Input />
           </Form.Item>
           <Button type="primary" htmlType="submit" block loading={busy} disabled={secondsLeft > 0}>
-            Sign in
+            {t("signin.submit")}
           </Button>
         </Form>
       </Card>

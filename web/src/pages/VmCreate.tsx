@@ -5,17 +5,21 @@ import { create } from "@bufbuild/protobuf";
 import { WukongSchema, type Wukong } from "@gen/novasphere/v1/wukong_pb";
 import { Alert, Breadcrumb, Button, Card, Form, Input, Space, Typography } from "antd";
 import { useEffect, useRef, useState } from "react";
+import { useTranslation } from "react-i18next";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { wukongClient } from "../api/clients";
 import { problem } from "../api/errors";
 import { placeViolations } from "../api/violations";
 import { parseKeyValues, SpecSections, specFieldName, specFieldsOf, toSpec, type SpecFields } from "../components/SpecForm";
+import { useDocumentTitle } from "../i18n/useDocumentTitle";
 
 type Fields = { namespace: string; name: string; labels: string; spec: SpecFields };
 
 const CHECK_DELAY_MS = 600;
 
 export function VmCreate() {
+  const { t } = useTranslation();
+  useDocumentTitle(t("form.newVm"));
   const [form] = Form.useForm<Fields>();
   const navigate = useNavigate();
   const [params] = useSearchParams();
@@ -60,12 +64,12 @@ export function VmCreate() {
   const initialSpec = specFieldsOf(undefined);
   return (
     <div className="detail-grid">
-      <Breadcrumb items={[{ title: <Link to="/vms">Virtual machines</Link> }, { title: "New VM" }]} />
+      <Breadcrumb items={[{ title: <Link to="/vms">{t("shell.nav.vms")}</Link> }, { title: t("form.newVm") }]} />
       <Typography.Title level={3} style={{ margin: 0 }}>
-        New VM
+        {t("form.newVm")}
       </Typography.Title>
       {serverErrors.length > 0 && (
-        <Alert type="error" showIcon title="The server refused this VM" description={serverErrors.join(" ")} data-testid="create-error" />
+        <Alert type="error" showIcon title={t("errors.createRefused")} description={serverErrors.join(" ")} data-testid="create-error" />
       )}
       <Form<Fields>
         form={form}
@@ -82,15 +86,15 @@ export function VmCreate() {
         }}
         onFinish={() => void onCreate()}
       >
-        <Card title="Basics" size="small">
+        <Card title={t("form.basics")} size="small">
           <Space wrap align="start">
-            <Form.Item label="Namespace" name="namespace" rules={[{ required: true, message: "Choose a namespace" }]}>
+            <Form.Item label={t("form.namespace")} name="namespace" rules={[{ required: true, message: t("form.namespaceRequired") }]}>
               <Input style={{ width: 220 }} />
             </Form.Item>
-            <Form.Item label="Name" name="name" rules={[{ required: true, message: "Give the VM a name" }]}>
-              <Input style={{ width: 220 }} placeholder="web-1" />
+            <Form.Item label={t("form.name")} name="name" rules={[{ required: true, message: t("form.nameRequired") }]}>
+              <Input style={{ width: 220 }} placeholder={t("form.namePlaceholder")} />
             </Form.Item>
-            <Form.Item label="Labels" name="labels" extra="One key=value per line">
+            <Form.Item label={t("form.labels")} name="labels" extra={t("form.keyValuesHelp")}>
               <Input.TextArea rows={2} style={{ width: 320 }} />
             </Form.Item>
           </Space>
@@ -98,9 +102,9 @@ export function VmCreate() {
         <SpecSections namespace={namespace.trim()} />
         <Space style={{ marginTop: 16 }}>
           <Button type="primary" htmlType="submit" loading={busy}>
-            Create
+            {t("form.create")}
           </Button>
-          <Button onClick={() => navigate(-1)}>Cancel</Button>
+          <Button onClick={() => navigate(-1)}>{t("common.cancel")}</Button>
         </Space>
       </Form>
     </div>

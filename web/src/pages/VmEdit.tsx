@@ -7,6 +7,7 @@ import { WukongSchema, type Wukong } from "@gen/novasphere/v1/wukong_pb";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { Alert, Breadcrumb, Button, Card, Form, Input, Modal, Space, Typography } from "antd";
 import { useEffect, useState } from "react";
+import { useTranslation } from "react-i18next";
 import { Link, useNavigate, useParams } from "react-router";
 import { wukongClient } from "../api/clients";
 import { problem } from "../api/errors";
@@ -20,6 +21,7 @@ import {
   toSpec,
   type SpecFields,
 } from "../components/SpecForm";
+import { useDocumentTitle } from "../i18n/useDocumentTitle";
 
 type Fields = { labels: string; spec: SpecFields };
 
@@ -27,20 +29,20 @@ function fieldsOf(w: Wukong): Fields {
   return { labels: formatKeyValues(w.labels), spec: specFieldsOf(w.spec) };
 }
 
-/** Each update-mask path: its words, and where the form keeps it. */
+/** Each update-mask path: its words' message key, and where the form keeps it. */
 const PARTS: { path: string; words: string; key: (f: Fields) => unknown; copy: (to: Fields, from: Fields) => void }[] = [
-  { path: "labels", words: "Labels", key: (f) => f.labels.trim(), copy: (to, from) => void (to.labels = from.labels) },
+  { path: "labels", words: "form.part.labels", key: (f) => f.labels.trim(), copy: (to, from) => void (to.labels = from.labels) },
   ...(
     [
-      ["spec.cpu", "vCPU", "cpu"],
-      ["spec.memory", "Memory", "memory"],
-      ["spec.os_image", "OS image name", "osImage"],
-      ["spec.ssh_key_secret", "SSH key", "sshKeySecret"],
-      ["spec.cloud_init_user", "Guest user", "cloudInitUser"],
-      ["spec.networks", "Networks", "networks"],
-      ["spec.disks", "Disks", "disks"],
-      ["spec.high_availability", "Scheduling", "highAvailability"],
-      ["spec.start_strategy", "Run strategy", "startStrategy"],
+      ["spec.cpu", "form.part.cpu", "cpu"],
+      ["spec.memory", "form.part.memory", "memory"],
+      ["spec.os_image", "form.part.osImage", "osImage"],
+      ["spec.ssh_key_secret", "form.part.sshKey", "sshKeySecret"],
+      ["spec.cloud_init_user", "form.part.guestUser", "cloudInitUser"],
+      ["spec.networks", "form.part.networks", "networks"],
+      ["spec.disks", "form.part.disks", "disks"],
+      ["spec.high_availability", "form.part.scheduling", "highAvailability"],
+      ["spec.start_strategy", "form.part.runStrategy", "startStrategy"],
     ] as const
   ).map(([path, words, field]) => ({
     path,
@@ -63,7 +65,9 @@ function apply(base: Wukong, fields: Fields): Wukong {
 }
 
 export function VmEdit() {
+  const { t } = useTranslation();
   const { namespace = "", name = "" } = useParams();
+  useDocumentTitle(t("form.editTitle", { name }));
   const navigate = useNavigate();
   const queries = useQueryClient();
   const [form] = Form.useForm<Fields>();
@@ -112,9 +116,9 @@ export function VmEdit() {
   const crumbs = (
     <Breadcrumb
       items={[
-        { title: <Link to="/vms">Virtual machines</Link> },
+        { title: <Link to="/vms">{t("shell.nav.vms")}</Link> },
         { title: <Link to={`/vms/${namespace}/${name}`}>{`${namespace}/${name}`}</Link> },
-        { title: "Edit" },
+        { title: t("form.edit") },
       ]}
     />
   );
@@ -123,27 +127,27 @@ export function VmEdit() {
     <div className="detail-grid">
       {crumbs}
       <Typography.Title level={3} style={{ margin: 0 }}>
-        Edit {name}
+        {t("form.editTitle", { name })}
       </Typography.Title>
-      {error && <Alert type="error" showIcon title="The server refused the change" description={error} />}
+      {error && <Alert type="error" showIcon title={t("errors.editRefused")} description={error} />}
       <Form<Fields> form={form} layout="vertical" onFinish={() => base && void save(base, form.getFieldsValue(true) as Fields)}>
-        <Card size="small" title="Labels">
-          <Form.Item name="labels" extra="One key=value per line">
+        <Card size="small" title={t("form.labels")}>
+          <Form.Item name="labels" extra={t("form.keyValuesHelp")}>
             <Input.TextArea rows={3} />
           </Form.Item>
         </Card>
         {base && <SpecSections namespace={namespace} existing={base.spec} />}
         <Space style={{ marginTop: 16 }}>
           <Button type="primary" htmlType="submit" loading={saving} disabled={!base}>
-            Save
+            {t("form.save")}
           </Button>
-          <Button onClick={() => navigate(-1)}>Cancel</Button>
+          <Button onClick={() => navigate(-1)}>{t("common.cancel")}</Button>
         </Space>
       </Form>
       {conflict && (
         <Modal
           open
-          title="Someone else changed this VM"
+          title={t("form.conflictTitle")}
           data-testid="conflict"
           onCancel={() => setConflict(null)}
           footer={
@@ -155,7 +159,7 @@ export function VmEdit() {
                   setConflict(null);
                 }}
               >
-                Discard mine
+                {t("form.discardMine")}
               </Button>
               <Button
                 type="primary"
@@ -171,18 +175,22 @@ export function VmEdit() {
                   void save(conflict.current, merged);
                 }}
               >
-                Reapply my changes
+                {t("form.reapplyMine")}
               </Button>
             </Space>
           }
         >
-          <Typography.Paragraph>Since you opened it, these changed:</Typography.Paragraph>
+          <Typography.Paragraph>{t("form.conflictIntro")}</Typography.Paragraph>
           <ul>
-            {conflict.theirs.map((path) => (
-              <li key={path}>
-                {PARTS.find((p) => p.path === path)?.words ?? path}: {describe(base, path)} → {describe(conflict.current, path)}
-              </li>
-            ))}
+            {conflict.theirs.map((path) => {
+              const words = PARTS.find((p) => p.path === path)?.words;
+              return (
+                <li key={path}>
+                  {words ? t(words) : path}: {describe(base, path) || t("form.nothing")} →{" "}
+                  {describe(conflict.current, path) || t("form.nothing")}
+                </li>
+              );
+            })}
           </ul>
         </Modal>
       )}
@@ -193,7 +201,7 @@ export function VmEdit() {
 function describe(w: Wukong | null, path: string): string {
   if (!w) return "";
   const f = fieldsOf(w);
-  if (path === "labels") return f.labels.replaceAll("\n", ", ") || "none";
+  if (path === "labels") return f.labels.replaceAll("\n", ", ");
   if (path === "spec.disks") return f.spec.disks.map((d) => `${d.name} ${d.size}`).join(", ");
   const value = PARTS.find((p) => p.path === path)?.key(f);
   return typeof value === "object" ? JSON.stringify(value) : String(value);

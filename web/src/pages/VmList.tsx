@@ -1,38 +1,42 @@
 // The VM list: server-side paging, sort and filters, all in the URL; kept live by one WatchWukong stream with the
 // same filter (no polling).
 import { keepPreviousData, useQuery, useQueryClient } from "@tanstack/react-query";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ListWukongsResponse } from "@gen/novasphere/v1/wukong_service_pb";
-import type { Wukong, Wukong_Action } from "@gen/novasphere/v1/wukong_pb";
+import { type Wukong, Wukong_Action } from "@gen/novasphere/v1/wukong_pb";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ListWukongsRequestSchema } from "@gen/novasphere/v1/wukong_service_pb";
 import { Alert, Button, Checkbox, Input, Popover, Select, Space, Table, Typography } from "antd";
 import type { ColumnsType, SorterResult } from "antd/es/table/interface";
+import type { TFunction } from "i18next";
 import { useCallback, useEffect, useMemo, useRef, useState, type Key } from "react";
+import { useTranslation } from "react-i18next";
 import { Link, useSearchParams } from "react-router";
 import { wukongClient } from "../api/clients";
 import { problem } from "../api/errors";
 import { COLUMNS, PAGE_SIZES, readListState, writeListState, type Column, type ListState, type SortField } from "../api/listState";
 import { useLiveList } from "../api/liveList";
+import { OPERATION_KEYS } from "../api/operations";
 import { Actions } from "../components/Actions";
 import { BATCH_ACTIONS, BatchDialog } from "../components/Batch";
 import { LiveTag } from "../components/LiveTag";
 import type { Session } from "../api/session";
 import { POWER_STATE_FILTERS, PowerBadge } from "../components/PowerBadge";
+import { formatDateTime, formatNumber } from "../i18n/format";
+import { useDocumentTitle } from "../i18n/useDocumentTitle";
 
 type ListRequest = MessageInitShape<typeof ListWukongsRequestSchema>;
 
 const COLUMN_TITLES: Record<Column, string> = {
-  name: "Name",
-  namespace: "Namespace",
-  status: "Status",
-  cpu: "vCPU",
-  memory: "Memory",
-  image: "Image",
-  node: "Node",
-  ip: "IP",
-  access: "Access address",
-  created: "Created",
+  name: "vms.column.name",
+  namespace: "vms.column.namespace",
+  status: "vms.column.status",
+  cpu: "vms.column.cpu",
+  memory: "vms.column.memory",
+  image: "vms.column.image",
+  node: "vms.column.node",
+  ip: "vms.column.ip",
+  access: "vms.column.access",
+  created: "vms.column.created",
 };
 const OPERATING = ["vm:start", "vm:stop", "vm:restart", "vm:pause", "vm:delete"];
 const SORT_KEYS: Partial<Record<Column, SortField>> = {
@@ -44,6 +48,8 @@ const SORT_KEYS: Partial<Record<Column, SortField>> = {
 };
 
 export function VmList({ session }: { session: Session }) {
+  const { t, i18n } = useTranslation();
+  useDocumentTitle(t("vms.title"));
   const [params, setParams] = useSearchParams();
   const view = readListState(params);
   const update = (change: Partial<ListState>) =>
@@ -109,51 +115,54 @@ export function VmList({ session }: { session: Session }) {
   const rows = list.data?.wukongs ?? [];
   const selected = rows.filter((w) => selectedKeys.includes(`${w.namespace}/${w.name}`));
 
-  const columns = useMemo(() => tableColumns(view), [view.sort, view.order, view.columns.join(",")]);
+  const columns = useMemo(
+    () => tableColumns(view, t),
+    [view.sort, view.order, view.columns.join(","), i18n.language],
+  );
   const failure = list.error ? problem(list.error) : null;
 
   return (
     <>
       <div className="toolbar">
         <Typography.Title level={3} style={{ margin: 0, marginRight: 16 }}>
-          Virtual machines
+          {t("vms.title")}
         </Typography.Title>
         <Input.Search
-          placeholder="Name contains"
+          placeholder={t("vms.nameContains")}
           allowClear
           defaultValue={view.name}
           key={`q-${view.name}`}
           onSearch={(name) => update({ name, page: 1 })}
           style={{ width: 200 }}
-          aria-label="Name contains"
+          aria-label={t("vms.nameContains")}
         />
         <Input.Search
-          placeholder="Namespace"
+          placeholder={t("vms.namespace")}
           allowClear
           defaultValue={view.namespace}
           key={`ns-${view.namespace}`}
           onSearch={(namespace) => update({ namespace: namespace.trim(), page: 1 })}
           style={{ width: 180 }}
-          aria-label="Namespace"
+          aria-label={t("vms.namespace")}
         />
         <Select
           mode="multiple"
           allowClear
-          placeholder="Status"
+          placeholder={t("vms.status")}
           value={view.status}
           onChange={(status: string[]) => update({ status, page: 1 })}
-          options={POWER_STATE_FILTERS.map((s) => ({ value: s, label: s }))}
+          options={POWER_STATE_FILTERS.map((s) => ({ value: s, label: t(`common.power.${s}`) }))}
           style={{ minWidth: 180 }}
-          aria-label="Status"
+          aria-label={t("vms.status")}
         />
         <Input.Search
-          placeholder="Labels, e.g. app=web"
+          placeholder={t("vms.labelsPlaceholder")}
           allowClear
           defaultValue={view.labels}
           key={`labels-${view.labels}`}
           onSearch={(labels) => update({ labels: labels.trim(), page: 1 })}
           style={{ width: 220 }}
-          aria-label="Labels"
+          aria-label={t("vms.labels")}
         />
         <Popover
           trigger="click"
@@ -161,37 +170,37 @@ export function VmList({ session }: { session: Session }) {
             <Checkbox.Group
               value={view.columns}
               onChange={(chosen) => update({ columns: COLUMNS.filter((c) => chosen.includes(c)) })}
-              options={COLUMNS.filter((c) => c !== "name").map((c) => ({ value: c, label: COLUMN_TITLES[c] }))}
+              options={COLUMNS.filter((c) => c !== "name").map((c) => ({ value: c, label: t(COLUMN_TITLES[c]) }))}
               style={{ display: "grid", gap: 4 }}
             />
           }
         >
-          <Button>Columns</Button>
+          <Button>{t("vms.columns")}</Button>
         </Popover>
         <LiveTag state={live} />
         {session.identity.permissions.includes("vm:create") && (
           <Link to={`/vms/new${view.namespace ? `?ns=${encodeURIComponent(view.namespace)}` : ""}`}>
-            <Button type="primary">New VM</Button>
+            <Button type="primary">{t("vms.newVm")}</Button>
           </Link>
         )}
       </div>
       {selected.length > 0 && (
         <div className="toolbar" data-testid="selection">
-          <Typography.Text strong>{selected.length} selected</Typography.Text>
+          <Typography.Text strong>{t("vms.selected", { n: formatNumber(selected.length) })}</Typography.Text>
           <Space wrap size="small">
-            {BATCH_ACTIONS.map(([action, , label]) => (
+            {BATCH_ACTIONS.map(([action, operation]) => (
               <Button
                 key={action}
-                danger={label === "Delete"}
+                danger={action === Wukong_Action.DELETE}
                 disabled={!selected.some((w) => w.availableActions.includes(action))}
                 onClick={() => setBatch(action)}
               >
-                {label}…
+                {t("vms.batchAction", { action: t(OPERATION_KEYS[operation]) })}
               </Button>
             ))}
           </Space>
           <Button type="link" onClick={() => setSelectedKeys([])}>
-            Clear
+            {t("vms.clearSelection")}
           </Button>
         </div>
       )}
@@ -206,7 +215,7 @@ export function VmList({ session }: { session: Session }) {
         />
       )}
       {failure && (
-        <Alert type="error" showIcon style={{ marginBottom: 16 }} title="The list could not be read" description={failure.message} />
+        <Alert type="error" showIcon style={{ marginBottom: 16 }} title={t("errors.listUnreadable")} description={failure.message} />
       )}
       <Table<Wukong>
         rowKey={(w) => `${w.namespace}/${w.name}`}
@@ -233,7 +242,9 @@ export function VmList({ session }: { session: Session }) {
           total: list.data?.total ?? 0,
           pageSizeOptions: PAGE_SIZES,
           showSizeChanger: true,
-          showTotal: (total) => <span data-testid="total">{total === 1 ? "1 VM" : `${total} VMs`}</span>,
+          showTotal: (total) => (
+            <span data-testid="total">{t("vms.total", { count: total, total: formatNumber(total) })}</span>
+          ),
         }}
       />
     </>
@@ -247,7 +258,7 @@ function sortFrom(sorter: SorterResult<Wukong> | undefined): { sort: SortField; 
   return { sort, order: sorter?.order === "descend" ? "desc" : "asc" };
 }
 
-function tableColumns(view: ListState): ColumnsType<Wukong> {
+function tableColumns(view: ListState, t: TFunction): ColumnsType<Wukong> {
   const sortOrder = (column: Column) =>
     SORT_KEYS[column] === view.sort ? (view.order === "desc" ? "descend" : "ascend") : null;
   const all: Record<Column, ColumnsType<Wukong>[number]> = {
@@ -261,7 +272,10 @@ function tableColumns(view: ListState): ColumnsType<Wukong> {
     namespace: { render: (_, w) => w.namespace },
     status: { render: (_, w) => <PowerBadge status={w.status} /> },
     cpu: { render: (_, w) => w.status?.cpu ?? w.spec?.cpu ?? "" },
-    memory: { render: (_, w) => (w.status ? `${Number(w.status.memoryMb)} MiB` : w.spec?.memory) },
+    memory: {
+      render: (_, w) =>
+        w.status ? t("common.mebibytes", { value: formatNumber(Number(w.status.memoryMb)) }) : w.spec?.memory,
+    },
     image: { render: (_, w) => w.status?.image ?? "", ellipsis: true },
     node: { render: (_, w) => w.status?.node || "—" },
     ip: { render: (_, w) => w.status?.interfaces.find((i) => i.ipAddress)?.ipAddress || "—" },
@@ -273,17 +287,17 @@ function tableColumns(view: ListState): ColumnsType<Wukong> {
           .join(", ") || "—",
     },
     created: {
-      render: (_, w) => (w.createTime ? timestampDate(w.createTime).toLocaleString() : ""),
+      render: (_, w) => formatDateTime(w.createTime),
     },
   };
   const shown: ColumnsType<Wukong> = view.columns.map((column) => ({
     ...all[column],
     key: column,
-    title: COLUMN_TITLES[column],
+    title: t(COLUMN_TITLES[column]),
     sorter: SORT_KEYS[column] !== undefined,
     sortOrder: sortOrder(column),
     sortDirections: ["ascend", "descend"],
   }));
-  return [...shown, { key: "actions", title: "Actions", render: (_, w) => <Actions wukong={w} menu /> }];
+  return [...shown, { key: "actions", title: t("vms.actions"), render: (_, w) => <Actions wukong={w} menu /> }];
 }
 

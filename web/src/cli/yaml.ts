@@ -5,11 +5,14 @@ type Data = null | boolean | number | string | Data[] | { [key: string]: Data };
 
 const PLAIN = /^[A-Za-z_/][A-Za-z0-9_ ./@+-]*$/;
 const SPECIAL = /^(true|false|yes|no|on|off|y|n|null|~)$/i;
+/** Kubernetes quantities (`2Gi`, `500m`, `1.5G`): digits then letters, which YAML reads as strings. */
+const QUANTITY = /^[0-9]+(\.[0-9]+)?[A-Za-z]+$/;
 
 function scalar(value: null | boolean | number | string): string {
   if (value === null) return "null";
   if (typeof value !== "string") return String(value);
-  return PLAIN.test(value) && !SPECIAL.test(value) && !value.endsWith(" ") ? value : JSON.stringify(value);
+  const plain = (PLAIN.test(value) && !SPECIAL.test(value) && !value.endsWith(" ")) || QUANTITY.test(value);
+  return plain ? value : JSON.stringify(value);
 }
 
 function key(name: string): string {

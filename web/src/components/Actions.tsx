@@ -2,11 +2,13 @@
 // buttons. Stop and restart ask graceful or forced; delete asks for the name and whether the disks go too.
 import { Wukong_Action as Action, type Wukong } from "@gen/novasphere/v1/wukong_pb";
 import { DownOutlined } from "@ant-design/icons";
-import { App, Button, Checkbox, Dropdown, Input, Modal, Space, Typography } from "antd";
+import { App, Button, Checkbox, Dropdown, Flex, Input, Modal, Space, Typography } from "antd";
 import { useState } from "react";
 import { Trans, useTranslation } from "react-i18next";
 import { problem } from "../api/errors";
 import { operate, type Options } from "../api/operations";
+import { operationCommand } from "../cli/vmctl";
+import { CopyAsCli } from "./CopyAsCli";
 
 // Message keys: the button's word (operations.operation.*) and the verb in a sentence (operations.verb.*).
 const WORD: Partial<Record<Action, [string, string]>> = {
@@ -135,6 +137,16 @@ function DeleteDialog(props: { wukong: Wukong; onCancel: () => void; onConfirm: 
       okButtonProps={{ danger: true, disabled: typed !== props.wukong.name }}
       onOk={() => props.onConfirm(disks)}
       onCancel={props.onCancel}
+      footer={(buttons) => (
+        <Flex justify="space-between" wrap gap="small">
+          <CopyAsCli
+            command={() =>
+              operationCommand("delete", { namespace: props.wukong.namespace, names: [props.wukong.name] }, { deleteDisks: disks })
+            }
+          />
+          <Space>{buttons}</Space>
+        </Flex>
+      )}
     >
       <Typography.Paragraph>
         <Trans

@@ -10,6 +10,8 @@ import { taskClient, wukongClient } from "../api/clients";
 import { problem } from "../api/errors";
 import { ended, follow, OPERATION_KEYS, TASK_STATE_KEYS } from "../api/operations";
 import { powerStateWord } from "./PowerBadge";
+import { operationCommand, type Operation as CliOperation } from "../cli/vmctl";
+import { CopyAsCli } from "./CopyAsCli";
 
 /** Each operation a batch can run: the VM's action, the batch's operation, and the lower-case verb's message key. */
 export const BATCH_ACTIONS: [Action, Operation, string][] = [
@@ -20,6 +22,18 @@ export const BATCH_ACTIONS: [Action, Operation, string][] = [
   [Action.RESUME, Operation.RESUME, "operations.verb.resume"],
   [Action.DELETE, Operation.DELETE, "operations.verb.delete"],
 ];
+
+/** The batch as vmctl runs it: one command per namespace (a batch names its VMs within one). */
+function batchCommands(operation: Operation, targets: Wukong[], options: { force: boolean; deleteDisks: boolean }): string {
+  const verb = Operation[operation].toLowerCase() as CliOperation;
+  const namespaces = [...new Set(targets.map((w) => w.namespace))];
+  return namespaces
+    .map((namespace) => {
+      const names = targets.filter((w) => w.namespace === namespace).map((w) => w.name);
+      return operationCommand(verb, { namespace, names }, options);
+    })
+    .join("\n");
+}
 
 type Outcome = { key: string; namespace: string; name: string; state: TaskState | null; why: string };
 
@@ -127,7 +141,8 @@ export function BatchDialog(props: {
             </Button>
           </Space>
         ) : (
-          <Space>
+          <Space wrap>
+            <CopyAsCli command={() => batchCommands(operation, willRun, { force, deleteDisks })} />
             <Button onClick={() => props.onClose(false)}>{t("common.cancel")}</Button>
             <Button
               type="primary"

@@ -1,7 +1,7 @@
 // "Copy as vmctl" and "View YAML" beside an action: the command (or document) that does the same from a terminal,
 // shown in full and copied with one click.
-import { CodeOutlined, FileTextOutlined } from "@ant-design/icons";
-import { Button, Modal, Space, Typography } from "antd";
+import { CheckOutlined, CodeOutlined, CopyOutlined, FileTextOutlined } from "@ant-design/icons";
+import { Button, Flex, Modal, Space, Typography } from "antd";
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
 
@@ -41,13 +41,27 @@ export function CopyAsCli(props: { command?: () => string; yaml?: () => string; 
         onCancel={() => setShown(null)}
         destroyOnHidden
       >
-        <Typography.Paragraph type="secondary">{t("cli.hint")}</Typography.Paragraph>
-        <Typography.Paragraph copyable={{ text: shown?.text ?? "", tooltips: [t("cli.copy"), t("cli.copied")] }}>
-          <pre className="cli-text" data-testid={shown?.testId}>
-            {shown?.text}
-          </pre>
-        </Typography.Paragraph>
+        <Flex justify="space-between" align="center" gap="small" style={{ marginBottom: 12 }}>
+          <Typography.Text type="secondary">{t("cli.hint")}</Typography.Text>
+          <CopyButton text={shown?.text ?? ""} />
+        </Flex>
+        <pre className="cli-text" data-testid={shown?.testId}>
+          {shown?.text}
+        </pre>
       </Modal>
     </Space>
+  );
+}
+
+function CopyButton({ text }: { text: string }) {
+  const { t } = useTranslation();
+  const [copied, setCopied] = useState(false);
+  return (
+    <Button
+      icon={copied ? <CheckOutlined /> : <CopyOutlined />}
+      onClick={() => void navigator.clipboard.writeText(text).then(() => setCopied(true))}
+    >
+      {copied ? t("cli.copied") : t("cli.copy")}
+    </Button>
   );
 }

@@ -10,6 +10,8 @@ import { Link, useNavigate, useSearchParams } from "react-router";
 import { wukongClient } from "../api/clients";
 import { problem } from "../api/errors";
 import { placeViolations } from "../api/violations";
+import { createCommand, wukongYaml } from "../cli/vmctl";
+import { CopyAsCli } from "../components/CopyAsCli";
 import { parseKeyValues, SpecSections, specFieldName, specFieldsOf, toSpec, type SpecFields } from "../components/SpecForm";
 import { useDocumentTitle } from "../i18n/useDocumentTitle";
 
@@ -105,6 +107,13 @@ export function VmCreate() {
             {t("form.create")}
           </Button>
           <Button onClick={() => navigate(-1)}>{t("common.cancel")}</Button>
+          <CopyAsCli
+            command={() => {
+              const fields = form.getFieldsValue(true) as Fields;
+              return createCommand(fields.namespace?.trim() ?? "", toWukong(fields));
+            }}
+            yaml={() => wukongYaml(toWukong(form.getFieldsValue(true) as Fields))}
+          />
         </Space>
       </Form>
     </div>

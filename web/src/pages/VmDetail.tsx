@@ -21,6 +21,8 @@ import { LiveTag } from "../components/LiveTag";
 import { PowerBadge } from "../components/PowerBadge";
 import { formatDateTime, formatNumber } from "../i18n/format";
 import { useDocumentTitle } from "../i18n/useDocumentTitle";
+import { getCommand, wukongYaml } from "../cli/vmctl";
+import { CopyAsCli } from "../components/CopyAsCli";
 
 const DETAIL_REREAD_MS = 1_000;
 
@@ -93,6 +95,7 @@ export function VmDetail() {
             <Button>{t("detail.edit")}</Button>
           </Link>
         )}
+        <CopyAsCli command={() => getCommand(w)} yaml={() => wukongYaml(w)} />
       </div>
       {gone && <Alert type="warning" showIcon title={t("detail.deleted")} />}
       {status?.restartRequired && (

@@ -22,6 +22,8 @@ import {
   type SpecFields,
 } from "../components/SpecForm";
 import { useDocumentTitle } from "../i18n/useDocumentTitle";
+import { editCommand } from "../cli/vmctl";
+import { CopyAsCli } from "../components/CopyAsCli";
 
 type Fields = { labels: string; spec: SpecFields };
 
@@ -142,6 +144,14 @@ export function VmEdit() {
             {t("form.save")}
           </Button>
           <Button onClick={() => navigate(-1)}>{t("common.cancel")}</Button>
+          {base && (
+            <CopyAsCli
+              command={() => {
+                const fields = form.getFieldsValue(true) as Fields;
+                return editCommand(apply(base, fields), changedPaths(fieldsOf(base), fields));
+              }}
+            />
+          )}
         </Space>
       </Form>
       {conflict && (

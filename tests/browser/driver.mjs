@@ -3,8 +3,8 @@
 //
 //   node driver.mjs serve --accept-spki <base64 SHA-256 of a server key>
 //       launches chromium, prints {"wsEndpoint": ...}, and keeps it running until standard input closes;
-//   node driver.mjs drive --endpoint <wsEndpoint>
-//       connects, opens a context, then answers one JSON command per line of standard input with one JSON line:
+//   node driver.mjs drive --endpoint <wsEndpoint> [--locale <BCP 47 tag, default en-US>]
+//       connects, opens a context (its navigator.language and Accept-Language are the locale), then answers one JSON command per line of standard input with one JSON line:
 //       {"op": "open"} -> {"tab": n}; {"op": "goto"|"reload"|"fill"|"click"|"press"|"wait"|"text"|"count"|"url"|
 //       "screenshot"|"evaluate"|"problems", "tab": n, ...} -> {"ok": true, "value": ...} or {"ok": false, "error"}.
 // Selectors are playwright's (CSS, text=, role=, data-testid via [data-testid=...]).
@@ -17,6 +17,7 @@ const { positionals, values: options } = parseArgs({
   options: {
     "accept-spki": { type: "string", default: "" },
     endpoint: { type: "string", default: "" },
+    locale: { type: "string", default: "en-US" },
   },
 });
 
@@ -40,7 +41,7 @@ if (positionals[0] === "serve") {
   });
 } else if (positionals[0] === "drive") {
   const browser = await chromium.connect(options.endpoint);
-  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: "en-US" });
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: options.locale });
   // A CSP violation reported with where it came from (chromium's console message does not say).
   await context.addInitScript(() => {
     document.addEventListener("securitypolicyviolation", (e) => {

@@ -14,7 +14,7 @@ from tests import kube_helpers
 from tests.e2e.test_auth import PASSWORD
 from tests.web_browser import Browser, Tab
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "web"
 FINITE_ANIMATIONS_DONE = """Promise.race([
   Promise.all(document.getAnimations()
     .filter((a) => a.effect?.getTiming().iterations !== Infinity)
@@ -45,7 +45,7 @@ def shot(tab: Tab, name: str) -> None:
 
 def sign_in(tab: Tab, web: Web, username: str, password: str = PASSWORD, *, path: str = "/vms") -> None:
     tab.goto(web.url + path)
-    tab.wait("text=Sign in to NovaSphere")
+    tab.wait("#username")  # the sign-in form, in either language
     tab.fill("#username", username)
     tab.fill("#password", password)
     tab.click("button[type=submit]")

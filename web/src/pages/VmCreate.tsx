@@ -11,7 +11,6 @@ import { wukongClient } from "../api/clients";
 import { problem } from "../api/errors";
 import { placeViolations } from "../api/violations";
 import { parseKeyValues, SpecSections, specFieldName, specFieldsOf, toSpec, type SpecFields } from "../components/SpecForm";
-import { useDocumentTitle } from "../i18n/useDocumentTitle";
 
 type Fields = { namespace: string; name: string; labels: string; spec: SpecFields };
 
@@ -19,7 +18,6 @@ const CHECK_DELAY_MS = 600;
 
 export function VmCreate() {
   const { t } = useTranslation();
-  useDocumentTitle(t("form.newVm"));
   const [form] = Form.useForm<Fields>();
   const navigate = useNavigate();
   const [params] = useSearchParams();

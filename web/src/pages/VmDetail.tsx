@@ -20,14 +20,12 @@ import { MetricsCard } from "../components/metrics/MetricsCard";
 import { LiveTag } from "../components/LiveTag";
 import { PowerBadge } from "../components/PowerBadge";
 import { formatDateTime, formatNumber } from "../i18n/format";
-import { useDocumentTitle } from "../i18n/useDocumentTitle";
 
 const DETAIL_REREAD_MS = 1_000;
 
 export function VmDetail() {
   const { t } = useTranslation();
   const { namespace = "", name = "" } = useParams();
-  useDocumentTitle(name);
   const queries = useQueryClient();
   const key = ["wukong", namespace, name];
   const wukong = useQuery({ queryKey: key, queryFn: ({ signal }) => wukongClient.getWukong({ namespace, name }, { signal }) });

@@ -25,6 +25,11 @@ MESSAGE_KEY = re.compile(r"\b(common|shell|signin|vms|detail|form|operations|err
 """A message key shown instead of its message (i18next shows the key of a message it lacks)."""
 
 
+FOCUSED = """(e => e.getAttribute('aria-label') || e.closest('[data-testid=user-menu]') && 'web-admin'
+  || e.textContent.trim())(document.activeElement)"""
+"""What has the keyboard focus: its accessible label, or its text (the user menu's is the user's name)."""
+
+
 def choose_language(tab: Tab, name: str) -> None:
     tab.click("[data-testid=language]")
     tab.click(f".ant-select-item-option >> text={name}")
@@ -169,6 +174,25 @@ def test_a_keyboard_user_skips_to_the_content_and_administrators_see_administrat
         assert tab.evaluate("document.activeElement.textContent") == "Skip to content"
         tab.wait(".skip-link:focus")  # shown when focused
         shot(tab, "skip-link")
+        reached = []
+        for _ in range(7):  # on through the header: every section, the language and the user menu
+            tab.press(":focus", "Tab")
+            reached.append(tab.evaluate(FOCUSED))
+            if reached[-1] == "Language":  # borderless, so it is outlined while focused
+                outline = "getComputedStyle(document.querySelector('.language-switch')).outlineStyle"
+                assert tab.evaluate(outline) == "solid"
+        assert reached == [
+            "NovaSphere",
+            "Virtual machines",
+            "Overview",
+            "API keys",
+            "Administration",
+            "Language",
+            "web-admin",
+        ], reached
+        tab.reload()
+        tab.wait("[data-testid=live] >> text=Live")
+        tab.press("body", "Tab")
         tab.press(".skip-link", "Enter")
         assert tab.evaluate("document.activeElement.id") == "content"
         tab.press("#content", "Tab")  # on into the page: the list's first control

@@ -106,7 +106,8 @@ function Shell({ session: current, children }: { session: Session; children: Rea
         </Link>
         <nav aria-label={t("shell.navigation")} className="shell-nav">
           {wide ? (
-            <Menu mode="horizontal" selectedKeys={selected} items={items} />
+            // the links are the tab stops (the list itself is not one: no extra stop before them)
+            <Menu mode="horizontal" selectedKeys={selected} items={items} tabIndex={-1} />
           ) : (
             <Dropdown menu={{ items, selectedKeys: selected }} trigger={["click"]} autoFocus>
               <Button type="text" icon={<MenuOutlined />} aria-label={t("shell.openNavigation")} data-testid="nav-menu" />

@@ -20,7 +20,8 @@ def main() -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
         "build",
-        help="build or find kube-apiserver, kube-controller-manager, etcd, grpcurl, protoc-gen-openapiv2, chromium",
+        help="build or find kube-apiserver, kube-controller-manager, etcd, grpcurl, protoc-gen-openapiv2, chromium "
+        "and a Chinese font",
     )
     run_command = commands.add_parser("run", help="the whole stack with demo data, until Ctrl-C (make run)")
     run_command.add_argument("--state-dir", type=Path, default=RUN_STATE_DIR)
@@ -40,7 +41,7 @@ def main() -> int:
         print(f"Kubernetes {programs.kubernetes_version}: {programs.kube_apiserver.parent}; etcd: {programs.etcd}")
         print(f"grpcurl: {binaries.ensure_grpcurl()}")
         print(f"protoc-gen-openapiv2: {binaries.ensure_openapiv2()}")
-        print(f"chromium: {binaries.ensure_chromium()}")
+        print(f"chromium: {binaries.ensure_chromium()}; Chinese font: {binaries.ensure_cjk_font()}")
         return 0
     state_dir: Path = args.state_dir.resolve()
     if args.command == "run":

@@ -157,15 +157,7 @@ def _ensure_etcd(*, log: bool) -> Path:
     return _ensure_debian_package("etcd", "etcd-server", log=log)
 
 
-def ensure_chromium(*, log: bool = True) -> Path:
-    """Debian's chromium, for the browser tests (playwright-core drives it; it never downloads a browser)."""
-    return _ensure_debian_package("chromium", "chromium", log=log)
-
-
-def _ensure_debian_package(executable: str, package: str, *, log: bool) -> Path:
-    found = shutil.which(executable)
-    if found:
-        return Path(found)
+def _apt_install(package: str, *, log: bool) -> None:
     if log:
         print(f"devcluster: installing Debian's {package}", file=sys.stderr)
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
@@ -174,6 +166,29 @@ def _ensure_debian_package(executable: str, package: str, *, log: bool) -> Path:
     if subprocess.run(install, env=env, check=False).returncode != 0:
         subprocess.run([*sudo, "apt-get", "update", "-q"], env=env, check=True)
         subprocess.run(install, env=env, check=True)
+
+
+def ensure_chromium(*, log: bool = True) -> Path:
+    """Debian's chromium, for the browser tests (playwright-core drives it; it never downloads a browser)."""
+    return _ensure_debian_package("chromium", "chromium", log=log)
+
+
+CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+
+
+def ensure_cjk_font(*, log: bool = True) -> Path:
+    """A Chinese font for chromium (Debian's brings none), so the browser tests draw the console's zh-CN pages as
+    text, not boxes, in their screenshots."""
+    if not CJK_FONT.exists():
+        _apt_install("fonts-wqy-microhei", log=log)
+    return CJK_FONT
+
+
+def _ensure_debian_package(executable: str, package: str, *, log: bool) -> Path:
+    found = shutil.which(executable)
+    if found:
+        return Path(found)
+    _apt_install(package, log=log)
     found = shutil.which(executable) or (f"/usr/bin/{executable}" if Path(f"/usr/bin/{executable}").exists() else None)
     if found is None:
         raise RuntimeError(f"{package} was installed but no `{executable}` executable was found")

@@ -44,11 +44,11 @@ class BrowserServer:
 
 
 class Browser:
-    """A browser context (a profile of its own) on a running `BrowserServer`."""
+    """A browser context (a profile of its own) on a running `BrowserServer`, whose language is `locale`."""
 
-    def __init__(self, server: BrowserServer) -> None:
+    def __init__(self, server: BrowserServer, locale: str = "en-US") -> None:
         self._process = subprocess.Popen(
-            ["node", str(DRIVER), "drive", "--endpoint", server.endpoint],
+            ["node", str(DRIVER), "drive", "--endpoint", server.endpoint, "--locale", locale],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -141,6 +141,7 @@ class Tab:
         return str(self._call("focused"))
 
     def viewport(self, width: int, height: int) -> None:
+        """The window's inner size (a new tab has 1440 x 900)."""
         self._call("viewport", width=width, height=height)
 
 

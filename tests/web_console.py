@@ -45,7 +45,7 @@ def shot(tab: Tab, name: str) -> None:
 
 def sign_in(tab: Tab, web: Web, username: str, password: str = PASSWORD, *, path: str = "/vms") -> None:
     tab.goto(web.url + path)
-    tab.wait("text=Sign in to NovaSphere")
+    tab.wait("#username")  # the sign-in form, in either language
     tab.fill("#username", username)
     tab.fill("#password", password)
     tab.click("button[type=submit]")

@@ -3,8 +3,8 @@
 //
 //   node driver.mjs serve --accept-spki <base64 SHA-256 of a server key>
 //       launches chromium, prints {"wsEndpoint": ...}, and keeps it running until standard input closes;
-//   node driver.mjs drive --endpoint <wsEndpoint>
-//       connects, opens a context, then answers one JSON command per line of standard input with one JSON line:
+//   node driver.mjs drive --endpoint <wsEndpoint> [--locale <BCP 47 tag, default en-US>]
+//       connects, opens a context (its navigator.language and Accept-Language are the locale), then answers one JSON command per line of standard input with one JSON line:
 //       {"op": "open"} -> {"tab": n}; {"op": "goto"|"reload"|"fill"|"click"|"press"|"wait"|"text"|"count"|"url"|
 //       "screenshot"|"evaluate"|"problems"|"axe"|"key"|"type"|"focused"|"viewport", "tab": n, ...} -> {"ok": true, "value": ...}
 //       or {"ok": false, "error"}.
@@ -19,6 +19,7 @@ const { positionals, values: options } = parseArgs({
   options: {
     "accept-spki": { type: "string", default: "" },
     endpoint: { type: "string", default: "" },
+    locale: { type: "string", default: "en-US" },
   },
 });
 
@@ -42,7 +43,7 @@ if (positionals[0] === "serve") {
   });
 } else if (positionals[0] === "drive") {
   const browser = await chromium.connect(options.endpoint);
-  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: "en-US" });
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: options.locale });
   // A CSP violation reported with where it came from (chromium's console message does not say).
   await context.addInitScript(() => {
     document.addEventListener("securitypolicyviolation", (e) => {
@@ -77,6 +78,7 @@ if (positionals[0] === "serve") {
     url: async (tab) => tab.url(),
     screenshot: async (tab, { path }) => void (await tab.screenshot({ path, fullPage: true })),
     evaluate: async (tab, { expression }) => await tab.evaluate(expression),
+    viewport: async (tab, { width, height }) => void (await tab.setViewportSize({ width, height })),
     problems: async () => problems.splice(0),
     // axe-core's WCAG 2.1 A/AA rules on the page as it is now (open dialogs included): the serious and critical
     // violations, each with the elements it found.
@@ -98,7 +100,6 @@ if (positionals[0] === "serve") {
         const name = e.getAttribute("aria-label") || e.textContent?.trim().slice(0, 60) || "";
         return `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ""} ${name}`.trim();
       }),
-    viewport: async (tab, { width, height }) => void (await tab.setViewportSize({ width, height })),
   };
 
   const lines = createInterface({ input: process.stdin });

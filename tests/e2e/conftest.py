@@ -41,8 +41,9 @@ def browser_server(stack: devstack.Stack) -> Iterator[BrowserServer]:
 
 @pytest.fixture
 def browser(browser_server: BrowserServer, request: pytest.FixtureRequest) -> Iterator[Browser]:
-    """A fresh profile; at the end, each of its tabs as the test left it (test-artifacts/web/<test>-end-<n>.png)."""
-    opened = Browser(browser_server)
+    """A fresh profile; at the end, each of its tabs as the test left it (test-artifacts/web/<test>-end-<n>.png).
+    Its language is en-US, or the one a test gives: `@pytest.mark.parametrize("browser", ["zh-CN"], indirect=True)`."""
+    opened = Browser(browser_server, getattr(request, "param", "en-US"))
     try:
         yield opened
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

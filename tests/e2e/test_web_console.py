@@ -131,7 +131,8 @@ def test_a_reload_keeps_the_session_two_tabs_share_it_and_signing_out_ends_it(
     second.wait("[data-testid=live] >> text=Live")
     shot(second, "second-tab")
 
-    first.click("button:has-text('Sign out')")
+    first.click("[data-testid=user-menu]")  # who, the tenant, and signing out
+    first.click(".ant-dropdown-menu-item >> text=Sign out")
     first.wait("text=Sign in to NovaSphere")
     second.reload()
     second.wait("text=Sign in to NovaSphere")  # the session ended on the server, not just in one tab

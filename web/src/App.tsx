@@ -1,9 +1,13 @@
 // Routes, and the gate in front of them: a reload restores the session from the refresh cookie before anything
 // that needs it renders; without one, the sign-in page (which returns to where the user was going).
-import { Button, Layout, Space, Spin, Typography } from "antd";
+import { LogoutOutlined, MenuOutlined, UserOutlined } from "@ant-design/icons";
+import { Button, Dropdown, Grid, Layout, Menu, Spin, type MenuProps } from "antd";
 import { lazy, Suspense, useEffect, useState, type ReactNode } from "react";
-import { Navigate, Route, Routes, useLocation, useNavigate } from "react-router";
+import { useTranslation } from "react-i18next";
+import { Link, Navigate, Route, Routes, useLocation, useNavigate } from "react-router";
 import { onSessionChange, refresh, session, signOut, type Session } from "./api/session";
+import { LanguageSwitch } from "./components/LanguageSwitch";
+import { useDocumentTitle } from "./i18n/useDocumentTitle";
 import { SignIn } from "./pages/SignIn";
 import { VmDetail } from "./pages/VmDetail";
 import { VmList } from "./pages/VmList";
@@ -19,7 +23,16 @@ const Overview = lazy(() => import("./pages/Overview").then((m) => ({ default: m
 const ApiKeys = lazy(() => import("./pages/ApiKeys").then((m) => ({ default: m.ApiKeys })));
 const Admin = lazy(() => import("./pages/Admin").then((m) => ({ default: m.Admin })));
 
+/** The shell's sections: path, message key, and the permissions of which one is needed to see it (none: all). */
+const SECTIONS: { path: string; label: string; anyOf?: string[] }[] = [
+  { path: "/vms", label: "shell.nav.vms" },
+  { path: "/overview", label: "shell.nav.overview" },
+  { path: "/api-keys", label: "shell.nav.apiKeys" },
+  { path: "/admin", label: "shell.nav.admin", anyOf: ["admin", "tenant:manage", "user:manage", "role:manage", "binding:manage"] },
+];
+
 export function App() {
+  const { t } = useTranslation();
   const location = useLocation();
   const [current, setCurrent] = useState<Session | null>(session());
   const [restoring, setRestoring] = useState(current === null);
@@ -37,7 +50,7 @@ export function App() {
   if (restoring) {
     return (
       <div className="centered">
-        <Spin size="large" aria-label="Loading" />
+        <Spin size="large" aria-label={t("common.loading")} />
       </div>
     );
   }
@@ -67,40 +80,82 @@ function Guarded({ session: current, children }: { session: Session | null; chil
 }
 
 function Shell({ session: current, children }: { session: Session; children: ReactNode }) {
-  const navigate = useNavigate();
+  const { t } = useTranslation();
+  const location = useLocation();
+  const wide = Grid.useBreakpoint().lg ?? true; // below 992 px the sections fold into one menu button
   const username = current.identity.username;
   useEffect(() => {
     const stop = new AbortController();
     void followOpenTasks(stop.signal);
     return () => stop.abort();
   }, [username]);
-  const [leaving, setLeaving] = useState(false);
+  const permissions = current.identity.permissions;
+  const sections = SECTIONS.filter((s) => !s.anyOf || s.anyOf.some((p) => permissions.includes(p)));
+  const here = sections.find((s) => location.pathname === s.path || location.pathname.startsWith(`${s.path}/`));
+  useDocumentTitle(t(here?.label ?? "shell.nav.vms"));
+  const items: MenuProps["items"] = sections.map((s) => ({ key: s.path, label: <Link to={s.path}>{t(s.label)}</Link> }));
+  const selected = here ? [here.path] : [];
   return (
     <Layout className="shell">
+      <a className="skip-link" href="#content">
+        {t("shell.skipToContent")}
+      </a>
       <Layout.Header className="shell-header">
-        <Typography.Title level={4} className="brand">
-          NovaSphere
-        </Typography.Title>
-        <Space>
-          <Typography.Text className="who" data-testid="who">
-            {current.identity.username} · {current.identity.tenantId}
-          </Typography.Text>
-          <Button
-            loading={leaving}
-            onClick={() => {
-              setLeaving(true);
-              void signOut().finally(() => navigate("/signin", { replace: true }));
-            }}
-          >
-            Sign out
-          </Button>
-        </Space>
+        <Link to="/vms" className="brand">
+          {t("shell.product")}
+        </Link>
+        <nav aria-label={t("shell.navigation")} className="shell-nav">
+          {wide ? (
+            // the links are the tab stops (the list itself is not one: no extra stop before them)
+            <Menu mode="horizontal" selectedKeys={selected} items={items} tabIndex={-1} />
+          ) : (
+            <Dropdown menu={{ items, selectedKeys: selected }} trigger={["click"]} autoFocus>
+              <Button type="text" icon={<MenuOutlined />} aria-label={t("shell.openNavigation")} data-testid="nav-menu" />
+            </Dropdown>
+          )}
+        </nav>
+        <LanguageSwitch />
+        <UserMenu session={current} />
       </Layout.Header>
-      <Layout.Content className="shell-content">
-        <Suspense fallback={<Spin aria-label="Loading" />}>{children}</Suspense>
-      </Layout.Content>
       <OperationsPanel />
+      <Layout.Content id="content" tabIndex={-1} className="shell-content">
+        <Suspense fallback={<Spin aria-label={t("common.loading")} />}>{children}</Suspense>
+      </Layout.Content>
     </Layout>
+  );
+}
+
+/** Who is signed in, in which tenant, and signing out. */
+function UserMenu({ session: current }: { session: Session }) {
+  const { t } = useTranslation();
+  const navigate = useNavigate();
+  const [leaving, setLeaving] = useState(false);
+  const { username, tenantId } = current.identity;
+  const items: MenuProps["items"] = [
+    { key: "who", label: t("shell.signedInAs", { username }), disabled: true },
+    { key: "tenant", label: t("shell.tenant", { tenant: tenantId }), disabled: true },
+    { type: "divider" },
+    { key: "sign-out", label: t("shell.signOut"), icon: <LogoutOutlined />, "data-testid": "sign-out" },
+  ];
+  const onClick: MenuProps["onClick"] = ({ key }) => {
+    if (key !== "sign-out") return;
+    setLeaving(true);
+    void signOut().finally(() => navigate("/signin", { replace: true }));
+  };
+  return (
+    <Dropdown menu={{ items, onClick }} trigger={["click"]} autoFocus>
+      <Button
+        type="text"
+        icon={<UserOutlined />}
+        loading={leaving}
+        data-testid="user-menu"
+        className="user-menu"
+      >
+        <span className="who" data-testid="who">
+          {username} · {tenantId}
+        </span>
+      </Button>
+    </Dropdown>
   );
 }
 

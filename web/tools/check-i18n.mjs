@@ -83,6 +83,7 @@ function sources(directory) {
 }
 
 function visibleLiteral(node) {
+  if (ts.isStringLiteral(node) && looksLikeKey(node.text)) return false; // a message key, checked as such
   if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node)) return LETTER.test(node.text);
   if (ts.isTemplateExpression(node)) {
     return LETTER.test(node.head.text) || node.templateSpans.some((span) => LETTER.test(span.literal.text));

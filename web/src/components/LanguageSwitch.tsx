@@ -12,6 +12,7 @@ export function LanguageSwitch() {
     <Select<Language>
       aria-label={t("common.language")}
       data-testid="language"
+      className="language-switch"
       value={i18n.language as Language}
       onChange={chooseLanguage}
       suffixIcon={<GlobalOutlined />}

@@ -64,7 +64,7 @@ export function OperationsPanel() {
             >
               <div className="operation">
                 <Typography.Text strong>
-                  {t(OPERATION_KEYS[task.operation])} {task.namespace}/{task.name}
+                  {t(OPERATION_KEYS[task.operation])} {task.name ? `${task.namespace}/${task.name}` : task.namespace}
                 </Typography.Text>{" "}
                 <Typography.Text type="secondary">{t(TASK_STATE_KEYS[task.state])}</Typography.Text>
                 <Progress

@@ -327,7 +327,14 @@ export function SpecSections({ namespace, existing }: { namespace: string; exist
                   </Space>
                   <Space wrap align="start">
                     <Form.Item label={t("form.addresses")} name={[row.name, "ipConfig", "mode"]}>
-                      <Select style={{ width: 120 }} options={[{ value: "", label: t("form.noAddresses") }, ...choices(["dhcp", "static"])]} />
+                      <Select
+                        style={{ width: 120 }}
+                        options={[
+                          { value: "", label: t("form.noAddresses") },
+                          { value: "dhcp", label: t("form.dhcp") },
+                          { value: "static", label: t("form.staticAddress") },
+                        ]}
+                      />
                     </Form.Item>
                     <Form.Item label={t("form.address")} name={[row.name, "ipConfig", "address"]}>
                       <Input style={{ width: 160 }} placeholder="192.168.1.10/24" />

@@ -13,7 +13,6 @@ import { placeViolations } from "../api/violations";
 import { createCommand, wukongYaml } from "../cli/vmctl";
 import { CopyAsCli } from "../components/CopyAsCli";
 import { parseKeyValues, SpecSections, specFieldName, specFieldsOf, toSpec, type SpecFields } from "../components/SpecForm";
-import { useDocumentTitle } from "../i18n/useDocumentTitle";
 
 type Fields = { namespace: string; name: string; labels: string; spec: SpecFields };
 
@@ -21,7 +20,6 @@ const CHECK_DELAY_MS = 600;
 
 export function VmCreate() {
   const { t } = useTranslation();
-  useDocumentTitle(t("form.newVm"));
   const [form] = Form.useForm<Fields>();
   const navigate = useNavigate();
   const [params] = useSearchParams();

@@ -20,7 +20,6 @@ import { MetricsCard } from "../components/metrics/MetricsCard";
 import { LiveTag } from "../components/LiveTag";
 import { PowerBadge } from "../components/PowerBadge";
 import { formatDateTime, formatNumber } from "../i18n/format";
-import { useDocumentTitle } from "../i18n/useDocumentTitle";
 import { getCommand, wukongYaml } from "../cli/vmctl";
 import { CopyAsCli } from "../components/CopyAsCli";
 
@@ -29,7 +28,6 @@ const DETAIL_REREAD_MS = 1_000;
 export function VmDetail() {
   const { t } = useTranslation();
   const { namespace = "", name = "" } = useParams();
-  useDocumentTitle(name);
   const queries = useQueryClient();
   const key = ["wukong", namespace, name];
   const wukong = useQuery({ queryKey: key, queryFn: ({ signal }) => wukongClient.getWukong({ namespace, name }, { signal }) });

@@ -21,7 +21,6 @@ import {
   toSpec,
   type SpecFields,
 } from "../components/SpecForm";
-import { useDocumentTitle } from "../i18n/useDocumentTitle";
 import { editCommand } from "../cli/vmctl";
 import { CopyAsCli } from "../components/CopyAsCli";
 
@@ -69,7 +68,6 @@ function apply(base: Wukong, fields: Fields): Wukong {
 export function VmEdit() {
   const { t } = useTranslation();
   const { namespace = "", name = "" } = useParams();
-  useDocumentTitle(t("form.editTitle", { name }));
   const navigate = useNavigate();
   const queries = useQueryClient();
   const [form] = Form.useForm<Fields>();

@@ -22,7 +22,6 @@ import { LiveTag } from "../components/LiveTag";
 import type { Session } from "../api/session";
 import { POWER_STATE_FILTERS, PowerBadge } from "../components/PowerBadge";
 import { formatDateTime, formatNumber } from "../i18n/format";
-import { useDocumentTitle } from "../i18n/useDocumentTitle";
 
 type ListRequest = MessageInitShape<typeof ListWukongsRequestSchema>;
 
@@ -49,7 +48,6 @@ const SORT_KEYS: Partial<Record<Column, SortField>> = {
 
 export function VmList({ session }: { session: Session }) {
   const { t, i18n } = useTranslation();
-  useDocumentTitle(t("vms.title"));
   const [params, setParams] = useSearchParams();
   const view = readListState(params);
   const update = (change: Partial<ListState>) =>

@@ -124,6 +124,10 @@ class Tab:
     def evaluate(self, expression: str) -> Any:
         return self._call("evaluate", expression=expression)
 
+    def viewport(self, width: int, height: int) -> None:
+        """Resizes the page's viewport (e.g. to check a page at a tablet's 768 px)."""
+        self._call("viewport", width=width, height=height)
+
 
 def _end(process: subprocess.Popen[str]) -> None:
     """Closing standard input tells the driver to close what it opened and exit."""

@@ -76,6 +76,7 @@ if (positionals[0] === "serve") {
     screenshot: async (tab, { path }) => void (await tab.screenshot({ path, fullPage: true })),
     evaluate: async (tab, { expression }) => await tab.evaluate(expression),
     problems: async () => problems.splice(0),
+    viewport: async (tab, { width, height }) => void (await tab.setViewportSize({ width, height })),
   };
 
   const lines = createInterface({ input: process.stdin });

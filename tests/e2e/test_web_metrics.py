@@ -31,6 +31,7 @@ from tests.web_browser import Browser, Tab
 from tests.web_console import Web, open_signed_in, shot
 
 TIMEOUT = 30.0
+TABLET = (768, 1024)
 ROW = ".ant-table-tbody tr.ant-table-row"
 DIALOG = ".ant-modal:has(#access-create)"
 
@@ -77,6 +78,11 @@ def links(tab: Tab, scope: str) -> list[tuple[str, str]]:
         ".map((a) => [a.textContent, a.getAttribute('href')])"
     )
     return [(str(text), str(href)) for text, href in found]
+
+
+def fits_its_width(tab: Tab) -> bool:
+    """Whether the page needs no horizontal scrolling (wide tables scroll inside their own box)."""
+    return bool(tab.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
 def chart_points(tab: Tab, chart: str) -> int:
@@ -185,6 +191,8 @@ def test_the_metrics_charts_gain_points_and_say_not_running_after_a_stop(
     summary = tab.text("[data-testid=metrics-summary]")
     assert "of 2 vCPUs" in summary
     shot(tab, "vm-detail-metrics")
+    tab.viewport(*TABLET)
+    # the rest at a tablet's width (the page as a whole is wider there: the events table, not these cards, holds it)
 
     grpc_direct.StopWukong(service_pb2.StopWukongRequest(namespace=namespace, name="busy", force=True))
     tab.wait("[data-testid=metrics-state][data-state=NOT_RUNNING]", ms=int(TIMEOUT * 1000))
@@ -195,7 +203,7 @@ def test_the_metrics_charts_gain_points_and_say_not_running_after_a_stop(
     assert tab.text("[data-testid=metrics-samples]") == str(held)
     summary = tab.text("[data-testid=metrics-summary]")
     assert summary.count("Not running") == 4  # CPU, memory, network, disk
-    shot(tab, "vm-detail-metrics-not-running")
+    shot(tab, "vm-detail-metrics-not-running-768")
 
 
 def _wukong(namespace: str, name: str, cpu: int, memory: str, kind: str) -> dict[str, Any]:
@@ -265,10 +273,10 @@ def test_the_overview_counts_the_namespaces_vms_by_state_and_their_resources_aga
         "0",  # changing state
         "8",  # vCPUs requested: 1 + 2 + 4 + 1
         "3",  # allocated: the running ones
-        "0.3 of 10 used",
+        "0.3 / 10",  # quota used / limit
         "6 GiB",  # memory requested: 1 + 2 + 2 + 1
         "3 GiB",
-        "3.5 GiB of 20 GiB used",
+        "3.5 GiB / 20 GiB",
     ]
     # this page's API replica follows the cluster on its own: the page reads again every 10 s until it agrees
     kube_helpers.eventually(
@@ -278,3 +286,6 @@ def test_the_overview_counts_the_namespaces_vms_by_state_and_their_resources_aga
     tab.wait("[data-testid=overview-power-chart][data-points]")
     assert chart_points(tab, "overview-power-chart") > 0
     shot(tab, "overview")
+    tab.viewport(*TABLET)
+    kube_helpers.eventually(lambda: fits_its_width(tab), timeout=5, what="the overview to fit 768 px")
+    shot(tab, "overview-768")

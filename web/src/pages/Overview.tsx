@@ -4,7 +4,7 @@
 import type { NamespaceStats, UsageStats } from "@gen/novasphere/v1/stats_service_pb";
 import { ReloadOutlined } from "@ant-design/icons";
 import { useQuery } from "@tanstack/react-query";
-import { Alert, Button, Card, Col, Row, Skeleton, Statistic, Table, Typography } from "antd";
+import { Alert, Button, Card, Col, Flex, Row, Skeleton, Statistic, Table, Typography } from "antd";
 import type { ColumnsType } from "antd/es/table";
 import { BarChart } from "echarts/charts";
 import type { HTMLAttributes } from "react";
@@ -41,8 +41,8 @@ export function Overview() {
   const namespaces = stats.data?.namespaces ?? [];
   const total = stats.data?.total;
   return (
-    <div className="detail-grid">
-      <div className="toolbar">
+    <Flex vertical gap="middle">
+      <Flex wrap gap="small" align="center">
         <Typography.Title level={3} style={{ margin: 0 }}>
           {t("overview.title")}
         </Typography.Title>
@@ -52,7 +52,7 @@ export function Overview() {
         {stats.dataUpdatedAt > 0 && (
           <Typography.Text type="secondary">{t("overview.updated", { time: formatTime(new Date(stats.dataUpdatedAt)) })}</Typography.Text>
         )}
-      </div>
+      </Flex>
       {stats.error && <Alert type="error" showIcon title={t("overview.readFailed")} description={problem(stats.error).message} />}
       {!total ? (
         !stats.error && <Skeleton active />
@@ -79,51 +79,45 @@ export function Overview() {
           <NamespaceTable namespaces={namespaces} total={total} />
         </>
       )}
-    </div>
+    </Flex>
   );
 }
 
 function Totals({ usage }: { usage: UsageStats }) {
   const { t } = useTranslation();
+  const count = (value: number) => formatNumber(value);
   return (
     <Card size="small" data-testid="overview-totals">
-      <Row gutter={[24, 16]}>
-        <Col xs={12} sm={8} lg={3}>
-          <Statistic title={t("overview.vms")} value={usage.vms} formatter={(v) => formatNumber(Number(v))} />
-        </Col>
+      <Flex wrap gap="middle" justify="space-between">
+        <Statistic title={t("overview.vms")} value={count(usage.vms)} />
         {POWER_STATES.map((state) => (
-          <Col key={state} xs={12} sm={8} lg={3}>
-            <Statistic
-              title={t(`overview.states.${state}`)}
-              value={usage[state]}
-              formatter={(v) => formatNumber(Number(v))}
-              styles={{ content: { color: usage[state] ? POWER_COLORS[state] : undefined } }}
-            />
-          </Col>
+          <Statistic
+            key={state}
+            title={t(`overview.states.${state}`)}
+            value={count(usage[state])}
+            styles={{ content: { color: usage[state] ? POWER_COLORS[state] : undefined } }}
+          />
         ))}
-        <Col xs={12} sm={8} lg={3}>
-          <Statistic
-            title={t("overview.vcpuAllocatedOfRequested")}
-            value={t("overview.ofTotal", { part: formatNumber(usage.vcpuAllocated), whole: formatNumber(usage.vcpuTotal) })}
-          />
-        </Col>
-        <Col xs={24} sm={16} lg={6}>
-          <Statistic
-            title={t("overview.memoryAllocatedOfRequested")}
-            value={t("overview.ofTotal", {
-              part: formatGiB(Number(usage.memoryMbAllocated) * MIB),
-              whole: formatGiB(Number(usage.memoryMbTotal) * MIB),
-            })}
-          />
-        </Col>
-      </Row>
+        <Statistic
+          title={t("overview.vcpuAllocatedOfRequested")}
+          value={t("overview.ofTotal", { part: count(usage.vcpuAllocated), whole: count(usage.vcpuTotal) })}
+        />
+        <Statistic
+          title={t("overview.memoryAllocatedOfRequested")}
+          value={t("overview.ofTotal", {
+            part: formatGiB(Number(usage.memoryMbAllocated) * MIB),
+            whole: formatGiB(Number(usage.memoryMbTotal) * MIB),
+          })}
+        />
+      </Flex>
     </Card>
   );
 }
 
-/** Bars per namespace need this much height each, so that many namespaces stay legible. */
-function chartHeight(namespaces: number, perNamespace: number): number {
-  return 90 + Math.max(1, namespaces) * perNamespace;
+/** Each namespace's bars need this much height, so that many namespaces stay legible; the three charts side by
+ * side are as high as each other. */
+function chartHeight(namespaces: number): number {
+  return 90 + Math.max(1, namespaces) * 48;
 }
 
 function PowerChart({ namespaces }: { namespaces: NamespaceStats[] }) {
@@ -142,7 +136,7 @@ function PowerChart({ namespaces }: { namespaces: NamespaceStats[] }) {
       data: namespaces.map((n) => n.usage?.[state] ?? 0),
     })),
   };
-  return <EChart option={option} height={chartHeight(namespaces.length, 28)} label={t("overview.charts.powerLabel")} testId="overview-power-chart" />;
+  return <EChart option={option} height={chartHeight(namespaces.length)} label={t("overview.charts.powerLabel")} testId="overview-power-chart" />;
 }
 
 function ResourceChart({ namespaces, resource }: { namespaces: NamespaceStats[]; resource: "vcpu" | "memory" }) {
@@ -181,7 +175,7 @@ function ResourceChart({ namespaces, resource }: { namespaces: NamespaceStats[];
   return (
     <EChart
       option={option}
-      height={chartHeight(namespaces.length, 48)}
+      height={chartHeight(namespaces.length)}
       label={t(resource === "vcpu" ? "overview.charts.vcpuLabel" : "overview.charts.memoryLabel")}
       testId={`overview-${resource}-chart`}
     />
@@ -212,7 +206,7 @@ function NamespaceTable({ namespaces, total }: { namespaces: NamespaceStats[]; t
         { key: "vcpuAllocated", title: t("overview.resources.allocated"), align: "right", render: (_, n) => formatNumber(n.usage?.vcpuAllocated ?? 0) },
         {
           key: "vcpuQuota",
-          title: t("overview.resources.quota"),
+          title: t("overview.resources.quotaUsedOfHard"),
           align: "right",
           render: (_, n) => (n.quota ? quota(Number(n.quota.cpuUsedMillis), Number(n.quota.cpuHardMillis), cores) : "—"),
         },
@@ -226,7 +220,7 @@ function NamespaceTable({ namespaces, total }: { namespaces: NamespaceStats[]; t
         { key: "memoryAllocated", title: t("overview.resources.allocated"), align: "right", render: (_, n) => gib(Number(n.usage?.memoryMbAllocated ?? 0)) },
         {
           key: "memoryQuota",
-          title: t("overview.resources.quota"),
+          title: t("overview.resources.quotaUsedOfHard"),
           align: "right",
           render: (_, n) => (n.quota ? quota(Number(n.quota.memoryUsedMb), Number(n.quota.memoryHardMb), gib) : "—"),
         },

@@ -7,13 +7,15 @@ import { useTranslation } from "react-i18next";
 
 /** Guest ports that usually speak TLS: their link opens with https. */
 const TLS_PORTS = new Set([443, 8443, 6443, 9443]);
+/** An address stays on one line: a narrow column must not break it at a digit. */
+const NO_BREAK = { whiteSpace: "nowrap" } as const;
 
 export function AccessAddress({ port }: { port: AccessPort }) {
   const { t } = useTranslation();
   if (!port.accessAddr) return <Tag>{t("access.pending")}</Tag>;
   if (port.protocol === "UDP") {
     return (
-      <Typography.Text code copyable={{ text: port.accessAddr }}>
+      <Typography.Text code copyable={{ text: port.accessAddr }} style={NO_BREAK}>
         {port.accessAddr}
       </Typography.Text>
     );
@@ -26,6 +28,7 @@ export function AccessAddress({ port }: { port: AccessPort }) {
       rel="noopener noreferrer"
       title={t("access.open", { address: port.accessAddr })}
       data-testid="access-address"
+      style={NO_BREAK}
     >
       {port.accessAddr}
     </Typography.Link>

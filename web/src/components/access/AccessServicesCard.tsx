@@ -57,6 +57,7 @@ export function AccessServicesCard({ wukong }: { wukong: Wukong }) {
       title={t("access.title")}
       size="small"
       data-testid="access-services"
+      style={{ minWidth: 0 }} // the detail page's grid would otherwise widen to the table's full width
       extra={
         mayManage && (
           <Button size="small" type="primary" onClick={() => setCreating(true)}>

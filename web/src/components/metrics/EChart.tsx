@@ -12,7 +12,9 @@ echarts.use([GridComponent, LegendComponent, TooltipComponent, CanvasRenderer]);
 export { echarts };
 export type ChartOption = echarts.EChartsCoreOption;
 
-/** `label`: the chart's accessible name (the chart is an image to assistive technology; give a text summary beside
+/** The container hides what overflows it: the canvas keeps its last size until the resize observer sees the new
+ * one, and must not hold a shrinking layout open meanwhile.
+ * `label`: the chart's accessible name (the chart is an image to assistive technology; give a text summary beside
  * it). The container's `data-points` counts the data points the chart holds, for the tests. */
 export function EChart({ option, label, height, testId }: { option: ChartOption; label: string; height: number; testId?: string }) {
   const container = useRef<HTMLDivElement>(null);
@@ -44,7 +46,7 @@ export function EChart({ option, label, height, testId }: { option: ChartOption;
     chart.current?.resize();
   }, [height]);
 
-  return <div ref={container} role="img" aria-label={label} style={{ width: "100%", height }} data-testid={testId} />;
+  return <div ref={container} role="img" aria-label={label} style={{ width: "100%", minWidth: 0, overflow: "hidden", height }} data-testid={testId} />;
 }
 
 /** The data points the chart holds (a gap, null, is none). */

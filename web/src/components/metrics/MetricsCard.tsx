@@ -18,7 +18,7 @@ export function MetricsCard({ wukong }: { wukong: Wukong }) {
   const samples = points.filter((point) => point.cpuPercent !== null).length;
   const stateName = latest ? MetricsState[latest.state] : "";
   return (
-    <Card title={t("metrics.title")} size="small" data-testid="metrics" extra={<ConnectionTag connection={connection} />}>
+    <Card title={t("metrics.title")} size="small" data-testid="metrics" style={{ minWidth: 0 }} extra={<ConnectionTag connection={connection} />}>
       {latest && latest.state !== MetricsState.AVAILABLE && (
         <Alert
           type={latest.state === MetricsState.UNAVAILABLE ? "warning" : "info"}

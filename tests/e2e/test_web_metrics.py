@@ -7,6 +7,7 @@ and resources per namespace for VMs made in known states. Screenshots in test-ar
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,19 +15,22 @@ import grpc
 import kubernetes.client
 import pytest
 
-from devcluster import procs
+from devcluster import accounts, procs
 from devcluster import stack as devstack
 from novasphere.v1 import access_service_pb2 as access_pb2
 from novasphere.v1 import stats_service_pb2 as stats_pb2
+from novasphere.v1 import wukong_pb2
 from novasphere.v1 import wukong_service_pb2 as service_pb2
 from novasphere.v1.access_service_pb2_grpc import AccessServiceStub
 from novasphere.v1.stats_service_pb2_grpc import StatsServiceStub
 from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
 from sim import faults
 from tests import kube_helpers
+from tests.conftest import TENANT
 from tests.e2e.conftest import BOOKMARK_SECONDS
-from tests.e2e.test_auth import SECURE_ENV
-from tests.e2e.test_tasks import running_wukong
+from tests.e2e.test_auth import PASSWORD, SECURE_ENV
+from tests.e2e.test_tasks import Power, running_wukong, wait_power
+from tests.e2e.test_wukong_api import create
 from tests.web_browser import Browser, Tab
 from tests.web_console import Web, open_signed_in, shot
 
@@ -171,6 +175,56 @@ def test_an_access_service_made_in_the_dialog_is_listed_as_links_and_deleted_aft
     assert not access.ListAccessServices(access_pb2.ListAccessServicesRequest(namespace=namespace, name="web")).services
 
 
+@pytest.fixture
+def viewer(kube: kubernetes.client.ApiClient) -> Iterator[str]:
+    name = f"web-viewer-{uuid.uuid4().hex[:8]}"
+    accounts.create_user(kube, name, PASSWORD, tenant=TENANT, role="viewer")
+    yield name
+    accounts.unbind(kube, name)
+
+
+def test_a_viewer_sees_the_access_services_and_their_addresses_but_no_action(
+    web: Web,
+    browser: Browser,
+    viewer: str,
+    namespace: str,
+    grpc_direct: WukongServiceStub,
+    access: AccessServiceStub,
+) -> None:
+    create(grpc_direct, namespace, "quiet", startStrategy={"autoStart": False})
+    wait_power(grpc_direct, namespace, "quiet", Power.STOPPED)
+    for kind, port in (("NodePort", 22), ("LoadBalancer", 443)):
+        access.CreateAccessService(
+            access_pb2.CreateAccessServiceRequest(
+                namespace=namespace, name="quiet", service_type=kind, ports=[access_pb2.PortSpec(port=port)]
+            )
+        )
+
+    def assigned() -> list[wukong_pb2.AccessServiceInfo] | None:
+        listed = access.ListAccessServices(access_pb2.ListAccessServicesRequest(namespace=namespace, name="quiet"))
+        return list(listed.services) if all(not s.pending for s in listed.services) else None
+
+    services = kube_helpers.eventually(assigned, timeout=TIMEOUT, what="the load balancer's address")
+    tab = open_signed_in(browser, web, viewer, path=detail_path(namespace, "quiet"))
+    tab.wait(f"[data-testid=access-services] {ROW} a[data-testid=access-address]")
+    kube_helpers.eventually(lambda: len(links(tab, "[data-testid=access-services]")) == 2, timeout=5, what="2 links")
+    scheme = {"NodePort": "http", "LoadBalancer": "https"}  # the guest's port 443 opens over TLS
+    assert sorted(links(tab, "[data-testid=access-services]")) == sorted(
+        (s.ports[0].access_addr, f"{scheme[s.type]}://{s.ports[0].access_addr}/") for s in services
+    )
+    assert any(s.ports[0].access_addr.startswith("127.0.2.") for s in services)  # the load balancer's own address
+    assert tab.count("[data-testid=access-services] button") == 0  # neither "Expose ports" nor "Delete"
+    assert tab.texts("[data-testid=access-services] thead th") == [
+        "Name",
+        "Type",
+        "Ports (service → guest)",
+        "Address",
+        "Created",
+    ]
+    tab.wait("[data-testid=metrics-state][data-state=NOT_RUNNING]")
+    shot(tab, "vm-detail-access-viewer")
+
+
 def test_the_metrics_charts_gain_points_and_say_not_running_after_a_stop(
     web: Web, browser: Browser, operator: str, namespace: str, grpc_direct: WukongServiceStub
 ) -> None:
@@ -289,3 +343,9 @@ def test_the_overview_counts_the_namespaces_vms_by_state_and_their_resources_aga
     tab.viewport(*TABLET)
     kube_helpers.eventually(lambda: fits_its_width(tab), timeout=5, what="the overview to fit 768 px")
     shot(tab, "overview-768")
+
+    tab.evaluate("localStorage.setItem('novasphere.language', 'zh-CN')")  # what the language switcher remembers
+    tab.reload()
+    tab.wait(f"{row} >> text=0.3 / 10")
+    assert tab.texts(".ant-table-thead th")[:3] == ["命名空间", "虚拟机", "运行中"]
+    shot(tab, "overview-zh-CN")

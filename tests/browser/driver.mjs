@@ -77,6 +77,8 @@ if (positionals[0] === "serve") {
     evaluate: async (tab, { expression }) => await tab.evaluate(expression),
     problems: async () => problems.splice(0),
     viewport: async (tab, { width, height }) => void (await tab.setViewportSize({ width, height })),
+    hover: async (tab, { selector, x, y }) =>
+      void (await tab.locator(selector).first().hover(x === undefined ? {} : { position: { x, y } })),
   };
 
   const lines = createInterface({ input: process.stdin });

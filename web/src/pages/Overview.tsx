@@ -29,6 +29,8 @@ const POWER_COLORS: Record<PowerCount, string> = {
   transitioning: "#13c2c2",
 };
 const MIB = 2 ** 20;
+/** Room for a tooltip listing the six power states, even with one namespace. */
+const MIN_CHART_HEIGHT = 220;
 
 export function Overview() {
   const { t } = useTranslation();
@@ -117,7 +119,7 @@ function Totals({ usage }: { usage: UsageStats }) {
 /** Each namespace's bars need this much height, so that many namespaces stay legible; the three charts side by
  * side are as high as each other. */
 function chartHeight(namespaces: number): number {
-  return 90 + Math.max(1, namespaces) * 48;
+  return Math.max(MIN_CHART_HEIGHT, 90 + namespaces * 48);
 }
 
 function PowerChart({ namespaces }: { namespaces: NamespaceStats[] }) {

@@ -4,15 +4,18 @@
 import type { AccessServiceInfo, Wukong } from "@gen/novasphere/v1/wukong_pb";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { Alert, App, Button, Card, Empty, Space, Table, Typography } from "antd";
-import { useState } from "react";
+import { lazy, Suspense, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { accessClient } from "../../api/clients";
 import { problem } from "../../api/errors";
 import { session } from "../../api/session";
 import { formatDateTime } from "../../i18n/format";
 import { AccessAddress } from "./AccessAddresses";
-import { CreateAccessServiceDialog } from "./CreateAccessServiceDialog";
 
+// The dialog (and the form controls only it uses) loads when first opened.
+const CreateAccessServiceDialog = lazy(() =>
+  import("./CreateAccessServiceDialog").then((m) => ({ default: m.CreateAccessServiceDialog })),
+);
 const MANAGE = "vm:access-service:manage";
 /** How often a pending load balancer's address is looked for. */
 const PENDING_REREAD_MS = 2_000;
@@ -129,15 +132,17 @@ export function AccessServicesCard({ wukong }: { wukong: Wukong }) {
         ]}
       />
       {creating && (
-        <CreateAccessServiceDialog
-          wukong={wukong}
-          onClose={() => setCreating(false)}
-          onCreated={(service) => {
-            setCreating(false);
-            void message.success(t("access.created", { name: service.name }));
-            void reread();
-          }}
-        />
+        <Suspense>
+          <CreateAccessServiceDialog
+            wukong={wukong}
+            onClose={() => setCreating(false)}
+            onCreated={(service) => {
+              setCreating(false);
+              void message.success(t("access.created", { name: service.name }));
+              void reread();
+            }}
+          />
+        </Suspense>
       )}
     </Card>
   );

@@ -66,7 +66,6 @@ export function CreateAccessServiceDialog(props: {
       cancelText={t("access.cancel")}
       okButtonProps={{ loading: busy, htmlType: "submit", form: FORM }}
       onCancel={props.onClose}
-      data-testid="access-create"
     >
       {errors.length > 0 && (
         <Alert type="error" showIcon title={t("access.form.failed")} description={errors.join(" ")} data-testid="access-create-error" />

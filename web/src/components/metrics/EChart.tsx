@@ -1,7 +1,7 @@
 // One Apache ECharts chart (canvas), sized to its container, for the overview page and the detail page's metrics. Only
 // the parts every chart here uses are registered here; each page registers its own chart types, so ECharts loads only
-// with the pages that draw charts. Tooltips are drawn on the canvas (richText): ECharts' HTML tooltips are markup with
-// style attributes, which the page's Content-Security-Policy refuses.
+// with the pages that draw charts. Tooltips are drawn on the canvas (richText), kept inside it: ECharts' HTML tooltips
+// are markup with style attributes, which the page's Content-Security-Policy refuses.
 import { GridComponent, LegendComponent, TooltipComponent } from "echarts/components";
 import * as echarts from "echarts/core";
 import { CanvasRenderer } from "echarts/renderers";
@@ -37,7 +37,7 @@ export function EChart({ option, label, height, testId }: { option: ChartOption;
   useEffect(() => {
     const made = chart.current;
     if (!made || !container.current) return;
-    const tooltip = { ...(option.tooltip as object | undefined), renderMode: "richText" };
+    const tooltip = { ...(option.tooltip as object | undefined), renderMode: "richText", confine: true };
     made.setOption({ animation: false, ...option, tooltip }, { replaceMerge: ["series"] });
     container.current.dataset.points = String(pointsOf(made.getOption()));
   }, [option]);

@@ -224,6 +224,13 @@ def test_a_viewer_sees_the_access_services_and_their_addresses_but_no_action(
     tab.wait("[data-testid=metrics-state][data-state=NOT_RUNNING]")
     shot(tab, "vm-detail-access-viewer")
 
+    tab.evaluate("localStorage.setItem('novasphere.language', 'zh-CN')")
+    tab.reload()
+    tab.wait("[data-testid=metrics-state] >> text=未运行：虚拟机运行时才有监控数据")
+    tab.wait(f"[data-testid=access-services] {ROW} a[data-testid=access-address]")
+    assert tab.texts("[data-testid=access-services] thead th")[:2] == ["名称", "类型"]
+    shot(tab, "vm-detail-access-viewer-zh-CN")
+
 
 def test_the_metrics_charts_gain_points_and_say_not_running_after_a_stop(
     web: Web, browser: Browser, operator: str, namespace: str, grpc_direct: WukongServiceStub

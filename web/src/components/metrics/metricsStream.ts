@@ -38,7 +38,9 @@ export function useMetricsStream(namespace: string, name: string): MetricsView {
     setView({ latest: null, points: [], connection: "connecting" });
     const received = (sample: WukongMetrics) =>
       setView((old) => ({ latest: sample, points: withPoint(old.points, pointOf(sample)), connection: "live" }));
-    const connection = (state: Connection) => setView((old) => ({ ...old, connection: state }));
+    // while the stream is down nothing is known: a gap, not a line from the last sample to the next
+    const connection = (state: Connection) =>
+      setView((old) => ({ ...old, points: withPoint(old.points, gapAt(Date.now())), connection: state }));
     void follow(namespace, name, abort.signal, received, connection);
     return () => abort.abort();
   }, [namespace, name]);
@@ -76,6 +78,10 @@ async function follow(
     const backoff = Math.min(MAX_BACKOFF_MS, 500 * 2 ** (failures - 1)) * (0.5 + Math.random() / 2);
     await new Promise((resolve) => setTimeout(resolve, backoff));
   }
+}
+
+function gapAt(time: number): MetricsPoint {
+  return { time, cpuPercent: null, memoryPercent: null, receivedBytes: null, sentBytes: null, readBytes: null, writtenBytes: null };
 }
 
 function pointOf(sample: WukongMetrics): MetricsPoint {

@@ -144,6 +144,10 @@ class Tab:
         """The window's inner size (a new tab has 1440 x 900)."""
         self._call("viewport", width=width, height=height)
 
+    def hover(self, selector: str, *, x: int | None = None, y: int | None = None) -> None:
+        """Moves the mouse over the element (at `x`, `y` inside it if given), e.g. to show a chart's tooltip."""
+        self._call("hover", selector=selector, x=x, y=y)
+
 
 def _end(process: subprocess.Popen[str]) -> None:
     """Closing standard input tells the driver to close what it opened and exit."""

@@ -100,6 +100,8 @@ if (positionals[0] === "serve") {
         const name = e.getAttribute("aria-label") || e.textContent?.trim().slice(0, 60) || "";
         return `${e.tagName.toLowerCase()}${e.id ? `#${e.id}` : ""} ${name}`.trim();
       }),
+    hover: async (tab, { selector, x, y }) =>
+      void (await tab.locator(selector).first().hover(x === undefined ? {} : { position: { x, y } })),
   };
 
   const lines = createInterface({ input: process.stdin });

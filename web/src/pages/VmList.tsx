@@ -16,6 +16,7 @@ import { problem } from "../api/errors";
 import { COLUMNS, PAGE_SIZES, readListState, writeListState, type Column, type ListState, type SortField } from "../api/listState";
 import { useLiveList } from "../api/liveList";
 import { OPERATION_KEYS } from "../api/operations";
+import { AccessAddresses } from "../components/access/AccessAddresses";
 import { Actions } from "../components/Actions";
 import { BATCH_ACTIONS, BatchDialog } from "../components/Batch";
 import { LiveTag } from "../components/LiveTag";
@@ -277,13 +278,7 @@ function tableColumns(view: ListState, t: TFunction): ColumnsType<Wukong> {
     image: { render: (_, w) => w.status?.image ?? "", ellipsis: true },
     node: { render: (_, w) => w.status?.node || "—" },
     ip: { render: (_, w) => w.status?.interfaces.find((i) => i.ipAddress)?.ipAddress || "—" },
-    access: {
-      render: (_, w) =>
-        w.serviceInfo
-          .flatMap((s) => s.ports.map((p) => p.accessAddr))
-          .filter(Boolean)
-          .join(", ") || "—",
-    },
+    access: { render: (_, w) => <AccessAddresses services={w.serviceInfo} /> },
     created: {
       render: (_, w) => formatDateTime(w.createTime),
     },

@@ -1,5 +1,6 @@
 // One client per service, all sharing the signed-in transport.
 import { createClient } from "@connectrpc/connect";
+import { AdminService } from "@gen/novasphere/v1/admin_service_pb";
 import { AuthService } from "@gen/novasphere/v1/auth_service_pb";
 import { CatalogService } from "@gen/novasphere/v1/catalog_service_pb";
 import { SshKeyService } from "@gen/novasphere/v1/ssh_key_service_pb";
@@ -10,6 +11,7 @@ import { transport } from "./transport";
 
 const signedIn = transport([withAccessToken]);
 
+export const adminClient = createClient(AdminService, signedIn);
 export const authClient = createClient(AuthService, signedIn);
 export const catalogClient = createClient(CatalogService, signedIn);
 export const sshKeyClient = createClient(SshKeyService, signedIn);

@@ -124,6 +124,10 @@ class Tab:
     def evaluate(self, expression: str) -> Any:
         return self._call("evaluate", expression=expression)
 
+    def viewport(self, width: int, height: int) -> None:
+        """Resizes the tab's viewport (e.g. to check a page at 768 px wide)."""
+        self._call("viewport", width=width, height=height)
+
 
 def _end(process: subprocess.Popen[str]) -> None:
     """Closing standard input tells the driver to close what it opened and exit."""

@@ -6,7 +6,7 @@
 //   node driver.mjs drive --endpoint <wsEndpoint>
 //       connects, opens a context, then answers one JSON command per line of standard input with one JSON line:
 //       {"op": "open"} -> {"tab": n}; {"op": "goto"|"reload"|"fill"|"click"|"press"|"wait"|"text"|"count"|"url"|
-//       "screenshot"|"evaluate"|"problems", "tab": n, ...} -> {"ok": true, "value": ...} or {"ok": false, "error"}.
+//       "screenshot"|"evaluate"|"problems"|"viewport", "tab": n, ...} -> {"ok": true, "value": ...} or {"ok": false, "error"}.
 // Selectors are playwright's (CSS, text=, role=, data-testid via [data-testid=...]).
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
@@ -76,6 +76,7 @@ if (positionals[0] === "serve") {
     screenshot: async (tab, { path }) => void (await tab.screenshot({ path, fullPage: true })),
     evaluate: async (tab, { expression }) => await tab.evaluate(expression),
     problems: async () => problems.splice(0),
+    viewport: async (tab, { width, height }) => void (await tab.setViewportSize({ width, height })),
   };
 
   const lines = createInterface({ input: process.stdin });

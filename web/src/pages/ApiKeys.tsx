@@ -46,7 +46,7 @@ export function ApiKeys() {
       key: "permissions",
       title: t("apikeys.permissions"),
       render: (_, k) => (
-        <Space size={[0, 4]} wrap style={{ maxWidth: 420 }}>
+        <Space size={[0, 4]} wrap style={{ maxWidth: 240 }}>
           {inPickerOrder(k.permissions).map((p) => (
             <Tag key={p} title={p}>
               {words(p)}
@@ -55,7 +55,8 @@ export function ApiKeys() {
         </Space>
       ),
     },
-    { key: "created", title: t("apikeys.created"), render: (_, k) => formatDateTime(k.createTime) },
+    // left out on narrow screens, where name, permissions, expiry and the button fill the width
+    { key: "created", title: t("apikeys.created"), render: (_, k) => formatDateTime(k.createTime), responsive: ["lg"] },
     { key: "expires", title: t("apikeys.expires"), render: (_, k) => <Expires apiKey={k} /> },
     {
       key: "actions",

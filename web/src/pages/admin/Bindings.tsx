@@ -12,6 +12,7 @@ import { problem } from "../../api/errors";
 import type { Session } from "../../api/session";
 import { beyondCaller, holds, USER_MANAGE } from "./access";
 import { ConfirmDialog, FormDialog } from "./dialogs";
+import { inPickerOrder, usePermissionWords } from "./PermissionPicker";
 import { BINDINGS, USERS, useBindings, useEditCache, useRoles, useUsers } from "./queries";
 
 type Dialog = { kind: "create" } | { kind: "delete"; binding: RoleBinding } | null;
@@ -125,6 +126,7 @@ function CreateBinding(props: { session: Session; onClose: () => void; onCreated
   const { t } = useTranslation();
   const { identity } = props.session;
   const [form] = Form.useForm<NewBinding>();
+  const words = usePermissionWords();
   const roles = useRoles();
   // Known users to pick from, for who may list them; anyone else types the name.
   const users = useUsers(holds(identity, USER_MANAGE));
@@ -160,9 +162,7 @@ function CreateBinding(props: { session: Session; onClose: () => void; onCreated
         rules={[{ required: true, message: t("admin.bindings.roleRequired") }]}
         extra={
           chosenRole && (
-            <Typography.Text type="secondary">
-              {permissionsOf(chosenRole).join(", ")}
-            </Typography.Text>
+            <Typography.Text type="secondary">{inPickerOrder(permissionsOf(chosenRole)).map(words).join(", ")}</Typography.Text>
           )
         }
       >
@@ -176,7 +176,7 @@ function CreateBinding(props: { session: Session; onClose: () => void; onCreated
           type="warning"
           showIcon
           data-testid="beyond-warning"
-          title={t("admin.bindings.beyond", { role: chosenRole, permissions: beyond.join(", ") })}
+          title={t("admin.bindings.beyondWarning", { permissions: beyond.join(", ") })}
         />
       )}
     </FormDialog>

@@ -35,7 +35,8 @@ export function Tenants({ session }: { session: Session }) {
       key: "namespaces",
       title: t("admin.tenants.namespaces"),
       render: (_, tenant) => (
-        <Space size={[0, 4]} wrap>
+        <Space size={[0, 4]} wrap style={{ maxWidth: 480 }}>
+          {tenant.namespaces.length === 0 && "—"}
           {tenant.namespaces.map((namespace) => (
             <Tag key={namespace} color={namespace === tenant.defaultNamespace ? "blue" : undefined}>
               {namespace === tenant.defaultNamespace ? t("admin.tenants.defaultNamespace", { namespace }) : namespace}

@@ -128,6 +128,10 @@ class Tab:
         """Resizes the tab's viewport (e.g. to check a page at 768 px wide)."""
         self._call("viewport", width=width, height=height)
 
+    def permit(self, *permissions: str) -> None:
+        """Grants the browser context permissions, e.g. clipboard-read to check what a copy button copied."""
+        self._call("permit", permissions=list(permissions))
+
 
 def _end(process: subprocess.Popen[str]) -> None:
     """Closing standard input tells the driver to close what it opened and exit."""

@@ -6,7 +6,7 @@
 //   node driver.mjs drive --endpoint <wsEndpoint>
 //       connects, opens a context, then answers one JSON command per line of standard input with one JSON line:
 //       {"op": "open"} -> {"tab": n}; {"op": "goto"|"reload"|"fill"|"click"|"press"|"wait"|"text"|"count"|"url"|
-//       "screenshot"|"evaluate"|"problems"|"viewport", "tab": n, ...} -> {"ok": true, "value": ...} or {"ok": false, "error"}.
+//       "screenshot"|"evaluate"|"problems"|"viewport"|"permit", "tab": n, ...} -> {"ok": true, "value": ...} or {"ok": false, "error"}.
 // Selectors are playwright's (CSS, text=, role=, data-testid via [data-testid=...]).
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
@@ -77,6 +77,7 @@ if (positionals[0] === "serve") {
     evaluate: async (tab, { expression }) => await tab.evaluate(expression),
     problems: async () => problems.splice(0),
     viewport: async (tab, { width, height }) => void (await tab.setViewportSize({ width, height })),
+    permit: async (_tab, { permissions }) => void (await context.grantPermissions(permissions)),
   };
 
   const lines = createInterface({ input: process.stdin });

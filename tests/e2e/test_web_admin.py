@@ -12,11 +12,14 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 
+import grpc
 import kubernetes.client
 import pytest
 
 from devcluster import accounts
 from devcluster import stack as devstack
+from novasphere.v1 import auth_service_pb2 as auth_pb2
+from novasphere.v1.auth_service_pb2_grpc import AuthServiceStub
 from tests import kube_helpers
 from tests.conftest import TENANT
 from tests.e2e.test_auth import PASSWORD
@@ -24,6 +27,7 @@ from tests.web_browser import Browser, BrowserServer, Tab
 from tests.web_console import Web, can_log_in, open_signed_in, shot, sign_in
 
 CURL_SECONDS = 10
+NEW_PASSWORD = "a different horse, battery staple"
 NARROW = 768
 REVOKED_WITHIN = 10.0
 """Seconds until every replica refuses a revoked key (its informer sees the Secret go)."""
@@ -94,6 +98,16 @@ def curl_wukongs(web: Web, ca_cert: str, key: str, namespace: str) -> tuple[int,
     return int(status), body
 
 
+def login_refusal(web: Web, username: str, password: str) -> grpc.StatusCode | None:
+    """How the API server refuses `username` logging in with `password` now; None when it lets them."""
+    with grpc.insecure_channel(web.api_target) as channel:
+        try:
+            AuthServiceStub(channel).Login(auth_pb2.LoginRequest(username=username, password=password))
+        except grpc.RpcError as refused:
+            return refused.code()
+    return None
+
+
 def at_narrow_width(tab: Tab, name: str) -> None:
     """The page at 768 px wide: nothing wider than the window (tables scroll inside themselves); a screenshot."""
     tab.viewport(NARROW, 900)
@@ -134,6 +148,10 @@ def test_an_api_key_created_in_the_page_works_with_curl_until_revoked_there(
     key = str(tab.evaluate("document.querySelector('[data-testid=new-key]').value"))
     assert key.startswith("nsk_")
     shot(tab, "apikeys-shown-once-dialog")
+    tab.permit("clipboard-read", "clipboard-write")
+    tab.click(f"{dialog('key-shown-once')} button:has-text('Copy')")
+    tab.wait("text=Copied to the clipboard")
+    assert tab.evaluate("navigator.clipboard.readText()") == key
     tab.click(footer_button("key-shown-once", "I have copied it"))
     tab.wait(dialog("key-shown-once"), state="detached")
     assert tab.texts("[data-testid=apikeys] tbody tr.ant-table-row td:first-child") == ["ci-script"]
@@ -256,6 +274,29 @@ def test_an_administrator_creates_a_tenant_a_role_a_user_and_a_binding_and_the_u
             assert elsewhere.problems() == []
         finally:
             elsewhere.close()
+
+        # a new password, then disabled and enabled again
+        tab.click("[role=tab]:has-text('Users')")
+        tab.click(f"{row('users', newcomer)} button:has-text('Reset password')")
+        tab.fill("#resetPassword_password", NEW_PASSWORD)
+        tab.fill("#resetPassword_repeat", NEW_PASSWORD)
+        shot(tab, "admin-reset-password-dialog")
+        tab.click(f"{dialog('reset-password')} button[type=submit]")
+        tab.wait(dialog("reset-password"), state="detached")
+        kube_helpers.eventually(  # once the replica's informer has the new hash
+            lambda: login_refusal(web, newcomer, NEW_PASSWORD) is None, timeout=10, what="the new password to work"
+        )
+        tab.click(f"{row('users', newcomer)} button:has-text('Disable')")
+        shot(tab, "admin-disable-user-dialog")
+        tab.click(footer_button("disable-user", "Disable"))
+        tab.wait(f"{row('users', newcomer)} >> text=Disabled")
+        kube_helpers.eventually(
+            lambda: login_refusal(web, newcomer, NEW_PASSWORD) == grpc.StatusCode.UNAUTHENTICATED,
+            timeout=10,
+            what="the disabled user to be refused",
+        )
+        tab.click(f"{row('users', newcomer)} button:has-text('Enable')")
+        tab.wait(f"{row('users', newcomer)} >> text=Active")
 
         # the same page in Chinese, then the user deleted
         tab.evaluate("localStorage.setItem('novasphere.language', 'zh-CN')")

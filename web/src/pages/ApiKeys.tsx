@@ -26,9 +26,11 @@ type Expiry = keyof typeof EXPIRIES | "date" | "never";
 export function ApiKeys() {
   const { t } = useTranslation();
   const signedIn = currentSession();
+  const mayManage = signedIn !== null && holds(signedIn.identity, APIKEY_MANAGE);
   const keys = useQuery({
     queryKey: KEYS,
     queryFn: ({ signal }) => authClient.listApiKeys({}, { signal }),
+    enabled: mayManage,
     staleTime: 0,
     refetchOnMount: "always",
   });
@@ -38,7 +40,6 @@ export function ApiKeys() {
   const [created, setCreated] = useState<ApiKey | null>(null);
   const [revoking, setRevoking] = useState<ApiKey | null>(null);
   if (!signedIn) return null; // the route's guard signs in first
-  const mayManage = holds(signedIn.identity, APIKEY_MANAGE);
 
   const columns: ColumnsType<ApiKey> = [
     { key: "name", title: t("apikeys.name"), render: (_, k) => <Typography.Text strong>{k.name}</Typography.Text> },

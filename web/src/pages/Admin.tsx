@@ -58,7 +58,6 @@ export function Admin() {
       <Tabs
         activeKey={active.key}
         onChange={(key) => navigate(`/admin/${key}`)}
-        destroyOnHidden
         items={visible.map((tab) => ({
           key: tab.key,
           label: t(`admin.tabs.${tab.key}`),

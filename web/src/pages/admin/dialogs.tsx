@@ -117,7 +117,6 @@ export function FormDialog<Values extends object>(
       okButtonProps={{ loading: busy, htmlType: "submit", form: props.name }}
       onCancel={props.onClose}
       rootClassName={`dialog-${props.testId}`}
-      destroyOnHidden
     >
       {props.intro}
       {refused && (

@@ -108,6 +108,17 @@ def login_refusal(web: Web, username: str, password: str) -> grpc.StatusCode | N
     return None
 
 
+def give_role(tab: Tab, username: str, role: str) -> None:
+    """On the role bindings tab, gives `username` the `role` in the signed-in tenant."""
+    tab.click("[role=tab]:has-text('Role bindings')")
+    tab.click("button:has-text('Give a role')")
+    tab.fill("#newBinding_username", username)
+    pick_option(tab, "#newBinding_role", role)
+    shot(tab, "admin-binding-create-dialog")
+    tab.click(f"{dialog('create-binding')} button[type=submit]")
+    tab.wait(row("bindings", f"{username}/{role}"))
+
+
 def at_narrow_width(tab: Tab, name: str) -> None:
     """The page at 768 px wide: nothing wider than the window (tables scroll inside themselves); a screenshot."""
     tab.viewport(NARROW, 900)
@@ -213,22 +224,6 @@ def test_an_administrator_creates_a_tenant_a_role_a_user_and_a_binding_and_the_u
         tab.wait(row("tenants", tenant), state="detached")
         assert kube_helpers.namespace_exists(kube, tenant_namespace)
 
-        # a role from the server's known permissions, grouped by resource, then deleted
-        tab.click("[role=tab]:has-text('Roles')")
-        tab.wait(row("roles", "operator"))
-        shot(tab, "admin-roles")
-        tab.click("button:has-text('New role')")
-        tab.fill("#role_name", role)
-        tab.click(f"{dialog('role-editor')} input[data-permission='vm:query']")
-        tab.click(f"{dialog('role-editor')} input[data-permission='task:query']")
-        shot(tab, "admin-role-editor-dialog")
-        tab.click(f"{dialog('role-editor')} button[type=submit]")
-        tab.wait(row("roles", role))
-        assert "View VMs" in tab.text(row("roles", role))
-        tab.click(f"{row('roles', role)} button:has-text('Delete')")
-        tab.click(footer_button("delete-role", "Delete"))
-        tab.wait(row("roles", role), state="detached")
-
         # a user, who cannot sign in before holding a role
         tab.click("[role=tab]:has-text('Users')")
         tab.wait(row("users", admin))
@@ -254,14 +249,7 @@ def test_an_administrator_creates_a_tenant_a_role_a_user_and_a_binding_and_the_u
         at_narrow_width(tab, "admin-users")
 
         # the binding in the administrator's tenant, after which the user signs in elsewhere
-        tab.click("[role=tab]:has-text('Role bindings')")
-        tab.wait(row("bindings", f"{admin}/admin"))
-        tab.click("button:has-text('Give a role')")
-        tab.fill("#newBinding_username", newcomer)
-        pick_option(tab, "#newBinding_role", "operator")
-        shot(tab, "admin-binding-create-dialog")
-        tab.click(f"{dialog('create-binding')} button[type=submit]")
-        tab.wait(row("bindings", f"{newcomer}/operator"))
+        give_role(tab, newcomer, "operator")
         shot(tab, "admin-bindings")
 
         elsewhere = Browser(browser_server)
@@ -274,6 +262,39 @@ def test_an_administrator_creates_a_tenant_a_role_a_user_and_a_binding_and_the_u
             assert elsewhere.problems() == []
         finally:
             elsewhere.close()
+
+        # a role from the server's known permissions, grouped by resource: refused deletion while someone holds it
+        tab.click("[role=tab]:has-text('Roles')")
+        tab.wait(row("roles", "operator"))
+        shot(tab, "admin-roles")
+        tab.click("button:has-text('New role')")
+        tab.fill("#role_name", role)
+        tab.click(f"{dialog('role-editor')} input[data-permission='vm:query']")
+        tab.click(f"{dialog('role-editor')} input[data-permission='task:query']")
+        shot(tab, "admin-role-editor-dialog")
+        tab.click(f"{dialog('role-editor')} button[type=submit]")
+        tab.wait(row("roles", role))
+        permissions_shown = " ".join(tab.text(f"{row('roles', role)} td:nth-child(2)").split())
+        assert permissions_shown == "Virtual machines: View VMs Tasks: View tasks"
+        give_role(tab, newcomer, role)
+        tab.click("[role=tab]:has-text('Roles')")
+        tab.click(f"{row('roles', role)} button:has-text('Delete')")
+        tab.click(footer_button("delete-role", "Delete"))
+        refusal = f"{dialog('delete-role')} [data-testid=refusal]"
+        tab.wait(refusal)
+        assert "The role is still given to users (the server names them below)." in tab.text(refusal)
+        assert f"{newcomer} in {TENANT}" in tab.text(refusal)  # the server names the holders
+        shot(tab, "admin-refusal-role-in-use")
+        tab.click(footer_button("delete-role", "Cancel"))
+        tab.click("[role=tab]:has-text('Role bindings')")
+        tab.click(f"{row('bindings', f'{newcomer}/{role}')} button:has-text('Delete')")
+        shot(tab, "admin-binding-delete-dialog")
+        tab.click(footer_button("delete-binding", "Take role"))
+        tab.wait(row("bindings", f"{newcomer}/{role}"), state="detached")
+        tab.click("[role=tab]:has-text('Roles')")
+        tab.click(f"{row('roles', role)} button:has-text('Delete')")
+        tab.click(footer_button("delete-role", "Delete"))
+        tab.wait(row("roles", role), state="detached")
 
         # a new password, then disabled and enabled again
         tab.click("[role=tab]:has-text('Users')")

@@ -90,7 +90,7 @@ export function Bindings({ session }: { session: Session }) {
         <ConfirmDialog
           testId="delete-binding"
           title={t("admin.bindings.deleteTitle", { user: dialog.binding.username, role: dialog.binding.role })}
-          okText={t("admin.delete")}
+          okText={t("admin.bindings.take")}
           failureTitle={t("admin.bindings.deleteFailed", { user: dialog.binding.username, role: dialog.binding.role })}
           explained={{ PERMISSION_DENIED: beyondWords(t, identity, dialog.binding.role, permissionsOf(dialog.binding.role)) }}
           danger

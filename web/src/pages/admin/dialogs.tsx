@@ -46,7 +46,7 @@ export function ConfirmDialog(
   return (
     <Modal
       open
-      title={props.title}
+      title={<DialogTitle text={props.title} />}
       okText={props.okText}
       cancelText={t("admin.cancel")}
       okButtonProps={{
@@ -111,7 +111,7 @@ export function FormDialog<Values extends object>(
   return (
     <Modal
       open
-      title={props.title}
+      title={<DialogTitle text={props.title} />}
       okText={props.okText}
       cancelText={t("admin.cancel")}
       okButtonProps={{ loading: busy, htmlType: "submit", form: props.name }}
@@ -139,4 +139,9 @@ export function FormDialog<Values extends object>(
       </Form>
     </Modal>
   );
+}
+
+/** Clear of the close button, however long the names in it. */
+function DialogTitle({ text }: { text: string }) {
+  return <span style={{ display: "block", paddingInlineEnd: 24, overflowWrap: "anywhere" }}>{text}</span>;
 }

@@ -9,14 +9,14 @@ import { Alert, App, Button, DatePicker, Form, Input, Modal, Select, Space, Tabl
 import type { ColumnsType } from "antd/es/table";
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
-import { adminClient, authClient } from "../api/clients";
+import { authClient } from "../api/clients";
 import { problem } from "../api/errors";
 import { session as currentSession, type Session } from "../api/session";
 import { formatDateTime } from "../i18n/format";
 import { ADMIN, APIKEY_MANAGE, holds, NOT_FOR_API_KEYS } from "./admin/access";
 import { ConfirmDialog, FormDialog } from "./admin/dialogs";
 import { inPickerOrder, PermissionPicker, usePermissionWords } from "./admin/PermissionPicker";
-import { useEditCache } from "./admin/queries";
+import { useEditCache, useRoles } from "./admin/queries";
 
 const KEYS = ["apikeys"] as const;
 const DAY_MS = 86_400_000;
@@ -159,11 +159,7 @@ type NewKey = { name: string; expiry: Expiry; date?: { toDate(): Date }; permiss
 /** The permissions a key may be given: the caller's own (every known one for `admin`) but administration. */
 function useGrantable(session: Session): { permissions: string[]; loading: boolean } {
   const isAdmin = session.identity.permissions.includes(ADMIN);
-  const roles = useQuery({
-    queryKey: ["admin", "roles"],
-    queryFn: ({ signal }) => adminClient.listRoles({}, { signal }),
-    enabled: isAdmin,
-  });
+  const roles = useRoles(isAdmin); // the known permissions: an administrator holds them all
   const own = isAdmin ? roles.data?.knownPermissions ?? [] : session.identity.permissions;
   return { permissions: own.filter((p) => !NOT_FOR_API_KEYS.includes(p)), loading: isAdmin && roles.isPending };
 }

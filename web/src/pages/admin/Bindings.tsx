@@ -1,7 +1,7 @@
 // Role bindings in the caller's own tenant (permission binding:manage): who holds which role here. Only roles within
 // the caller's own permissions can be given or taken (the server refuses the rest, and the form warns before).
 import type { Identity } from "@gen/novasphere/v1/auth_service_pb";
-import type { ListRoleBindingsResponse, ListUsersResponse, RoleBinding } from "@gen/novasphere/v1/admin_service_pb";
+import type { ListRoleBindingsResponse, RoleBinding } from "@gen/novasphere/v1/admin_service_pb";
 import { Alert, AutoComplete, Button, Form, Select, Table, Typography } from "antd";
 import type { ColumnsType } from "antd/es/table";
 import { useState } from "react";
@@ -13,7 +13,7 @@ import type { Session } from "../../api/session";
 import { beyondCaller, holds, USER_MANAGE } from "./access";
 import { ConfirmDialog, FormDialog } from "./dialogs";
 import { inPickerOrder, usePermissionWords } from "./PermissionPicker";
-import { BINDINGS, USERS, useBindings, useEditCache, useRoles, useUsers } from "./queries";
+import { BINDINGS, useBindings, useEditCache, useRoles, useUsers } from "./queries";
 
 type Dialog = { kind: "create" } | { kind: "delete"; binding: RoleBinding } | null;
 
@@ -75,12 +75,6 @@ export function Bindings({ session }: { session: Session }) {
               ...old,
               roleBindings: [...old.roleBindings.filter((b) => key(b) !== key(binding)), binding].sort((a, b) =>
                 key(a).localeCompare(key(b)),
-              ),
-            }));
-            editCache<ListUsersResponse>(USERS, (old) => ({
-              ...old,
-              users: old.users.map((u) =>
-                u.username === binding.username ? { ...u, bindings: [...u.bindings, binding] } : u,
               ),
             }));
           }}

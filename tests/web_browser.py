@@ -148,6 +148,10 @@ class Tab:
         """Moves the mouse over the element (at `x`, `y` inside it if given), e.g. to show a chart's tooltip."""
         self._call("hover", selector=selector, x=x, y=y)
 
+    def permit(self, *permissions: str) -> None:
+        """Grants the browser context permissions, e.g. clipboard-read to check what a copy button copied."""
+        self._call("permit", permissions=list(permissions))
+
 
 def _end(process: subprocess.Popen[str]) -> None:
     """Closing standard input tells the driver to close what it opened and exit."""

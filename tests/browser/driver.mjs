@@ -6,7 +6,7 @@
 //   node driver.mjs drive --endpoint <wsEndpoint> [--locale <BCP 47 tag, default en-US>]
 //       connects, opens a context (its navigator.language and Accept-Language are the locale), then answers one JSON command per line of standard input with one JSON line:
 //       {"op": "open"} -> {"tab": n}; {"op": "goto"|"reload"|"fill"|"click"|"press"|"wait"|"text"|"count"|"url"|
-//       "screenshot"|"evaluate"|"problems"|"axe"|"key"|"type"|"focused"|"viewport", "tab": n, ...} -> {"ok": true, "value": ...}
+//       "screenshot"|"evaluate"|"problems"|"axe"|"key"|"type"|"focused"|"viewport"|"hover"|"permit", "tab": n, ...} -> {"ok": true, "value": ...}
 //       or {"ok": false, "error"}.
 // Selectors are playwright's (CSS, text=, role=, data-testid via [data-testid=...]).
 import { createInterface } from "node:readline";
@@ -102,6 +102,7 @@ if (positionals[0] === "serve") {
       }),
     hover: async (tab, { selector, x, y }) =>
       void (await tab.locator(selector).first().hover(x === undefined ? {} : { position: { x, y } })),
+    permit: async (_tab, { permissions }) => void (await context.grantPermissions(permissions)),
   };
 
   const lines = createInterface({ input: process.stdin });

@@ -1,6 +1,7 @@
 // One client per service, all sharing the signed-in transport.
 import { createClient } from "@connectrpc/connect";
 import { AccessService } from "@gen/novasphere/v1/access_service_pb";
+import { AdminService } from "@gen/novasphere/v1/admin_service_pb";
 import { AuthService } from "@gen/novasphere/v1/auth_service_pb";
 import { CatalogService } from "@gen/novasphere/v1/catalog_service_pb";
 import { MetricsService } from "@gen/novasphere/v1/metrics_service_pb";
@@ -14,6 +15,7 @@ import { transport } from "./transport";
 const signedIn = transport([withAccessToken]);
 
 export const accessClient = createClient(AccessService, signedIn);
+export const adminClient = createClient(AdminService, signedIn);
 export const authClient = createClient(AuthService, signedIn);
 export const catalogClient = createClient(CatalogService, signedIn);
 export const metricsClient = createClient(MetricsService, signedIn);

@@ -124,6 +124,10 @@ class Tab:
     def evaluate(self, expression: str) -> Any:
         return self._call("evaluate", expression=expression)
 
+    def type(self, selector: str, text: str, *, delay_ms: int = 0) -> None:
+        """Types `text` key by key into `selector` (e.g. a terminal, which has no value to fill)."""
+        self._call("type", selector=selector, text=text, delay=delay_ms)
+
 
 def _end(process: subprocess.Popen[str]) -> None:
     """Closing standard input tells the driver to close what it opened and exit."""

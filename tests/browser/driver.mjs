@@ -76,6 +76,8 @@ if (positionals[0] === "serve") {
     screenshot: async (tab, { path }) => void (await tab.screenshot({ path, fullPage: true })),
     evaluate: async (tab, { expression }) => await tab.evaluate(expression),
     problems: async () => problems.splice(0),
+    // types into the focused element key by key, as a person would (a terminal has no value to fill)
+    type: async (tab, { selector, text, delay = 0 }) => void (await tab.locator(selector).pressSequentially(text, { delay })),
   };
 
   const lines = createInterface({ input: process.stdin });

@@ -9,7 +9,7 @@ import { wukongClient } from "../api/clients";
 import { problem, type Problem } from "../api/errors";
 import { watchWukongs } from "../api/liveList";
 import { session } from "../api/session";
-import { BINARY_PROTOCOL, consoleClient, MANAGE_CONSOLES, TICKET_PROTOCOL } from "./client";
+import { BINARY_PROTOCOL, consoleClient, MANAGE_CONSOLES, may, TICKET_PROTOCOL } from "./client";
 import { CLOSE, MAX_ATTEMPTS, reconnectDelaySeconds, reconnectsAfter } from "./closeCodes";
 
 export type ConsoleState =
@@ -109,8 +109,7 @@ export class ConsoleConnection {
         void this.open(true);
         return;
       }
-      const me = session()?.identity;
-      const mayTakeOver = holder?.user === me?.username || (me?.permissions ?? []).includes(MANAGE_CONSOLES);
+      const mayTakeOver = holder?.user === session()?.identity.username || may(MANAGE_CONSOLES);
       this.onState({ phase: "in-use", holder, mayTakeOver });
     } else if (p.reason === "VM_NOT_RUNNING") {
       this.followVm();

@@ -6,8 +6,7 @@ import { useQuery } from "@tanstack/react-query";
 import { Button, Card, Space, Table, Tag, Typography } from "antd";
 import { useTranslation } from "react-i18next";
 import { Link } from "react-router";
-import { session } from "../../api/session";
-import { ACCESS_CONSOLES, consoleClient } from "../../console/client";
+import { ACCESS_CONSOLES, consoleClient, may } from "../../console/client";
 import { closeMessage } from "../../console/closeCodes";
 import { formatAgo, formatDateTime } from "../../i18n/format";
 
@@ -15,7 +14,7 @@ const REFRESH_MS = 10_000;
 
 export function ConsoleCard({ wukong }: { wukong: Wukong }) {
   const { t } = useTranslation();
-  const allowed = (session()?.identity.permissions ?? []).includes(ACCESS_CONSOLES);
+  const allowed = may(ACCESS_CONSOLES);
   const available = wukong.availableActions.includes(Wukong_Action.CONSOLE);
   const { namespace, name } = wukong;
   const sessions = useQuery({

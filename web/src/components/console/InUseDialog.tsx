@@ -1,7 +1,7 @@
 // CONSOLE_IN_USE: who holds the console, since when and from where; "take over" only for those who may (their own
 // session, or vm:console:manage).
 import type { ConsoleSession } from "@gen/novasphere/v1/console_service_pb";
-import { Modal, Typography } from "antd";
+import { Button, Modal, Typography } from "antd";
 import { useTranslation } from "react-i18next";
 import { formatAgo, formatDateTime } from "../../i18n/format";
 
@@ -19,12 +19,18 @@ export function InUseDialog({ holder, mayTakeOver, onTakeOver, onLeave }: Props)
     <Modal
       open
       title={t("console.inUse.title")}
-      okText={t("console.inUse.takeOver")}
-      cancelText={t("console.inUse.leave")}
-      onOk={onTakeOver}
       onCancel={onLeave}
-      okButtonProps={{ hidden: !mayTakeOver, danger: true, "data-testid": "take-over" }}
-      cancelButtonProps={{ "data-testid": "leave-console" }}
+      footer={[
+        <Button key="leave" onClick={onLeave} data-testid="leave-console">
+          {t("console.inUse.leave")}
+        </Button>,
+        // offered only to those the server lets take it over
+        mayTakeOver && (
+          <Button key="take-over" type="primary" danger onClick={onTakeOver} data-testid="take-over">
+            {t("console.inUse.takeOver")}
+          </Button>
+        ),
+      ]}
       closable={false}
       maskClosable={false}
     >

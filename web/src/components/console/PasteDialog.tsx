@@ -58,7 +58,7 @@ export function PasteDialog({ open, keystrokes, onCancel, onPasteText, onPasteKe
           <Input.TextArea
             id="paste-text"
             data-testid="paste-text"
-            autoSize={{ minRows: 4, maxRows: 12 }}
+            rows={6}
             value={text}
             onChange={(event) => setText(event.target.value)}
           />

@@ -48,6 +48,10 @@ READ_MARKER = f"""(() => {{
 """The simulated screen's marker row (sim/kubevirt/rfb.py), one coloured cell per byte of the VMI's name."""
 
 
+def press(keysym: int) -> list[tuple[bool, int]]:
+    return [(True, keysym), (False, keysym)]
+
+
 def running_vm(kube: kubernetes.client.ApiClient, grpc_direct: WukongServiceStub, name: str) -> Iterator[str]:
     """A running Wukong whose guest has ops/s3cret on its serial console, in a namespace of its own; its namespace."""
     namespace = f"t-{uuid.uuid4().hex[:10]}"
@@ -75,8 +79,7 @@ def keys_received(kube: kubernetes.client.ApiClient, vm: tuple[str, str]) -> lis
     path = f"/apis/subresources.kubevirt.io/v1/namespaces/{vm[0]}/virtualmachineinstances/{vm[1]}-vm/simulator-keys"
     method, url, headers, body, _ = kube.param_serialize("GET", path, auth_settings=["BearerToken"])
     response = kube.call_api(method, url, headers, body)
-    response.read()
-    answer: Any = json.loads(response.data)
+    answer: Any = json.loads(response.read() or b"{}")
     return [(bool(k["down"]), int(k["keysym"])) for k in answer["keys"]]
 
 
@@ -136,7 +139,6 @@ def test_the_vnc_console_shows_the_screen_and_types_combinations_and_pastes_thro
     assert tab.text("[data-testid=paste-untypable]") == "中 文"
     shot(tab, "console-paste-warning")
     tab.click("[data-testid=paste-send]")
-    press = lambda keysym: [(True, keysym), (False, keysym)]  # noqa: E731
     assert received_after(kube, vm, before, 12) == [
         (True, SHIFT_L),
         *press(ord("Y")),

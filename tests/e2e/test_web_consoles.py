@@ -187,6 +187,10 @@ def test_taking_over_needs_the_holder_or_vm_console_manage_and_tells_the_holder_
         shot(refused, "console-in-use-refused")
         refused.click("[data-testid=leave-console]")
         refused.wait(f"[data-testid=vm-name] >> text={vm[1]}")
+        # the detail page's console card: the ways in, and who holds the console from where
+        refused.wait(f"[data-testid=console-card] .ant-table-row:has-text('{operator}') >> text=Connected")
+        assert refused.count("[data-testid=open-vnc]") == refused.count("[data-testid=open-serial]") == 1
+        shot(refused, "console-card")
         second.close()
 
         second = Browser(browser_server)

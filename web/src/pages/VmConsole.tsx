@@ -2,7 +2,7 @@
 // key combinations, paste into the guest, scaling, full screen, its own window, disconnect; and its status.
 // `?window=1` (the "own window" button opens that) shows the console alone, over the app's frame.
 import { ConsoleProtocol } from "@gen/novasphere/v1/console_service_pb";
-import { Alert, Button, Card, Dropdown, Input, Segmented, Space, Tag, Typography } from "antd";
+import { Alert, Button, Dropdown, Input, Segmented, Space, Tag, Typography } from "antd";
 import { useEffect, useRef, useState, type CSSProperties } from "react";
 import { useTranslation } from "react-i18next";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router";
@@ -151,14 +151,12 @@ export function VmConsole() {
         {toolbar}
         <StateAlert state={state} />
         <div ref={screenBox} style={SCREEN} data-testid={vnc ? "vnc-screen" : "serial-screen"} />
-        <Card size="small" styles={{ body: { padding: 0 } }} variant="borderless">
-          <StatusPanel
-            namespace={namespace}
-            name={name}
-            protocol={protocol}
-            revision={state.phase === "connected" ? state.session.sessionId : state.phase}
-          />
-        </Card>
+        <StatusPanel
+          namespace={namespace}
+          name={name}
+          protocol={protocol}
+          revision={state.phase === "connected" ? state.session.sessionId : state.phase}
+        />
       </Space>
       {state.phase === "in-use" && (
         <InUseDialog

@@ -19,7 +19,7 @@ WEB_DEPS     := web/node_modules/.installed
 WEB_BUILD    := web/dist/index.html
 WEB_SOURCES  := $(shell find web/src web/public gen/ts -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
 
-.PHONY: help run test lint fmt gen web web-dev bench-web bench-vmctl cluster-up cluster-down bench bench-doors bench-sim bench-console bench-floor deps clean
+.PHONY: help run test lint fmt gen web web-dev bench-web bench-vmctl cluster-up cluster-down bench bench-doors bench-sim bench-console bench-web-serial bench-floor deps clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ bench-vmctl: deps ## vmctl start-up (--client-version, version, get), installed 
 WUKONGS ?= 2000
 bench-console: deps ## console proxy: keystroke echo latency and VNC throughput vs kube-apiserver's console directly
 	$(PYTHON) -m bench.console
+
+bench-web-serial: deps $(WEB_BUILD) ## web serial console: keystroke-to-echo latency in chromium (xterm.js), to compare with bench-console
+	$(PYTHON) -m bench.web_serial_latency
 
 bench-floor: deps ## bare grpc.aio fan-out to 1 and 500 streams (no NovaSphere): the floor under make bench's stream ratio
 	$(PYTHON) -m bench.grpc_floor

@@ -132,10 +132,6 @@ class Tab:
         """A key pressed wherever the focus is (playwright's names: Tab, Shift+Tab, Enter, ArrowDown, …)."""
         self._call("key", key=key)
 
-    def type(self, text: str) -> None:
-        """Text typed wherever the focus is, key by key."""
-        self._call("type", text=text)
-
     def focused(self) -> str:
         """What has the focus: tag, id and accessible name; "" for none."""
         return str(self._call("focused"))
@@ -151,6 +147,9 @@ class Tab:
     def permit(self, *permissions: str) -> None:
         """Grants the browser context permissions, e.g. clipboard-read to check what a copy button copied."""
         self._call("permit", permissions=list(permissions))
+    def type(self, selector: str, text: str, *, delay_ms: int = 0) -> None:
+        """Types `text` key by key into `selector` (e.g. a terminal, which has no value to fill)."""
+        self._call("type", selector=selector, text=text, delay=delay_ms)
 
 
 def _end(process: subprocess.Popen[str]) -> None:

@@ -10,6 +10,7 @@ back from pixels. The protocol is sans-IO (`RfbServer.feed` → bytes to send) s
 from __future__ import annotations
 
 import struct
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -24,6 +25,7 @@ MARKER_Y = 0
 BACKGROUND = (16, 24, 48)
 FOREGROUND = (230, 230, 230)
 KEYSYM_BACKSPACE, KEYSYM_RETURN = 0xFF08, 0xFF0D
+KEY_EVENTS_KEPT = 10_000
 
 
 def marker_colour(byte: int) -> tuple[int, int, int]:
@@ -41,6 +43,8 @@ class Screen:
     pointer: tuple[int, int] = (WIDTH // 2, HEIGHT // 2)
     buttons: int = 0
     clicks: int = 0
+    key_events: deque[tuple[bool, int]] = field(default_factory=lambda: deque(maxlen=KEY_EVENTS_KEPT))
+    """Simulator only: every KeyEvent received (down flag, keysym), oldest first, for tests to read back."""
 
     def signature(self) -> tuple[object, ...]:
         return self.name, self.state(), self.typed, self.pointer, self.clicks
@@ -241,6 +245,7 @@ class RfbServer:
             return self.pending_update()
         elif kind == 4:
             down, keysym = message[1], struct.unpack(">I", message[4:8])[0]
+            self.screen.key_events.append((bool(down), keysym))
             if down:
                 self.screen.key(keysym)
         elif kind == 5:

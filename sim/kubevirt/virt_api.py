@@ -163,6 +163,10 @@ class VirtApi:
             )
         app.router.add_get(base + "/namespaces/{namespace}/virtualmachineinstances/{name}/vnc", self._vnc)
         app.router.add_get(base + "/namespaces/{namespace}/virtualmachineinstances/{name}/console", self._console)
+        # not KubeVirt's: the simulator's own window onto what its VNC server received (absent from discovery)
+        app.router.add_get(
+            base + "/namespaces/{namespace}/virtualmachineinstances/{name}/simulator-keys", self._simulator_keys
+        )
 
     async def _group_list(self, request: web.Request) -> web.Response:
         return web.json_response(
@@ -363,6 +367,15 @@ class VirtApi:
             return await self._api.get(resource, namespace, name)
         except kubeapi.NotFound:
             return None
+
+    async def _simulator_keys(self, request: web.Request) -> web.Response:
+        """Simulator only: the key events the VMI's simulated VNC screen received, in order (`[{"down", "keysym"}]`),
+        so tests can check what a VNC client typed."""
+        namespace, name = request.match_info["namespace"], request.match_info["name"]
+        vmi = await self._find(kubeapi.VIRTUAL_MACHINE_INSTANCES, namespace, name)
+        screen = self._screens.get(vmi["metadata"]["uid"]) if vmi is not None else None
+        events = [{"down": down, "keysym": keysym} for down, keysym in screen.key_events] if screen else []
+        return web.json_response({"keys": events})
 
     # ---- consoles (§2) -------------------------------------------------------------------------------------------
 

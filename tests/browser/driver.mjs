@@ -92,7 +92,6 @@ if (positionals[0] === "serve") {
     },
     // The keyboard alone: a key pressed wherever the focus is, and a description of what has the focus.
     key: async (tab, { key }) => void (await tab.keyboard.press(key)),
-    type: async (tab, { text }) => void (await tab.keyboard.type(text)),
     focused: async (tab) =>
       await tab.evaluate(() => {
         const e = document.activeElement;
@@ -103,6 +102,8 @@ if (positionals[0] === "serve") {
     hover: async (tab, { selector, x, y }) =>
       void (await tab.locator(selector).first().hover(x === undefined ? {} : { position: { x, y } })),
     permit: async (_tab, { permissions }) => void (await context.grantPermissions(permissions)),
+    // types into the focused element key by key, as a person would (a terminal has no value to fill)
+    type: async (tab, { selector, text, delay = 0 }) => void (await tab.locator(selector).pressSequentially(text, { delay })),
   };
 
   const lines = createInterface({ input: process.stdin });

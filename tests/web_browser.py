@@ -147,6 +147,7 @@ class Tab:
     def permit(self, *permissions: str) -> None:
         """Grants the browser context permissions, e.g. clipboard-read to check what a copy button copied."""
         self._call("permit", permissions=list(permissions))
+
     def type(self, selector: str, text: str, *, delay_ms: int = 0) -> None:
         """Types `text` key by key into `selector` (e.g. a terminal, which has no value to fill)."""
         self._call("type", selector=selector, text=text, delay=delay_ms)

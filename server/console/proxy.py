@@ -13,9 +13,11 @@ The ticket arrives as the subprotocol `ticket.novasphere.dev.<ticket>` or, for c
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -215,7 +217,7 @@ class ConsoleProxy:
         client = web.WebSocketResponse(
             protocols=(chosen,) if chosen else (), max_msg_size=MAX_FRAME, heartbeat=HEARTBEAT_SECONDS
         )
-        await client.prepare(request)
+        await client.prepare(_with_websocket_key(request))
         await self._proxy(record, client, backend)
         return client
 
@@ -351,6 +353,16 @@ class ConsoleProxy:
             if time.monotonic() >= deadline:
                 return False
             await asyncio.sleep(0.25)
+
+
+def _with_websocket_key(request: web.Request) -> web.Request:
+    """A browser's WebSocket over HTTP/2 (RFC 8441, which Envoy allows so a console shares the page's connection) has
+    no Sec-WebSocket-Key, and Envoy's HTTP/1.1 upgrade towards this server adds none; aiohttp's handshake needs one
+    (it only derives the Accept header from it, which Envoy drops on the way back to HTTP/2)."""
+    if request.headers.get("Sec-WebSocket-Key"):
+        return request
+    key = base64.b64encode(os.urandom(16)).decode()
+    return request.clone(headers={**request.headers, "Sec-WebSocket-Key": key})
 
 
 def _client_ip(request: web.Request) -> str:

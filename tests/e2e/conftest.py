@@ -25,7 +25,12 @@ def web(stack: devstack.Stack, tmp_path_factory: pytest.TempPathFactory) -> Iter
     api = devstack.start_api_server(
         api_kubeconfig=stack.api_kubeconfig,
         log_path=state / "api.log",
-        extra_env={**SECURE_ENV, "NOVASPHERE_WATCH_BOOKMARK_SECONDS": BOOKMARK_SECONDS},
+        extra_env={
+            **SECURE_ENV,
+            "NOVASPHERE_WATCH_BOOKMARK_SECONDS": BOOKMARK_SECONDS,
+            # network and disk rates come from the stack's simulated Prometheus (else UNAVAILABLE)
+            "NOVASPHERE_PROMETHEUS_URL": stack.prometheus_url,
+        },
     )
     envoy = devstack.start_front(api, tls=stack.tls, state_dir=state)
     with procs.stopping([api.process, envoy.process]):

@@ -15,7 +15,7 @@ import grpc
 import kubernetes.client
 import pytest
 
-from devcluster import accounts, procs
+from devcluster import accounts
 from devcluster import stack as devstack
 from novasphere.v1 import access_service_pb2 as access_pb2
 from novasphere.v1 import stats_service_pb2 as stats_pb2
@@ -27,8 +27,7 @@ from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
 from sim import faults
 from tests import kube_helpers
 from tests.conftest import TENANT
-from tests.e2e.conftest import BOOKMARK_SECONDS
-from tests.e2e.test_auth import PASSWORD, SECURE_ENV
+from tests.e2e.test_auth import PASSWORD
 from tests.e2e.test_tasks import Power, running_wukong, wait_power
 from tests.e2e.test_wukong_api import create
 from tests.web_browser import Browser, Tab
@@ -38,25 +37,6 @@ TIMEOUT = 30.0
 TABLET = (768, 1024)
 ROW = ".ant-table-tbody tr.ant-table-row"
 DIALOG = ".ant-modal:has(#access-create)"
-
-
-@pytest.fixture(scope="module")
-def web(stack: devstack.Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
-    """tests/e2e/conftest.py's `web`, whose API server also asks the stack's simulated Prometheus: without it network
-    and disk rates are UNAVAILABLE, and their charts would have nothing to show."""
-    state = tmp_path_factory.mktemp("web-metrics")
-    api = devstack.start_api_server(
-        api_kubeconfig=stack.api_kubeconfig,
-        log_path=state / "api.log",
-        extra_env={
-            **SECURE_ENV,
-            "NOVASPHERE_WATCH_BOOKMARK_SECONDS": BOOKMARK_SECONDS,
-            "NOVASPHERE_PROMETHEUS_URL": stack.prometheus_url,
-        },
-    )
-    envoy = devstack.start_front(api, tls=stack.tls, state_dir=state)
-    with procs.stopping([api.process, envoy.process]):
-        yield Web(url=envoy.edge.url, api_log=state / "api.log", api_target=api.target)
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ BROWSER_DIR = Path(__file__).resolve().parent / "browser"
 
 
 def run_novnc(
-    url: str,
+    url: str | Callable[[], tuple[str, list[str]]],
     screenshot: Path,
     *,
     protocols: list[str] | None = None,
@@ -42,15 +43,32 @@ def run_novnc(
 ) -> dict[str, Any]:
     """noVNC connected to `url` offering `protocols` (default plain.kubevirt.io) from a page at `page_origin`, with
     chromium accepting the server key `accept_spki` (for a wss:// URL): `{"connected", "desktopName", "marker"}`, the
-    marker read from the canvas noVNC drew."""
-    command = ["node", str(BROWSER_DIR / "novnc.mjs"), "--url", url, "--screenshot", str(screenshot)]
+    marker read from the canvas noVNC drew. `url` may be a function giving (url, protocols), called once chromium
+    runs: a console link whose ticket lives a few seconds is issued only then."""
+    command = ["node", str(BROWSER_DIR / "novnc.mjs"), "--screenshot", str(screenshot)]
+    command += ["--url", url if isinstance(url, str) else "-"]
     if protocols:
         command += ["--protocols", ",".join(protocols)]
     if page_origin:
         command += ["--page-origin", page_origin]
     if accept_spki:
         command += ["--accept-spki", accept_spki]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
-    assert result.returncode == 0, result.stderr
-    seen: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+    with subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        if not isinstance(url, str):
+            ready = process.stdout.readline()
+            assert ready.strip() == '{"ready":true}', f"novnc.mjs did not start: {ready!r}"
+            link, offered = url()
+            process.stdin.write(json.dumps({"url": link, "protocols": ",".join(offered)}) + "\n")
+            process.stdin.flush()
+        try:
+            out, err = process.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+    assert process.returncode == 0, err
+    seen: dict[str, Any] = json.loads(out.splitlines()[-1])
     return seen

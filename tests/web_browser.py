@@ -53,6 +53,7 @@ class Browser:
             stdout=subprocess.PIPE,
             text=True,
         )
+        self.locale = locale
         self.tabs: list[Tab] = []
         self.tolerated: tuple[str, ...] = ()
         """Beginnings of console messages a test expects (e.g. failed requests while it stops a server)."""

@@ -3,12 +3,15 @@
 // sim/kubevirt/rfb.py) from the canvas, saves a screenshot and prints {"connected", "desktopName", "marker"} as JSON.
 //
 //   node novnc.mjs --url ws://127.0.0.1:PORT/apis/subresources.kubevirt.io/v1/.../vnc --screenshot out.png
+//   node novnc.mjs --url - ...   (prints {"ready": true} once chromium runs, then reads {"url", "protocols"} from stdin)
 //   node novnc.mjs --url <consoleUrl> --protocols ticket.novasphere.dev.<ticket>,binary \
 //       --page-origin https://console-page.test --accept-spki <base64 SHA-256 of the server's public key>
 // (--protocols: the WebSocket subprotocols noVNC offers, default plain.kubevirt.io; --page-origin: the origin the page
 // is served from, by request interception, so no port is taken and its Origin is one the server allows;
 // --accept-spki: a wss:// server key chromium accepts though its CA is not in the browser's trust store.)
+import { once } from "node:events";
 import { readFile } from "node:fs/promises";
+import { createInterface } from "node:readline";
 import { dirname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -28,7 +31,7 @@ const timeout = Number(options.timeout);
 const novncRoot = join(dirname(fileURLToPath(import.meta.url)), "node_modules", "@novnc", "novnc");
 const MARKER_CELL = 8;
 
-const page = `<!doctype html>
+const pageFor = (url, protocols) => `<!doctype html>
 <html><body style="margin:0"><div id="screen" style="width:720px;height:400px"></div>
 <script>
 // set before the module loads, so a failed import is reported rather than awaited
@@ -38,13 +41,14 @@ window.addEventListener("error", (e) => { window.result.error = String(e.message
 <script type="module">
 import RFB from "/novnc/core/rfb.js";
 // KubeVirt speaks one subprotocol; offering only noVNC's default "binary" would fail the handshake (kubevirt.md §2.2).
-const rfb = new RFB(document.getElementById("screen"), ${JSON.stringify(options.url)}, { wsProtocols: ${JSON.stringify(options.protocols.split(","))} });
+const rfb = new RFB(document.getElementById("screen"), ${JSON.stringify(url)}, { wsProtocols: ${JSON.stringify(protocols)} });
 rfb.addEventListener("connect", () => { window.result.connected = true; });
 rfb.addEventListener("desktopname", (e) => { window.result.desktopName = e.detail.name; });
 rfb.addEventListener("disconnect", (e) => { if (!window.result.connected) window.result.error = "disconnected: clean=" + e.detail.clean; });
 window.rfb = rfb;
 </script></body></html>`;
 
+let page = "";
 const types = { ".js": "text/javascript", ".html": "text/html" };
 async function serve(route) {
   const path = new URL(route.request().url()).pathname;
@@ -90,6 +94,15 @@ try {
     socket.on("socketerror", (error) => seen.push(`websocket error: ${error}`));
     socket.on("close", () => seen.push("websocket closed"));
   });
+  let { url, protocols } = options;
+  if (url === "-") {
+    // `--url -`: the browser is up; now the link (a console ticket lives a few seconds, shorter than a cold start
+    // of chromium on a busy machine), as one JSON line {"url", "protocols"} on standard input
+    console.log(JSON.stringify({ ready: true }));
+    const [line] = await once(createInterface({ input: process.stdin }), "line");
+    ({ url, protocols } = JSON.parse(line));
+  }
+  page = pageFor(url, protocols.split(","));
   await tab.route(`${options["page-origin"]}/**`, serve);
   await tab.goto(`${options["page-origin"]}/`);
   await tab.waitForFunction(() => window.result.connected || window.result.error, null, { timeout });

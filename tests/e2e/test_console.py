@@ -461,14 +461,13 @@ def test_console_links_are_limited_to_5_a_minute_per_user(consoles: Consoles, vm
 def test_novnc_in_chromium_renders_the_screen_from_the_console_url(
     consoles: Consoles, vm: tuple[str, str], tmp_path: Path
 ) -> None:
-    link = issue(consoles, consoles.login(), vm, pb.VNC, take_over=True)
-    seen = run_novnc(
-        link.console_url,
-        tmp_path / "novnc.png",
-        protocols=[f"{TICKET}{link.ticket}", "binary"],
-        page_origin=PAGE_ORIGIN,
-        accept_spki=consoles.spki,
-    )
+    who = consoles.login()
+
+    def link() -> tuple[str, list[str]]:  # issued once chromium runs: the ticket lives TICKET_SECONDS
+        issued = issue(consoles, who, vm, pb.VNC, take_over=True)
+        return issued.console_url, [f"{TICKET}{issued.ticket}", "binary"]
+
+    seen = run_novnc(link, tmp_path / "novnc.png", page_origin=PAGE_ORIGIN, accept_spki=consoles.spki)
     assert seen["connected"] is True
     assert seen["marker"] == f"{vm[1]}-vm"  # the VMI's name, read from the canvas noVNC drew
 

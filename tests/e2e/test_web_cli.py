@@ -115,3 +115,14 @@ def test_create_edit_delete_and_a_batch_copied_as_vmctl_do_what_the_dialogs_do(
     tab.click(".ant-modal-footer button:has-text('Cancel')")
     shell.run(command)
     tab.wait(f"{row} >> text=Stopped", ms=30_000)
+
+    tab.goto(f"{web.url}/vms/{namespace}/juliet")
+    tab.click("[data-testid=access-services] button:has-text('Expose ports')")
+    tab.fill("#access-create_serviceName", "juliet-ssh")
+    tab.fill("#access-create_ports_0_port", "22")
+    tab.fill("#access-create_ports_0_targetPort", "2222")
+    command = copied(tab, ".ant-modal:has(#access-create) [data-testid=copy-as-vmctl]")
+    assert command == f"vmctl expose juliet -n {namespace} --type NodePort --port 22:2222 --service-name juliet-ssh"
+    assert shell.run(command).startswith("service/juliet-ssh 22/TCP → ")
+    tab.click(".ant-modal:has(#access-create) .ant-modal-footer button:has-text('Cancel')")
+    tab.wait("[data-testid=access-services] >> text=juliet-ssh")  # the card lists what vmctl made

@@ -81,3 +81,9 @@ export const withAccessToken: Interceptor = (next) => async (request) => {
     return send();
   }
 };
+
+/** Whether the identity holds `permission`; `admin` holds them all, as on the server. The server checks every call
+ * again: this only decides what a page offers. */
+export function holds(identity: Identity, permission: string): boolean {
+  return identity.permissions.includes(permission) || identity.permissions.includes("admin");
+}

@@ -77,3 +77,25 @@ export function getCommand(wukong: Pick<Wukong, "name" | "namespace">): string {
 export function consoleCommand(wukong: Pick<Wukong, "name" | "namespace">, protocol: "vnc" | "serial"): string {
   return command([protocol === "vnc" ? "vnc" : "console", wukong.name, "-n", wukong.namespace]);
 }
+
+export type ExposedPort = { port: number | null; targetPort: number | null; nodePort: number | null; protocol: string };
+
+/** `vmctl expose`: each port as PORT[:TARGET[:NODEPORT]][/udp]. */
+export function exposeCommand(
+  wukong: Pick<Wukong, "name" | "namespace">,
+  serviceType: string,
+  serviceName: string,
+  ports: ExposedPort[],
+): string {
+  const words = ["expose", wukong.name, "-n", wukong.namespace, "--type", serviceType];
+  for (const row of ports) {
+    const port = row.port ?? 0;
+    const node = serviceType === "NodePort" ? (row.nodePort ?? 0) : 0;
+    let text = String(port);
+    if (node) text += `:${row.targetPort || port}:${node}`;
+    else if (row.targetPort) text += `:${row.targetPort}`;
+    words.push("--port", row.protocol === "UDP" ? `${text}/udp` : text);
+  }
+  if (serviceName.trim()) words.push("--service-name", serviceName.trim());
+  return command(words);
+}

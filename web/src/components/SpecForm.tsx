@@ -272,7 +272,7 @@ export function SpecSections({ namespace, existing }: { namespace: string; exist
                       <Checkbox>{t("form.boot")}</Checkbox>
                     </Form.Item>
                     {!locked && (
-                      <Button onClick={() => remove(row.name)} style={{ marginTop: 30 }} aria-label={t("form.removeDisk")}>
+                      <Button onClick={() => remove(row.name)} style={{ marginTop: 30 }} autoInsertSpace={false} aria-label={t("form.removeDisk")}>
                         {t("form.remove")}
                       </Button>
                     )}
@@ -321,7 +321,7 @@ export function SpecSections({ namespace, existing }: { namespace: string; exist
                     <Form.Item label={t("form.bridge")} name={[row.name, "bridgeName"]} extra={t("form.bridgeHelp")}>
                       <Input style={{ width: 120 }} />
                     </Form.Item>
-                    <Button onClick={() => remove(row.name)} style={{ marginTop: 30 }} aria-label={t("form.removeNetwork")}>
+                    <Button onClick={() => remove(row.name)} style={{ marginTop: 30 }} autoInsertSpace={false} aria-label={t("form.removeNetwork")}>
                       {t("form.remove")}
                     </Button>
                   </Space>
@@ -419,7 +419,7 @@ export function SpecSections({ namespace, existing }: { namespace: string; exist
                       options={[{ value: "", label: t("form.anyEffect") }, ...choices(["NoSchedule", "PreferNoSchedule", "NoExecute"])]}
                     />
                   </Form.Item>
-                  <Button onClick={() => remove(row.name)} style={{ marginTop: 30 }} aria-label={t("form.removeToleration")}>
+                  <Button onClick={() => remove(row.name)} style={{ marginTop: 30 }} autoInsertSpace={false} aria-label={t("form.removeToleration")}>
                     {t("form.remove")}
                   </Button>
                 </Space>
@@ -437,13 +437,16 @@ function choices(values: string[]) {
   return values.map((value) => ({ value, label: value || "—" }));
 }
 
+// `id` comes from the Form.Item, whose label names the control by it (a screen reader's name for the select).
 function StorageClassSelect({
+  id,
   value,
   onChange,
   classes,
   loading,
   disabled,
 }: {
+  id?: string;
   value?: string;
   onChange?: (value: string) => void;
   classes: StorageClass[];
@@ -453,6 +456,7 @@ function StorageClassSelect({
   const { t } = useTranslation();
   return (
     <Select
+      id={id}
       style={{ width: 260 }}
       value={value}
       onChange={onChange}
@@ -476,7 +480,17 @@ function StorageClassSelect({
 }
 
 /** Choose one of the namespace's SSH keys, or upload a new one (which is then chosen). */
-function SshKeyPicker({ namespace, value, onChange }: { namespace: string; value?: string; onChange?: (value: string) => void }) {
+function SshKeyPicker({
+  id,
+  namespace,
+  value,
+  onChange,
+}: {
+  id?: string;
+  namespace: string;
+  value?: string;
+  onChange?: (value: string) => void;
+}) {
   const { t } = useTranslation();
   const queries = useQueryClient();
   const [uploading, setUploading] = useState(false);
@@ -489,6 +503,7 @@ function SshKeyPicker({ namespace, value, onChange }: { namespace: string; value
   return (
     <Space>
       <Select
+        id={id}
         style={{ width: 240 }}
         value={value}
         onChange={onChange}

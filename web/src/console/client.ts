@@ -1,7 +1,7 @@
 // The ConsoleService client, on the signed-in transport like the other services' (web/src/api/clients.ts).
 import { createClient } from "@connectrpc/connect";
 import { ConsoleService } from "@gen/novasphere/v1/console_service_pb";
-import { session, withAccessToken } from "../api/session";
+import { holds, session, withAccessToken } from "../api/session";
 import { transport } from "../api/transport";
 
 export const consoleClient = createClient(ConsoleService, transport([withAccessToken]));
@@ -15,6 +15,6 @@ export const ACCESS_CONSOLES = "vm:console:access";
 
 /** Whether the signed-in user holds `permission` (the `admin` permission holds them all, as on the server). */
 export function may(permission: string): boolean {
-  const held = session()?.identity.permissions ?? [];
-  return held.includes(permission) || held.includes("admin");
+  const current = session();
+  return current !== null && holds(current.identity, permission);
 }

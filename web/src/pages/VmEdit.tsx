@@ -133,7 +133,7 @@ export function VmEdit() {
       <Form<Fields> form={form} layout="vertical" onFinish={() => base && void save(base, form.getFieldsValue(true) as Fields)}>
         <Card size="small" title={t("form.labels")}>
           <Form.Item name="labels" extra={t("form.keyValuesHelp")}>
-            <Input.TextArea rows={3} />
+            <Input.TextArea rows={3} aria-label={t("form.labels")} />
           </Form.Item>
         </Card>
         {base && <SpecSections namespace={namespace} existing={base.spec} />}

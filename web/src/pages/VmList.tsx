@@ -20,7 +20,7 @@ import { AccessAddresses } from "../components/access/AccessAddresses";
 import { Actions } from "../components/Actions";
 import { BATCH_ACTIONS, BatchDialog } from "../components/Batch";
 import { LiveTag } from "../components/LiveTag";
-import type { Session } from "../api/session";
+import { holds, type Session } from "../api/session";
 import { POWER_STATE_FILTERS, PowerBadge } from "../components/PowerBadge";
 import { formatDateTime, formatNumber } from "../i18n/format";
 
@@ -106,7 +106,7 @@ export function VmList({ session }: { session: Session }) {
   );
 
   // Several VMs at once: offered to callers who may operate at all, for the rows of this page.
-  const mayOperate = session.identity.permissions.some((p) => OPERATING.includes(p));
+  const mayOperate = OPERATING.some((p) => holds(session.identity, p));
   const [selectedKeys, setSelectedKeys] = useState<Key[]>([]);
   const [batch, setBatch] = useState<Wukong_Action | null>(null);
   const viewKey = params.toString();
@@ -177,7 +177,7 @@ export function VmList({ session }: { session: Session }) {
           <Button>{t("vms.columns")}</Button>
         </Popover>
         <LiveTag state={live} />
-        {session.identity.permissions.includes("vm:create") && (
+        {holds(session.identity, "vm:create") && (
           <Link to={`/vms/new${view.namespace ? `?ns=${encodeURIComponent(view.namespace)}` : ""}`}>
             <Button type="primary">{t("vms.newVm")}</Button>
           </Link>

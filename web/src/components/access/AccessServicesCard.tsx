@@ -8,7 +8,7 @@ import { lazy, Suspense, useState } from "react";
 import { useTranslation } from "react-i18next";
 import { accessClient } from "../../api/clients";
 import { problem } from "../../api/errors";
-import { session } from "../../api/session";
+import { holds, session } from "../../api/session";
 import { formatDateTime } from "../../i18n/format";
 import { AccessAddress } from "./AccessAddresses";
 
@@ -25,8 +25,8 @@ export function AccessServicesCard({ wukong }: { wukong: Wukong }) {
   const { message, modal } = App.useApp();
   const queries = useQueryClient();
   const [creating, setCreating] = useState(false);
-  const permissions = session()?.identity.permissions ?? [];
-  const mayManage = permissions.includes(MANAGE) || permissions.includes("admin");
+  const current = session();
+  const mayManage = current !== null && holds(current.identity, MANAGE);
   const { namespace, name } = wukong;
   const key = ["access-services", namespace, name];
   const listed = useQuery({

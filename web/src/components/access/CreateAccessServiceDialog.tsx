@@ -2,12 +2,14 @@
 // the row and field they name (`ports[1].node_port` on the second row's node port); the rest above the form.
 import type { AccessServiceInfo, Wukong } from "@gen/novasphere/v1/wukong_pb";
 import { DeleteOutlined, PlusOutlined } from "@ant-design/icons";
-import { Alert, Button, Flex, Form, Input, InputNumber, Modal, Radio, Select } from "antd";
+import { Alert, Button, Flex, Form, Input, InputNumber, Modal, Radio, Select, Space } from "antd";
 import { useState } from "react";
 import { useTranslation } from "react-i18next";
 import { accessClient } from "../../api/clients";
 import { problem } from "../../api/errors";
 import { placeViolations } from "../../api/violations";
+import { exposeCommand } from "../../cli/vmctl";
+import { CopyAsCli } from "../CopyAsCli";
 
 type ServiceType = "NodePort" | "LoadBalancer";
 type PortRow = { port: number | null; targetPort: number | null; nodePort: number | null; protocol: string };
@@ -66,6 +68,17 @@ export function CreateAccessServiceDialog(props: {
       cancelText={t("access.cancel")}
       okButtonProps={{ loading: busy, htmlType: "submit", form: FORM }}
       onCancel={props.onClose}
+      footer={(buttons) => (
+        <Flex justify="space-between" wrap gap="small">
+          <CopyAsCli
+            command={() => {
+              const fields = form.getFieldsValue(true) as Fields;
+              return exposeCommand(props.wukong, fields.serviceType, fields.serviceName ?? "", fields.ports ?? []);
+            }}
+          />
+          <Space>{buttons}</Space>
+        </Flex>
+      )}
     >
       {errors.length > 0 && (
         <Alert type="error" showIcon title={t("access.form.failed")} description={errors.join(" ")} data-testid="access-create-error" />

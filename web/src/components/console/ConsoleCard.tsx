@@ -6,9 +6,11 @@ import { useQuery } from "@tanstack/react-query";
 import { Button, Card, Space, Table, Tag, Typography } from "antd";
 import { useTranslation } from "react-i18next";
 import { Link } from "react-router";
+import { consoleCommand } from "../../cli/vmctl";
 import { ACCESS_CONSOLES, consoleClient, may } from "../../console/client";
 import { closeMessage } from "../../console/closeCodes";
 import { formatAgo, formatDateTime } from "../../i18n/format";
+import { CopyAsCli } from "../CopyAsCli";
 
 const REFRESH_MS = 10_000;
 
@@ -39,6 +41,7 @@ export function ConsoleCard({ wukong }: { wukong: Wukong }) {
             <Link to={`${base}/serial`}>
               <Button data-testid="open-serial">{t("console.card.openSerial")}</Button>
             </Link>
+            <CopyAsCli command={() => `${consoleCommand(wukong, "serial")}\n${consoleCommand(wukong, "vnc")}`} />
           </Space>
         ) : (
           <Typography.Text type="secondary" data-testid="console-unavailable">

@@ -1,6 +1,7 @@
 // What the signed-in caller may do here, from the identity the server gave at sign-in (`admin` implies everything, as
 // on the server). The server checks again on every call: this only decides what to offer.
 import type { Identity } from "@gen/novasphere/v1/auth_service_pb";
+import { holds } from "../../api/session";
 
 export const ADMIN = "admin";
 export const TENANT_MANAGE = "tenant:manage";
@@ -19,9 +20,7 @@ export const NOT_FOR_API_KEYS: readonly string[] = [
   ADMIN,
 ];
 
-export function holds(identity: Identity, permission: string): boolean {
-  return identity.permissions.includes(permission) || identity.permissions.includes(ADMIN);
-}
+export { holds };
 
 /** The permissions of `wanted` the caller does not hold: what granting a role with them would escalate to. */
 export function beyondCaller(identity: Identity, wanted: readonly string[]): string[] {

@@ -125,4 +125,5 @@ def test_create_edit_delete_and_a_batch_copied_as_vmctl_do_what_the_dialogs_do(
     assert command == f"vmctl expose juliet -n {namespace} --type NodePort --port 22:2222 --service-name juliet-ssh"
     assert shell.run(command).startswith("service/juliet-ssh 22/TCP → ")
     tab.click(".ant-modal:has(#access-create) .ant-modal-footer button:has-text('Cancel')")
+    tab.reload()
     tab.wait("[data-testid=access-services] >> text=juliet-ssh")  # the card lists what vmctl made

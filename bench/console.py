@@ -150,17 +150,17 @@ def proxy_opener(edge: devstack.Edge) -> Opener:
     return open_socket
 
 
-def _wait_running(stub: WukongServiceStub) -> None:
+def wait_running(read: Callable[[], wukong_pb2.Wukong], what: str) -> None:
+    """Until `read()` (a GetWukong, refusals tolerated while the stack settles) shows the VM running, for 2 minutes."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            wukong = stub.GetWukong(service_pb2.GetWukongRequest(namespace=NAMESPACE, name=VM))
-            if wukong.status.power_state == wukong_pb2.WukongStatus.PowerState.RUNNING:
+            if read().status.power_state == wukong_pb2.WukongStatus.PowerState.RUNNING:
                 return
         except grpc.RpcError:
             pass
         time.sleep(0.5)
-    raise SystemExit(f"{VM} did not reach Running")
+    raise SystemExit(f"{what} did not reach Running")
 
 
 def main() -> None:
@@ -195,7 +195,8 @@ def main() -> None:
             "wukongs",
             {"apiVersion": "vm.novasphere.dev/v1alpha1", "kind": "Wukong", "metadata": {"name": VM}, "spec": spec},
         )
-        _wait_running(WukongServiceStub(channel))
+        stub = WukongServiceStub(channel)
+        wait_running(lambda: stub.GetWukong(service_pb2.GetWukongRequest(namespace=NAMESPACE, name=VM)), VM)
         credentials = Credentials.from_kubeconfig(Path(cluster.kubeconfig))
         options = {"samples": args.samples, "warmup": args.warmup, "updates": args.updates}
         results = {

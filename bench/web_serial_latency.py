@@ -21,6 +21,7 @@ import grpc
 import kubernetes.client
 
 import devcluster
+from bench.console import wait_running
 from devcluster import accounts
 from devcluster import stack as devstack
 from novasphere.v1 import auth_service_pb2, wukong_pb2
@@ -70,22 +71,13 @@ def _until(tab: Tab, text: str, timeout: float = 30) -> None:
         time.sleep(0.1)
 
 
-def _wait_running(channel: grpc.Channel) -> None:
-    """Until the VM runs, asked as the bench's user (once the API knows it)."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            login = AuthServiceStub(channel).Login(auth_service_pb2.LoginRequest(username=USER, password=PASSWORD))
-            wukong = WukongServiceStub(channel).GetWukong(
-                service_pb2.GetWukongRequest(namespace=NAMESPACE, name=VM),
-                metadata=(("authorization", f"Bearer {login.access_token}"),),
-            )
-            if wukong.status.power_state == wukong_pb2.WukongStatus.PowerState.RUNNING:
-                return
-        except grpc.RpcError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"{VM} did not reach Running")
+def _read_as_bench_user(channel: grpc.Channel) -> wukong_pb2.Wukong:
+    """The VM, asked as the bench's user (a login each time: the API may not know the user yet)."""
+    login = AuthServiceStub(channel).Login(auth_service_pb2.LoginRequest(username=USER, password=PASSWORD))
+    return WukongServiceStub(channel).GetWukong(
+        service_pb2.GetWukongRequest(namespace=NAMESPACE, name=VM),
+        metadata=(("authorization", f"Bearer {login.access_token}"),),
+    )
 
 
 def main() -> None:
@@ -116,7 +108,7 @@ def main() -> None:
             {"apiVersion": "vm.novasphere.dev/v1alpha1", "kind": "Wukong", "metadata": {"name": VM}, "spec": spec},
         )
         accounts.create_user(admin, USER, PASSWORD, tenant=TENANT, role="operator")
-        _wait_running(channel)
+        wait_running(lambda: _read_as_bench_user(channel), VM)
         server = BrowserServer(stack.tls.serving_cert)
         browser = Browser(server)
         try:

@@ -214,8 +214,13 @@ class ConsoleProxy:
         chosen = next((p for p in offered if p in CONSOLE_PROTOCOLS), None)
         if chosen is None and offered:  # a browser offered only its ticket: it must hear one of its own back
             chosen = offered[0]
+        # autoclose off: aiohttp would answer a client's close frame at once, while the pipe to the client may still
+        # write a data frame after it (browsers fail such a socket); `_proxy` stops that pipe first, then closes
         client = web.WebSocketResponse(
-            protocols=(chosen,) if chosen else (), max_msg_size=MAX_FRAME, heartbeat=HEARTBEAT_SECONDS
+            protocols=(chosen,) if chosen else (),
+            max_msg_size=MAX_FRAME,
+            heartbeat=HEARTBEAT_SECONDS,
+            autoclose=False,
         )
         await client.prepare(_with_websocket_key(request))
         await self._proxy(record, client, backend)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import grpc
 
+from devcluster import stack as devstack
 from novasphere.v1 import auth_service_pb2 as auth_pb2
 from novasphere.v1.auth_service_pb2_grpc import AuthServiceStub
 from tests import kube_helpers
@@ -76,3 +77,18 @@ def can_log_in(web: Web, username: str) -> bool:
 
 def bearer(token: str) -> tuple[tuple[str, str]]:
     return (("authorization", f"Bearer {token}"),)
+
+
+def restart_on_same_ports(
+    stack: devstack.Stack, first: devstack.ApiServer, log_path: Path, env: dict[str, str]
+) -> devstack.ApiServer:
+    """A new API server in place of a stopped one, on its ports: Envoy's clusters (and the page) reach it unchanged."""
+    return devstack.start_api_server(
+        api_kubeconfig=stack.api_kubeconfig,
+        log_path=log_path,
+        extra_env={
+            **env,
+            "NOVASPHERE_GRPC_LISTEN": f"127.0.0.1:{first.grpc}",
+            "NOVASPHERE_CONSOLE_LISTEN": f"127.0.0.1:{first.console}",
+        },
+    )

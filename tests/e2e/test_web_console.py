@@ -26,7 +26,7 @@ from tests.conftest import TENANT
 from tests.e2e.conftest import BOOKMARK_SECONDS
 from tests.e2e.test_auth import PASSWORD, SECURE_ENV
 from tests.web_browser import Browser, Tab
-from tests.web_console import Web, api_token, bearer, can_log_in, open_signed_in, shot, sign_in
+from tests.web_console import Web, api_token, bearer, can_log_in, open_signed_in, restart_on_same_ports, shot, sign_in
 
 ROW = ".ant-table-tbody tr.ant-table-row"
 
@@ -292,15 +292,7 @@ def test_the_list_resumes_after_a_dropped_stream_and_reconnects_after_the_api_se
         first.process.stop()
         tab.wait("[data-testid=live] >> text=Reconnecting…")
         shot(tab, "vm-list-reconnecting")
-        second = devstack.start_api_server(
-            api_kubeconfig=stack.api_kubeconfig,
-            log_path=tmp_path / "second.log",
-            extra_env={
-                **env,
-                "NOVASPHERE_GRPC_LISTEN": f"127.0.0.1:{first.grpc}",
-                "NOVASPHERE_CONSOLE_LISTEN": f"127.0.0.1:{first.console}",
-            },
-        )
+        second = restart_on_same_ports(stack, first, tmp_path / "second.log", env)
         running.append(second.process)
         restarted = Web(url=web.url, api_log=tmp_path / "second.log", api_target=second.target)
         tab.wait("[data-testid=live] >> text=Live", ms=30_000)

@@ -24,7 +24,7 @@ from tests.e2e.conftest import BOOKMARK_SECONDS
 from tests.e2e.test_auth import PASSWORD, SECURE_ENV
 from tests.e2e.test_tasks import Power, wait_power
 from tests.web_browser import Browser, BrowserServer, Tab
-from tests.web_console import Web, open_signed_in, shot
+from tests.web_console import Web, open_signed_in, restart_on_same_ports, shot
 
 GUEST_USER, GUEST_PASSWORD = "ops", "s3cret"
 STATE = "[data-testid=console-state]"
@@ -248,15 +248,7 @@ def test_the_console_reconnects_by_itself_after_the_api_server_restarts(
         first.process.stop()  # the replica shuts down: its consoles close with 4005
         tab.wait(f"{STATE} >> text=/Reconnecting/")
         shot(tab, "console-reconnecting")
-        second = devstack.start_api_server(
-            api_kubeconfig=stack.api_kubeconfig,
-            log_path=tmp_path / "second.log",
-            extra_env={
-                **env,
-                "NOVASPHERE_GRPC_LISTEN": f"127.0.0.1:{first.grpc}",
-                "NOVASPHERE_CONSOLE_LISTEN": f"127.0.0.1:{first.console}",
-            },
-        )
+        second = restart_on_same_ports(stack, first, tmp_path / "second.log", env)
         running.append(second.process)
         tab.wait(f"{STATE} >> text=Connected", ms=60_000)
         tab.type(TERMINAL, "\r")

@@ -19,13 +19,17 @@ WEB_DEPS     := web/node_modules/.installed
 WEB_BUILD    := web/dist/index.html
 WEB_SOURCES  := $(shell find web/src web/public gen/ts -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
 
-.PHONY: help run test lint fmt gen web web-dev bench-web bench-vmctl cluster-up cluster-down bench bench-doors bench-sim bench-console bench-web-serial bench-floor deps clean
+.PHONY: help run test lint fmt gen web image web-dev bench-web bench-vmctl cluster-up cluster-down real-node bench bench-doors bench-sim bench-console bench-web-serial bench-floor bench-chart api-baseline deps clean chart-sources helm
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-run: deps $(WEB_BUILD) ## the whole stack with demo data (control plane, API server, Envoy) until Ctrl-C
-	@$(PYTHON) -m devcluster run
+run: deps $(WEB_BUILD) ## the whole stack with demo data until Ctrl-C (DEPLOY=helm: the chart on a real node)
+ifeq ($(DEPLOY),helm)
+	@$(PYTHON) -m devcluster chart
+else
+	@$(PYTHON) -m devcluster run $(foreach origin,$(CORS_ORIGINS),--cors-origin $(origin))
+endif
 
 test: lint $(BROWSER_DEPS) $(WEB_BUILD) ## lint, type check and every test (unit, integration, e2e) against a real control plane
 	$(PYTHON) -m devcluster build
@@ -40,19 +44,31 @@ fmt: $(VENV)/.synced ## format and autofix
 	$(PYTHON) -m ruff format .
 	$(PYTHON) -m ruff check --fix .
 
-gen: $(VENV)/.synced $(WEB_DEPS) ## regenerate gen/ from proto/
+gen: $(VENV)/.synced $(WEB_DEPS) chart-sources ## regenerate gen/ from proto/ (and the chart's copies of deploy/)
 	$(PYTHON) tools/gen.py
+
+chart-sources: $(VENV)/.synced ## copy deploy/ CRDs, RBAC and authz defaults into the Helm chart's files/
+	$(PYTHON) tools/chart_sources.py
+
+helm: $(VENV)/.synced ## build (once, cached) helm v4 from devcluster/helm/ and print its path
+	@$(PYTHON) -c "from devcluster import binaries; print(binaries.ensure_helm())"
 
 web: $(WEB_BUILD) ## build the web console (type check + bundle into web/dist)
 
 $(WEB_BUILD): $(WEB_DEPS) $(WEB_SOURCES)
 	npm --prefix web run --silent build
 
+image: deps $(WEB_BUILD) ## the API image and the pause image as OCI archives (mmdebstrap + umoci, cached): path, name, size
+	@$(PYTHON) -m devcluster image
+
 web-dev: deps ## Vite dev server for UI work, proxying the API to the stack `make run` started (source .run/env first)
 	npm --prefix web run dev
 
 cluster-up: deps ## start a control plane in the background and print its KUBECONFIG
 	@$(PYTHON) -m devcluster up
+
+real-node: deps ## a control plane with a real node (kubelet, containerd, kube-scheduler) until Ctrl-C
+	@$(PYTHON) -m devcluster node
 
 cluster-down: $(VENV)/.synced ## stop the control plane cluster-up started
 	@$(PYTHON) -m devcluster down
@@ -79,10 +95,16 @@ bench-web-serial: deps $(WEB_BUILD) ## web serial console: keystroke-to-echo lat
 bench-floor: deps ## bare grpc.aio fan-out to 1 and 500 streams (no NovaSphere): the floor under make bench's stream ratio
 	$(PYTHON) -m bench.grpc_floor
 
+bench-chart: deps ## the chart on a real node: each container's memory with WUKONGS Wukongs against its limit
+	$(PYTHON) -m bench.chart_memory --wukongs $(WUKONGS)
+
 bench-sim: deps ## simulator scale: WUKONGS Wukongs from create to Running, memory, writes/s
 	$(PYTHON) -m bench.sim_scale --wukongs $(WUKONGS)
 
-deps: $(VENV)/.synced $(BROWSER_DEPS) $(WEB_DEPS) ## Python env, etcd, chromium, npm packages, cached Kubernetes/grpcurl/openapiv2 builds
+api-baseline: $(VENV)/.synced ## at a release: make the current API the baseline `buf breaking` checks later changes against
+	$(PYTHON) tools/api_baseline.py
+
+deps: $(VENV)/.synced $(BROWSER_DEPS) $(WEB_DEPS) ## Python env, etcd, chromium, npm packages, cached Kubernetes/grpcurl/helm builds
 	@$(PYTHON) -m devcluster build
 
 $(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json

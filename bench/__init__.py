@@ -1,0 +1,13 @@
+"""Benchmarks (`make bench*`): ratios against a reference measured in the same run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def rss_mib(pid: int) -> float:
+    """A process's resident memory now (VmRSS), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0

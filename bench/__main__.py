@@ -30,6 +30,7 @@ from typing import Any
 import grpc
 
 import devcluster
+from bench import rss_mib
 from devcluster import procs
 from devcluster import stack as devstack
 from novasphere.v1 import wukong_service_pb2 as service_pb2
@@ -251,7 +252,7 @@ def run(count: int, samples: int, streams: int, receivers: int) -> None:
                     ),
                 },
             )
-            rss = _rss_mib(server.pid)
+            rss = rss_mib(server.pid)
         ours = lists["ours: page of 50, filtered + sorted"][1]
         print("\nRatios (p99)")
         print(verdict("ours page / kube-apiserver limit=50 page", ours / lists["kube-apiserver: limit=50 page"][1], 1))
@@ -281,13 +282,6 @@ async def _measure_lists(admin_kubeconfig: str, target: str, count: int, samples
             return await list_latencies(api, stub, samples)
     finally:
         await api.close()
-
-
-def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 if __name__ == "__main__":

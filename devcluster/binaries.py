@@ -1,6 +1,6 @@
 """The programs the local stack needs: kube-apiserver and kube-controller-manager built from the Go module in
-`devcluster/k8s/`, grpcurl from `tools/grpcurl/`, protoc-gen-openapiv2 (for `make gen`) from `tools/openapiv2/`,
-each cached per version outside the repository, and etcd from Debian.
+`devcluster/k8s/` and grpcurl from `tools/grpcurl/`, each cached per version outside the repository, and etcd from
+Debian.
 
 No registry reachable here ships a kube-apiserver binary, so it is compiled from `k8s.io/kubernetes` (six to eight
 minutes cold on two cores); the result is kept in `$XDG_CACHE_HOME/novasphere/k8s-<version>/` (default
@@ -9,6 +9,7 @@ minutes cold on two cores); the result is kept in `$XDG_CACHE_HOME/novasphere/k8
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -22,9 +23,8 @@ from pathlib import Path
 
 MODULE_DIR = Path(__file__).resolve().parent / "k8s"
 GRPCURL_MODULE_DIR = Path(__file__).resolve().parent.parent / "tools" / "grpcurl"
-OPENAPIV2_MODULE_DIR = Path(__file__).resolve().parent.parent / "tools" / "openapiv2"
-OPENAPIV2_PACKAGE = "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2"
 COMMANDS = ("kube-apiserver", "kube-controller-manager")
+NODE_COMMANDS = ("kubelet", "kube-scheduler")
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,63 @@ def ensure(*, log: bool = True) -> Binaries:
     )
 
 
+@dataclass(frozen=True)
+class NodeBinaries:
+    """Absolute paths of what a real node runs: the kubelet and the scheduler from the same Kubernetes module as the
+    control plane, and Debian's container runtime."""
+
+    kubelet: Path
+    kube_scheduler: Path
+    containerd: Path
+    ctr: Path
+    runc: Path
+    cni_bin_dir: Path
+
+
+CNI_BIN_DIR = Path("/usr/lib/cni")
+
+
+def ensure_node(*, log: bool = True) -> NodeBinaries:
+    """Returns the real node's binaries, building kubelet and kube-scheduler (once; ~4 min cold) and installing
+    containerd, runc and the CNI plugins from Debian first if missing. Kept in a directory of its own, so the control
+    plane's cached build is never rebuilt or raced for."""
+    version = kubernetes_version()
+    directory = _go_build(
+        module_dir=MODULE_DIR,
+        packages=[f"k8s.io/kubernetes/cmd/{name}" for name in NODE_COMMANDS],
+        directory=cache_root() / f"k8s-node-{version}",
+        ldflags=_version_ldflags(version),
+        what=f"kubelet and kube-scheduler {version} (once; ~5 min cold)",
+        log=log,
+    )
+    if not (CNI_BIN_DIR / "loopback").exists():
+        _apt_install("containernetworking-plugins", log=log)
+    return NodeBinaries(
+        kubelet=directory / "kubelet",
+        kube_scheduler=directory / "kube-scheduler",
+        containerd=_ensure_debian_package("containerd", "containerd", log=log),
+        ctr=_ensure_debian_package("ctr", "containerd", log=log),
+        runc=_ensure_debian_package("runc", "runc", log=log),
+        cni_bin_dir=CNI_BIN_DIR,
+    )
+
+
+def ensure_umoci(*, log: bool = True) -> Path:
+    """umoci, which packs OCI images here without a registry or a daemon."""
+    return _ensure_debian_package("umoci", "umoci", log=log)
+
+
+BUSYBOX_STATIC = Path("/bin/busybox")
+
+
+def ensure_busybox_static(*, log: bool = True) -> Path:
+    """A statically linked busybox, whole in one file, for images with nothing else in them (Debian's `busybox`
+    package is dynamically linked; `busybox-static` replaces it)."""
+    if not _debian_package_installed("busybox-static"):
+        _apt_install("busybox-static", log=log)
+    return BUSYBOX_STATIC
+
+
 def ensure_grpcurl(*, log: bool = True) -> Path:
     """grpcurl, built from the module pinned in tools/grpcurl/ (for `make run` hints and the reflection test)."""
     module_dir = GRPCURL_MODULE_DIR
@@ -87,20 +144,6 @@ def ensure_grpcurl(*, log: bool = True) -> Path:
         log=log,
     )
     return directory / "grpcurl"
-
-
-def ensure_openapiv2(*, log: bool = True) -> Path:
-    """protoc-gen-openapiv2, built from the module pinned in tools/openapiv2/ (for `make gen`'s OpenAPI document)."""
-    version = _required_version(OPENAPIV2_MODULE_DIR, "github.com/grpc-ecosystem/grpc-gateway/v2")
-    directory = _go_build(
-        module_dir=OPENAPIV2_MODULE_DIR,
-        packages=[OPENAPIV2_PACKAGE],
-        directory=cache_root() / f"protoc-gen-openapiv2-{version}",
-        ldflags="-s -w",
-        what=f"protoc-gen-openapiv2 {version}",
-        log=log,
-    )
-    return directory / "protoc-gen-openapiv2"
 
 
 def _version_ldflags(version: str) -> str:
@@ -184,6 +227,39 @@ def ensure_cjk_font(*, log: bool = True) -> Path:
     return CJK_FONT
 
 
+def ensure_promtool(*, log: bool = True) -> Path:
+    """promtool (checks the alert rules in deploy/monitoring/), from Debian's `prometheus` package unpacked into the
+    cache, not installed: installing it would also start a Prometheus server on the machine."""
+    cached = sorted(cache_root().glob("promtool-*/promtool"))
+    if cached:
+        return cached[-1]
+    cache_root().mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_root()) as scratch:
+        if log:
+            print("devcluster: unpacking promtool from Debian's prometheus", file=sys.stderr)
+        sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+        download = ["apt-get", "download", "-q", "prometheus"]
+        if subprocess.run(download, cwd=scratch, check=False).returncode != 0:  # a fresh machine has no package lists
+            subprocess.run([*sudo, "apt-get", "update", "-q"], check=True)
+            subprocess.run(download, cwd=scratch, check=True)
+        package = next(Path(scratch).glob("prometheus_*.deb"))
+        subprocess.run(["dpkg-deb", "-x", str(package), f"{scratch}/root"], check=True)
+        version = package.name.split("_")[1].replace("+", "-").replace(":", "-")
+        target = cache_root() / f"promtool-{version}"
+        (Path(scratch) / "bin").mkdir()
+        os.replace(f"{scratch}/root/usr/bin/promtool", f"{scratch}/bin/promtool")
+        with contextlib.suppress(OSError):  # another process unpacked it meanwhile
+            os.rename(f"{scratch}/bin", target)
+    return target / "promtool"
+
+
+def _debian_package_installed(package: str) -> bool:
+    status = subprocess.run(
+        ["dpkg-query", "--show", "--showformat=${Status}", package], capture_output=True, text=True, check=False
+    )
+    return status.stdout.strip() == "install ok installed"
+
+
 def _ensure_debian_package(executable: str, package: str, *, log: bool) -> Path:
     found = shutil.which(executable)
     if found:
@@ -193,3 +269,21 @@ def _ensure_debian_package(executable: str, package: str, *, log: bool) -> Path:
     if found is None:
         raise RuntimeError(f"{package} was installed but no `{executable}` executable was found")
     return Path(found)
+
+
+HELM_MODULE_DIR = Path(__file__).resolve().parent / "helm"
+
+
+def ensure_helm(*, log: bool = True) -> Path:
+    """helm v4, built from the module pinned in devcluster/helm/ (the chart's lint, template and install tests; no
+    registry here ships its binary)."""
+    version = _required_version(HELM_MODULE_DIR, "helm.sh/helm/v4")
+    directory = _go_build(
+        module_dir=HELM_MODULE_DIR,
+        packages=["helm.sh/helm/v4/cmd/helm"],
+        directory=cache_root() / f"helm-{version}",
+        ldflags=f"-s -w -X helm.sh/helm/v4/internal/version.version={version}",
+        what=f"helm {version} (once; 3-10 min cold)",
+        log=log,
+    )
+    return directory / "helm"

@@ -107,6 +107,26 @@ class Pki:
     def service_account_public_key(self) -> Path:
         return self.path("sa.pub")
 
+    def issue_client(self, directory: Path, name: str, *, user: str, group: str | None = None) -> tuple[Path, Path]:
+        """A client certificate from the cluster CA for `user` (in `group`), written as `directory/name.crt` and
+        `.key` (for a component joining the cluster later, such as a real node's kubelet); returns both paths."""
+        ca_key = serialization.load_pem_private_key(self.ca_key.read_bytes(), password=None)
+        if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+            raise TypeError(f"{self.ca_key} is not the EC key `generate` writes")
+        ca_cert = x509.load_pem_x509_certificate(self.ca_cert.read_bytes())
+        directory.mkdir(parents=True, exist_ok=True)
+        cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
+        _issue(
+            key_path,
+            cert_path,
+            ca_key,
+            ca_cert,
+            common_name=user,
+            organization=group,
+            usage=ExtendedKeyUsageOID.CLIENT_AUTH,
+        )
+        return cert_path, key_path
+
 
 @dataclass(frozen=True)
 class EdgePki:

@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import TypeVar
 
 _GUARD = Path(__file__).with_name("_orphan_guard.py")
@@ -177,3 +178,15 @@ def stopping(processes: list[Process]) -> Iterator[list[Process]]:
     finally:
         for process in reversed(processes):
             process.stop()
+
+
+def interrupt_on_stop_signals() -> None:
+    """Ctrl-C and SIGTERM raise KeyboardInterrupt, so every context manager on the stack of a foreground command
+    (`make run`, `make real-node`, `make run DEPLOY=helm`) stops what it started. Set explicitly: a shell that
+    starts one in the background leaves SIGINT ignored, and Ctrl-C must work."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)

@@ -8,7 +8,6 @@ import secrets
 import signal
 import sys
 from pathlib import Path
-from types import FrameType
 
 import devcluster
 from devcluster import accounts, binaries, manifests, procs, stack
@@ -25,15 +24,11 @@ ENVOY_PORT = 8443
 """The public port, if free (else any): the one address a person needs; the others are printed and in .run/env."""
 
 
-def main(state_dir: Path, env_file: Path, edge_pki: Path) -> int:
-    """`edge_pki`: where the edge CA is kept between runs, so a browser or OS told to trust it keeps trusting it."""
+def main(state_dir: Path, env_file: Path, edge_pki: Path, cors_origins: tuple[str, ...] = ()) -> int:
+    """`edge_pki`: where the edge CA is kept between runs, so a browser or OS told to trust it keeps trusting it.
+    Browsers may call the API from the served web console's origins, Vite's dev server's and `cors_origins`."""
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    # Set explicitly: a shell that starts `make run` in the background leaves SIGINT ignored, and Ctrl-C must work.
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    procs.interrupt_on_stop_signals()
     grpcurl = binaries.ensure_grpcurl()
     try:
         with (
@@ -43,6 +38,8 @@ def main(state_dir: Path, env_file: Path, edge_pki: Path) -> int:
                 state_dir / "stack",
                 envoy_port=ENVOY_PORT,
                 edge_pki=edge_pki,
+                cors_allowed_origins=(*stack.VITE_ORIGINS, *cors_origins),
+                cors_allow_served_origin=True,
                 api_env={"NOVASPHERE_DEV_TENANT": DEMO_TENANT},
                 sim_speed=SIM_SPEED,
             ) as running,
@@ -56,7 +53,8 @@ def main(state_dir: Path, env_file: Path, edge_pki: Path) -> int:
             )
             _write_env(env_file, running, demo_password)
             try:
-                print(_instructions(running, grpcurl, env_file), flush=True)
+                origins = (*stack.served_origins(running.ports.envoy), *stack.VITE_ORIGINS, *cors_origins)
+                print(_instructions(running, grpcurl, env_file, origins), flush=True)
                 signal.pause()
             finally:
                 env_file.unlink(missing_ok=True)
@@ -94,7 +92,7 @@ def _short(path: Path | None) -> Path | None:
     return path.relative_to(Path.cwd())
 
 
-def _instructions(running: stack.Stack, grpcurl: Path, env_file: Path) -> str:
+def _instructions(running: stack.Stack, grpcurl: Path, env_file: Path, origins: tuple[str, ...]) -> str:
     http, grpc, ca = running.http, running.grpc_envoy, _short(running.edge.ca_cert)
     curl = f"curl --cacert {ca}"
     get = '{"name": "web-1", "namespace": "demo"}'
@@ -110,6 +108,8 @@ simulator of KubeVirt and vmoperator (sim/, {SIM_SPEED:g}x speed) running the de
   Prometheus metrics of the API        {running.metrics_url}
   Prometheus (simulated, VM metrics)   {running.prometheus_url}
   Envoy admin                          http://127.0.0.1:{running.ports.envoy_admin}
+  Browser pages may call the API from  {", ".join(origins)}
+      (CORS; more with  make run CORS_ORIGINS="app://novasphere http://localhost:8080")
   Kubernetes (admin)                   export KUBECONFIG={running.cluster.kubeconfig}
 
 Calls without credentials run as a development identity in tenant {DEMO_TENANT}. To log in as a real user (an

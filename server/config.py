@@ -15,8 +15,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from novasphere_envoy.local_http import HostPort as HostPort  # one host:port for both packages, re-exported
+from server import logs, tracing
 from server.auth import KNOWN_PERMISSIONS
 from server.failpoints import Failpoints
+from server.wukongs import validation
+from server.wukongs.validation import DEFAULT_IMAGE_SOURCES
 
 PREFIX = "NOVASPHERE_"
 DEV_PERMISSIONS = tuple(sorted(p for p in KNOWN_PERMISSIONS if p.startswith(("vm:", "task:"))))
@@ -29,25 +33,35 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
-class HostPort:
-    host: str
-    port: int
+class UnixSocket:
+    """A listener on a unix socket: how the API server and its Envoy talk in a pod on a hostNetwork node, where
+    several pods share the node's ports (the socket lives in an emptyDir both containers mount)."""
+
+    path: Path
 
     def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return f"unix:{self.path}"
+
+
+ListenAddress = HostPort | UnixSocket
 
 
 @dataclass(frozen=True)
 class Settings:
-    grpc_listen: HostPort
-    """NOVASPHERE_GRPC_LISTEN: host:port of the gRPC server (Envoy's upstream). Default 127.0.0.1:50051; port 0 lets
-    the system pick (see NOVASPHERE_PORTS_FILE)."""
-    admin_listen: HostPort
-    """NOVASPHERE_ADMIN_LISTEN: host:port of the admin HTTP server: Prometheus `/metrics`, and the probes `/livez`
-    (the process and its event loop answer) and `/readyz` (as the gRPC health service). Default 127.0.0.1:9464."""
+    grpc_listen: ListenAddress
+    """NOVASPHERE_GRPC_LISTEN: host:port of the gRPC server (Envoy's upstream), or unix:/absolute/path for a unix
+    socket (its folder must exist; a socket file left by a killed process is replaced, one a live process listens on
+    is refused; the file is made readable and writable by its owner and group, i.e. the Envoy container running as
+    the same user or pod fsGroup). Default 127.0.0.1:50051; port 0 lets the system pick (see
+    NOVASPHERE_PORTS_FILE)."""
+    admin_listen: ListenAddress
+    """NOVASPHERE_ADMIN_LISTEN: host:port or unix:/absolute/path of the admin HTTP server: Prometheus `/metrics`, and
+    the probes `/livez` (the process and its event loop answer) and `/readyz` (as the gRPC health service), which
+    `python -m server.probe live|ready --admin ADDRESS` asks from an exec probe. Default 127.0.0.1:9464."""
     ports_file: Path | None
-    """NOVASPHERE_PORTS_FILE: where to write the ports the server listens on, as JSON (`grpc`, `admin`, `console`),
-    once it has bound them: how a launcher that binds port 0 learns them. Empty (the default): not written."""
+    """NOVASPHERE_PORTS_FILE: where to write the TCP ports the server listens on, as JSON (`grpc`, `admin`,
+    `console`; a listener on a unix socket has no entry), once it has bound them: how a launcher that binds port 0
+    learns them. Empty (the default): not written."""
     kubeconfig: Path | None
     """NOVASPHERE_KUBECONFIG: kubeconfig of the API's service account; empty means in-cluster credentials."""
     kube_threads: int
@@ -92,11 +106,15 @@ class Settings:
     """NOVASPHERE_MAX_MESSAGE_BYTES: largest gRPC message received or sent, 1 KiB-64 MiB. Default 4 MiB."""
     log_level: str
     """NOVASPHERE_LOG_LEVEL: DEBUG, INFO, WARNING or ERROR. Default INFO."""
+    log_format: str
+    """NOVASPHERE_LOG_FORMAT: json (one object per line, for log pipelines) or text (one classic line). Default
+    json."""
     namespace: str
     """NOVASPHERE_NAMESPACE: the API's own namespace, where its Tasks and Lease live. Default novasphere-system."""
     replica_id: str
-    """NOVASPHERE_REPLICA_ID: this replica's name in Leases and Tasks. Default: host name, process ID and a random
-    suffix (unique per process, so a restarted replica is a new candidate)."""
+    """NOVASPHERE_REPLICA_ID: the start of this replica's name in Leases and Tasks (the chart gives the pod's name);
+    the process ID and a random suffix follow, so that a restarted container is a new candidate, never the holder of
+    its predecessor's Lease. Default: the host name."""
     lease_seconds: float
     """NOVASPHERE_LEASE_SECONDS: how long the task leader's Lease lasts without renewal, 1-300. Default 15."""
     task_handoff_seconds: float
@@ -118,13 +136,14 @@ class Settings:
     session_seconds: float
     """NOVASPHERE_SESSION_SECONDS: how long a login session (its refresh tokens) lasts at most, 300-2592000.
     Default 86400 (a day)."""
-    console_listen: HostPort
-    """NOVASPHERE_CONSOLE_LISTEN: host:port of the console WebSocket server (Envoy routes `/ws/` to it). Default
-    127.0.0.1:50052."""
+    console_listen: ListenAddress
+    """NOVASPHERE_CONSOLE_LISTEN: host:port or unix:/absolute/path of the console WebSocket server (Envoy routes
+    `/ws/` and the web console's pages to it). Default 127.0.0.1:50052."""
     console_public_url: str
     """NOVASPHERE_CONSOLE_PUBLIC_URL: the ws:// or wss:// base URL clients reach Envoy at, for the `console_url` of
     a session (e.g. wss://vms.example.com). Empty (the default): the address the request came to, as Envoy reports
-    it (wss:// when its listener serves TLS); a call that bypassed Envoy gets this server's console listener."""
+    it (wss:// when its listener serves TLS); a call that bypassed Envoy gets this server's console listener
+    (`ws+unix://` and the percent-encoded socket path when it is a unix socket)."""
     console_origins: frozenset[str]
     """NOVASPHERE_CONSOLE_ORIGINS: comma-separated exact origins (scheme://host[:port]) whose pages may open a
     console; a browser's WebSocket from any other origin is refused (403). Clients that send no Origin (terminals,
@@ -136,6 +155,27 @@ class Settings:
     web_root: Path | None
     """NOVASPHERE_WEB_ROOT: the web console's built bundle (web/dist: index.html and assets/), served on the console
     listener at every path but `/ws/`. Empty (the default): no web console."""
+    image_sources: frozenset[str]
+    """NOVASPHERE_IMAGE_SOURCES: comma-separated prefixes a disk's `image` must start with (the cluster, not the API,
+    fetches it: CDI imports it, so a free choice would let a caller make the cluster fetch internal addresses such as
+    http://169.254.169.254/). Each is a scheme (docker://, registry://, http://, https://) and a host, ending in
+    `/`, e.g. `docker://quay.io/,https://images.example.com/`. Default: the public registries quay.io, docker.io,
+    ghcr.io and registry.k8s.io, and the Ubuntu, Debian and Fedora cloud image sites (over https)."""
+    rate_limit_factors: Mapping[str, float]
+    """NOVASPHERE_RATE_LIMIT_FACTORS: comma-separated `tenant=factor` pairs (factor 1-1000) multiplying that tenant's
+    per-user rate limits and stream caps, e.g. `fuzz=100` for a tenant that load-tests or fuzzes the API. Default
+    empty: every tenant has the standard limits. A setting rather than a namespace label on purpose: whoever may
+    label a tenant's namespaces must not thereby lift the limits that protect the cluster from that tenant."""
+    otlp_endpoint: str
+    """NOVASPHERE_OTLP_ENDPOINT: base URL (http:// or https://) of an OpenTelemetry collector to send traces to: a
+    span per RPC, per Kubernetes call made for it, per console connection and per task. Empty (the default):
+    tracing is off and costs nothing."""
+    otlp_protocol: tracing.OtlpProtocol
+    """NOVASPHERE_OTLP_PROTOCOL: `grpc` (the default; e.g. http://collector:4317) or `http/protobuf` (e.g.
+    http://collector:4318, spans posted to its /v1/traces)."""
+    trace_sample_ratio: float
+    """NOVASPHERE_TRACE_SAMPLE_RATIO: share of traces begun here that are recorded, 0-1. Default 1. A trace begun
+    upstream (Envoy, a client sending `traceparent`) keeps its own decision."""
     failpoints: str
     """NOVASPHERE_FAILPOINTS: for crash tests only, e.g. `task-written:3` kills the process (SIGKILL) the 3rd time
     a task is written. Empty (the default) in production."""
@@ -144,8 +184,8 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         reader = _Reader(environ)
         settings = cls(
-            grpc_listen=reader.get("GRPC_LISTEN", "127.0.0.1:50051", _host_port),
-            admin_listen=reader.get("ADMIN_LISTEN", "127.0.0.1:9464", _host_port),
+            grpc_listen=reader.get("GRPC_LISTEN", "127.0.0.1:50051", _listen_address),
+            admin_listen=reader.get("ADMIN_LISTEN", "127.0.0.1:9464", _listen_address),
             ports_file=reader.get("PORTS_FILE", "", _writable_path),
             kubeconfig=reader.get("KUBECONFIG", "", _existing_file),
             kube_threads=reader.get("KUBE_THREADS", "32", _int_between(1, 256)),
@@ -164,8 +204,9 @@ class Settings:
             stale_seconds=reader.get("STALE_SECONDS", "10", _float_between(1, 3600)),
             max_message_bytes=reader.get("MAX_MESSAGE_BYTES", str(4 << 20), _int_between(1 << 10, 64 << 20)),
             log_level=reader.get("LOG_LEVEL", "INFO", _log_level),
+            log_format=reader.get("LOG_FORMAT", "json", _log_format),
             namespace=reader.get("NAMESPACE", "novasphere-system", _nonempty),
-            replica_id=reader.get("REPLICA_ID", _default_replica_id(), _nonempty),
+            replica_id=_replica_id(reader.get("REPLICA_ID", socket.gethostname(), _nonempty)),
             lease_seconds=reader.get("LEASE_SECONDS", "15", _float_between(1, 300)),
             task_handoff_seconds=reader.get("TASK_HANDOFF_SECONDS", "45", _float_between(1, 600)),
             task_timeout_seconds=reader.get("TASK_TIMEOUT_SECONDS", "0", _float_between(0, 86_400)),
@@ -174,12 +215,17 @@ class Settings:
             prometheus_url=reader.get("PROMETHEUS_URL", "", _base_url),
             access_token_seconds=reader.get("ACCESS_TOKEN_SECONDS", "900", _float_between(60, 3600)),
             session_seconds=reader.get("SESSION_SECONDS", "86400", _float_between(300, 2_592_000)),
-            console_listen=reader.get("CONSOLE_LISTEN", "127.0.0.1:50052", _host_port),
+            console_listen=reader.get("CONSOLE_LISTEN", "127.0.0.1:50052", _listen_address),
             console_public_url=reader.get("CONSOLE_PUBLIC_URL", "", _websocket_base_url),
             console_origins=reader.get("CONSOLE_ORIGINS", "", _origins),
             console_ticket_seconds=reader.get("CONSOLE_TICKET_SECONDS", "30", _float_between(1, 300)),
             console_ttl_seconds=reader.get("CONSOLE_TTL_SECONDS", "3600", _float_between(1, 2_592_000)),
             web_root=reader.get("WEB_ROOT", "", _web_bundle),
+            image_sources=reader.get("IMAGE_SOURCES", ",".join(DEFAULT_IMAGE_SOURCES), _image_sources),
+            rate_limit_factors=reader.get("RATE_LIMIT_FACTORS", "", _rate_limit_factors),
+            otlp_endpoint=reader.get("OTLP_ENDPOINT", "", _base_url),
+            otlp_protocol=reader.get("OTLP_PROTOCOL", "grpc", tracing.OtlpProtocol),
+            trace_sample_ratio=reader.get("TRACE_SAMPLE_RATIO", "1", _float_between(0, 1)),
             failpoints=reader.get("FAILPOINTS", "", _failpoints),
         )
         reader.reject_unknown()
@@ -206,11 +252,18 @@ class _Reader:
             raise SettingsError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(self._read))}")
 
 
-def _host_port(value: str) -> HostPort:
+def _listen_address(value: str) -> ListenAddress:
+    if value.startswith("unix:"):
+        path = Path(value.removeprefix("unix:"))
+        if not path.is_absolute():
+            raise ValueError("expected unix: and an absolute path, e.g. unix:/run/novasphere/grpc.sock")
+        if not path.parent.is_dir():
+            raise ValueError(f"the socket's folder {path.parent} does not exist")
+        return UnixSocket(path)
     host, separator, port = value.rpartition(":")
     host = host.strip("[]")
     if not separator or not host or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise ValueError("expected host:port, e.g. 127.0.0.1:50051")
+        raise ValueError("expected host:port, e.g. 127.0.0.1:50051, or unix:/absolute/path")
     return HostPort(host, int(port))
 
 
@@ -274,8 +327,28 @@ def _base_url(value: str) -> str:
     return value.strip().rstrip("/")
 
 
-def _default_replica_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+def _image_sources(value: str) -> frozenset[str]:
+    sources = frozenset(part.strip() for part in value.split(",") if part.strip())
+    for source in sources:
+        problem = validation.check_image_source_prefix(source)
+        if problem:
+            raise ValueError(problem)
+    return sources
+
+
+def _rate_limit_factors(value: str) -> Mapping[str, float]:
+    factors: dict[str, float] = {}
+    for pair in (part.strip() for part in value.split(",") if part.strip()):
+        tenant, _, factor = pair.partition("=")
+        number = float(factor)  # ValueError names the bad text
+        if not tenant.strip() or not 1 <= number <= 1000:
+            raise ValueError(f"{pair!r} is not tenant=factor with a factor of 1-1000, e.g. fuzz=100")
+        factors[tenant.strip()] = number
+    return factors
+
+
+def _replica_id(prefix: str) -> str:
+    return f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
 def _failpoints(value: str) -> str:
@@ -331,6 +404,13 @@ def _log_level(value: str) -> str:
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
     return level
+
+
+def _log_format(value: str) -> str:
+    log_format = value.strip().lower()
+    if log_format not in logs.FORMATS:
+        raise ValueError(f"expected {' or '.join(logs.FORMATS)}")
+    return log_format
 
 
 def describe(settings: Settings) -> dict[str, Any]:

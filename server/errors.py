@@ -98,6 +98,16 @@ class Reason(enum.StrEnum):
     CONSOLE_SESSION_NOT_FOUND = "CONSOLE_SESSION_NOT_FOUND"
     LOGIN_SESSION_NOT_FOUND = "LOGIN_SESSION_NOT_FOUND"
     INTERNAL = "INTERNAL"
+    # Sent by Envoy, not by the API server: its own replies to REST clients (envoy/novasphere_envoy/config.py's
+    # LOCAL_REPLIES; a request that reaches the API server never gets these).
+    MALFORMED_REQUEST = "MALFORMED_REQUEST"  # a body that is not JSON of the method's request message
+    ROUTE_NOT_FOUND = "ROUTE_NOT_FOUND"  # no RPC at this path
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"  # RPCs at this path, none for this HTTP method (see `Allow`)
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"  # the request's headers did not arrive in time
+    REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"  # a body over Envoy's limit
+    HEADERS_TOO_LARGE = "HEADERS_TOO_LARGE"  # headers over Envoy's limit
+    API_SERVER_UNAVAILABLE = "API_SERVER_UNAVAILABLE"  # the API server is down, restarting or overloaded: retry
+    API_SERVER_TIMEOUT = "API_SERVER_TIMEOUT"  # the API server did not answer within the edge's time limit
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from novasphere.v1 import (
     stats_service_pb2_grpc,
     task_service_pb2_grpc,
 )
-from server import config, errors, tenancy
+from server import config, errors, logs, tenancy, tracing
 from server.access.cache import AccessCache
 from server.access.commands import AccessCommands
 from server.auth import Caller
@@ -72,9 +72,11 @@ from server.tasks.reconciler import Reconciler
 from server.transport import (
     access_servicer,
     admin_servicer,
+    api_docs,
     auth_servicer,
     catalog_servicer,
     console_servicer,
+    listeners,
     metrics_servicer,
     ssh_key_servicer,
     stats_servicer,
@@ -85,6 +87,7 @@ from server.transport import (
 from server.transport.interceptors import AuthorizeInterceptor, ErrorInterceptor, ObserveInterceptor
 from server.transport.probes import CHECK_SECONDS, AdminServer, HealthReporter
 from server.transport.streams import OpenStreams
+from server.transport.traces import TraceInterceptor
 from server.wukongs import cache as wukong_cache
 from server.wukongs.commands import WukongCommands
 from server.wukongs.metrics import VmMetricsQueries
@@ -151,7 +154,15 @@ async def serve(settings: config.Settings) -> None:
 def build(settings: config.Settings, loop: asyncio.AbstractEventLoop) -> Replica:
     """Wiring only: every part made from the settings and handed what it needs; nothing runs yet."""
     metrics = Metrics()
-    kube = KubeClient.connect(kubeconfig=settings.kubeconfig, threads=settings.kube_threads)
+    tracing.configure(
+        tracing.TraceSettings(
+            endpoint=settings.otlp_endpoint,
+            protocol=settings.otlp_protocol,
+            sample_ratio=settings.trace_sample_ratio,
+            replica=settings.replica_id,
+        )
+    )
+    kube = KubeClient.connect(kubeconfig=settings.kubeconfig, threads=settings.kube_threads, metrics=metrics)
     lifecycle = Lifecycle(stale_after_seconds=settings.stale_seconds)
     streams = OpenStreams()
     health_servicer = health.aio.HealthServicer()
@@ -172,10 +183,12 @@ def build(settings: config.Settings, loop: asyncio.AbstractEventLoop) -> Replica
         anonymous=development if settings.dev_identity else None,
         lookups=lookups,
         tally=tally,
+        metrics=metrics,
     )
-    limits = RateLimits(tally=tally)
+    limits = RateLimits(tally=tally, factors=settings.rate_limit_factors, metrics=metrics)
     server = grpc.aio.server(
         interceptors=[
+            *([TraceInterceptor()] if tracing.enabled() else []),
             ObserveInterceptor(metrics),
             ErrorInterceptor(),
             AuthorizeInterceptor(accounts, limits, lifecycle=lifecycle, streams=streams),
@@ -190,7 +203,11 @@ def build(settings: config.Settings, loop: asyncio.AbstractEventLoop) -> Replica
     cache = wukong_cache.WukongCache(
         tombstone_seconds=settings.tombstone_seconds, max_tombstones=settings.max_tombstones
     )
-    hub = WatchHub(cache, WatchSettings(buffer=settings.watch_buffer, bookmark_seconds=settings.watch_bookmark_seconds))
+    hub = WatchHub(
+        cache,
+        WatchSettings(buffer=settings.watch_buffer, bookmark_seconds=settings.watch_bookmark_seconds),
+        metrics=metrics,
+    )
     metrics.track_watches(lambda: hub.streams, lambda: cache.tombstones)
     tenants.listeners.append(hub.rescope)
     wukong_queries = WukongQueries(
@@ -214,6 +231,7 @@ def build(settings: config.Settings, loop: asyncio.AbstractEventLoop) -> Replica
             ttl_seconds=settings.task_ttl_seconds,
         ),
         failpoints=failpoints,
+        metrics=metrics,
     )
     task_queries = TaskQueries(
         kube=kube, tasks=task_cache, tenancy=tenants, namespace=settings.namespace, lookups=lookups
@@ -221,7 +239,11 @@ def build(settings: config.Settings, loop: asyncio.AbstractEventLoop) -> Replica
     servicer = wukong_servicer.WukongServicer(
         queries=wukong_queries,
         commands=WukongCommands(
-            kube=kube, cache=cache, tenancy=tenants, cursor_wait_seconds=settings.cursor_wait_seconds
+            kube=kube,
+            cache=cache,
+            tenancy=tenants,
+            cursor_wait_seconds=settings.cursor_wait_seconds,
+            image_sources=settings.image_sources,
         ),
         operations=operations,
         tasks=task_queries,
@@ -350,6 +372,7 @@ def build(settings: config.Settings, loop: asyncio.AbstractEventLoop) -> Replica
     if settings.reflection:
         reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     lifecycle.track(informers)
+    metrics.track_informers({informer.kind.name: informer.staleness_seconds for informer in informers})
     replica = Replica(
         settings=settings,
         kube=kube,
@@ -390,17 +413,18 @@ async def start(replica: Replica, stop: asyncio.Event) -> None:
     # grpcio's health servicer starts with the overall status SERVING; nothing is served before the probe passes.
     for name in ("", *SERVICE_NAMES):
         await replica.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-    grpc_port = replica.server.add_insecure_port(str(settings.grpc_listen))
+    grpc_port = listeners.add_grpc_port(replica.server, settings.grpc_listen)
     await replica.server.start()
+    listeners.opened(settings.grpc_listen)
     admin_port = await replica.admin.start(settings.admin_listen)
-    pages = web_pages.routes(settings.web_root) if settings.web_root is not None else []
+    pages = api_docs.routes(settings.web_root)
+    pages += web_pages.routes(settings.web_root) if settings.web_root is not None else []
     console_port = await replica.console_proxy.start(settings.console_listen, pages)
     log.info(
-        "gRPC on port %d, admin on %d, consoles on %d (%s)",
-        grpc_port,
-        admin_port,
-        console_port,
-        settings.grpc_listen.host,
+        "gRPC on %s, admin on %s, consoles on %s",
+        _bound(settings.grpc_listen, grpc_port),
+        _bound(settings.admin_listen, admin_port),
+        _bound(settings.console_listen, console_port),
     )
     if settings.ports_file is not None:
         _write_ports(settings.ports_file, grpc=grpc_port, admin=admin_port, console=console_port)
@@ -448,6 +472,7 @@ async def drain(replica: Replica, stop: asyncio.Event) -> None:
     for close in replica.closers:
         await close()
     await replica.admin.stop()
+    tracing.shutdown()
     lifecycle.move_to(Phase.STOPPED)
     log.info("stopped")
 
@@ -506,10 +531,15 @@ async def _synced(synced: Callable[[], bool], stop: asyncio.Event) -> None:
         await asyncio.sleep(0.05)
 
 
-def _write_ports(path: Path, **ports: int) -> None:
-    """Written whole and renamed into place, so a reader never sees half of it."""
+def _bound(listen: config.ListenAddress, port: int | None) -> str:
+    return str(config.HostPort(listen.host, port) if isinstance(listen, config.HostPort) and port else listen)
+
+
+def _write_ports(path: Path, **ports: int | None) -> None:
+    """The TCP ports (a unix socket has none), written whole and renamed into place, so a reader never sees half of
+    it."""
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(ports))
+    partial.write_text(json.dumps({name: port for name, port in ports.items() if port is not None}))
     partial.rename(path)
 
 
@@ -521,9 +551,7 @@ def main() -> None:
         settings = config.Settings.from_env(os.environ)
     except config.SettingsError as error:
         sys.exit(f"novasphere: {error}")
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    logs.configure(log_format=settings.log_format, level=settings.log_level)
     # At DEBUG the Kubernetes client logs whole response bodies, Secrets included (password hashes, signing keys,
     # the initial admin password): its loggers never go below INFO.
     for noisy in ("kubernetes", "urllib3"):

@@ -6,7 +6,8 @@ import re
 
 from server import errors
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_DNS_LABEL = re.compile(DNS_LABEL_PATTERN)
 DNS_LABEL_MAX = 63
 # A Wukong's VirtualMachine is `<name>-vm`, and KubeVirt's launcher pod `virt-launcher-<name>-vm-xxxxx` must stay a
 # valid 63-character label too; KubeVirt truncates, but distinct Wukongs must not collide, so keep the name short.

@@ -50,10 +50,10 @@ def _single_value(answer: object) -> float | None:
     if not isinstance(answer, Mapping) or answer.get("status") != "success":
         error = answer.get("error", "") if isinstance(answer, Mapping) else ""
         raise PrometheusError(f"Prometheus refused the query: {str(error)[:200]}")
-    data = answer.get("data") or {}
-    result = data.get("result") if isinstance(data, Mapping) else None
-    if data.get("resultType") != "vector" or not isinstance(result, list):
+    data = answer.get("data")
+    if not isinstance(data, Mapping) or data.get("resultType") != "vector" or not isinstance(data.get("result"), list):
         raise PrometheusError("Prometheus answered with something other than an instant vector")
+    result = data["result"]
     if not result:
         return None
     try:

@@ -206,16 +206,16 @@ async def run(settings: Settings) -> None:
             await asyncio.gather(*(informer.synced.wait() for informer in informers.values()))
             for controller in controllers.values():
                 tasks.create_task(controller.run(), name=controller.name)
-            virt_api = VirtApi(api=api, events=events, vmis=vmis, port=settings.virt_api_port)
+            virt_api = VirtApi(api=api, events=events, vmis=vmis, wukongs=wukongs, port=settings.virt_api_port)
             tasks.create_task(virt_api.run(), name="virt-api")
             await virt_api.ready.wait()
             metrics_server = MetricsServer(
-                api=api, pods=pods, vmis=vmis, nodes=informers["nodes"], speed=settings.speed
+                api=api, pods=pods, vmis=vmis, nodes=informers["nodes"], wukongs=wukongs, speed=settings.speed
             )
             tasks.create_task(metrics_server.run(), name="metrics-server")
             await metrics_server.ready.wait()
             if settings.prometheus_port is not None:
-                prometheus = Prometheus(vmis=vmis, speed=settings.speed, port=settings.prometheus_port)
+                prometheus = Prometheus(vmis=vmis, wukongs=wukongs, speed=settings.speed, port=settings.prometheus_port)
                 tasks.create_task(prometheus.run(), name="prometheus")
                 await prometheus.ready.wait()
                 if settings.prometheus_url_file is not None:

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from sim import aggregated, guest_load
+from sim import aggregated, faults, guest_load
 from sim.kubeapi import Body, KubeApi
 from sim.kubevirt import rules
 from sim.runtime import Informer, deep_get, epoch_seconds, now_rfc3339, rfc3339_at
@@ -54,8 +54,11 @@ RESOURCES = (
 
 
 class MetricsServer:
-    def __init__(self, *, api: KubeApi, pods: Informer, vmis: Informer, nodes: Informer, speed: float) -> None:
+    def __init__(
+        self, *, api: KubeApi, pods: Informer, vmis: Informer, nodes: Informer, wukongs: Informer, speed: float
+    ) -> None:
         self._api = api
+        self._wukongs = wukongs
         self._pods = pods
         self._vmis = vmis
         self._nodes = nodes
@@ -111,6 +114,11 @@ class MetricsServer:
         metrics = self._pod_metrics(pod, scrape) if pod is not None else None
         if metrics is None:
             return _not_found("podmetrics", f"{namespace}/{name}", name)
+        vmi = (pod or {}).get("metadata", {}).get("labels", {}).get("vm.kubevirt.io/name", "")
+        mode = faults.malformed_mode(faults.wukong_of_vm_name(vmi, namespace, self._wukongs), faults.MALFORMED_METRICS)
+        if mode is not None:
+            wrong = {**metrics, "containers": {"compute": {"cpu": faults.BACKEND_TEXT}}, "window": 15}
+            return faults.malformed_answer(mode, metrics, wrong)
         return web.json_response(metrics)
 
     async def _list_pods(self, request: web.Request) -> web.Response:

@@ -11,6 +11,9 @@ KUBELET_VERSION = "v1.32.4"
 NODE_PREFIX = "sim-node-"
 ZONES = ("zone-a", "zone-b", "zone-c")
 
+SIMULATED_LABEL = "sim.novasphere.dev/simulated"
+"""On the simulator's own Nodes: it plays the kubelet there only (a real node's pods are its kubelet's)."""
+
 
 def node_name(index: int) -> str:
     return f"{NODE_PREFIX}{index}"
@@ -33,7 +36,7 @@ def _node(index: int) -> Body:
                 "kubernetes.io/arch": "amd64",
                 "topology.kubernetes.io/zone": ZONES[(index - 1) % len(ZONES)],
                 "kubevirt.io/schedulable": "true",
-                "sim.novasphere.dev/simulated": "true",
+                SIMULATED_LABEL: "true",
             },
         },
         "spec": {},

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from sim import guest_load
+from sim import faults, guest_load
 from sim.kubeapi import Body
 from sim.kubevirt import rules
 from sim.runtime import Informer, deep_get, epoch_seconds
@@ -45,8 +45,9 @@ UNDERSTOOD = 'sum(rate(<kubevirt_vmi_* counter>{namespace="...",name="..."}[<ran
 
 
 class Prometheus:
-    def __init__(self, *, vmis: Informer, speed: float, port: int) -> None:
+    def __init__(self, *, vmis: Informer, speed: float, port: int, wukongs: Informer | None = None) -> None:
         self._vmis = vmis
+        self._wukongs = wukongs
         self._speed = speed
         self.ready = asyncio.Event()
         self.url = ""
@@ -86,7 +87,16 @@ class Prometheus:
             return _error(f"the simulated Prometheus evaluates only {UNDERSTOOD}; got {query!r}")
         value = self._rate(match.group("series"), matchers, at)
         result = [] if value is None else [{"metric": {}, "value": [at, f"{value:.6g}"]}]
-        return web.json_response({"status": "success", "data": {"resultType": "vector", "result": result}})
+        answer = {"status": "success", "data": {"resultType": "vector", "result": result}}
+        wukong = (
+            faults.wukong_of_vm_name(matchers.get("name", ""), matchers.get("namespace", ""), self._wukongs)
+            if self._wukongs is not None
+            else None
+        )
+        mode = faults.malformed_mode(wukong, faults.MALFORMED_PROMETHEUS)
+        if mode is not None:
+            return faults.malformed_answer(mode, answer, {"status": "success", "data": [faults.BACKEND_TEXT]})
+        return web.json_response(answer)
 
     def _rate(self, series: str, matchers: dict[str, str], at: float) -> float | None:
         """The per-second rate of `series` summed over the VMI the matchers select, or None if no series matches."""

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import grpc
 import kubernetes.client
@@ -108,6 +109,21 @@ def grpc_envoy(stack: devstack.Stack) -> Iterator[wukong_service_pb2_grpc.Wukong
     """WukongService over native gRPC through Envoy (TLS)."""
     with stack.edge.channel() as channel:
         yield wukong_service_pb2_grpc.WukongServiceStub(channel)
+
+
+@contextlib.contextmanager
+def fronted_api(
+    stack: devstack.Stack, state: Path, extra_env: dict[str, str], **envoy_options: Any
+) -> Iterator[tuple[devstack.ApiServer, devstack.Envoy]]:
+    """An API server of its own (with `extra_env`) behind an Envoy of its own (`envoy_options`, as for
+    `devstack.envoy_settings`), on the session's cluster and edge certificate; both stopped afterwards."""
+    api = devstack.start_api_server(
+        api_kubeconfig=stack.api_kubeconfig, log_path=state / "api.log", extra_env=extra_env
+    )
+    with procs.stopping([api.process]):
+        envoy = devstack.start_front(api, tls=stack.tls, state_dir=state, **envoy_options)
+        with procs.stopping([envoy.process]):
+            yield api, envoy
 
 
 @contextlib.contextmanager

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import kubernetes.client
+import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from kubernetes.client.exceptions import ApiException
 
+from devcluster import manifests
 from server.kube import wukongs as kube_wukongs
 
 T = TypeVar("T")
@@ -34,6 +38,21 @@ def delete_namespace(client: kubernetes.client.ApiClient, name: str) -> None:
     except ApiException as error:
         if error.status != 404:
             raise
+
+
+@contextlib.contextmanager
+def api_home(client: kubernetes.client.ApiClient, prefix: str) -> Iterator[str]:
+    """A new namespace with deploy/'s Role of the API in it, for the Tasks and Lease of API servers a test starts
+    with it as NOVASPHERE_NAMESPACE: they lead their own tasks, apart from the session's API server; deleted after."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    create_namespace(client, name)
+    path = manifests.REPO_ROOT / "deploy" / "rbac" / "role.yaml"
+    role = [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    manifests.apply(client, [dict(doc, metadata={**doc["metadata"], "namespace": name}) for doc in role])
+    try:
+        yield name
+    finally:
+        delete_namespace(client, name)
 
 
 def namespace_exists(client: kubernetes.client.ApiClient, name: str) -> bool:

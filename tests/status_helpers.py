@@ -18,6 +18,7 @@ class Details:
     field_violations: dict[str, str] = field(default_factory=dict)
     resource_name: str = ""
     retry_seconds: float | None = None
+    request_id: str = ""
 
 
 def details_of_status(status: status_pb2.Status) -> Details:
@@ -43,6 +44,7 @@ def _unpack_into(result: Details, packed: any_pb2.Any) -> None:
         error_details_pb2.BadRequest,
         error_details_pb2.ResourceInfo,
         error_details_pb2.RetryInfo,
+        error_details_pb2.RequestInfo,
     ):
         if packed.Is(message_type.DESCRIPTOR):
             message = message_type()
@@ -53,5 +55,7 @@ def _unpack_into(result: Details, packed: any_pb2.Any) -> None:
                 result.field_violations = {v.field: v.description for v in message.field_violations}
             elif isinstance(message, error_details_pb2.ResourceInfo):
                 result.resource_name = message.resource_name
+            elif isinstance(message, error_details_pb2.RequestInfo):
+                result.request_id = message.request_id
             else:
                 result.retry_seconds = message.retry_delay.ToTimedelta().total_seconds()

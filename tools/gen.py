@@ -6,8 +6,8 @@ Output:
 - gen/descriptor/novasphere.binpb: the descriptor set Envoy's gRPC-JSON transcoder loads. It includes
   google/rpc/error_details.proto explicitly: without it Envoy cannot render error details and answers REST
   clients with an empty body;
-- gen/openapi/novasphere.swagger.json: the REST API as OpenAPI 2.0 (grpc-gateway's protoc-gen-openapiv2, built
-  from tools/openapiv2/), with the proto comments as descriptions, for REST clients and their code generators;
+- gen/openapi/novasphere.openapi.json and .yaml: the REST API as OpenAPI 3, built from that descriptor set and the
+  server's own tables by tools/openapi3.py, for REST clients, their code generators and fuzzers (the API serves it);
 - gen/ts/: TypeScript messages and service descriptors for the web console (`@bufbuild/protoc-gen-es`, installed with
   web/'s packages), for our protos and the google/api and google/rpc ones they use (error details included); the
   well-known types come from `@bufbuild/protobuf/wkt`. The plugin runs under grpc_tools' protoc, which already
@@ -27,21 +27,13 @@ import google.api  # googleapis-common-protos ships google/api/*.proto and googl
 import grpc_tools
 from google.protobuf import descriptor_pb2
 
-from devcluster import binaries
+from tools import openapi3
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "proto"
 GOOGLEAPIS_ROOT = Path(google.api.__path__[0]).parent.parent
 PROTOBUF_ROOT = Path(grpc_tools.__file__).parent / "_proto"
 DESCRIPTOR_NAME = "novasphere.binpb"
-OPENAPI_OPTIONS = (
-    "allow_merge=true",  # one document for all of proto/ ...
-    "merge_file_name=novasphere",  # ... named novasphere.swagger.json
-    "json_names_for_fields=true",  # camelCase, as the REST API speaks
-    "output_format=json",
-    # Our protos declare no go_package (no Go code is generated from them); without this the plugin refuses them.
-    "ignore_go_package_option=true",
-)
 # Not imported by any of our protos, yet needed in the descriptor set so Envoy can render error details.
 EXTRA_DESCRIPTOR_PROTOS = ("google/rpc/status.proto", "google/rpc/error_details.proto")
 PROTOC_GEN_ES = ROOT / "web" / "node_modules" / ".bin" / "protoc-gen-es"
@@ -94,15 +86,7 @@ def generate(out: Path) -> None:
             *EXTRA_DESCRIPTOR_PROTOS,
         ]
     )
-    _run(
-        [
-            *protoc,
-            f"--plugin=protoc-gen-openapiv2={binaries.ensure_openapiv2(log=False)}",
-            f"--openapiv2_out={openapi_out}",
-            f"--openapiv2_opt={','.join(OPENAPI_OPTIONS)}",
-            *protos,
-        ]
-    )
+    openapi3.write(descriptor_out / DESCRIPTOR_NAME, openapi_out)
     if not PROTOC_GEN_ES.exists():
         sys.exit(f"{PROTOC_GEN_ES} is missing: install web/'s packages first (`make deps`)")
     _run(

@@ -7,6 +7,7 @@ servicers and the domain (`current()`).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -87,4 +88,7 @@ def acting_as(caller: Caller) -> contextvars.Token[Caller]:
 
 
 def done_acting(token: contextvars.Token[Caller]) -> None:
-    _CURRENT.reset(token)
+    """Restores the caller before `acting_as`. A stream the client abandoned has its generator closed later by the
+    event loop's finaliser, in a context of its own: there is nothing to restore there (and reset would raise)."""
+    with contextlib.suppress(ValueError):
+        _CURRENT.reset(token)

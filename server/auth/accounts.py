@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from server import errors, lookups, timestamps
+from server import errors, logs, lookups, timestamps
 from server.auth import Caller, lockout, passwords, store, tokens
 from server.auth.api_keys import ApiKeys
 from server.auth.store import AuthStore, RevokedBecause, Session
@@ -30,6 +30,7 @@ from server.kube import auth_objects
 from server.kube import errors as kube_errors
 from server.kube.client import JsonObject, KubeClient
 from server.lookups import Lookups
+from server.metrics import Metrics
 from server.tally import Tally
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class Accounts:
         anonymous: Caller | None,
         lookups: Lookups,
         tally: Tally,
+        metrics: Metrics,
     ) -> None:
         """`anonymous`: who a request without credentials runs as (the development identity), or None to refuse."""
         self._kube = kube
@@ -82,6 +84,7 @@ class Accounts:
         self._anonymous = anonymous
         self._lookups = lookups
         self._lockout = lockout.Lockout(tally)
+        self._metrics = metrics
 
     async def ensure_signing_key(self) -> None:
         """Creates the signing key Secret on a fresh install (the first replica wins; the others load its key), and
@@ -256,21 +259,61 @@ class Accounts:
             },
         )
         self._store.wrote_session(created)
-        log.info("login of %s in tenant %s (%s), session %s", username, tenant, client_type, session_id)
+        logs.event(
+            log,
+            "auth.login",
+            f"login of {username} in tenant {tenant} ({client_type}), session {session_id}",
+            outcome="succeeded",
+            user=username,
+            tenant=tenant,
+            client_type=client_type,
+            peer=address,
+            session=session_id,
+        )
         await self._keep_sessions_within_limit(username, keep=session_id)
         return self._grant(store.session_from(created), client_type, now)
 
     async def _verify_password(self, username: str, password: str, address: str) -> None:
         """Raises unless `password` is `username`'s; failures count towards the lockout of the name at the address."""
+        user = self._store.user(username)
+        # An unknown name may be a password typed into the wrong field: only a known one is logged.
+        known = username if user is not None else ""
         wait = self._lockout.retry_after(username, address)
         if wait > 0:
+            self._metrics.login_failed(reason="locked_out")
+            logs.event(
+                log,
+                "auth.login",
+                f"login for {known or 'an unknown user'} from {address} refused: locked out for {wait:.0f} s more",
+                outcome="locked_out",
+                user=known,
+                peer=address,
+                retry_after_seconds=round(wait, 1),
+            )
             raise errors.TooManyAttempts(retry_after_seconds=wait)
-        user = self._store.user(username)
         usable = user is not None and not user.disabled
         if not await passwords.verify(user.password_hash if user is not None and usable else None, password):
             self._lockout.failed(username, address)
-            # An unknown name may be a password typed into the wrong field: only a known one is logged.
-            log.info("failed login for %s from %s", username if user is not None else "an unknown user", address)
+            locked = self._lockout.retry_after(username, address)
+            self._metrics.login_failed(reason="wrong_password", locked_now=locked > 0)
+            logs.event(
+                log,
+                "auth.login",
+                f"failed login for {known or 'an unknown user'} from {address}",
+                outcome="failed",
+                user=known,
+                peer=address,
+            )
+            if locked > 0:
+                logs.event(
+                    log,
+                    "auth.lockout",
+                    f"{known or 'an unknown user'} locked out at {address} for {locked:.0f} s after "
+                    f"{lockout.MAX_FAILURES} failed logins",
+                    user=known,
+                    peer=address,
+                    retry_after_seconds=round(locked, 1),
+                )
             raise errors.Unauthenticated("wrong username or password", reason=errors.Reason.LOGIN_FAILED)
         self._lockout.succeeded(username, address)
 

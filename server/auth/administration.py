@@ -19,8 +19,9 @@ import random
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from server import errors, names
+from server import errors, logs, names
 from server.auth import (
     BINDING_MANAGE,
     KNOWN_PERMISSIONS,
@@ -140,7 +141,7 @@ class Administration:
                     f"namespace '{namespace}' changed while the tenant was being created; retry",
                     reason=errors.Reason.NAMESPACE_NOT_AVAILABLE,
                 ) from conflict
-        log.info("tenant %s created with namespaces %s", tenant, ", ".join(wanted))
+        _changed("tenant.created", f"tenant {tenant} created with namespaces {', '.join(wanted)}", target_tenant=tenant)
         return TenantInfo(tenant, tuple(sorted(wanted)), wanted[0], 0)
 
     async def delete_tenant(self, caller: Caller, tenant: str) -> list[str]:
@@ -161,7 +162,12 @@ class Administration:
             with contextlib.suppress(kube_errors.NotFound):
                 await namespaces.set_labels(self._kube, namespace, {TENANT_LABEL: None, DEFAULT_NAMESPACE_LABEL: None})
         await self._edit_authz(lambda roles, bindings: (roles, tuple(b for b in bindings if b.tenant != tenant)))
-        log.info("tenant %s deleted by %s; namespaces released: %s", tenant, caller.user, ", ".join(owned) or "none")
+        released = ", ".join(owned) or "none"
+        _changed(
+            "tenant.deleted",
+            f"tenant {tenant} deleted by {caller.user}; namespaces released: {released}",
+            target_tenant=tenant,
+        )
         return owned
 
     # ---- users ------------------------------------------------------------------------------------------------
@@ -188,7 +194,7 @@ class Administration:
             await auth_objects.create_secret(self._kube, secret)
         except kube_errors.Conflict as conflict:
             raise errors.AdminObjectExists("user", username, hint="ListUsers shows the users") from conflict
-        log.info("user %s created", username)
+        _changed("user.created", f"user {username} created", target_user=username)
         return self._user_info(username, disabled, self._store.bindings())
 
     async def update_user(
@@ -219,7 +225,12 @@ class Administration:
             raise _no_user(username) from gone
         because = store.RevokedBecause.USER_DISABLED if disabled and "disabled" in fields else ""
         await self._accounts.revoke_sessions_of(username, because=because or store.RevokedBecause.PASSWORD_CHANGED)
-        log.info("user %s: %s changed by %s", username, ", ".join(fields), caller.user)
+        _changed(
+            "user.updated",
+            f"user {username}: {', '.join(fields)} changed by {caller.user}",
+            target_user=username,
+            fields=list(fields),
+        )
         user = self._store.user(username)
         return self._user_info(
             username, disabled if "disabled" in fields else bool(user and user.disabled), self._store.bindings()
@@ -254,7 +265,7 @@ class Administration:
         await self._edit_authz(lambda roles, bindings: (roles, tuple(b for b in bindings if b.user != username)))
         with contextlib.suppress(kube_errors.NotFound):
             await auth_objects.delete_secret(self._kube, namespace=self._namespace, name=name)
-        log.info("user %s deleted by %s", username, caller.user)
+        _changed("user.deleted", f"user {username} deleted by {caller.user}", target_user=username)
 
     # ---- roles ------------------------------------------------------------------------------------------------
 
@@ -277,7 +288,7 @@ class Administration:
         if violations:
             raise errors.InvalidArgument(violations)
         await self._edit_authz(lambda roles, bindings: ({**roles, name: wanted}, bindings))
-        log.info("role %s set to %s", name, ", ".join(sorted(wanted)))
+        _changed("role.set", f"role {name} set to {', '.join(sorted(wanted))}", role=name, permissions=sorted(wanted))
         return wanted
 
     async def delete_role(self, name: str) -> None:
@@ -293,7 +304,7 @@ class Administration:
             return {k: v for k, v in roles.items() if k != name}, bindings
 
         await self._edit_authz(without)
-        log.info("role %s deleted", name)
+        _changed("role.deleted", f"role {name} deleted", role=name)
 
     # ---- role bindings ----------------------------------------------------------------------------------------
 
@@ -309,7 +320,13 @@ class Administration:
         await self._edit_authz(
             lambda roles, bindings: (roles, (*bindings, binding) if binding not in bindings else bindings)
         )
-        log.info("%s given role %s in tenant %s by %s", username, role, tenant, caller.user)
+        _changed(
+            "binding.created",
+            f"{username} given role {role} in tenant {tenant} by {caller.user}",
+            target_user=username,
+            role=role,
+            target_tenant=tenant,
+        )
         return binding
 
     async def delete_binding(self, caller: Caller, *, tenant: str, username: str, role: str) -> None:
@@ -327,7 +344,13 @@ class Administration:
             return roles, tuple(b for b in bindings if b != binding)
 
         await self._edit_authz(without)
-        log.info("%s lost role %s in tenant %s (by %s)", username, role, tenant, caller.user)
+        _changed(
+            "binding.deleted",
+            f"{username} lost role {role} in tenant {tenant} (by {caller.user})",
+            target_user=username,
+            role=role,
+            target_tenant=tenant,
+        )
 
     # ---- helpers ----------------------------------------------------------------------------------------------
 
@@ -411,3 +434,8 @@ class Administration:
 
 def _no_user(username: str) -> errors.AdminObjectNotFound:
     return errors.AdminObjectNotFound("user", username[:63], hint="ListUsers shows the users")
+
+
+def _changed(action: str, message: str, **fields: Any) -> None:
+    """The `admin.change` event; who asked is the `user` of the access event with the same `request_id`."""
+    logs.event(log, "admin.change", message, action=action, **fields)

@@ -5,6 +5,10 @@ A rate is "at most N a minute, in bursts of at most B": the minute is counted ov
 replicas do not allow N times the rate), the burst by each replica's own token bucket. Open streams are counted per
 replica. Envoy's per-address limits sit in front of all of this. The development identity is not limited: it is one
 shared caller of tests and demos.
+
+An operator may multiply one tenant's limits (NOVASPHERE_RATE_LIMIT_FACTORS, e.g. `fuzz=100`): a tenant of its own for
+a fuzzing or load-test run, whose cases would otherwise mostly meet RATE_LIMITED. It is a setting of the deployment,
+not a label any tenant namespace's editor could set, and it applies to that tenant only.
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ from __future__ import annotations
 import collections
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from server import errors
 from server.auth import Caller
+from server.metrics import Metrics
 from server.tally import Tally, key_of
 
 MAX_TRACKED = 100_000
@@ -48,8 +53,17 @@ MAX_STREAMS_PER_USER = 50
 
 
 class RateLimits:
-    def __init__(self, *, tally: Tally, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        tally: Tally,
+        metrics: Metrics,
+        factors: Mapping[str, float] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._tally = tally
+        self._metrics = metrics
+        self._factors = dict(factors or {})
         self._clock = clock
         self._buckets: collections.OrderedDict[tuple[str, str, str], tuple[float, float]] = collections.OrderedDict()
         self._streams: collections.Counter[tuple[str, str]] = collections.Counter()
@@ -59,8 +73,12 @@ class RateLimits:
         rate = RATES.get(method)
         if rate is None or caller.development:
             return
+        factor = self._factors.get(caller.tenant)
+        if factor is not None:
+            rate = Rate(rate.bucket, rate.per_minute * factor, round(rate.burst * factor))
         minute = key_of("rate", caller.tenant, caller.user, rate.bucket)
         if self._tally.count(minute, within=60) >= rate.per_minute:
+            self._metrics.rate_limited.labels(rate.bucket).inc()
             wait = self._tally.retry_after(minute, within=60, limit=round(rate.per_minute))
             raise errors.RateLimited(
                 f"too many {rate.bucket} requests: at most {rate.per_minute:g} a minute per user; retry in "
@@ -72,6 +90,7 @@ class RateLimits:
         tokens, at = self._buckets.pop(key, (float(rate.burst), now))
         tokens = min(float(rate.burst), tokens + (now - at) * rate.per_minute / 60)
         if tokens < 1:
+            self._metrics.rate_limited.labels(rate.bucket).inc()
             self._buckets[key] = (tokens, now)
             wait = (1 - tokens) * 60 / rate.per_minute
             raise errors.RateLimited(
@@ -90,20 +109,22 @@ class RateLimits:
         if caller.development:
             yield
             return
-        with self._slot((caller.tenant, caller.user), "per user"):
+        limit = round(MAX_STREAMS_PER_USER * self._factors.get(caller.tenant, 1.0))
+        with self._slot((caller.tenant, caller.user), "per user", limit):
             yield
 
     @contextlib.contextmanager
     def public_stream(self, client_address: str) -> Iterator[None]:
         """Holds one of a client address's slots for a stream that needs no caller (the health service's Watch)."""
-        with self._slot(("", client_address), "per client address"):
+        with self._slot(("", client_address), "per client address", MAX_STREAMS_PER_USER):
             yield
 
     @contextlib.contextmanager
-    def _slot(self, key: tuple[str, str], per: str) -> Iterator[None]:
-        if self._streams[key] >= MAX_STREAMS_PER_USER:
+    def _slot(self, key: tuple[str, str], per: str, limit: int) -> Iterator[None]:
+        if self._streams[key] >= limit:
+            self._metrics.rate_limited.labels("streams").inc()
             raise errors.RateLimited(
-                f"too many open streams: at most {MAX_STREAMS_PER_USER} {per}; close one first",
+                f"too many open streams: at most {limit} {per}; close one first",
                 retry_after_seconds=5.0,
             )
         self._streams[key] += 1

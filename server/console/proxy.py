@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiohttp import web
 
-from server import timestamps
+from server import logs, timestamps, tracing
 from server.auth.store import AuthStore
-from server.config import HostPort
+from server.config import ListenAddress
 from server.console import rights, sessions
 from server.console.sessions import CONNECTED, CloseCode, ConsoleCache, ConsoleRecord, ConsoleSessions
 from server.kube import console_sessions as objects
@@ -37,7 +37,7 @@ from server.kube.client import KubeClient
 from server.kube.console_streams import ConsoleDialer, ConsoleRefused
 from server.metrics import Metrics
 from server.tenancy import Tenancy
-from server.transport import edge
+from server.transport import edge, listeners
 
 log = logging.getLogger(__name__)
 
@@ -142,18 +142,16 @@ class ConsoleProxy:
                     log.info("console %s: the right to it ended (%s)", live.record.id, ended.reason)
                 live.end(ended.code, ended.reason)
 
-    async def start(self, listen: HostPort, pages: Sequence[web.RouteDef] = ()) -> int:
-        """Listens on `listen` (port 0: any); returns the port. `pages`: routes served beside the consoles (the web
-        console's files), tried after the console path."""
+    async def start(self, listen: ListenAddress, pages: Sequence[web.RouteDef] = ()) -> int | None:
+        """Listens on `listen` (port 0: any); returns the TCP port, None for a unix socket. `pages`: routes served
+        beside the consoles (the web console's files), tried after the console path."""
         app = web.Application()
         app.router.add_get(sessions.WEBSOCKET_PATH + "{session}", self._connect)
         app.router.add_routes(pages)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, listen.host, listen.port, reuse_port=False)
-        await site.start()
-        port = int(self._runner.addresses[0][1])
-        self.url = f"ws://{HostPort(listen.host, port)}"
+        port = await listeners.start_site(self._runner, listen)
+        self.url = listeners.direct_url("ws", listen, port)
         return port
 
     async def stop(self) -> None:
@@ -180,11 +178,22 @@ class ConsoleProxy:
     # ---- one connection ---------------------------------------------------------------------------------------
 
     async def _connect(self, request: web.Request) -> web.StreamResponse:
+        """The WebSocket request as a SERVER span (continuing Envoy's trace), the proxied session as its child."""
+        carrier = {key: value for key in tracing.CARRIED if (value := request.headers.get(key))}
+        attributes = {"novasphere.console.session": request.match_info["session"][:64]}
+        with tracing.span("console connect", kind=tracing.Kind.SERVER, carrier=carrier, attributes=attributes) as span:
+            response = await self._open(request)
+            span.set("http.response.status_code", response.status)
+            return response
+
+    async def _open(self, request: web.Request) -> web.StreamResponse:
         session_id = request.match_info["session"]
+        logs.request_id.set(logs.well_formed_request_id(request.headers.get("x-request-id")))  # this handler's task
         origin = request.headers.get("Origin", "").rstrip("/")
-        own_page = edge.origin_from_envoy(request.headers.get(edge.PUBLIC_ORIGIN_HEADER, ""), request.remote or "")
+        own_page = edge.origin_from_envoy(request.headers.get(edge.PUBLIC_ORIGIN_HEADER, ""), _peer(request))
         if origin and origin not in self._settings.origins and origin != own_page:
             log.info("console %s refused: origin %s is not allowed", session_id[:64], origin[:100])
+            self._metrics.console_failures.labels("refused").inc()
             return _refusal(
                 403,
                 7,
@@ -198,6 +207,7 @@ class ConsoleProxy:
         record, why = await self._claim(session_id, ticket, _client_ip(request))
         if record is None:
             log.info("console %s refused: %s", session_id[:64], why)
+            self._metrics.console_failures.labels("refused").inc()
             return _refusal(401, 16, "the console ticket is invalid, used or expired; ask for a new console link")
         try:
             backend = await self._dialer.open(
@@ -209,6 +219,7 @@ class ConsoleProxy:
         except (ConsoleRefused, aiohttp.ClientError, OSError) as error:
             status, message = _backend_refusal(error)
             log.warning("console %s: KubeVirt's console could not be opened: %r", record.id, error)
+            self._metrics.console_failures.labels("backend").inc()
             await self._finish(record, CloseCode.BACKEND_CLOSED, message, 0, 0)
             return _refusal(status, 9 if status == 409 else 14, message)
         chosen = next((p for p in offered if p in CONSOLE_PROTOCOLS), None)
@@ -223,7 +234,9 @@ class ConsoleProxy:
             autoclose=False,
         )
         await client.prepare(_with_websocket_key(request))
-        await self._proxy(record, client, backend)
+        attributes = {"novasphere.console.protocol": record.protocol, "novasphere.wukong.namespace": record.namespace}
+        with tracing.span("console session", attributes=attributes) as span:
+            await self._proxy(record, client, backend, span)
         return client
 
     async def _claim(self, session_id: str, ticket: str, client_ip: str) -> tuple[ConsoleRecord | None, str]:
@@ -268,7 +281,11 @@ class ConsoleProxy:
         return record, ""
 
     async def _proxy(
-        self, record: ConsoleRecord, client: web.WebSocketResponse, backend: aiohttp.ClientWebSocketResponse
+        self,
+        record: ConsoleRecord,
+        client: web.WebSocketResponse,
+        backend: aiohttp.ClientWebSocketResponse,
+        span: tracing.Span,
     ) -> None:
         live = _Live(record, credential_seen=rights.credential_present(record, self._auth_store))
         self._live[record.id] = live
@@ -277,8 +294,17 @@ class ConsoleProxy:
         self._metrics.console_sessions.labels(protocol).inc()
         counted = {"to_client": 0, "from_client": 0}
         started = time.monotonic()
-        log.info(
-            "console %s connected: %s of %s/%s for %s", record.id, protocol, record.namespace, record.name, record.user
+        logs.event(
+            log,
+            "console.connected",
+            f"console {record.id} connected: {protocol} of {record.namespace}/{record.name} for {record.user}",
+            session=record.id,
+            protocol=str(protocol),
+            namespace=record.namespace,
+            name=record.name,
+            user=record.user,
+            tenant=record.tenant,
+            peer=record.client_ip,
         )
 
         async def pipe(
@@ -316,6 +342,7 @@ class ConsoleProxy:
                 code, reason = CloseCode.BACKEND_CLOSED, "KubeVirt closed the console"
         except Exception:
             log.exception("console %s failed", record.id)
+            self._metrics.console_failures.labels("internal").inc()
             code, reason = CloseCode.INTERNAL, "internal error in the console proxy"
         finally:
             for task in tasks:
@@ -329,7 +356,25 @@ class ConsoleProxy:
             del self._live[record.id]
             self._metrics.console_sessions.labels(protocol).dec()
             self._metrics.console_duration.labels(protocol).observe(time.monotonic() - started)
-        log.info("console %s closed (%d %s)", record.id, code, reason)
+        logs.event(
+            log,
+            "console.closed",
+            f"console {record.id} closed ({code} {reason})",
+            session=record.id,
+            protocol=str(protocol),
+            namespace=record.namespace,
+            name=record.name,
+            user=record.user,
+            tenant=record.tenant,
+            close_code=int(code),
+            close_reason=reason,
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+            bytes_to_client=counted["to_client"],
+            bytes_from_client=counted["from_client"],
+        )
+        span.set("novasphere.console.close_code", code)
+        for direction, count in counted.items():
+            span.set(f"novasphere.console.bytes_{direction}", count)
         await self._finish(record, code, reason, counted["to_client"], counted["from_client"])
         live.finished.set()
 
@@ -370,9 +415,15 @@ def _with_websocket_key(request: web.Request) -> web.Request:
     return request.clone(headers={**request.headers, "Sec-WebSocket-Key": key})
 
 
+def _peer(request: web.Request) -> str:
+    """The peer's address, or `unix:` for one that came over a unix socket (aiohttp reports no address for it)."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
+    return edge.UNIX_PEER if isinstance(sockname, str) else request.remote or ""
+
+
 def _client_ip(request: web.Request) -> str:
     """The client's address as Envoy reports it (see `transport.edge`), else the peer's."""
-    peer = request.remote or ""
+    peer = _peer(request)
     if edge.from_envoy(peer):
         return (request.headers.get(edge.CLIENT_ADDRESS_HEADER) or peer)[: edge.MAX_ADDRESS]
     return peer[: edge.MAX_ADDRESS]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, ParamSpec, TypedDict, TypeVar, Unpack
@@ -14,7 +16,9 @@ import kubernetes.client
 import kubernetes.config
 from kubernetes.client.exceptions import ApiException
 
+from server import tracing
 from server.kube import errors
+from server.metrics import Metrics
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -27,6 +31,17 @@ JsonObject = dict[str, Any]
 def only_uid(uid: str) -> JsonObject:
     """DeleteOptions that delete the object only while it is the one with this UID (else 409)."""
     return {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}}
+
+
+def resource_of(path: str) -> str:
+    """The resource (and subresource) a request path names, e.g. `wukongs`, `tasks/status`, `virtualmachines/start`:
+    what a call is grouped by, without the namespace and object names that would make every call its own group."""
+    parts = path.split("?", 1)[0].strip("/").split("/")
+    # /api/v1/... or /apis/<group>/<version>/..., then optionally namespaces/<namespace>/...
+    rest = parts[2:] if parts[:1] == ["api"] else parts[3:]
+    if rest[:1] == ["namespaces"] and len(rest) > 2:
+        rest = rest[2:]
+    return "/".join(rest[::2]) or "namespaces"
 
 
 class RequestOptions(TypedDict, total=False):
@@ -64,13 +79,14 @@ class KubeClient:
     each, so calls get a pool of their own, with as many pooled HTTP connections as threads.
     """
 
-    def __init__(self, api_client: kubernetes.client.ApiClient, *, threads: int) -> None:
+    def __init__(self, api_client: kubernetes.client.ApiClient, *, threads: int, metrics: Metrics) -> None:
         self.api_client = api_client
+        self._metrics = metrics
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="kube")
         self.custom_objects = kubernetes.client.CustomObjectsApi(api_client)
 
     @classmethod
-    def connect(cls, *, kubeconfig: Path | None, threads: int) -> KubeClient:
+    def connect(cls, *, kubeconfig: Path | None, threads: int, metrics: Metrics) -> KubeClient:
         """From a kubeconfig file, or from the pod's service account (token re-read as it rotates) when None."""
         configuration = kubernetes.client.Configuration()
         if kubeconfig is None:
@@ -78,7 +94,7 @@ class KubeClient:
         else:
             kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
         configuration.connection_pool_maxsize = threads
-        return cls(kubernetes.client.ApiClient(configuration), threads=threads)
+        return cls(kubernetes.client.ApiClient(configuration), threads=threads, metrics=metrics)
 
     async def call(self, function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """`function(*args, **kwargs)` on the pool, with a request timeout; raises `kube.errors.KubeError`."""
@@ -88,8 +104,20 @@ class KubeClient:
             return await loop.run_in_executor(self._executor, functools.partial(function, *args, **kwargs))
 
     async def request(self, method: str, path: str, **options: Unpack[RequestOptions]) -> JsonObject:
-        """One JSON request to `path` (e.g. `/api/v1/namespaces/x/pods`) on the pool; raises `kube.errors.KubeError`."""
-        return await self.call(self.request_blocking, method, path, **options)
+        """One JSON request to `path` (e.g. `/api/v1/namespaces/x/pods`) on the pool; raises `kube.errors.KubeError`.
+        Inside a trace, a CLIENT span named by verb and resource (never the object's name) records it."""
+        if not tracing.enabled():
+            return await self.call(self.request_blocking, method, path, **options)
+        resource = resource_of(path)
+        attributes = {"http.request.method": method, "url.path": path, "k8s.resource": resource}
+        with tracing.span(
+            f"kube {method} {resource}", kind=tracing.Kind.CLIENT, attributes=attributes, only_in_trace=True
+        ) as span:
+            try:
+                return await self.call(self.request_blocking, method, path, **options)
+            except errors.KubeError as error:
+                span.set("http.response.status_code", error.status)
+                raise
 
     def request_blocking(
         self,
@@ -104,22 +132,45 @@ class KubeClient:
     ) -> JsonObject:
         """`request`, blocking: for a thread of its own (informers) or the pool. Without `expect_json` the answer's
         body is ignored (virt-api's subresources answer with an empty one) and `{}` returned."""
-        with errors.translated():
+        with self._observed(method, path, query), errors.translated():
             response = self._send(method, path, query, body, content_type, _request_timeout)
             payload = response.read()
-            if not expect_json:
-                return {}
+        if not expect_json:
+            return {}
+        try:
             decoded = json.loads(payload)
+        except ValueError:  # an aggregated API (metrics-server, virt-api) answering badly, e.g. a truncated body
+            raise errors.Malformed(
+                f"expected JSON from {method} {path}, got {len(payload)} bytes of something else"
+            ) from None
         if not isinstance(decoded, dict):
-            raise errors.Unreachable(f"expected a JSON object from {method} {path}")
+            raise errors.Malformed(f"expected a JSON object from {method} {path}")
         return decoded
 
     def stream_lines(self, path: str, *, query: Mapping[str, str | int], read_timeout: float) -> Stream:
         """A streaming GET (a watch), blocking, for a thread of its own: returns once kube-apiserver has answered
         (raises `kube.errors.KubeError` if it refused), then yields the body's lines as they come."""
-        with errors.translated():
+        with self._observed("GET", path, query), errors.translated():
             response = self._send("GET", path, query, None, "application/json", (REQUEST_TIMEOUT[0], read_timeout))
         return Stream(response.response)
+
+    @contextlib.contextmanager
+    def _observed(self, method: str, path: str, query: Mapping[str, str | int] | None) -> Iterator[None]:
+        """Times the call for the Kubernetes call metrics; the code is the HTTP status class, or the failure's status
+        (`unreachable` when there was no answer)."""
+        verb, resource = call_labels(method, path, query or {})
+        started = time.monotonic()
+        try:
+            yield
+        except errors.KubeError as error:
+            code = str(error.status) if error.status else "unreachable"
+            self._metrics.kube_call(
+                verb=verb, resource=resource, code=code, seconds=time.monotonic() - started, failed=True
+            )
+            raise
+        self._metrics.kube_call(
+            verb=verb, resource=resource, code="2xx", seconds=time.monotonic() - started, failed=False
+        )
 
     def _send(
         self,
@@ -150,3 +201,29 @@ class KubeClient:
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self.api_client.close()
+
+
+_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
+
+
+def call_labels(method: str, path: str, query: Mapping[str, str | int]) -> tuple[str, str]:
+    """(verb, resource) of a request as kube-apiserver's audit log names them: `list`, `get`, `watch`, `create`, …;
+    `pods`, `virtualmachines/start` (a subresource). Names and namespaces are left out: they would make a label
+    of unbounded values."""
+    parts = [part for part in path.split("?")[0].split("/") if part]
+    if parts[:1] == ["api"]:
+        rest = parts[2:]
+    elif parts[:1] == ["apis"]:
+        rest = parts[3:]
+    else:
+        return method.lower(), "nonresource"
+    if rest[:1] == ["namespaces"] and len(rest) > 2:
+        rest = rest[2:]
+    resource, named, subresource = rest[0] if rest else "", len(rest) > 1, rest[2] if len(rest) > 2 else ""
+    if method == "GET":
+        verb = "get" if named else "watch" if str(query.get("watch", "")).lower() == "true" else "list"
+    elif method == "DELETE":
+        verb = "delete" if named else "deletecollection"
+    else:
+        verb = _VERBS.get(method, method.lower())
+    return verb, f"{resource}/{subresource}" if subresource else resource

@@ -8,6 +8,7 @@
     ├── Forbidden          401, 403 (our service account lacks an RBAC verb: a deployment bug)
     ├── TooManyRequests    429
     └── Unreachable        5xx, connection and TLS failures, timeouts
+        └── Malformed      an answer that is not a JSON object (an aggregated API answering badly)
 
 Messages keep at most `MAX_DETAIL` characters of kube-apiserver's text for the logs; the domain writes its own
 message for clients.
@@ -61,6 +62,10 @@ class TooManyRequests(KubeError):
 
 
 class Unreachable(KubeError):
+    pass
+
+
+class Malformed(Unreachable):
     pass
 
 

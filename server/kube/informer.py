@@ -80,6 +80,9 @@ class Informer:
         self._thread = threading.Thread(target=self._run, name=f"informer-{kind.name}", daemon=True)
         self._cut_off_since: float | None = None
         """When the informer lost kube-apiserver (monotonic), or None while it is in touch."""
+        self._heard_at = time.monotonic()
+        """When kube-apiserver last told this informer something (a list, a watch accepted or ended on time, an event,
+        a bookmark), monotonic."""
         self.lists = 0
         self.watches = 0
 
@@ -95,6 +98,12 @@ class Informer:
         """How long this informer has been unable to list or watch (0 while in touch); `now` is monotonic."""
         since = self._cut_off_since
         return 0.0 if since is None else max(0.0, now - since)
+
+    def staleness_seconds(self) -> float:
+        """Seconds since kube-apiserver last told this informer something. A quiet kind may get no event or bookmark
+        for a whole watch, but each watch ends and is accepted again within `WATCH_SECONDS`: past that (plus a
+        margin), the informer's view is going stale."""
+        return max(0.0, time.monotonic() - self._heard_at)
 
     def _run(self) -> None:
         resource_version = 0
@@ -136,6 +145,7 @@ class Informer:
             if not continue_token:
                 break
         self.lists += 1
+        self._heard_at = time.monotonic()
         resource_version = int(metadata.get("resourceVersion") or 0)
         self._deliver(self._handler.replace, self.kind, items, resource_version)
         return resource_version
@@ -154,11 +164,13 @@ class Informer:
             self.kind.path, query=query, read_timeout=seconds + READ_MARGIN_SECONDS
         )
         self._cut_off_since = None
+        self._heard_at = time.monotonic()
         try:
             for line in self._stream:
                 if self._stop.is_set() or self._relist.is_set():
                     break
                 event = json.loads(line)
+                self._heard_at = time.monotonic()
                 event_type, item = event.get("type"), event.get("object") or {}
                 if event_type == "ERROR":
                     raise _watch_error(item)
@@ -167,6 +179,7 @@ class Informer:
                     self._deliver(self._handler.progress, self.kind, resource_version)
                 else:
                     self._deliver(self._handler.apply, self.kind, event_type, item, _resource_version(item))
+            self._heard_at = time.monotonic()  # the watch ended as asked (or was stopped): nothing was missed
         finally:
             self._stream = None
         return resource_version

@@ -67,4 +67,4 @@ async def unpause(client: KubeClient, *, namespace: str, instance: str) -> None:
 
 async def _put(client: KubeClient, path: str, body: JsonObject) -> None:
     """virt-api answers 200/202 with an empty body, which is not JSON."""
-    await client.call(client.request_blocking, "PUT", path, body=body, expect_json=False)
+    await client.request("PUT", path, body=body, expect_json=False)

@@ -16,6 +16,8 @@ _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(h|ms|us|µs|ns|m|s)")
 _DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 COMPUTE_CONTAINER = "compute"
 """The launcher's container in which QEMU runs the guest."""
+MALFORMED = "the metrics.k8s.io API answered with something other than a PodMetrics"
+"""What a client is told of a malformed answer: that it was one, never its text."""
 
 
 class MetricsApiUnavailable(Exception):
@@ -42,14 +44,19 @@ async def sample(client: KubeClient, *, namespace: str, pod: str, container: str
         raise MetricsApiUnavailable(
             "the cluster serves no metrics.k8s.io API: install metrics-server for VM CPU and memory"
         ) from error
+    except errors.Malformed as error:
+        raise MetricsApiUnavailable(MALFORMED) from error
     except (errors.Unreachable, errors.TooManyRequests) as error:
         raise MetricsApiUnavailable(
             f"the metrics.k8s.io API is not answering ({error.status or 'no answer'})"
         ) from error
-    containers = metrics.get("containers") or []
-    chosen = [c for c in containers if c.get("name") == container] or containers
-    cpu = sum(quantity.parse_cores(str((c.get("usage") or {}).get("cpu") or "0")) for c in chosen)
-    memory = sum(quantity.parse_bytes(str((c.get("usage") or {}).get("memory") or "0")) for c in chosen)
+    try:
+        containers = list(metrics.get("containers") or [])
+        chosen = [c for c in containers if c.get("name") == container] or containers
+        cpu = sum(quantity.parse_cores(str((c.get("usage") or {}).get("cpu") or "0")) for c in chosen)
+        memory = sum(quantity.parse_bytes(str((c.get("usage") or {}).get("memory") or "0")) for c in chosen)
+    except (AttributeError, TypeError, ValueError) as error:  # not metrics-server's PodMetrics: say so, not why
+        raise MetricsApiUnavailable(MALFORMED) from error
     return PodSample(
         timestamp=timestamps.parse(str(metrics.get("timestamp") or "")),
         window_seconds=_seconds(str(metrics.get("window") or "")),

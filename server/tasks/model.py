@@ -21,6 +21,11 @@ NAMESPACE_LABEL = LABEL_PREFIX + "namespace"
 WUKONG_LABEL = LABEL_PREFIX + "wukong"
 OPERATION_LABEL = LABEL_PREFIX + "operation"
 PARENT_LABEL = LABEL_PREFIX + "parent"
+TRACEPARENT_ANNOTATION = LABEL_PREFIX + "traceparent"
+"""The W3C `traceparent` of the request that accepted the task (when traced): the span of the task's work, recorded
+when it ends, is that request's child."""
+ORIGIN_REQUEST_ANNOTATION = LABEL_PREFIX + "origin-request-id"
+"""The id of the request that created the task (`logs.request_id`), to find it in the access logs."""
 
 
 class Operation(enum.StrEnum):
@@ -127,6 +132,14 @@ class Task:
     @property
     def request_id(self) -> str:
         return str(self._spec.get("requestId") or "")
+
+    @property
+    def traceparent(self) -> str:
+        return str((self.raw["metadata"].get("annotations") or {}).get(TRACEPARENT_ANNOTATION) or "")
+
+    @property
+    def origin_request_id(self) -> str:
+        return str((self.raw["metadata"].get("annotations") or {}).get(ORIGIN_REQUEST_ANNOTATION) or "")
 
     @property
     def request_digest(self) -> str:

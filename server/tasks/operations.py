@@ -24,19 +24,22 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from server import errors, names, timestamps
+from server import errors, logs, names, timestamps, tracing
 from server.auth import Caller
 from server.failpoints import Failpoints
 from server.kube import errors as kube_errors
 from server.kube import tasks as task_objects
 from server.kube.client import JsonObject, KubeClient
+from server.metrics import Metrics
 from server.tasks import delivery
 from server.tasks.cache import TaskCache
 from server.tasks.model import (
     NAMESPACE_LABEL,
     OPERATION_LABEL,
+    ORIGIN_REQUEST_ANNOTATION,
     PARENT_LABEL,
     TENANT_LABEL,
+    TRACEPARENT_ANNOTATION,
     WUKONG_LABEL,
     BatchTarget,
     Delivery,
@@ -134,6 +137,7 @@ class Operations:
         tenancy: Tenancy,
         settings: TaskSettings,
         failpoints: Failpoints,
+        metrics: Metrics,
     ) -> None:
         self._kube = kube
         self._wukongs = wukongs
@@ -142,6 +146,7 @@ class Operations:
         self._tenancy = tenancy
         self.settings = settings
         self._failpoints = failpoints
+        self._metrics = metrics
         self._batches: set[asyncio.Task[None]] = set()
 
     async def submit(self, caller: Caller, request: OperationRequest) -> Task:
@@ -365,7 +370,18 @@ class Operations:
             return None
         written = Task(raw)
         self._tasks.apply(task_objects.kind(self.settings.namespace), "MODIFIED", raw, 0)
+        if task.open and not written.open:
+            self._ended(written)
+        if written.state is not task.state:
+            _state_event(written, previous=task.state)
         return written
+
+    def _ended(self, task: Task) -> None:
+        """Counted by the replica whose write ended the task, so each task is counted once across replicas."""
+        ended = task.completion_time or timestamps.now()
+        seconds = (ended - task.created).total_seconds() if task.created else 0.0
+        self._metrics.task_ended(operation=str(task.operation), outcome=str(task.state), seconds=seconds)
+        _trace_ended(task)
 
     async def _latest(self, task: Task) -> Task:
         return Task(await task_objects.get(self._kube, namespace=task.home, name=task.id))
@@ -392,6 +408,7 @@ class Operations:
                 raise errors.Unavailable("a task of that name was being written; retry") from error
             return earlier
         self._tasks.apply(task_objects.kind(self.settings.namespace), "ADDED", dict(task.raw), 0)
+        _state_event(task, previous=None)
         self._failpoints.hit("task-written")
         return task
 
@@ -465,12 +482,59 @@ class Operations:
             spec["deleteDisks"] = True
             disks = ((state.wukong.get("spec") or {}).get("disks") or []) if state else []
             spec["disks"] = [claim_name(wukong, disk["name"]) for disk in disks if disk.get("name")]
-        return {
-            "apiVersion": task_objects.API_VERSION,
-            "kind": "Task",
-            "metadata": {"name": name, "namespace": self.settings.namespace, "labels": labels},
-            "spec": spec,
-        }
+        metadata: JsonObject = {"name": name, "namespace": self.settings.namespace, "labels": labels}
+        annotations: dict[str, str] = {}
+        if traceparent := tracing.traceparent():
+            annotations[TRACEPARENT_ANNOTATION] = traceparent
+        if origin := logs.request_id.get():  # empty for a batch's children the leader writes
+            annotations[ORIGIN_REQUEST_ANNOTATION] = origin
+        if annotations:
+            metadata["annotations"] = annotations
+        return {"apiVersion": task_objects.API_VERSION, "kind": "Task", "metadata": metadata, "spec": spec}
+
+
+def _trace_ended(task: Task) -> None:
+    """The span of the task's whole work, from acceptance to its end, in the trace of the request that accepted it."""
+    start, end = task.created, task.completion_time
+    if start is None or end is None:
+        return
+    attributes: dict[str, tracing.Attribute] = {
+        "novasphere.task.id": task.id,
+        "novasphere.task.operation": str(task.operation),
+        "novasphere.task.state": str(task.state),
+    }
+    if task.name:
+        attributes |= {"novasphere.wukong.namespace": task.namespace, "novasphere.wukong.name": task.name}
+    if task.reason:
+        attributes["novasphere.task.reason"] = task.reason
+    tracing.record(
+        f"task {task.operation}",
+        parent=task.traceparent,
+        start=start,
+        end=end,
+        attributes=attributes,
+        error=(task.reason or str(task.state)) if task.state is State.FAILED else "",
+    )
+
+
+def _state_event(task: Task, *, previous: State | None) -> None:
+    """The `task.state` event: a task was accepted or changed state (written by this replica)."""
+    change = f"{previous} -> {task.state}" if previous else str(task.state)
+    logs.event(
+        log,
+        "task.state",
+        f"task {task.id} ({task.operation.lower()} {task.namespace}/{task.name}): {change}",
+        task=task.id,
+        operation=str(task.operation),
+        namespace=task.namespace,
+        name=task.name,
+        user=task.user,
+        tenant=task.tenant,
+        previous=str(previous or ""),
+        state=str(task.state),
+        reason=task.reason,
+        origin_request_id=task.origin_request_id,
+    )
 
 
 def check_transition(

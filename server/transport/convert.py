@@ -21,6 +21,7 @@ from server.wukongs.status import DerivedStatus
 
 # Secrets in the CRD's spec that no response may carry (DESIGN §5).
 _SECRET_USER_FIELDS = ("password", "passwordHash")
+_INT32_MAX = 2**31 - 1
 
 
 def wukong_to_pb(
@@ -42,7 +43,7 @@ def wukong_to_pb(
 def access_service_to_pb(service: ExposedService) -> wukong_pb2.AccessServiceInfo:
     message = wukong_pb2.AccessServiceInfo(
         name=service.name,
-        type=service.type,
+        service_type=service.type,
         pending=service.pending,
         ports=[wukong_pb2.AccessPort(**vars(port)) for port in service.ports],
     )
@@ -95,8 +96,8 @@ def status_to_pb(status: DerivedStatus) -> wukong_pb2.WukongStatus:
             )
             for i in status.interfaces
         ],
-        cpu=status.cpu,
-        memory_mb=quantity.to_mib(status.memory_bytes),
+        cpu=saturated(status.cpu),
+        memory_mb=saturated(quantity.to_mib(status.memory_bytes)),
         image=status.image,
         restart_required=status.restart_required,
         ready=status.ready,
@@ -156,9 +157,22 @@ def wukong_input(message: wukong_pb2.Wukong) -> WukongInput:
     """The writable fields of a request's Wukong, the spec as the CRD's JSON (proto3 JSON leaves defaults out, as the
     CRD's `omitempty` does)."""
     spec: dict[str, Any] = json_format.MessageToDict(message.spec)
+    user = spec.get("cloudInitUser")
+    if isinstance(user, dict):
+        for field in _SECRET_USER_FIELDS:
+            if user.get(field) == "":  # set but empty (they are `optional`): no secret, as when absent
+                del user[field]
     return WukongInput(name=message.name, labels=dict(message.labels), spec=spec)
 
 
 def set_time(field: timestamp_pb2.Timestamp, value: datetime.datetime | None) -> None:
+    """Whole seconds, for every Timestamp the API sends: protobuf JSON prints 0, 3, 6 or 9 fractional digits as the
+    nanos happen to fall, so only whole seconds render the same way every time (Kubernetes' own are whole already)."""
     if value is not None:
-        field.FromDatetime(value)
+        field.FromDatetime(value.replace(microsecond=0))
+
+
+def saturated(value: int) -> int:
+    """An int32 field's value, capped at 2^31-1: JSON keeps int32 a number a mobile client can hold, and only a
+    Kubernetes quantity far beyond any cluster (2 PiB as MiB, 2 million cores as millicores) would be larger."""
+    return min(value, _INT32_MAX)

@@ -1,8 +1,9 @@
 """What Envoy tells the API server about a request: the client's address and the origin the client reached.
 
 Envoy sets both headers on every request it forwards, replacing whatever a client sent (`envoy/`'s
-`CLIENT_ADDRESS_HEADER` and `PUBLIC_ORIGIN_HEADER`). They are believed only from a loopback peer, which is Envoy in
-the same pod; a call that reached the API server some other way gets its own peer address and no public origin.
+`CLIENT_ADDRESS_HEADER` and `PUBLIC_ORIGIN_HEADER`). They are believed only from Envoy in the same pod: a loopback
+peer, or a peer on a unix socket (only what mounts the pod's socket folder can connect to it); a call that reached
+the API server some other way gets its own peer address and no public origin.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Iterable
 CLIENT_ADDRESS_HEADER = "x-novasphere-client-address"
 PUBLIC_ORIGIN_HEADER = "x-novasphere-public-origin"
 MAX_ADDRESS = 64
+UNIX_PEER = "unix:"
+"""A peer on a unix socket, as gRPC names it (the connecting end of a unix socket has no path)."""
 
 
 def peer_address(peer: str) -> str:
@@ -26,7 +29,9 @@ def peer_address(peer: str) -> str:
 
 
 def from_envoy(address: str) -> bool:
-    """Whether a peer at `address` is the sidecar Envoy (on loopback), whose headers are believed."""
+    """Whether a peer at `address` is the sidecar Envoy (on loopback or a unix socket), whose headers are believed."""
+    if address.startswith(UNIX_PEER):
+        return True
     try:
         return ipaddress.ip_address(address.partition("%")[0]).is_loopback
     except ValueError:

@@ -15,7 +15,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
-from server import errors
+from server import errors, logs
 from server.kube import errors as kube_errors
 
 log = logging.getLogger(__name__)
@@ -82,10 +82,17 @@ _TABLE: dict[type[BaseException], _Rule] = {
 }
 _INTERNAL = _Rule(grpc.StatusCode.INTERNAL, errors.Reason.INTERNAL, "internal error")
 DEFAULT_RETRY_SECONDS = 1.0
+# Bounds on what an error carries: messages and violations may quote what the client sent, and a status travels in
+# HTTP/2 headers (grpc-message, grpc-status-details-bin), which Envoy refuses past 60 KiB by failing the whole
+# connection (a 1 MiB value echoed back was a 502 for every call on it, found by the OWASP suite).
+MAX_MESSAGE_CHARS = 1024
+MAX_DETAIL_CHARS = 512
+MAX_VIOLATIONS = 20
 
 
 def status_of(error: BaseException) -> tuple[grpc.StatusCode, status_pb2.Status]:
-    """The status code and rich status to send for `error`; unexpected errors are logged with a reference id."""
+    """The status code and rich status to send for `error`, with the request's id (`RequestInfo`) when serving one;
+    unexpected errors are logged with a reference id."""
     rule = next((_TABLE[cls] for cls in type(error).__mro__ if cls in _TABLE), _INTERNAL)
     details: list[any_pb2.Any] = []
 
@@ -97,27 +104,41 @@ def status_of(error: BaseException) -> tuple[grpc.StatusCode, status_pb2.Status]
         message = f"{rule.message or _INTERNAL.message} (reference {reference})"
         log.error("%s, reference %s: %r", reason, reference, error, exc_info=rule is _INTERNAL)
 
+    message = _bounded(message, MAX_MESSAGE_CHARS)
     details.append(_pack(error_details_pb2.ErrorInfo(reason=reason, domain=errors.DOMAIN)))
     if isinstance(error, errors.InvalidArgument):
         details.append(
             _pack(
                 error_details_pb2.BadRequest(
                     field_violations=[
-                        error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                        for v in error.violations
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field=_bounded(v.field, MAX_DETAIL_CHARS),
+                            description=_bounded(v.description, MAX_DETAIL_CHARS),
+                        )
+                        for v in error.violations[:MAX_VIOLATIONS]
                     ]
                 )
             )
         )
     if isinstance(error, (errors.NotFound, errors.AlreadyExists)):
         details.append(
-            _pack(error_details_pb2.ResourceInfo(resource_type=error.resource_type, resource_name=error.resource_name))
+            _pack(
+                error_details_pb2.ResourceInfo(
+                    resource_type=error.resource_type, resource_name=_bounded(error.resource_name, MAX_DETAIL_CHARS)
+                )
+            )
         )
     if rule.code is grpc.StatusCode.UNAVAILABLE or isinstance(error, errors.RateLimited):
         retry = getattr(error, "retry_after_seconds", None) or DEFAULT_RETRY_SECONDS
         delay = duration_pb2.Duration(seconds=int(retry), nanos=int(retry % 1 * 1e9))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
+    if request_id := logs.request_id.get():  # what to quote to an operator: it finds the call in every log
+        details.append(_pack(error_details_pb2.RequestInfo(request_id=request_id)))
     return rule.code, status_pb2.Status(code=rule.code.value[0], message=message, details=details)
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _pack(message: Message) -> any_pb2.Any:

@@ -15,8 +15,9 @@ import prometheus_client
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2
 
-from server.config import HostPort
+from server.config import ListenAddress
 from server.lifecycle import Lifecycle, Readiness
+from server.transport import listeners
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +68,15 @@ class AdminServer:
         self._reporter = reporter
         self._runner: web.AppRunner | None = None
 
-    async def start(self, listen: HostPort) -> int:
-        """Listens on `listen` (port 0: any); returns the port."""
+    async def start(self, listen: ListenAddress) -> int | None:
+        """Listens on `listen` (port 0: any); returns the TCP port, None for a unix socket."""
         app = web.Application()
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/livez", self._livez)
         app.router.add_get("/readyz", self._readyz)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        await web.TCPSite(self._runner, listen.host, listen.port).start()
-        return int(self._runner.addresses[0][1])
+        return await listeners.start_site(self._runner, listen)
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -8,7 +8,8 @@ import grpc
 
 from novasphere.v1 import stats_service_pb2, stats_service_pb2_grpc
 from server import auth
-from server.stats import StatsQueries, Usage
+from server.stats import Quota, StatsQueries, Usage
+from server.transport.convert import saturated
 
 Context = grpc.aio.ServicerContext[Any, Any]
 SERVICE = stats_service_pb2.DESCRIPTOR.services_by_name["StatsService"]
@@ -24,9 +25,13 @@ class StatsServicer(stats_service_pb2_grpc.StatsServiceServicer):
         for namespace in stats.namespaces:
             entry = message.namespaces.add(namespace=namespace.namespace, usage=_usage(namespace.usage))
             if namespace.quota is not None:
-                entry.quota.CopyFrom(stats_service_pb2.QuotaStats(**vars(namespace.quota)))
+                entry.quota.CopyFrom(_quota(namespace.quota))
         return message
 
 
 def _usage(usage: Usage) -> stats_service_pb2.UsageStats:
-    return stats_service_pb2.UsageStats(**vars(usage))
+    return stats_service_pb2.UsageStats(**{name: saturated(value) for name, value in vars(usage).items()})
+
+
+def _quota(quota: Quota) -> stats_service_pb2.QuotaStats:
+    return stats_service_pb2.QuotaStats(**{name: saturated(value) for name, value in vars(quota).items()})

@@ -32,8 +32,10 @@ def operation_of(value: int) -> Operation | None:
 
 
 def task_to_pb(task: Task, children: Sequence[Task] = ()) -> task_pb2.Task:
+    # A validate-only answer's task was never written: it has no id, creation time or child ids of its own.
+    written = bool(task.resource_version)
     message = task_pb2.Task(
-        id=task.id if task.resource_version else "",
+        id=task.id if written else "",
         operation=_OPERATION[task.operation],
         namespace=task.namespace,
         name=task.name,
@@ -46,10 +48,11 @@ def task_to_pb(task: Task, children: Sequence[Task] = ()) -> task_pb2.Task:
         force=task.force,
         delete_disks=task.delete_disks,
         request_id=task.request_id,
+        origin_request_id=task.origin_request_id,
         parent_id=task.parent,
-        cancellable=task.state is State.PENDING and task.delivery is Delivery.NONE,
+        cancellable=written and task.state is State.PENDING and task.delivery is Delivery.NONE,
     )
-    set_time(message.create_time, task.created)
+    set_time(message.create_time, task.created if written else None)
     set_time(message.start_time, task.start_time)
     set_time(message.end_time, task.completion_time)
     if task.state in (State.FAILED, State.CANCELLED):
@@ -72,7 +75,7 @@ def task_to_pb(task: Task, children: Sequence[Task] = ()) -> task_pb2.Task:
                 succeeded=counts[State.SUCCEEDED],
                 failed=counts[State.FAILED],
                 cancelled=counts[State.CANCELLED],
-                child_ids=[target.child for target in task.batch_targets],
+                child_ids=[target.child for target in task.batch_targets] if written else [],
             )
         )
         message.cancellable = task.open and any(

@@ -41,9 +41,9 @@ def routes(root: Path) -> list[web.RouteDef]:
     async def page(request: web.Request) -> web.StreamResponse:
         tail = request.match_info["tail"]
         if tail.startswith(f"{ASSETS}/"):
-            return _file(root, tail, ASSET_CACHE)
+            return serve_file(root, tail, ASSET_CACHE)
         if tail and "/" not in tail and (root / tail).is_file() and tail != "index.html":
-            return _file(root, tail, FILE_CACHE)
+            return serve_file(root, tail, FILE_CACHE)
         nonce = secrets.token_urlsafe(18)
         return web.Response(
             text=index.replace(NONCE_PLACEHOLDER, nonce),
@@ -58,7 +58,7 @@ def routes(root: Path) -> list[web.RouteDef]:
     return [web.get("/{tail:.*}", page)]
 
 
-def _file(root: Path, relative: str, cache: str) -> web.StreamResponse:
+def serve_file(root: Path, relative: str, cache: str) -> web.StreamResponse:
     path = (root / relative).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise web.HTTPNotFound(text="no such file\n")

@@ -199,13 +199,14 @@ class WukongCache:
         """Waits until this replica has caught up with `cursor` (for one Wukong, or for all), at most `within` seconds.
 
         For one Wukong: its state (or tombstone) is at least `cursor`, or the Wukong informer has passed `cursor`
-        without it. For all: every kind has passed `cursor`, or the Wukong kind has (a write's cursor), or some kind
-        has for `SETTLE_SECONDS` (the cursor of a VM/VMI/Pod change: the other kinds may simply be idle)."""
+        without it. For all: every kind has passed `cursor`, or the Wukong kind has (a write's cursor). Either way,
+        also once some kind has passed it for `SETTLE_SECONDS` (the cursor of a VM/VMI/Pod change, or of another
+        Wukong's: the other kinds may simply be idle, and a Wukong that does not exist has no state to catch up)."""
         deadline = time.monotonic() + within
         ahead_since: float | None = None
         while not self._caught_up(cursor, key):
             now = time.monotonic()
-            if key is None and self.cursor >= cursor:
+            if self.cursor >= cursor:
                 ahead_since = now if ahead_since is None else ahead_since
                 if now - ahead_since >= SETTLE_SECONDS:
                     return True

@@ -75,11 +75,20 @@ class _Growth:
 
 
 class WukongCommands:
-    def __init__(self, *, kube: KubeClient, cache: WukongCache, tenancy: Tenancy, cursor_wait_seconds: float) -> None:
+    def __init__(
+        self,
+        *,
+        kube: KubeClient,
+        cache: WukongCache,
+        tenancy: Tenancy,
+        cursor_wait_seconds: float,
+        image_sources: frozenset[str] = frozenset(validation.DEFAULT_IMAGE_SOURCES),
+    ) -> None:
         self._kube = kube
         self._cache = cache
         self._tenancy = tenancy
         self._cursor_wait = cursor_wait_seconds
+        self._image_sources = image_sources
 
     async def create(
         self, caller: Caller, *, namespace: str, wukong: WukongInput, request_id: str, validate_only: bool
@@ -88,8 +97,10 @@ class WukongCommands:
         spec = dict(copy.deepcopy(wukong.spec))
         violations = validation.check_name(wukong.name, "wukong.name")
         violations += validation.check_labels(wukong.labels, "wukong.labels")
+        violations += validation.check_reserved_labels(wukong.labels, "wukong.labels", kept={})
         violations += _take_password(spec, "wukong.spec.cloud_init_user")
         violations += validation.check_spec(spec, "wukong.spec")
+        violations += validation.check_image_sources(spec, "wukong.spec", self._image_sources, kept=frozenset())
         if request_id and not _REQUEST_ID.match(request_id):
             violations.append(
                 errors.FieldViolation("request_id", "use 1-64 letters, digits, '.', '_', ':' or '-' (e.g. a UUID)")
@@ -126,7 +137,7 @@ class WukongCommands:
             raise errors.AlreadyExists(namespace=namespace, name=wukong.name) from error
         except kube_errors.Invalid as error:
             raise errors.InvalidArgument.field("wukong", f"Kubernetes refused the Wukong: {error.detail}") from error
-        return _unjoined(written) if validate_only else await self._settled(written)
+        return _unjoined(_unwritten(written)) if validate_only else await self._settled(written)
 
     async def update(
         self,
@@ -202,8 +213,13 @@ class WukongCommands:
             _put(changed, UPDATABLE[path], _get(given, UPDATABLE[path]))
         spec = changed.setdefault("spec", {})
         _keep_password_hash(spec, current.get("spec") or {})
-        violations += validation.check_labels(changed["metadata"].get("labels") or {}, "wukong.labels")
+        labels = changed["metadata"].get("labels") or {}
+        violations += validation.check_labels(labels, "wukong.labels")
+        kept_labels = current["metadata"].get("labels") or {}
+        violations += validation.check_reserved_labels(labels, "wukong.labels", kept=kept_labels)
         violations += validation.check_spec(spec, "wukong.spec")
+        kept = validation.images_of(current.get("spec") or {})
+        violations += validation.check_image_sources(spec, "wukong.spec", self._image_sources, kept=kept)
         _raise_if(violations)
         growths, disk_violations = await self._disk_changes(current, spec)
         disk_violations += await self._check_storage_classes(spec, "wukong.spec")
@@ -307,8 +323,11 @@ def _guarded_patch(current: JsonObject, changed: JsonObject) -> list[JsonObject]
 
 
 def etag_of(wukong: Mapping[str, Any]) -> str:
-    """Changes exactly when what clients write changes: the spec (`generation`) or the labels."""
+    """Changes exactly when what clients write changes: the spec (`generation`) or the labels. Empty for a Wukong
+    that was never written (a dry run's)."""
     metadata = wukong["metadata"]
+    if "generation" not in metadata:
+        return ""
     labels = json.dumps(metadata.get("labels") or {}, sort_keys=True, separators=(",", ":"))
     return f"{metadata.get('generation', 0)}-{hashlib.sha256(labels.encode()).hexdigest()[:12]}"
 
@@ -329,6 +348,15 @@ def _unjoined(raw: JsonObject) -> WukongState:
     """A Wukong not (yet) in the cache: no VM joined, its status what a new Wukong shows."""
     cursor = int(raw["metadata"].get("resourceVersion") or 0)
     return WukongState(raw, None, None, None, derive(raw, None, None, None), cursor, cursor)
+
+
+def _unwritten(raw: JsonObject) -> JsonObject:
+    """A dry run's Wukong without what Kubernetes made up for it (uid, creation time, generation): nothing by that
+    uid exists, so a validate-only answer has none, and no etag either."""
+    metadata = raw["metadata"]
+    for key in ("uid", "creationTimestamp", "generation", "resourceVersion", "managedFields"):
+        metadata.pop(key, None)
+    return raw
 
 
 def _same_request(state: WukongState, digest: str) -> WukongState:

@@ -30,6 +30,9 @@ _SORT_KEYS: dict[str, Callable[[WukongState], SortKey]] = {
     "cpu": lambda s: (s.status.cpu, s.namespace, s.name),
     "memory": lambda s: (s.status.memory_bytes, s.namespace, s.name),
 }
+SORT_FIELDS = tuple(_SORT_KEYS)
+SORT_ORDERS = ("asc", "desc")
+"""`sort_order`'s values, in any case; empty is `asc`."""
 _SORT_ALIASES = {"create_time": "createTime", "createtime": "createTime"}
 
 
@@ -268,7 +271,7 @@ def _sort(sort_by: str, sort_order: str) -> tuple[str, bool]:
             errors.FieldViolation("sort_by", f"cannot sort by '{sort_by}'; use one of {', '.join(_SORT_KEYS)}")
         )
     order = sort_order.lower() or "asc"
-    if order not in ("asc", "desc"):
+    if order not in SORT_ORDERS:
         violations.append(errors.FieldViolation("sort_order", f"'{sort_order}' is not an order; use asc or desc"))
     if violations:
         raise errors.InvalidArgument(violations)

@@ -34,6 +34,16 @@ _RESTART_POLICIES = ("Always", "OnFailure", "Never")
 _TOLERATION_OPERATORS = ("Exists", "Equal")
 _TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 _IMAGE_SCHEMES = ("http://", "https://", "docker://", "registry://")
+DEFAULT_IMAGE_SOURCES = (
+    "docker://quay.io/",
+    "docker://docker.io/",
+    "docker://ghcr.io/",
+    "docker://registry.k8s.io/",
+    "https://cloud-images.ubuntu.com/",
+    "https://cloud.debian.org/",
+    "https://download.fedoraproject.org/",
+)
+"""Where disk images may come from unless NOVASPHERE_IMAGE_SOURCES says otherwise (server/config.py)."""
 
 
 def check_name(name: str, field: str) -> Violations:
@@ -53,6 +63,25 @@ def check_labels(labels: Mapping[str, str], field: str) -> Violations:
         if problem:
             violations.append(errors.FieldViolation(f"{field}[{key}]", problem))
     return violations
+
+
+RESERVED_LABEL_DOMAINS = ("novasphere.dev", "kubevirt.io", "kubernetes.io", "k8s.io")
+"""Label prefixes the platform and Kubernetes act on (tenancy, tasks, KubeVirt's pods): not a client's to set."""
+
+
+def check_reserved_labels(labels: Mapping[str, str], field: str, *, kept: Mapping[str, str]) -> Violations:
+    """Labels under a reserved domain are refused unless the Wukong already has them (set by an administrator)."""
+    v: Violations = []
+    for key, value in labels.items():
+        domain = key.rpartition("/")[0]
+        reserved = any(domain == d or domain.endswith("." + d) for d in RESERVED_LABEL_DOMAINS)
+        if reserved and kept.get(key) != value:
+            v.append(
+                errors.FieldViolation(
+                    f"{field}[{key}]", f"the prefix '{domain}/' is reserved for the platform; choose another"
+                )
+            )
+    return v
 
 
 def check_spec(spec: Raw, field: str) -> Violations:
@@ -76,6 +105,40 @@ def check_spec(spec: Raw, field: str) -> Violations:
     if run_strategy and run_strategy not in _RUN_STRATEGIES:
         v.append(_one_of(f"{field}.start_strategy.run_strategy", run_strategy, _RUN_STRATEGIES))
     return v
+
+
+def check_image_sources(spec: Raw, field: str, sources: frozenset[str], *, kept: frozenset[str]) -> Violations:
+    """Each disk's `image` starts with one of `sources` (CDI imports it: the cluster fetches what a caller names, so
+    the names are kept to an operator's list). Images in `kept` (a Wukong's current ones, on update) pass: a VM
+    created before the list changed stays editable."""
+    v: Violations = []
+    for index, disk in enumerate(spec.get("disks") or []):
+        image = str(disk.get("image") or "") if isinstance(disk, Mapping) else ""
+        if image and image not in kept and not image.startswith(tuple(sources)):
+            allowed = ", ".join(sorted(sources)) or "none (NOVASPHERE_IMAGE_SOURCES is empty)"
+            v.append(
+                errors.FieldViolation(
+                    f"{field}.disks[{index}].image",
+                    f"'{image[:200]}' is not from an allowed image source; images must start with one of: {allowed}",
+                )
+            )
+    return v
+
+
+def images_of(spec: Raw) -> frozenset[str]:
+    return frozenset(str(d.get("image")) for d in spec.get("disks") or [] if isinstance(d, Mapping) and d.get("image"))
+
+
+def check_image_source_prefix(prefix: str) -> str:
+    """What is wrong with an allow-list entry, "" if nothing: a scheme, a host, and the `/` that ends the host (else
+    `https://images.example.com` would also allow `https://images.example.com.attacker.net/`)."""
+    scheme = next((s for s in _IMAGE_SCHEMES if prefix.startswith(s)), None)
+    if scheme is None:
+        return f"{prefix!r} must start with one of {', '.join(_IMAGE_SCHEMES)}"
+    host, slash, _ = prefix[len(scheme) :].partition("/")
+    if not host or not slash or "@" in host:
+        return f"{prefix!r} must name a host and end it with '/', e.g. {scheme}images.example.com/"
+    return ""
 
 
 def _check_size(v: Violations, field: str, text: object, low: int, high: int, example: str) -> int | None:

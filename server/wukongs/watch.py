@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 from collections.abc import AsyncGenerator, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from server import errors
+from server.metrics import Metrics
 from server.wukongs.cache import Change, ChangeType, WukongCache, WukongState
 from server.wukongs.filters import WukongFilter
 
@@ -66,9 +68,10 @@ class WatchSettings:
 
 
 class WatchHub:
-    def __init__(self, cache: WukongCache, settings: WatchSettings) -> None:
+    def __init__(self, cache: WukongCache, settings: WatchSettings, *, metrics: Metrics) -> None:
         self._cache = cache
         self._settings = settings
+        self._metrics = metrics
         self._groups: dict[Hashable, _Group] = {}
         self._ticker: asyncio.Task[None] | None = None
         cache.subscribe(self._publish)
@@ -117,7 +120,10 @@ class WatchHub:
             yield encoder.bookmark(max(self._cache.cursor, cursor or 0))
             while True:
                 payload = await stream.queue.get()
-                if payload is _BOOKMARK:
+                if isinstance(payload, _Queued):
+                    self._metrics.watch_fanout_lag.observe(time.monotonic() - payload.at)
+                    payload = payload.payload
+                elif payload is _BOOKMARK:
                     payload = encoder.bookmark(self._cache.cursor)
                 elif isinstance(payload, _Ending):
                     yield encoder.error(payload.error)
@@ -156,11 +162,12 @@ class WatchHub:
                 self._end(group, errors.NamespaceNotFound(group.scope.named))
 
     def _queue(self, group: _Group, payload: object) -> None:
+        queued = _Queued(payload, time.monotonic())
         for stream in list(group.streams):
             if stream.dropped:
                 continue
             try:
-                stream.queue.put_nowait(payload)
+                stream.queue.put_nowait(queued)
             except asyncio.QueueFull:
                 _drop(stream)
 
@@ -214,6 +221,14 @@ class WatchHub:
         if before:
             return group.encoder.change(ChangeType.DELETED, change.state, change.cursor)
         return None
+
+
+@dataclass(frozen=True)
+class _Queued:
+    """A change's payload for a group's streams, with when it was queued (the fan-out lag metric)."""
+
+    payload: object
+    at: float
 
 
 @dataclass(frozen=True)

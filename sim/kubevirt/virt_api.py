@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from sim import aggregated, kubeapi
+from sim import aggregated, faults, kubeapi
 from sim.events import VIRT_HANDLER, EventRecorder
 from sim.kubeapi import Body, KubeApi
 from sim.kubevirt import lifecycle, rules
@@ -115,8 +115,11 @@ class _Session:
 
 
 class VirtApi:
-    def __init__(self, *, api: KubeApi, events: EventRecorder, vmis: Informer, port: int = 0) -> None:
+    def __init__(
+        self, *, api: KubeApi, events: EventRecorder, vmis: Informer, wukongs: Informer | None = None, port: int = 0
+    ) -> None:
         self._api = api
+        self._wukongs = wukongs
         self._events = events
         self._vmis = vmis
         vmis.on_change(self._forget_deleted)
@@ -393,6 +396,11 @@ class VirtApi:
         except ApiError as error:
             return _status(error)
         assert vmi is not None  # console_precheck
+        wukong = faults.wukong_of_vm_name(name, namespace, self._wukongs) if self._wukongs is not None else None
+        mode = faults.malformed_mode(wukong, faults.MALFORMED_CONSOLE)
+        if mode is not None:
+            status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": faults.BACKEND_TEXT}
+            return faults.malformed_answer(mode, status, {**status, "code": faults.BACKEND_TEXT})
         if request.headers.get("Upgrade", "").lower() != "websocket":
             return web.Response(
                 status=400, text="websocket: the client is not using the websocket protocol: 'upgrade' token not found"

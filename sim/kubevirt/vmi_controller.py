@@ -23,12 +23,16 @@ from sim import faults, kubeapi, quantity
 from sim.events import VIRT_HANDLER, VM_CONTROLLER, EventRecorder
 from sim.kubeapi import Body, KubeApi
 from sim.kubevirt import rules
+from sim.nodes import SIMULATED_LABEL
 from sim.runtime import Clock, Informer, Key, deep_get, now_rfc3339
 
 PHASE_SINCE = "sim.novasphere.dev/phase-since"  # epoch seconds the current phase began (finer than the timestamps)
 SHUTDOWN_SINCE = "sim.novasphere.dev/shutdown-since"
 CREATED_BY = "kubevirt.io/created-by"
 LAUNCHER_IMAGE = "quay.io/kubevirt/virt-launcher:v1.9.0"
+LAUNCHER_SCHEDULER = "novasphere-simulator"
+"""The launcher pods' schedulerName: the simulator places them itself (`_place`, with its delays and faults), so a real
+kube-scheduler (devcluster's real node brings one) leaves them alone."""
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
 GUEST_OS = {
     "name": "Ubuntu",
@@ -371,6 +375,7 @@ class VmiController:
                 ],
             },
             "spec": {
+                "schedulerName": LAUNCHER_SCHEDULER,
                 "restartPolicy": "Never",
                 "automountServiceAccountToken": False,
                 "terminationGracePeriodSeconds": grace + 15,
@@ -438,13 +443,15 @@ class VmiController:
         pod = self._pods.get(*key)
         if pod is None or not deep_get(pod, "spec", "nodeName"):
             return None
+        node = self._nodes.get("", pod["spec"]["nodeName"])
+        if deep_get(node, "metadata", "labels", SIMULATED_LABEL) != "true":
+            return None  # a real node's pod (devcluster.node): its kubelet runs it
         if pod["metadata"].get("deletionTimestamp"):
             with contextlib.suppress(kubeapi.NotFound):
                 await self._api.delete(kubeapi.PODS, key[0], key[1], grace_seconds=0)
             return None
         if deep_get(pod, "status", "phase", default="Pending") != "Pending" or not self._volumes_ready(pod):
             return None
-        node = self._nodes.get("", pod["spec"]["nodeName"])
         host_ip = next(
             (a["address"] for a in deep_get(node, "status", "addresses", default=[]) if a.get("type") == "InternalIP"),
             "",

@@ -58,7 +58,7 @@ def test_a_node_port_through_rest_is_a_real_service_that_goes_with_its_vm(
     )
     assert response.status_code == 200, response.text
     created = response.json()
-    assert (created["name"], created["type"], created["pending"]) == ("web-ssh", "NodePort", False)
+    assert (created["name"], created["serviceType"], created["pending"]) == ("web-ssh", "NodePort", False)
     ssh, web = created["ports"]
     assert (ssh["name"], ssh["protocol"], ssh["port"], ssh["targetPort"]) == ("tcp-22", "TCP", 22, 22)
     assert (web["port"], web["targetPort"]) == (8080, 80)
@@ -120,11 +120,11 @@ def test_bad_ports_and_conflicts_are_4xx_naming_the_field(
 
     assert (
         "taken by another Service"
-        in violation({"serviceType": "NodePort", "ports": [{"port": 5433, "nodePort": taken}]})["ports[0].node_port"]
+        in violation({"serviceType": "NodePort", "ports": [{"port": 5433, "nodePort": taken}]})["ports[0].nodePort"]
     )
     assert (
         "outside the cluster's node port range (30000-32767)"
-        in violation({"serviceType": "NodePort", "ports": [{"port": 5433, "nodePort": 1000}]})["ports[0].node_port"]
+        in violation({"serviceType": "NodePort", "ports": [{"port": 5433, "nodePort": 1000}]})["ports[0].nodePort"]
     )
     assert "1-65535" in violation({"serviceType": "NodePort", "ports": [{"port": 70000}]})["ports[0].port"]
     assert (
@@ -133,12 +133,10 @@ def test_bad_ports_and_conflicts_are_4xx_naming_the_field(
             "ports[1].port"
         ]
     )
-    assert (
-        "NodePort or LoadBalancer" in violation({"serviceType": "ClusterIP", "ports": [{"port": 22}]})["service_type"]
-    )
+    assert "NodePort or LoadBalancer" in violation({"serviceType": "ClusterIP", "ports": [{"port": 22}]})["serviceType"]
     assert (
         "starting with a letter"
-        in violation({"serviceType": "NodePort", "serviceName": "9lives", "ports": [{"port": 22}]})["service_name"]
+        in violation({"serviceType": "NodePort", "serviceName": "9lives", "ports": [{"port": 22}]})["serviceName"]
     )
     assert violation({"serviceType": "NodePort"}) == {"ports": "give at least one port to expose"}
     duplicate = refused({"serviceType": "NodePort", "serviceName": first.name, "ports": [{"port": 22}]}, status=409)
@@ -166,7 +164,7 @@ def test_a_load_balancer_gets_an_address_and_only_our_services_can_be_deleted(
             ports=[access_pb2.PortSpec(port=443, target_port=8443)],
         )
     )
-    assert created.type == "LoadBalancer"
+    assert created.service_type == "LoadBalancer"
 
     def assigned() -> Any:
         found = access.ListAccessServices(access_pb2.ListAccessServicesRequest(namespace=namespace, name="front"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -397,6 +398,9 @@ def test_rest_paths_of_the_admin_surface(
     created = secure.http.post("/api/v1/admin/users", json={"username": name, "password": PASSWORD}, headers=headers)
     assert created.status_code == 200, created.text
     assert created.json() == {"username": name, "disabled": False, "bindings": []}  # no password echoed
+    events = [json.loads(line) for line in secure.logs[0].read_text().splitlines() if line.startswith("{")]
+    changes = [e for e in events if e["event"] == "admin.change" and e.get("target_user") == name]
+    assert [(e["action"], e["request_id"]) for e in changes] == [("user.created", created.headers["x-request-id"])]
     again = secure.http.post("/api/v1/admin/users", json={"username": name, "password": PASSWORD}, headers=headers)
     assert again.status_code == 409
     bound = secure.http.post("/api/v1/admin/role-bindings", json={"username": name, "role": "viewer"}, headers=headers)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime
+import json
 import ssl
 import time
 import urllib.parse
@@ -273,6 +274,11 @@ async def test_a_serial_session_logs_in_and_runs_a_command_through_envoy(
     over = kube_helpers.eventually(ended, timeout=10, what="the session recorded as closed")
     assert over.close_code == 1000
     assert min(over.bytes_to_client, over.bytes_from_client) > 0
+    events = [json.loads(line) for line in consoles.logs[0].read_text().splitlines() if line.startswith("{")]
+    logged = [e for e in events if e.get("session") == link["sessionId"]]
+    assert [e["event"] for e in logged] == ["console.connected", "console.closed"]
+    assert (logged[1]["close_code"], logged[1]["bytes_to_client"] > 0) == (1000, True)
+    assert logged[0]["request_id"] == logged[1]["request_id"] != ""  # the WebSocket request's, from Envoy
     async with httpx.AsyncClient() as client:
         exposed = (await client.get(consoles.metrics_url)).text
     metrics = {

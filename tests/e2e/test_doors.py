@@ -28,6 +28,14 @@ from tests.status_helpers import details_of, details_of_status
 GET_WUKONG = "/novasphere.v1.WukongService/GetWukong"
 LIST_WUKONGS = "/novasphere.v1.WukongService/ListWukongs"
 
+WEBSOCKET_UPGRADE = {
+    "Connection": "Upgrade",
+    "Upgrade": "websocket",
+    "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+}
+"""A WebSocket handshake's request headers, without a ticket."""
+
 
 @pytest.fixture
 def http(stack: devstack.Stack) -> Iterator[httpx.Client]:
@@ -99,13 +107,14 @@ def test_rest_bad_argument_is_400_with_the_field_violation(http: httpx.Client) -
     body = response.json()
     assert body["code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     bad_request = next(d for d in body["details"] if d["@type"].endswith("google.rpc.BadRequest"))
-    assert bad_request["fieldViolations"][0]["field"] == "page_size"
+    assert bad_request["fieldViolations"][0]["field"] == "pageSize"  # the JSON name the client sent
 
 
 @pytest.mark.parametrize(
     ("method", "path"),
     # (a GET outside /api/ is the web console's: see test_web_console)
-    [("GET", "/api/v1/no-such-thing"), ("DELETE", "/api/v1/tasks/x"), ("POST", "/")],
+    # (a known path with another method is a 405: see test_rest_edge)
+    [("GET", "/api/v1/no-such-thing"), ("DELETE", "/api/v2/tasks/x"), ("POST", "/")],
 )
 def test_envoy_own_404_is_json_status_too(http: httpx.Client, method: str, path: str) -> None:
     response = http.request(method, path)
@@ -150,12 +159,7 @@ def test_websocket_route_bypasses_the_transcoder(http: httpx.Client) -> None:
     answer 404 'Could not resolve'): an upgrade without a ticket is refused there with a google.rpc.Status body."""
     response = http.get(
         "/ws/v1/consoles/console-0000",
-        headers={
-            "Connection": "Upgrade",
-            "Upgrade": "websocket",
-            "Sec-WebSocket-Version": "13",
-            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-        },
+        headers=WEBSOCKET_UPGRADE,
     )
 
     assert response.status_code == 401
@@ -167,7 +171,12 @@ def test_envoy_access_log_leaves_out_query_strings(stack: devstack.Stack, http: 
     http.get("/api/v1/wukongs", params={"pageToken": "should-not-be-logged"})
 
     log = next(p for p in stack.processes if p.name == "envoy").log_path
-    kube_helpers.eventually(lambda: "GET /api/v1/wukongs " in log.read_text(), timeout=10, what="the access log line")
+
+    def logged() -> bool:
+        lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+        return any((line["method"], line["path"]) == ("GET", "/api/v1/wukongs") for line in lines)
+
+    kube_helpers.eventually(logged, timeout=10, what="the access log line")
     assert "should-not-be-logged" not in log.read_text()
 
 
@@ -335,8 +344,13 @@ def test_metrics_count_requests_by_client_type(stack: devstack.Stack, http: http
 
 
 def test_an_unknown_query_parameter_is_a_400_not_a_pass_through(http: httpx.Client) -> None:
-    response = http.get("/api/v1/wukongs", params={"pagesize": "5"})  # pageSize, misspelt
+    """Only cache-busters (`_`) are ignored (test_rest_edge): a misspelt parameter fails loudly."""
+    response = http.get("/api/v1/wukongs", params={"pagesize": "5", "_": "1733212345"})  # pageSize, misspelt
 
     assert response.status_code == 400, (response.status_code, response.headers, response.text)
     assert response.headers["content-type"] == "application/json"
     assert response.json()["code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    bad_request = next(d for d in response.json()["details"] if d["@type"].endswith("google.rpc.BadRequest"))
+    assert bad_request["fieldViolations"] == [
+        {"field": "pagesize", "description": "no such query parameter", "reason": ""}
+    ]

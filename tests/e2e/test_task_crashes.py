@@ -7,20 +7,17 @@ from __future__ import annotations
 
 import re
 import threading
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import grpc
 import kubernetes.client
 import kubernetes.watch
 import pytest
 import urllib3
-import yaml
 
-from devcluster import manifests, procs
+from devcluster import procs
 from devcluster import stack as devstack
 from novasphere.v1 import task_pb2
 from novasphere.v1 import task_service_pb2 as task_service
@@ -49,19 +46,10 @@ REQUEST = {
 
 @pytest.fixture
 def own_namespace(kube: kubernetes.client.ApiClient) -> Iterator[str]:
-    """A namespace of its own for the crashing replicas' Tasks and Lease (with deploy/'s Role in it), so the
-    session's API server, leader of novasphere-system, takes no part."""
-    name = f"crash-{uuid.uuid4().hex[:8]}"
-    kube_helpers.create_namespace(kube, name)
-    role = [dict(doc, metadata={**doc["metadata"], "namespace": name}) for doc in _role_documents()]
-    manifests.apply(kube, role)
-    yield name
-    kube_helpers.delete_namespace(kube, name)
-
-
-def _role_documents() -> list[dict[str, Any]]:
-    path = manifests.REPO_ROOT / "deploy" / "rbac" / "role.yaml"
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    """A namespace of its own for the crashing replicas' Tasks and Lease, so the session's API server, leader of
+    novasphere-system, takes no part."""
+    with kube_helpers.api_home(kube, "crash") as name:
+        yield name
 
 
 @pytest.fixture

@@ -100,7 +100,7 @@ def test_an_access_service_made_in_the_dialog_is_listed_as_links_and_deleted_aft
     (created,) = access.ListAccessServices(
         access_pb2.ListAccessServicesRequest(namespace=namespace, name="web")
     ).services
-    assert (created.name, created.type) == ("web-ports", "NodePort")
+    assert (created.name, created.service_type) == ("web-ports", "NodePort")
     assert [(p.port, p.target_port) for p in created.ports] == [(22, 22), (8080, 80)]
     addresses = [p.access_addr for p in created.ports]
     assert all(addresses)
@@ -190,7 +190,7 @@ def test_a_viewer_sees_the_access_services_and_their_addresses_but_no_action(
     kube_helpers.eventually(lambda: len(links(tab, "[data-testid=access-services]")) == 2, timeout=5, what="2 links")
     scheme = {"NodePort": "http", "LoadBalancer": "https"}  # the guest's port 443 opens over TLS
     assert sorted(links(tab, "[data-testid=access-services]")) == sorted(
-        (s.ports[0].access_addr, f"{scheme[s.type]}://{s.ports[0].access_addr}/") for s in services
+        (s.ports[0].access_addr, f"{scheme[s.service_type]}://{s.ports[0].access_addr}/") for s in services
     )
     assert any(s.ports[0].access_addr.startswith("127.0.2.") for s in services)  # the load balancer's own address
     assert tab.count("[data-testid=access-services] button") == 0  # neither "Expose ports" nor "Delete"

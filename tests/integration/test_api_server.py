@@ -189,7 +189,8 @@ def test_sigterm_drains_not_ready_first_then_streams_reconnect_then_exit(
                 details = details_of(ended.value)
                 assert (details.reason, details.retry_seconds is not None) == ("REPLICA_SHUTTING_DOWN", True)
         assert api.process.popen.wait(30) == 0
-        messages = [line.split(": ", 1)[-1] for line in api.process.log_path.read_text().splitlines()]
+        lines = api.process.log_path.read_text().splitlines()
+        messages = [json.loads(line)["message"] for line in lines if line.startswith("{")]
         drained = next(i for i, m in enumerate(messages) if m.startswith("draining: serving 3 s more"))
         stopping = next(i for i, m in enumerate(messages) if m.startswith("stopping: 3 streams told to reconnect"))
         assert drained < stopping < messages.index("stopped")

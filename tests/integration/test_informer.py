@@ -15,6 +15,7 @@ import devcluster
 from server.kube import informer as informers
 from server.kube.client import KubeClient
 from server.kube.informer import Informer, Kind
+from server.metrics import Metrics
 
 
 class _Flaky:
@@ -43,7 +44,7 @@ class _Flaky:
 
 @pytest.fixture
 def admin_kube(cluster: devcluster.ClusterInfo) -> Iterator[KubeClient]:
-    client = KubeClient.connect(kubeconfig=Path(cluster.kubeconfig), threads=4)
+    client = KubeClient.connect(kubeconfig=Path(cluster.kubeconfig), threads=4, metrics=Metrics())
     try:
         yield client
     finally:

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from server.config import HostPort, Settings, SettingsError
+from server.config import HostPort, Settings, SettingsError, UnixSocket
+from server.tracing import OtlpProtocol
 
 
 def test_defaults_are_safe_for_a_deployment() -> None:
@@ -37,15 +39,13 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
             "NOVASPHERE_SHUTDOWN_GRACE_SECONDS": "2.5",
             "NOVASPHERE_MAX_MESSAGE_BYTES": "2048",
             "NOVASPHERE_LOG_LEVEL": "debug",
+            "NOVASPHERE_LOG_FORMAT": "Text",
             "UNRELATED": "ignored",
         }
     )
 
-    assert (settings.grpc_listen.host, settings.grpc_listen.port, str(settings.grpc_listen)) == (
-        "::1",
-        6000,
-        "[::1]:6000",
-    )
+    assert settings.grpc_listen == HostPort("::1", 6000)
+    assert str(settings.grpc_listen) == "[::1]:6000"
     assert settings.kubeconfig == config
     assert (settings.kube_threads, settings.reflection) == (8, True)
     assert (settings.dev_user, settings.dev_tenant, settings.dev_permissions) == (
@@ -56,6 +56,7 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
     assert (settings.watch_buffer, settings.watch_bookmark_seconds, settings.tombstone_seconds) == (64, 2.0, 120.0)
     assert settings.cursor_wait_seconds == 1.5
     assert (settings.shutdown_grace_seconds, settings.max_message_bytes, settings.log_level) == (2.5, 2048, "DEBUG")
+    assert settings.log_format == "text"
 
 
 @pytest.mark.parametrize(
@@ -63,11 +64,16 @@ def test_every_setting_is_read(tmp_path: Path) -> None:
     [
         ("NOVASPHERE_GRPC_LISTEN", "50051", "expected host:port"),
         ("NOVASPHERE_GRPC_LISTEN", "127.0.0.1:70000", "expected host:port"),
+        ("NOVASPHERE_GRPC_LISTEN", "unix:run/grpc.sock", "expected unix: and an absolute path"),
+        ("NOVASPHERE_CONSOLE_LISTEN", "unix:/no/such/folder/console.sock", "folder /no/such/folder does not exist"),
+        ("NOVASPHERE_ADMIN_LISTEN", "unix:", "expected unix: and an absolute path"),
+        ("NOVASPHERE_ADMIN_LISTEN", "/run/admin.sock", "or unix:/absolute/path"),
         ("NOVASPHERE_KUBE_THREADS", "many", "invalid literal"),
         ("NOVASPHERE_KUBE_THREADS", "1000", "between 1 and 256"),
         ("NOVASPHERE_REFLECTION", "maybe", "expected true or false"),
         ("NOVASPHERE_SHUTDOWN_GRACE_SECONDS", "-1", "between 0 and 300"),
         ("NOVASPHERE_LOG_LEVEL", "LOUD", "expected DEBUG"),
+        ("NOVASPHERE_LOG_FORMAT", "xml", "expected json or text"),
         ("NOVASPHERE_DEV_TENANT", " ", "must not be empty"),
         ("NOVASPHERE_DEV_PERMISSIONS", "vm:query,rm -rf", "malformed permission"),
         ("NOVASPHERE_WATCH_BUFFER", "1", "between 8 and 100000"),
@@ -97,3 +103,52 @@ def test_a_prometheus_url_is_a_plain_base_url() -> None:
     ):
         with pytest.raises(SettingsError, match=reason):
             Settings.from_env({"NOVASPHERE_PROMETHEUS_URL": bad})
+
+
+def test_listeners_may_be_unix_sockets(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "NOVASPHERE_GRPC_LISTEN": f"unix:{tmp_path}/grpc.sock",
+            "NOVASPHERE_ADMIN_LISTEN": f"unix:{tmp_path}/admin.sock",
+            "NOVASPHERE_CONSOLE_LISTEN": f"unix:{tmp_path}/console.sock",
+        }
+    )
+
+    assert settings.grpc_listen == UnixSocket(tmp_path / "grpc.sock")
+    assert str(settings.grpc_listen) == f"unix:{tmp_path}/grpc.sock"  # as grpc's add_insecure_port takes it
+    assert (settings.admin_listen, settings.console_listen) == (
+        UnixSocket(tmp_path / "admin.sock"),
+        UnixSocket(tmp_path / "console.sock"),
+    )
+
+
+def test_the_replica_id_is_unique_per_process_after_the_name_given() -> None:
+    """A container restarted in the same pod must not find itself holding its predecessor's Lease."""
+    first = Settings.from_env({"NOVASPHERE_REPLICA_ID": "novasphere-api-5c7d9-x2x9q"}).replica_id
+    second = Settings.from_env({"NOVASPHERE_REPLICA_ID": "novasphere-api-5c7d9-x2x9q"}).replica_id
+
+    assert first.startswith(f"novasphere-api-5c7d9-x2x9q-{os.getpid()}-")
+    assert first != second
+
+
+def test_tracing_is_off_unless_a_collector_is_named() -> None:
+    assert Settings.from_env({}).otlp_endpoint == ""
+    settings = Settings.from_env(
+        {
+            "NOVASPHERE_OTLP_ENDPOINT": "http://otel-collector.monitoring:4318/",
+            "NOVASPHERE_OTLP_PROTOCOL": "http/protobuf",
+            "NOVASPHERE_TRACE_SAMPLE_RATIO": "0.1",
+        }
+    )
+    assert (settings.otlp_endpoint, settings.otlp_protocol, settings.trace_sample_ratio) == (
+        "http://otel-collector.monitoring:4318",
+        OtlpProtocol.HTTP,
+        0.1,
+    )
+    for variable, bad in (
+        ("NOVASPHERE_OTLP_ENDPOINT", "otel-collector:4317"),
+        ("NOVASPHERE_OTLP_PROTOCOL", "zipkin"),
+        ("NOVASPHERE_TRACE_SAMPLE_RATIO", "2"),
+    ):
+        with pytest.raises(SettingsError, match=variable):
+            Settings.from_env({variable: bad})

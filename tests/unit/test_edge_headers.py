@@ -1,5 +1,5 @@
 """What the API server believes of Envoy's headers: the client's address and the origin it reached, only from a
-loopback peer (Envoy in the pod); the console URL built from them."""
+loopback or unix-socket peer (Envoy in the pod); the console URL built from them."""
 
 from __future__ import annotations
 
@@ -23,11 +23,12 @@ def test_the_header_names_are_the_ones_envoy_sets() -> None:
     [
         ("ipv4:127.0.0.1:41000", "203.0.113.7", "https://vms.example:443"),
         ("ipv6:[::1]:41000", "203.0.113.7", "https://vms.example:443"),
+        ("unix:", "203.0.113.7", "https://vms.example:443"),  # the pod's socket folder: Envoy of a hostNetwork pod
         ("ipv4:10.1.2.3:41000", "10.1.2.3", ""),  # not Envoy: its own claims are not believed
         ("ipv6:[2001:db8::5]:41000", "2001:db8::5", ""),
     ],
 )
-def test_envoys_headers_are_believed_from_loopback_only(peer: str, address: str, origin: str) -> None:
+def test_envoys_headers_are_believed_from_loopback_and_unix_sockets_only(peer: str, address: str, origin: str) -> None:
     assert edge.client_address(FROM_ENVOY, peer) == address
     assert edge.public_origin(FROM_ENVOY, peer) == origin
 

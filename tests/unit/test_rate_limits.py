@@ -14,6 +14,7 @@ from server.auth.limits import MAX_STREAMS_PER_USER, RATES, RateLimits
 from server.auth.lockout import MAX_FAILURES, WINDOW_SECONDS, Lockout
 from server.kube import counts
 from server.kube.informer import Kind
+from server.metrics import Metrics
 from server.tally import Tally
 
 BATCH = "/novasphere.v1.WukongService/BatchWukongOperation"
@@ -34,6 +35,11 @@ def _replica(name: str, clock: Clock) -> Tally:
     return Tally(kube=None, namespace="novasphere-system", replica=name, clock=clock)
 
 
+def _refused(metrics: Metrics, bucket: str) -> float:
+    """novasphere_rate_limited_total for `bucket`, as /metrics shows it."""
+    return metrics.registry.get_sample_value("novasphere_rate_limited_total", {"bucket": bucket}) or 0.0
+
+
 def _hand_over(source: Tally, name: str, to: Tally) -> None:
     """What the counts informer does: `to` sees `source`'s published ConfigMap."""
     item: dict[str, Any] = {"metadata": {"name": counts.name_of(name)}, "data": source.snapshot()}
@@ -41,8 +47,8 @@ def _hand_over(source: Tally, name: str, to: Tally) -> None:
 
 
 def test_a_burst_then_the_steady_rate_then_a_retry_delay() -> None:
-    clock = Clock()
-    limits = RateLimits(tally=_replica("a", clock), clock=clock)
+    clock, metrics = Clock(), Metrics()
+    limits = RateLimits(metrics=metrics, tally=_replica("a", clock), clock=clock)
     rate = RATES[BATCH]
     for _ in range(rate.burst):
         limits.charge(ADA, BATCH)
@@ -50,6 +56,7 @@ def test_a_burst_then_the_steady_rate_then_a_retry_delay() -> None:
         limits.charge(ADA, BATCH)
     assert limited.value.retry_after_seconds == pytest.approx(60 / rate.per_minute)
     assert "vm-batch" in limited.value.message
+    assert _refused(metrics, "vm-batch") == 1
     clock.now += 60 / rate.per_minute
     limits.charge(ADA, BATCH)  # one token came back
     limits.charge(Caller("bob", "demo", frozenset()), BATCH)  # others have their own bucket
@@ -59,7 +66,11 @@ def test_a_burst_then_the_steady_rate_then_a_retry_delay() -> None:
 def test_a_users_minute_is_counted_over_every_replica() -> None:
     clock = Clock()
     first, second = _replica("a", clock), _replica("b", clock)
-    on_first, on_second = RateLimits(tally=first, clock=clock), RateLimits(tally=second, clock=clock)
+    metrics = Metrics()
+    on_first, on_second = (
+        RateLimits(metrics=Metrics(), tally=first, clock=clock),
+        RateLimits(metrics=metrics, tally=second, clock=clock),
+    )
     rate = RATES[CONSOLE]  # 5 a minute, bursts of 5
     for _ in range(3):
         on_first.charge(ADA, CONSOLE)
@@ -70,6 +81,7 @@ def test_a_users_minute_is_counted_over_every_replica() -> None:
         on_second.charge(ADA, CONSOLE)
     assert "a minute per user" in limited.value.message
     assert 0 < limited.value.retry_after_seconds <= 65
+    assert _refused(metrics, "console-tickets") == 1
     clock.now += 65
     on_second.charge(ADA, CONSOLE)  # the minute has passed
     assert rate.per_minute == 5
@@ -77,7 +89,8 @@ def test_a_users_minute_is_counted_over_every_replica() -> None:
 
 def test_the_development_identity_is_exempt_and_streams_are_capped() -> None:
     developer = Caller("developer", "default", frozenset(), development=True)
-    limits = RateLimits(tally=_replica("a", Clock()), clock=Clock())
+    metrics = Metrics()
+    limits = RateLimits(metrics=metrics, tally=_replica("a", Clock()), clock=Clock())
     for _ in range(RATES[BATCH].burst * 3):
         limits.charge(developer, BATCH)
     held = [limits.stream(ADA) for _ in range(MAX_STREAMS_PER_USER)]
@@ -85,6 +98,8 @@ def test_the_development_identity_is_exempt_and_streams_are_capped() -> None:
         slot.__enter__()
     with pytest.raises(errors.RateLimited), limits.stream(ADA):
         pass
+    assert _refused(metrics, "streams") == 1
+    assert _refused(metrics, "vm-batch") == 0
     held[0].__exit__(None, None, None)
     with limits.stream(ADA):
         pass

@@ -5,6 +5,7 @@ and the Go durations metrics-server writes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -14,6 +15,7 @@ import pytest_asyncio
 
 from server.kube.pod_metrics import _seconds
 from server.prometheus import Prometheus, PrometheusError
+from sim import faults
 from sim import prometheus as sim_prometheus
 from sim.runtime import Informer
 
@@ -42,9 +44,16 @@ class _Instances:
 async def prometheus() -> AsyncIterator[Prometheus]:
     stopped = {**RUNNING, "metadata": {**RUNNING["metadata"], "name": "off-vm"}, "status": {"phase": "Succeeded"}}
     simulated = sim_prometheus.Prometheus(vmis=cast(Informer, _Instances(RUNNING, stopped)), speed=1.0, port=0)
+    async with _serving(simulated, suffix="/") as client:
+        yield client
+
+
+@contextlib.asynccontextmanager
+async def _serving(simulated: sim_prometheus.Prometheus, *, suffix: str = "") -> AsyncIterator[Prometheus]:
+    """A client of the simulated Prometheus while it serves (`suffix`: the URL as operators may write it)."""
     serving = asyncio.create_task(simulated.run())
     await asyncio.wait_for(simulated.ready.wait(), 10)
-    client = Prometheus(simulated.url + "/")
+    client = Prometheus(simulated.url + suffix)
     try:
         yield client
     finally:
@@ -88,3 +97,38 @@ def test_go_durations_as_metrics_server_writes_them() -> None:
     assert _seconds("500ms") == pytest.approx(0.5)
     assert _seconds("") == 0
     assert _seconds("15 s") == 0
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def malformed_prometheus() -> AsyncIterator[Prometheus]:
+    """The simulated Prometheus with one running VMI per malformed mode, `<mode>-vm`, whose Wukong asks for it."""
+    vmis = [{**RUNNING, "metadata": {**RUNNING["metadata"], "name": f"{mode}-vm"}} for mode in faults.MALFORMED_MODES]
+    wukongs = _Instances(
+        *(
+            {"metadata": {"name": m, "namespace": "team", "annotations": {faults.MALFORMED_PROMETHEUS: m}}}
+            for m in faults.MALFORMED_MODES
+        )
+    )
+    simulated = sim_prometheus.Prometheus(
+        vmis=cast(Informer, _Instances(*vmis)), wukongs=cast(Informer, wukongs), speed=1.0, port=0
+    )
+    async with _serving(simulated) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("mode", "error"),
+    [
+        ("html-500", "Prometheus answered HTTP 500"),
+        ("not-json", "Prometheus answered HTTP 200 without JSON"),
+        ("wrong-shape", "Prometheus answered with something other than an instant vector"),
+        ("truncated", "Prometheus answered HTTP 200 without JSON"),
+    ],
+)
+async def test_a_malformed_answer_is_a_prometheus_error_that_quotes_none_of_it(
+    malformed_prometheus: Prometheus, mode: str, error: str
+) -> None:
+    query = f'sum(rate(kubevirt_vmi_network_receive_bytes_total{{namespace="team",name="{mode}-vm"}}[2m]))'
+    with pytest.raises(PrometheusError) as raised:
+        await malformed_prometheus.scalar(query)
+    assert str(raised.value) == error

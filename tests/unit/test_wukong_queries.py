@@ -17,6 +17,7 @@ from server import errors
 from server.auth import Caller
 from server.kube import kubevirt, wukongs
 from server.kube.client import KubeClient
+from server.metrics import Metrics
 from server.tenancy import NAMESPACES, Tenancy
 from server.wukongs.cache import KINDS, Change, ChangeType, WukongCache, WukongState
 from server.wukongs.queries import ListRequest, Page, WukongQueries
@@ -84,7 +85,9 @@ def tenancy() -> Tenancy:
 @pytest.fixture
 def kube() -> Iterator[KubeClient]:
     client = KubeClient(
-        kubernetes.client.ApiClient(kubernetes.client.Configuration(host="https://127.0.0.1:1")), threads=1
+        kubernetes.client.ApiClient(kubernetes.client.Configuration(host="https://127.0.0.1:1")),
+        threads=1,
+        metrics=Metrics(),
     )
     yield client
     client.close()
@@ -92,7 +95,7 @@ def kube() -> Iterator[KubeClient]:
 
 @pytest.fixture
 def hub(cache: WukongCache) -> WatchHub:
-    return WatchHub(cache, WatchSettings(buffer=8, bookmark_seconds=0.05))
+    return WatchHub(cache, WatchSettings(buffer=8, bookmark_seconds=0.05), metrics=Metrics())
 
 
 @pytest.fixture
@@ -276,6 +279,19 @@ async def test_a_read_with_a_cursor_waits_for_the_write(cache: WukongCache, quer
     asyncio.get_running_loop().call_later(0.05, add, cache, item)
     state = await queries.get(CALLER, namespace="a", name="late", vm_id="", cursor=cursor)
     assert state.name == "late"
+
+
+async def test_a_missing_wukong_read_at_another_objects_cursor_is_not_found_not_unavailable(
+    kube: KubeClient, cache: WukongCache, hub: WatchHub, tenancy: Tenancy
+) -> None:
+    """The cursor of a VM change the replica has seen, on a Wukong that does not exist (found by schemathesis: it
+    was 503 CURSOR_NOT_REACHED, "seen up to cursor N, not yet N", as the Wukong informer itself had not moved)."""
+    add(cache, wukong_item("a", "w"))
+    vm = vm_item("a", "w", "Running")
+    cache.apply(kubevirt.VIRTUAL_MACHINES, "ADDED", vm, int(vm["metadata"]["resourceVersion"]))
+    queries = WukongQueries(kube=kube, cache=cache, hub=hub, tenancy=tenancy, cursor_wait_seconds=2)
+    with pytest.raises(errors.WukongNotFound):
+        await queries.get(CALLER, namespace="a", name="missing", vm_id="", cursor=vm["metadata"]["resourceVersion"])
 
 
 # -- the watch hub

@@ -242,7 +242,7 @@ def describe(state: State, name: str, namespace: str) -> None:
             "Access services",
             [
                 ("NAME", lambda s: s.name),
-                ("TYPE", lambda s: s.type),
+                ("TYPE", lambda s: s.service_type),
                 ("PORTS", lambda s: ", ".join(f"{p.port}/{p.protocol}→{p.access_addr or 'pending'}" for p in s.ports)),
             ],
             list(detail.access_services),
@@ -541,7 +541,7 @@ def services(state: State, name: str, namespace: str, output: str) -> None:
         check_format(output),
         columns=(
             ("NAME", lambda s: s.name),
-            ("TYPE", lambda s: s.type),
+            ("TYPE", lambda s: s.service_type),
             ("PORTS", lambda s: ", ".join(f"{p.port}/{p.protocol}→{p.access_addr or 'pending'}" for p in s.ports)),
         ),
         kind="service",

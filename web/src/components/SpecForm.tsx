@@ -140,7 +140,7 @@ export function toSpec(f: SpecFields): WukongSpec {
     cloudInitUser: user.name?.trim()
       ? {
           name: user.name.trim(),
-          password: user.password ?? "",
+          password: user.password || undefined, // unset, not "": the field has presence
           sudo: user.sudo?.trim() ?? "",
           shell: user.shell?.trim() ?? "",
           groups: words(user.groups),

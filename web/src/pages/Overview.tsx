@@ -107,8 +107,8 @@ function Totals({ usage }: { usage: UsageStats }) {
         <Statistic
           title={t("overview.memoryAllocatedOfRequested")}
           value={t("overview.ofTotal", {
-            part: formatGiB(Number(usage.memoryMbAllocated) * MIB),
-            whole: formatGiB(Number(usage.memoryMbTotal) * MIB),
+            part: formatGiB(usage.memoryMbAllocated * MIB),
+            whole: formatGiB(usage.memoryMbTotal * MIB),
           })}
         />
       </Flex>
@@ -148,12 +148,12 @@ function ResourceChart({ namespaces, resource }: { namespaces: NamespaceStats[];
       ? {
           requested: n.usage?.vcpuTotal ?? 0,
           allocated: n.usage?.vcpuAllocated ?? 0,
-          quota: n.quota ? Number(n.quota.cpuHardMillis) / 1000 : null,
+          quota: n.quota ? n.quota.cpuHardMillis / 1000 : null,
         }
       : {
-          requested: Number(n.usage?.memoryMbTotal ?? 0) / 1024,
-          allocated: Number(n.usage?.memoryMbAllocated ?? 0) / 1024,
-          quota: n.quota ? Number(n.quota.memoryHardMb) / 1024 : null,
+          requested: (n.usage?.memoryMbTotal ?? 0) / 1024,
+          allocated: (n.usage?.memoryMbAllocated ?? 0) / 1024,
+          quota: n.quota ? n.quota.memoryHardMb / 1024 : null,
         };
   const rows = namespaces.map(values);
   const format = (value: number) =>
@@ -210,7 +210,7 @@ function NamespaceTable({ namespaces, total }: { namespaces: NamespaceStats[]; t
           key: "vcpuQuota",
           title: t("overview.resources.quotaUsedOfHard"),
           align: "right",
-          render: (_, n) => (n.quota ? quota(Number(n.quota.cpuUsedMillis), Number(n.quota.cpuHardMillis), cores) : "—"),
+          render: (_, n) => (n.quota ? quota(n.quota.cpuUsedMillis, n.quota.cpuHardMillis, cores) : "—"),
         },
       ],
     },
@@ -218,13 +218,13 @@ function NamespaceTable({ namespaces, total }: { namespaces: NamespaceStats[]; t
       key: "memory",
       title: t("overview.memory"),
       children: [
-        { key: "memoryRequested", title: t("overview.resources.requested"), align: "right", render: (_, n) => gib(Number(n.usage?.memoryMbTotal ?? 0)) },
-        { key: "memoryAllocated", title: t("overview.resources.allocated"), align: "right", render: (_, n) => gib(Number(n.usage?.memoryMbAllocated ?? 0)) },
+        { key: "memoryRequested", title: t("overview.resources.requested"), align: "right", render: (_, n) => gib(n.usage?.memoryMbTotal ?? 0) },
+        { key: "memoryAllocated", title: t("overview.resources.allocated"), align: "right", render: (_, n) => gib(n.usage?.memoryMbAllocated ?? 0) },
         {
           key: "memoryQuota",
           title: t("overview.resources.quotaUsedOfHard"),
           align: "right",
-          render: (_, n) => (n.quota ? quota(Number(n.quota.memoryUsedMb), Number(n.quota.memoryHardMb), gib) : "—"),
+          render: (_, n) => (n.quota ? quota(n.quota.memoryUsedMb, n.quota.memoryHardMb, gib) : "—"),
         },
       ],
     },
@@ -259,10 +259,10 @@ function NamespaceTable({ namespaces, total }: { namespaces: NamespaceStats[]; t
             </Table.Summary.Cell>
             <Table.Summary.Cell index={10} />
             <Table.Summary.Cell index={11} align="right">
-              {gib(Number(total.memoryMbTotal))}
+              {gib(total.memoryMbTotal)}
             </Table.Summary.Cell>
             <Table.Summary.Cell index={12} align="right">
-              {gib(Number(total.memoryMbAllocated))}
+              {gib(total.memoryMbAllocated)}
             </Table.Summary.Cell>
             <Table.Summary.Cell index={13} />
           </Table.Summary.Row>

@@ -114,7 +114,7 @@ export function VmDetail() {
           <Descriptions.Item label={t("detail.node")}>{status?.node || "—"}</Descriptions.Item>
           <Descriptions.Item label={t("detail.cpu")}>{status?.cpu ?? w.spec?.cpu}</Descriptions.Item>
           <Descriptions.Item label={t("detail.memory")}>
-            {status ? t("common.mebibytes", { value: formatNumber(Number(status.memoryMb)) }) : w.spec?.memory}
+            {status ? t("common.mebibytes", { value: formatNumber(status.memoryMb) }) : w.spec?.memory}
           </Descriptions.Item>
           <Descriptions.Item label={t("detail.image")}>{status?.image || "—"}</Descriptions.Item>
           <Descriptions.Item label={t("detail.guestOs")}>{status?.guestOs || "—"}</Descriptions.Item>

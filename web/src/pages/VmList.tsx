@@ -273,7 +273,7 @@ function tableColumns(view: ListState, t: TFunction): ColumnsType<Wukong> {
     cpu: { render: (_, w) => w.status?.cpu ?? w.spec?.cpu ?? "" },
     memory: {
       render: (_, w) =>
-        w.status ? t("common.mebibytes", { value: formatNumber(Number(w.status.memoryMb)) }) : w.spec?.memory,
+        w.status ? t("common.mebibytes", { value: formatNumber(w.status.memoryMb) }) : w.spec?.memory,
     },
     image: { render: (_, w) => w.status?.image ?? "", ellipsis: true },
     node: { render: (_, w) => w.status?.node || "—" },

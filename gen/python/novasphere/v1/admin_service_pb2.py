@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!novasphere/v1/admin_service.proto\x12\rnovasphere.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\"[\n\x06Tenant\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nnamespaces\x18\x02 \x03(\t\x12\x19\n\x11\x64\x65\x66\x61ult_namespace\x18\x03 \x01(\t\x12\x0f\n\x07members\x18\x04 \x01(\x05\"\x14\n\x12ListTenantsRequest\"=\n\x13ListTenantsResponse\x12&\n\x07tenants\x18\x01 \x03(\x0b\x32\x15.novasphere.v1.Tenant\"H\n\x13\x43reateTenantRequest\x12\x17\n\ttenant_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nnamespaces\x18\x02 \x03(\tB\x04\xe2\x41\x01\x02\".\n\x13\x44\x65leteTenantRequest\x12\x17\n\ttenant_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"3\n\x14\x44\x65leteTenantResponse\x12\x1b\n\x13released_namespaces\x18\x01 \x03(\t\"X\n\x04User\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08\x64isabled\x18\x02 \x01(\x08\x12,\n\x08\x62indings\x18\x03 \x03(\x0b\x32\x1a.novasphere.v1.RoleBinding\"\x12\n\x10ListUsersRequest\"7\n\x11ListUsersResponse\x12\"\n\x05users\x18\x01 \x03(\x0b\x32\x13.novasphere.v1.User\"V\n\x11\x43reateUserRequest\x12\x16\n\x08username\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\x08password\x18\x02 \x01(\tB\x05\xe2\x41\x02\x02\x04\x12\x10\n\x08\x64isabled\x18\x03 \x01(\x08\"\x8c\x01\n\x11UpdateUserRequest\x12\x16\n\x08username\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x04\x12\x10\n\x08\x64isabled\x18\x03 \x01(\x08\x12\x35\n\x0bupdate_mask\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\"+\n\x11\x44\x65leteUserRequest\x12\x16\n\x08username\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x14\n\x12\x44\x65leteUserResponse\")\n\x04Role\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bpermissions\x18\x02 \x03(\t\"\x12\n\x10ListRolesRequest\"R\n\x11ListRolesResponse\x12\"\n\x05roles\x18\x01 \x03(\x0b\x32\x13.novasphere.v1.Role\x12\x19\n\x11known_permissions\x18\x02 \x03(\t\"?\n\x0ePutRoleRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bpermissions\x18\x02 \x03(\tB\x04\xe2\x41\x01\x02\"\'\n\x11\x44\x65leteRoleRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x14\n\x12\x44\x65leteRoleResponse\"@\n\x0bRoleBinding\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\",\n\x17ListRoleBindingsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\"M\n\x18ListRoleBindingsResponse\x12\x31\n\rrole_bindings\x18\x01 \x03(\x0b\x32\x1a.novasphere.v1.RoleBinding\"Y\n\x18\x43reateRoleBindingRequest\x12\x16\n\x08username\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04role\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\ttenant_id\x18\x03 \x01(\t\"Y\n\x18\x44\x65leteRoleBindingRequest\x12\x16\n\x08username\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04role\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\ttenant_id\x18\x03 \x01(\t\"\x1b\n\x19\x44\x65leteRoleBindingResponse2\xaa\x0c\n\x0c\x41\x64minService\x12s\n\x0bListTenants\x12!.novasphere.v1.ListTenantsRequest\x1a\".novasphere.v1.ListTenantsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/api/v1/admin/tenants\x12k\n\x0c\x43reateTenant\x12\".novasphere.v1.CreateTenantRequest\x1a\x15.novasphere.v1.Tenant\" \x82\xd3\xe4\x93\x02\x1a\"\x15/api/v1/admin/tenants:\x01*\x12\x82\x01\n\x0c\x44\x65leteTenant\x12\".novasphere.v1.DeleteTenantRequest\x1a#.novasphere.v1.DeleteTenantResponse\")\x82\xd3\xe4\x93\x02#*!/api/v1/admin/tenants/{tenant_id}\x12k\n\tListUsers\x12\x1f.novasphere.v1.ListUsersRequest\x1a .novasphere.v1.ListUsersResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/api/v1/admin/users\x12\x63\n\nCreateUser\x12 .novasphere.v1.CreateUserRequest\x1a\x13.novasphere.v1.User\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/api/v1/admin/users:\x01*\x12n\n\nUpdateUser\x12 .novasphere.v1.UpdateUserRequest\x1a\x13.novasphere.v1.User\")\x82\xd3\xe4\x93\x02#2\x1e/api/v1/admin/users/{username}:\x01*\x12y\n\nDeleteUser\x12 .novasphere.v1.DeleteUserRequest\x1a!.novasphere.v1.DeleteUserResponse\"&\x82\xd3\xe4\x93\x02 *\x1e/api/v1/admin/users/{username}\x12k\n\tListRoles\x12\x1f.novasphere.v1.ListRolesRequest\x1a .novasphere.v1.ListRolesResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/api/v1/admin/roles\x12\x64\n\x07PutRole\x12\x1d.novasphere.v1.PutRoleRequest\x1a\x13.novasphere.v1.Role\"%\x82\xd3\xe4\x93\x02\x1f\x1a\x1a/api/v1/admin/roles/{name}:\x01*\x12u\n\nDeleteRole\x12 .novasphere.v1.DeleteRoleRequest\x1a!.novasphere.v1.DeleteRoleResponse\"\"\x82\xd3\xe4\x93\x02\x1c*\x1a/api/v1/admin/roles/{name}\x12\x88\x01\n\x10ListRoleBindings\x12&.novasphere.v1.ListRoleBindingsRequest\x1a\'.novasphere.v1.ListRoleBindingsResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/api/v1/admin/role-bindings\x12\x80\x01\n\x11\x43reateRoleBinding\x12\'.novasphere.v1.CreateRoleBindingRequest\x1a\x1a.novasphere.v1.RoleBinding\"&\x82\xd3\xe4\x93\x02 \"\x1b/api/v1/admin/role-bindings:\x01*\x12\x9d\x01\n\x11\x44\x65leteRoleBinding\x12\'.novasphere.v1.DeleteRoleBindingRequest\x1a(.novasphere.v1.DeleteRoleBindingResponse\"5\x82\xd3\xe4\x93\x02/*-/api/v1/admin/role-bindings/{username}/{role}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!novasphere/v1/admin_service.proto\x12\rnovasphere.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\"[\n\x06Tenant\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nnamespaces\x18\x02 \x03(\t\x12\x19\n\x11\x64\x65\x66\x61ult_namespace\x18\x03 \x01(\t\x12\x0f\n\x07members\x18\x04 \x01(\x05\"\x14\n\x12ListTenantsRequest\"=\n\x13ListTenantsResponse\x12&\n\x07tenants\x18\x01 \x03(\x0b\x32\x15.novasphere.v1.Tenant\"H\n\x13\x43reateTenantRequest\x12\x17\n\ttenant_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nnamespaces\x18\x02 \x03(\tB\x04\xe2\x41\x01\x02\".\n\x13\x44\x65leteTenantRequest\x12\x17\n\ttenant_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"3\n\x14\x44\x65leteTenantResponse\x12\x1b\n\x13released_namespaces\x18\x01 \x03(\t\"X\n\x04User\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x10\n\x08\x64isabled\x18\x02 \x01(\x08\x12,\n\x08\x62indings\x18\x03 \x03(\x0b\x32\x1a.novasphere.v1.RoleBinding\"\x12\n\x10ListUsersRequest\"7\n\x11ListUsersResponse\x12\"\n\x05users\x18\x01 \x03(\x0b\x32\x13.novasphere.v1.User\"h\n\x11\x43reateUserRequest\x12\x16\n\x08username\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1c\n\x08password\x18\x02 \x01(\tB\x05\xe2\x41\x02\x02\x04H\x00\x88\x01\x01\x12\x10\n\x08\x64isabled\x18\x03 \x01(\x08\x42\x0b\n\t_password\"\x9e\x01\n\x11UpdateUserRequest\x12\x16\n\x08username\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1b\n\x08password\x18\x02 \x01(\tB\x04\xe2\x41\x01\x04H\x00\x88\x01\x01\x12\x10\n\x08\x64isabled\x18\x03 \x01(\x08\x12\x35\n\x0bupdate_mask\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\x42\x0b\n\t_password\"+\n\x11\x44\x65leteUserRequest\x12\x16\n\x08username\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x14\n\x12\x44\x65leteUserResponse\")\n\x04Role\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bpermissions\x18\x02 \x03(\t\"\x12\n\x10ListRolesRequest\"R\n\x11ListRolesResponse\x12\"\n\x05roles\x18\x01 \x03(\x0b\x32\x13.novasphere.v1.Role\x12\x19\n\x11known_permissions\x18\x02 \x03(\t\"?\n\x0ePutRoleRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0bpermissions\x18\x02 \x03(\tB\x04\xe2\x41\x01\x02\"\'\n\x11\x44\x65leteRoleRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x14\n\x12\x44\x65leteRoleResponse\"@\n\x0bRoleBinding\x12\x10\n\x08username\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\",\n\x17ListRoleBindingsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\"M\n\x18ListRoleBindingsResponse\x12\x31\n\rrole_bindings\x18\x01 \x03(\x0b\x32\x1a.novasphere.v1.RoleBinding\"Y\n\x18\x43reateRoleBindingRequest\x12\x16\n\x08username\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04role\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\ttenant_id\x18\x03 \x01(\t\"Y\n\x18\x44\x65leteRoleBindingRequest\x12\x16\n\x08username\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04role\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\ttenant_id\x18\x03 \x01(\t\"\x1b\n\x19\x44\x65leteRoleBindingResponse2\xaa\x0c\n\x0c\x41\x64minService\x12s\n\x0bListTenants\x12!.novasphere.v1.ListTenantsRequest\x1a\".novasphere.v1.ListTenantsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/api/v1/admin/tenants\x12k\n\x0c\x43reateTenant\x12\".novasphere.v1.CreateTenantRequest\x1a\x15.novasphere.v1.Tenant\" \x82\xd3\xe4\x93\x02\x1a\"\x15/api/v1/admin/tenants:\x01*\x12\x82\x01\n\x0c\x44\x65leteTenant\x12\".novasphere.v1.DeleteTenantRequest\x1a#.novasphere.v1.DeleteTenantResponse\")\x82\xd3\xe4\x93\x02#*!/api/v1/admin/tenants/{tenant_id}\x12k\n\tListUsers\x12\x1f.novasphere.v1.ListUsersRequest\x1a .novasphere.v1.ListUsersResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/api/v1/admin/users\x12\x63\n\nCreateUser\x12 .novasphere.v1.CreateUserRequest\x1a\x13.novasphere.v1.User\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/api/v1/admin/users:\x01*\x12n\n\nUpdateUser\x12 .novasphere.v1.UpdateUserRequest\x1a\x13.novasphere.v1.User\")\x82\xd3\xe4\x93\x02#2\x1e/api/v1/admin/users/{username}:\x01*\x12y\n\nDeleteUser\x12 .novasphere.v1.DeleteUserRequest\x1a!.novasphere.v1.DeleteUserResponse\"&\x82\xd3\xe4\x93\x02 *\x1e/api/v1/admin/users/{username}\x12k\n\tListRoles\x12\x1f.novasphere.v1.ListRolesRequest\x1a .novasphere.v1.ListRolesResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/api/v1/admin/roles\x12\x64\n\x07PutRole\x12\x1d.novasphere.v1.PutRoleRequest\x1a\x13.novasphere.v1.Role\"%\x82\xd3\xe4\x93\x02\x1f\x1a\x1a/api/v1/admin/roles/{name}:\x01*\x12u\n\nDeleteRole\x12 .novasphere.v1.DeleteRoleRequest\x1a!.novasphere.v1.DeleteRoleResponse\"\"\x82\xd3\xe4\x93\x02\x1c*\x1a/api/v1/admin/roles/{name}\x12\x88\x01\n\x10ListRoleBindings\x12&.novasphere.v1.ListRoleBindingsRequest\x1a\'.novasphere.v1.ListRoleBindingsResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/api/v1/admin/role-bindings\x12\x80\x01\n\x11\x43reateRoleBinding\x12\'.novasphere.v1.CreateRoleBindingRequest\x1a\x1a.novasphere.v1.RoleBinding\"&\x82\xd3\xe4\x93\x02 \"\x1b/api/v1/admin/role-bindings:\x01*\x12\x9d\x01\n\x11\x44\x65leteRoleBinding\x12\'.novasphere.v1.DeleteRoleBindingRequest\x1a(.novasphere.v1.DeleteRoleBindingResponse\"5\x82\xd3\xe4\x93\x02/*-/api/v1/admin/role-bindings/{username}/{role}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -111,37 +111,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTUSERSRESPONSE']._serialized_start=612
   _globals['_LISTUSERSRESPONSE']._serialized_end=667
   _globals['_CREATEUSERREQUEST']._serialized_start=669
-  _globals['_CREATEUSERREQUEST']._serialized_end=755
-  _globals['_UPDATEUSERREQUEST']._serialized_start=758
-  _globals['_UPDATEUSERREQUEST']._serialized_end=898
-  _globals['_DELETEUSERREQUEST']._serialized_start=900
-  _globals['_DELETEUSERREQUEST']._serialized_end=943
-  _globals['_DELETEUSERRESPONSE']._serialized_start=945
-  _globals['_DELETEUSERRESPONSE']._serialized_end=965
-  _globals['_ROLE']._serialized_start=967
-  _globals['_ROLE']._serialized_end=1008
-  _globals['_LISTROLESREQUEST']._serialized_start=1010
-  _globals['_LISTROLESREQUEST']._serialized_end=1028
-  _globals['_LISTROLESRESPONSE']._serialized_start=1030
-  _globals['_LISTROLESRESPONSE']._serialized_end=1112
-  _globals['_PUTROLEREQUEST']._serialized_start=1114
-  _globals['_PUTROLEREQUEST']._serialized_end=1177
-  _globals['_DELETEROLEREQUEST']._serialized_start=1179
-  _globals['_DELETEROLEREQUEST']._serialized_end=1218
-  _globals['_DELETEROLERESPONSE']._serialized_start=1220
-  _globals['_DELETEROLERESPONSE']._serialized_end=1240
-  _globals['_ROLEBINDING']._serialized_start=1242
-  _globals['_ROLEBINDING']._serialized_end=1306
-  _globals['_LISTROLEBINDINGSREQUEST']._serialized_start=1308
-  _globals['_LISTROLEBINDINGSREQUEST']._serialized_end=1352
-  _globals['_LISTROLEBINDINGSRESPONSE']._serialized_start=1354
-  _globals['_LISTROLEBINDINGSRESPONSE']._serialized_end=1431
-  _globals['_CREATEROLEBINDINGREQUEST']._serialized_start=1433
-  _globals['_CREATEROLEBINDINGREQUEST']._serialized_end=1522
-  _globals['_DELETEROLEBINDINGREQUEST']._serialized_start=1524
-  _globals['_DELETEROLEBINDINGREQUEST']._serialized_end=1613
-  _globals['_DELETEROLEBINDINGRESPONSE']._serialized_start=1615
-  _globals['_DELETEROLEBINDINGRESPONSE']._serialized_end=1642
-  _globals['_ADMINSERVICE']._serialized_start=1645
-  _globals['_ADMINSERVICE']._serialized_end=3223
+  _globals['_CREATEUSERREQUEST']._serialized_end=773
+  _globals['_UPDATEUSERREQUEST']._serialized_start=776
+  _globals['_UPDATEUSERREQUEST']._serialized_end=934
+  _globals['_DELETEUSERREQUEST']._serialized_start=936
+  _globals['_DELETEUSERREQUEST']._serialized_end=979
+  _globals['_DELETEUSERRESPONSE']._serialized_start=981
+  _globals['_DELETEUSERRESPONSE']._serialized_end=1001
+  _globals['_ROLE']._serialized_start=1003
+  _globals['_ROLE']._serialized_end=1044
+  _globals['_LISTROLESREQUEST']._serialized_start=1046
+  _globals['_LISTROLESREQUEST']._serialized_end=1064
+  _globals['_LISTROLESRESPONSE']._serialized_start=1066
+  _globals['_LISTROLESRESPONSE']._serialized_end=1148
+  _globals['_PUTROLEREQUEST']._serialized_start=1150
+  _globals['_PUTROLEREQUEST']._serialized_end=1213
+  _globals['_DELETEROLEREQUEST']._serialized_start=1215
+  _globals['_DELETEROLEREQUEST']._serialized_end=1254
+  _globals['_DELETEROLERESPONSE']._serialized_start=1256
+  _globals['_DELETEROLERESPONSE']._serialized_end=1276
+  _globals['_ROLEBINDING']._serialized_start=1278
+  _globals['_ROLEBINDING']._serialized_end=1342
+  _globals['_LISTROLEBINDINGSREQUEST']._serialized_start=1344
+  _globals['_LISTROLEBINDINGSREQUEST']._serialized_end=1388
+  _globals['_LISTROLEBINDINGSRESPONSE']._serialized_start=1390
+  _globals['_LISTROLEBINDINGSRESPONSE']._serialized_end=1467
+  _globals['_CREATEROLEBINDINGREQUEST']._serialized_start=1469
+  _globals['_CREATEROLEBINDINGREQUEST']._serialized_end=1558
+  _globals['_DELETEROLEBINDINGREQUEST']._serialized_start=1560
+  _globals['_DELETEROLEBINDINGREQUEST']._serialized_end=1649
+  _globals['_DELETEROLEBINDINGRESPONSE']._serialized_start=1651
+  _globals['_DELETEROLEBINDINGRESPONSE']._serialized_end=1678
+  _globals['_ADMINSERVICE']._serialized_start=1681
+  _globals['_ADMINSERVICE']._serialized_end=3259
 # @@protoc_insertion_point(module_scope)

@@ -129,6 +129,7 @@ class Task(_message.Message):
     BATCH_FIELD_NUMBER: _builtins.int
     PARENT_ID_FIELD_NUMBER: _builtins.int
     CANCELLABLE_FIELD_NUMBER: _builtins.int
+    ORIGIN_REQUEST_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The task's ID, for GetTask, WatchTask and CancelTask (`/api/v1/tasks/{id}`)."""
     operation: Global___Task.Operation.ValueType
@@ -161,6 +162,10 @@ class Task(_message.Message):
     """A child of a batch: the batch task's ID."""
     cancellable: _builtins.bool
     """Whether CancelTask would cancel it now."""
+    origin_request_id: _builtins.str
+    """The id of the request that created the task (the `x-request-id` Envoy and the API server log it under, and
+    the `RequestInfo` of its errors): where to look in the access logs. Not the idempotency key (`request_id`).
+    """
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp:
         """When the task was accepted."""
@@ -207,10 +212,11 @@ class Task(_message.Message):
         batch: Global___BatchSummary | None = ...,
         parent_id: _builtins.str = ...,
         cancellable: _builtins.bool = ...,
+        origin_request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "create_time", b"create_time", "end_time", b"end_time", "error", b"error", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "batch_operation", b"batch_operation", "cancellable", b"cancellable", "create_time", b"create_time", "delete_disks", b"delete_disks", "end_time", b"end_time", "error", b"error", "force", b"force", "id", b"id", "name", b"name", "namespace", b"namespace", "operation", b"operation", "parent_id", b"parent_id", "progress", b"progress", "request_id", b"request_id", "requested_by", b"requested_by", "result", b"result", "start_time", b"start_time", "state", b"state", "step", b"step", "vm_id", b"vm_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch", b"batch", "batch_operation", b"batch_operation", "cancellable", b"cancellable", "create_time", b"create_time", "delete_disks", b"delete_disks", "end_time", b"end_time", "error", b"error", "force", b"force", "id", b"id", "name", b"name", "namespace", b"namespace", "operation", b"operation", "origin_request_id", b"origin_request_id", "parent_id", b"parent_id", "progress", b"progress", "request_id", b"request_id", "requested_by", b"requested_by", "result", b"result", "start_time", b"start_time", "state", b"state", "step", b"step", "vm_id", b"vm_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

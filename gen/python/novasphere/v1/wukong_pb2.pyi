@@ -594,14 +594,14 @@ class AccessServiceInfo(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
-    TYPE_FIELD_NUMBER: _builtins.int
+    SERVICE_TYPE_FIELD_NUMBER: _builtins.int
     PORTS_FIELD_NUMBER: _builtins.int
     PENDING_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The Service's name."""
-    type: _builtins.str
-    """`NodePort` or `LoadBalancer`."""
+    service_type: _builtins.str
+    """`NodePort` or `LoadBalancer` (the name CreateAccessServiceRequest uses)."""
     pending: _builtins.bool
     """A LoadBalancer whose address is not assigned yet."""
     @_builtins.property
@@ -616,14 +616,14 @@ class AccessServiceInfo(_message.Message):
         self,
         *,
         name: _builtins.str = ...,
-        type: _builtins.str = ...,
+        service_type: _builtins.str = ...,
         ports: _abc.Iterable[Global___AccessPort] | None = ...,
         pending: _builtins.bool = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "name", b"name", "pending", b"pending", "ports", b"ports", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "name", b"name", "pending", b"pending", "ports", b"ports", "service_type", b"service_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -832,7 +832,9 @@ class CloudInitUser(_message.Message):
     name: _builtins.str
     """The user name."""
     password_hash: _builtins.str
-    """A crypt(3) password hash (e.g. SHA-512 `$6$...`), instead of `password`. Never returned by the API."""
+    """A crypt(3) password hash (e.g. SHA-512 `$6$...`), instead of `password`. Never returned by the API: `optional`
+    (explicit presence), so a response has no `passwordHash` key at all rather than an empty string.
+    """
     sudo: _builtins.str
     """sudo rule; empty means vmoperator's default `ALL=(ALL) NOPASSWD:ALL`."""
     shell: _builtins.str
@@ -841,7 +843,7 @@ class CloudInitUser(_message.Message):
     """Whether password login is locked."""
     password: _builtins.str
     """A password in plain text, 8 to 128 characters. The API stores only its SHA-512 crypt hash in `password_hash`;
-    neither is ever returned.
+    neither is ever returned (`optional`, as `password_hash`).
     """
     @_builtins.property
     def groups(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -851,18 +853,25 @@ class CloudInitUser(_message.Message):
         self,
         *,
         name: _builtins.str = ...,
-        password_hash: _builtins.str = ...,
+        password_hash: _builtins.str | None = ...,
         sudo: _builtins.str = ...,
         shell: _builtins.str = ...,
         groups: _abc.Iterable[_builtins.str] | None = ...,
         lock_passwd: _builtins.bool = ...,
-        password: _builtins.str = ...,
+        password: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_password", b"_password", "_password_hash", b"_password_hash", "password", b"password", "password_hash", b"password_hash"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["groups", b"groups", "lock_passwd", b"lock_passwd", "name", b"name", "password", b"password", "password_hash", b"password_hash", "shell", b"shell", "sudo", b"sudo"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_password", b"_password", "_password_hash", b"_password_hash", "groups", b"groups", "lock_passwd", b"lock_passwd", "name", b"name", "password", b"password", "password_hash", b"password_hash", "shell", b"shell", "sudo", b"sudo"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__password: _TypeAlias = _typing.Literal["password"]  # noqa: Y015
+    _WhichOneofArgType__password: _TypeAlias = _typing.Literal["_password", b"_password"]  # noqa: Y015
+    _WhichOneofReturnType__password_hash: _TypeAlias = _typing.Literal["password_hash"]  # noqa: Y015
+    _WhichOneofArgType__password_hash: _TypeAlias = _typing.Literal["_password_hash", b"_password_hash"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__password) -> _WhichOneofReturnType__password | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__password_hash) -> _WhichOneofReturnType__password_hash | None: ...
 
 Global___CloudInitUser: _TypeAlias = CloudInitUser  # noqa: Y015
 

@@ -187,7 +187,9 @@ class CreateWukongRequest(_message.Message):
     Wukong the first request created instead of failing or creating another.
     """
     validate_only: _builtins.bool
-    """Check the request and return the Wukong that would be created, without creating it."""
+    """Check the request and return the Wukong that would be created, without creating it: it has no `uid`,
+    `create_time` or `etag`, as nothing was created.
+    """
     @_builtins.property
     def wukong(self) -> _wukong_pb2.Wukong:
         """The Wukong: `name`, `labels` and `spec` are used; output fields are ignored."""
@@ -325,7 +327,9 @@ class StartWukongRequest(_message.Message):
     task instead of starting a second operation.
     """
     validate_only: _builtins.bool
-    """Check the request (permission, state) and return the task that would run, without running it."""
+    """Check the request (permission, state) and return the task that would run, without running it: it has no `id`
+    or `create_time`.
+    """
     def __init__(
         self,
         *,
@@ -366,7 +370,9 @@ class StopWukongRequest(_message.Message):
     task instead of starting a second operation.
     """
     validate_only: _builtins.bool
-    """Check the request (permission, state) and return the task that would run, without running it."""
+    """Check the request (permission, state) and return the task that would run, without running it: it has no `id`
+    or `create_time`.
+    """
     force: _builtins.bool
     """Stop the instance at once (KubeVirt's stop with a grace period of 0) instead of waiting for the guest."""
     def __init__(
@@ -410,7 +416,9 @@ class RestartWukongRequest(_message.Message):
     task instead of starting a second operation.
     """
     validate_only: _builtins.bool
-    """Check the request (permission, state) and return the task that would run, without running it."""
+    """Check the request (permission, state) and return the task that would run, without running it: it has no `id`
+    or `create_time`.
+    """
     force: _builtins.bool
     """Restart at once (KubeVirt's forced restart) instead of letting the guest shut down."""
     def __init__(
@@ -453,7 +461,9 @@ class PauseWukongRequest(_message.Message):
     task instead of starting a second operation.
     """
     validate_only: _builtins.bool
-    """Check the request (permission, state) and return the task that would run, without running it."""
+    """Check the request (permission, state) and return the task that would run, without running it: it has no `id`
+    or `create_time`.
+    """
     def __init__(
         self,
         *,
@@ -493,7 +503,9 @@ class ResumeWukongRequest(_message.Message):
     task instead of starting a second operation.
     """
     validate_only: _builtins.bool
-    """Check the request (permission, state) and return the task that would run, without running it."""
+    """Check the request (permission, state) and return the task that would run, without running it: it has no `id`
+    or `create_time`.
+    """
     def __init__(
         self,
         *,
@@ -534,7 +546,9 @@ class DeleteWukongRequest(_message.Message):
     task instead of starting a second operation.
     """
     validate_only: _builtins.bool
-    """Check the request (permission, state) and return the task that would run, without running it."""
+    """Check the request (permission, state) and return the task that would run, without running it: it has no `id`
+    or `create_time`.
+    """
     delete_disks: _builtins.bool
     """Also delete the Wukong's disks (its PersistentVolumeClaims and DataVolumes). Off by default: vmoperator keeps
     them, so that a Wukong created again with the same name finds its data. Deleted disks cannot be recovered.
@@ -584,7 +598,7 @@ class BatchWukongOperationRequest(_message.Message):
     request_id: _builtins.str
     """Idempotency key, as for single operations: a retry returns the same batch."""
     validate_only: _builtins.bool
-    """Check the request and return the batch that would run, without running it."""
+    """Check the request and return the batch that would run, without running it: no `id`, `create_time` or child ids."""
     @_builtins.property
     def names(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The Wukongs' names (up to 500); or give `label_selector`."""

@@ -11,7 +11,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file novasphere/v1/stats_service.proto.
  */
 export const file_novasphere_v1_stats_service: GenFile = /*@__PURE__*/
-  fileDesc("CiFub3Zhc3BoZXJlL3YxL3N0YXRzX3NlcnZpY2UucHJvdG8SDW5vdmFzcGhlcmUudjEiJAoPR2V0U3RhdHNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCSJkCgVTdGF0cxIoCgV0b3RhbBgBIAEoCzIZLm5vdmFzcGhlcmUudjEuVXNhZ2VTdGF0cxIxCgpuYW1lc3BhY2VzGAIgAygLMh0ubm92YXNwaGVyZS52MS5OYW1lc3BhY2VTdGF0cyJ3Cg5OYW1lc3BhY2VTdGF0cxIRCgluYW1lc3BhY2UYASABKAkSKAoFdXNhZ2UYAiABKAsyGS5ub3Zhc3BoZXJlLnYxLlVzYWdlU3RhdHMSKAoFcXVvdGEYAyABKAsyGS5ub3Zhc3BoZXJlLnYxLlF1b3RhU3RhdHMi6QEKClVzYWdlU3RhdHMSCwoDdm1zGAEgASgFEg8KB3J1bm5pbmcYAiABKAUSDwoHc3RvcHBlZBgDIAEoBRIOCgZwYXVzZWQYBCABKAUSFAoMcHJvdmlzaW9uaW5nGAUgASgFEg0KBWVycm9yGAYgASgFEhUKDXRyYW5zaXRpb25pbmcYByABKAUSEgoKdmNwdV90b3RhbBgIIAEoBRIWCg52Y3B1X2FsbG9jYXRlZBgJIAEoBRIXCg9tZW1vcnlfbWJfdG90YWwYCiABKAMSGwoTbWVtb3J5X21iX2FsbG9jYXRlZBgLIAEoAyJuCgpRdW90YVN0YXRzEhcKD2NwdV9oYXJkX21pbGxpcxgBIAEoAxIXCg9jcHVfdXNlZF9taWxsaXMYAiABKAMSFgoObWVtb3J5X2hhcmRfbWIYAyABKAMSFgoObWVtb3J5X3VzZWRfbWIYBCABKAMyZwoMU3RhdHNTZXJ2aWNlElcKCEdldFN0YXRzEh4ubm92YXNwaGVyZS52MS5HZXRTdGF0c1JlcXVlc3QaFC5ub3Zhc3BoZXJlLnYxLlN0YXRzIhWC0+STAg8SDS9hcGkvdjEvc3RhdHNiBnByb3RvMw", [file_google_api_annotations]);
+  fileDesc("CiFub3Zhc3BoZXJlL3YxL3N0YXRzX3NlcnZpY2UucHJvdG8SDW5vdmFzcGhlcmUudjEiJAoPR2V0U3RhdHNSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCSJkCgVTdGF0cxIoCgV0b3RhbBgBIAEoCzIZLm5vdmFzcGhlcmUudjEuVXNhZ2VTdGF0cxIxCgpuYW1lc3BhY2VzGAIgAygLMh0ubm92YXNwaGVyZS52MS5OYW1lc3BhY2VTdGF0cyJ3Cg5OYW1lc3BhY2VTdGF0cxIRCgluYW1lc3BhY2UYASABKAkSKAoFdXNhZ2UYAiABKAsyGS5ub3Zhc3BoZXJlLnYxLlVzYWdlU3RhdHMSKAoFcXVvdGEYAyABKAsyGS5ub3Zhc3BoZXJlLnYxLlF1b3RhU3RhdHMi6QEKClVzYWdlU3RhdHMSCwoDdm1zGAEgASgFEg8KB3J1bm5pbmcYAiABKAUSDwoHc3RvcHBlZBgDIAEoBRIOCgZwYXVzZWQYBCABKAUSFAoMcHJvdmlzaW9uaW5nGAUgASgFEg0KBWVycm9yGAYgASgFEhUKDXRyYW5zaXRpb25pbmcYByABKAUSEgoKdmNwdV90b3RhbBgIIAEoBRIWCg52Y3B1X2FsbG9jYXRlZBgJIAEoBRIXCg9tZW1vcnlfbWJfdG90YWwYCiABKAUSGwoTbWVtb3J5X21iX2FsbG9jYXRlZBgLIAEoBSJuCgpRdW90YVN0YXRzEhcKD2NwdV9oYXJkX21pbGxpcxgBIAEoBRIXCg9jcHVfdXNlZF9taWxsaXMYAiABKAUSFgoObWVtb3J5X2hhcmRfbWIYAyABKAUSFgoObWVtb3J5X3VzZWRfbWIYBCABKAUyZwoMU3RhdHNTZXJ2aWNlElcKCEdldFN0YXRzEh4ubm92YXNwaGVyZS52MS5HZXRTdGF0c1JlcXVlc3QaFC5ub3Zhc3BoZXJlLnYxLlN0YXRzIhWC0+STAg8SDS9hcGkvdjEvc3RhdHNiBnByb3RvMw", [file_google_api_annotations]);
 
 /**
  * Request of GetStats.
@@ -159,16 +159,16 @@ export type UsageStats = Message<"novasphere.v1.UsageStats"> & {
   /**
    * Memory (MiB) the specs ask for.
    *
-   * @generated from field: int64 memory_mb_total = 10;
+   * @generated from field: int32 memory_mb_total = 10;
    */
-  memoryMbTotal: bigint;
+  memoryMbTotal: number;
 
   /**
    * Memory (MiB) of the VMs whose instance exists.
    *
-   * @generated from field: int64 memory_mb_allocated = 11;
+   * @generated from field: int32 memory_mb_allocated = 11;
    */
-  memoryMbAllocated: bigint;
+  memoryMbAllocated: number;
 };
 
 /**
@@ -187,26 +187,26 @@ export type QuotaStats = Message<"novasphere.v1.QuotaStats"> & {
   /**
    * Hard limit and current use, in millicores.
    *
-   * @generated from field: int64 cpu_hard_millis = 1;
+   * @generated from field: int32 cpu_hard_millis = 1;
    */
-  cpuHardMillis: bigint;
+  cpuHardMillis: number;
 
   /**
-   * @generated from field: int64 cpu_used_millis = 2;
+   * @generated from field: int32 cpu_used_millis = 2;
    */
-  cpuUsedMillis: bigint;
+  cpuUsedMillis: number;
 
   /**
    * Hard limit and current use, in MiB.
    *
-   * @generated from field: int64 memory_hard_mb = 3;
+   * @generated from field: int32 memory_hard_mb = 3;
    */
-  memoryHardMb: bigint;
+  memoryHardMb: number;
 
   /**
-   * @generated from field: int64 memory_used_mb = 4;
+   * @generated from field: int32 memory_used_mb = 4;
    */
-  memoryUsedMb: bigint;
+  memoryUsedMb: number;
 };
 
 /**

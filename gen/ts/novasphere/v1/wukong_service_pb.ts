@@ -243,7 +243,8 @@ export type CreateWukongRequest = Message<"novasphere.v1.CreateWukongRequest"> &
   requestId: string;
 
   /**
-   * Check the request and return the Wukong that would be created, without creating it.
+   * Check the request and return the Wukong that would be created, without creating it: it has no `uid`,
+   * `create_time` or `etag`, as nothing was created.
    *
    * @generated from field: bool validate_only = 4;
    */
@@ -400,7 +401,8 @@ export type StartWukongRequest = Message<"novasphere.v1.StartWukongRequest"> & {
   requestId: string;
 
   /**
-   * Check the request (permission, state) and return the task that would run, without running it.
+   * Check the request (permission, state) and return the task that would run, without running it: it has no `id`
+   * or `create_time`.
    *
    * @generated from field: bool validate_only = 5;
    */
@@ -450,7 +452,8 @@ export type StopWukongRequest = Message<"novasphere.v1.StopWukongRequest"> & {
   requestId: string;
 
   /**
-   * Check the request (permission, state) and return the task that would run, without running it.
+   * Check the request (permission, state) and return the task that would run, without running it: it has no `id`
+   * or `create_time`.
    *
    * @generated from field: bool validate_only = 5;
    */
@@ -507,7 +510,8 @@ export type RestartWukongRequest = Message<"novasphere.v1.RestartWukongRequest">
   requestId: string;
 
   /**
-   * Check the request (permission, state) and return the task that would run, without running it.
+   * Check the request (permission, state) and return the task that would run, without running it: it has no `id`
+   * or `create_time`.
    *
    * @generated from field: bool validate_only = 5;
    */
@@ -564,7 +568,8 @@ export type PauseWukongRequest = Message<"novasphere.v1.PauseWukongRequest"> & {
   requestId: string;
 
   /**
-   * Check the request (permission, state) and return the task that would run, without running it.
+   * Check the request (permission, state) and return the task that would run, without running it: it has no `id`
+   * or `create_time`.
    *
    * @generated from field: bool validate_only = 5;
    */
@@ -614,7 +619,8 @@ export type ResumeWukongRequest = Message<"novasphere.v1.ResumeWukongRequest"> &
   requestId: string;
 
   /**
-   * Check the request (permission, state) and return the task that would run, without running it.
+   * Check the request (permission, state) and return the task that would run, without running it: it has no `id`
+   * or `create_time`.
    *
    * @generated from field: bool validate_only = 5;
    */
@@ -664,7 +670,8 @@ export type DeleteWukongRequest = Message<"novasphere.v1.DeleteWukongRequest"> &
   requestId: string;
 
   /**
-   * Check the request (permission, state) and return the task that would run, without running it.
+   * Check the request (permission, state) and return the task that would run, without running it: it has no `id`
+   * or `create_time`.
    *
    * @generated from field: bool validate_only = 5;
    */
@@ -742,7 +749,7 @@ export type BatchWukongOperationRequest = Message<"novasphere.v1.BatchWukongOper
   requestId: string;
 
   /**
-   * Check the request and return the batch that would run, without running it.
+   * Check the request and return the batch that would run, without running it: no `id`, `create_time` or child ids.
    *
    * @generated from field: bool validate_only = 8;
    */

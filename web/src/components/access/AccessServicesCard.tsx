@@ -80,7 +80,7 @@ export function AccessServicesCard({ wukong }: { wukong: Wukong }) {
         locale={{ emptyText: <Empty description={t("access.empty")} /> }}
         columns={[
           { key: "name", title: t("access.columns.name"), dataIndex: "name" },
-          { key: "type", title: t("access.columns.type"), dataIndex: "type" },
+          { key: "type", title: t("access.columns.type"), dataIndex: "serviceType" },
           {
             key: "ports",
             title: t("access.columns.ports"),

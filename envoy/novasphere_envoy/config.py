@@ -862,7 +862,7 @@ ACCESS_LOG_FIELDS = {
     "method": f"%REQ({ORIGINAL_METHOD_HEADER})%",
     "path": "%PATH(NQ:ORIG_OR_PATH)%",
     "protocol": "%PROTOCOL%",
-    "door": f"%REQ({DOOR_HEADER})%",
+    "door": "%DYNAMIC_METADATA(novasphere.door:door)%",  # grpc, grpc-web or rest (rest.lua); "-" off the API
     "code": "%RESPONSE_CODE%",
     "grpc_status": "%GRPC_STATUS%",
     "flags": "%RESPONSE_FLAGS%",

@@ -1,5 +1,6 @@
 -- What a REST client gets at the edge (envoy.filters.http.lua, before the transcoder; novasphere_envoy/config.py
 -- prepends METHODS, BODY_FIELDS and the other tables from the descriptor and config):
+--  * every request: a well-formed request id, and its door (grpc, grpc-web, rest) for Envoy's access log;
 --  * 405 with `Allow` for a method a REST path does not have (its body from the 405 local reply mapper), 404 for a
 --    path with an empty segment;
 --  * no gRPC status headers on REST responses (gRPC and gRPC-Web requests are left alone: they need them);
@@ -9,7 +10,8 @@
 --    ErrorInfo reason and, when a field is at fault, a BadRequest naming it.
 -- Only error bodies (status >= 400, JSON) are read; successful responses and SSE streams pass as they come.
 
-local REST = "novasphere.rest"
+local REST = "novasphere.rest" -- set for REST requests only: what envoy_on_response rewrites
+local DOOR = "novasphere.door" -- every request's door, for the access log
 
 -- A new request id: a random UUID (version 4), like the ones Envoy makes.
 local function new_request_id()
@@ -34,10 +36,23 @@ local function check_request_id(headers)
   end
 end
 
+-- The door a call came through, by the content-type the client sent (before gRPC-Web and the transcoder rewrite
+-- it): the word the API server's access events use, for Envoy's access log.
+local function door_of(content_type)
+  if string.sub(content_type, 1, 20) == "application/grpc-web" then
+    return "grpc-web"
+  elseif string.sub(content_type, 1, 16) == "application/grpc" then
+    return "grpc"
+  end
+  return "rest"
+end
+
 function envoy_on_request(handle)
   local headers = handle:headers()
   check_request_id(headers)
-  if string.sub(headers:get("content-type") or "", 1, 16) == "application/grpc" then
+  local door = door_of(headers:get("content-type") or "")
+  handle:streamInfo():dynamicMetadata():set(DOOR, "door", door)
+  if door ~= "rest" then
     return
   end
   local method = headers:get(":method")

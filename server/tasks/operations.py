@@ -258,7 +258,7 @@ class Operations:
                 state=state,
                 force=parent.force,
                 delete_disks=parent.delete_disks,
-                parent=parent.id,
+                batch=parent,
                 target=(target.namespace, target.name, target.uid),
             )
             try:
@@ -456,10 +456,11 @@ class Operations:
         state: WukongState | None = None,
         force: bool = False,
         delete_disks: bool = False,
-        parent: str = "",
+        batch: Task | None = None,
         target: tuple[str, str, str] | None = None,
     ) -> JsonObject:
         namespace, wukong, uid = target or ((state.namespace, state.name, state.uid) if state else ("", "", ""))
+        parent = batch.id if batch else ""
         labels = {TENANT_LABEL: caller.tenant, OPERATION_LABEL: operation.lower()}
         if wukong:
             labels |= {NAMESPACE_LABEL: namespace, WUKONG_LABEL: wukong}
@@ -484,9 +485,11 @@ class Operations:
             spec["disks"] = [claim_name(wukong, disk["name"]) for disk in disks if disk.get("name")]
         metadata: JsonObject = {"name": name, "namespace": self.settings.namespace, "labels": labels}
         annotations: dict[str, str] = {}
-        if traceparent := tracing.traceparent():
+        # A batch's children carry their batch's request id and trace, whoever writes them: the replica that accepted
+        # the batch, or the leader after it crashed (outside any request).
+        if traceparent := batch.traceparent if batch else tracing.traceparent():
             annotations[TRACEPARENT_ANNOTATION] = traceparent
-        if origin := logs.request_id.get():  # empty for a batch's children the leader writes
+        if origin := batch.origin_request_id if batch else logs.request_id.get():
             annotations[ORIGIN_REQUEST_ANNOTATION] = origin
         if annotations:
             metadata["annotations"] = annotations

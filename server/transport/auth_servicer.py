@@ -15,7 +15,7 @@ from server.auth.api_keys import ApiKeys
 from server.auth.store import ApiKeyRecord, Session
 from server.transport import edge, refresh_cookie
 from server.transport.convert import set_time
-from server.transport.interceptors import client_type
+from server.transport.interceptors import client_type, note_caller
 
 Context = grpc.aio.ServicerContext[Any, Any]
 SERVICE = auth_service_pb2.DESCRIPTOR.services_by_name["AuthService"]
@@ -160,6 +160,7 @@ def _identity(caller: auth.Caller, tenants: list[str]) -> auth_service_pb2.Ident
 
 async def _grant_to(context: Context, grant: Grant, *, as_cookie: bool) -> auth_service_pb2.LoginResponse:
     """The response to a login or refresh; `as_cookie`: the refresh token goes in a cookie, not the response."""
+    note_caller(grant.caller.user, grant.caller.tenant)
     response = auth_service_pb2.LoginResponse(
         access_token=grant.access_token,
         token_type="Bearer",  # noqa: S106 (the scheme, not a secret)

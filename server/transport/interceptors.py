@@ -133,6 +133,12 @@ def _note(**facts: Any) -> None:
             setattr(access, name, value)
 
 
+def note_caller(user: str, tenant: str) -> None:
+    """Names the caller in the access event of a call that authenticates it itself (Login, Refresh), which the
+    authorising interceptor passed without knowing who it was."""
+    _note(user=user, tenant=tenant)
+
+
 def _size(message: Any) -> int | None:
     """A message's size on the wire (pre-serialised responses are bytes already); None when not known."""
     if isinstance(message, bytes):

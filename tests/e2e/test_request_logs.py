@@ -15,16 +15,19 @@ import httpx
 import kubernetes.client
 import pytest
 
+from devcluster import accounts
 from devcluster import stack as devstack
 from novasphere.v1 import wukong_service_pb2 as service_pb2
 from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
 from server import logs
 from tests import grpc_web, kube_helpers
 from tests.conftest import TENANT
+from tests.e2e.test_auth import PASSWORD
 from tests.status_helpers import details_of, details_of_status
 
 LIST_WUKONGS = "/novasphere.v1.WukongService/ListWukongs"
 GET_WUKONG = "/novasphere.v1.WukongService/GetWukong"
+LOGIN = "/novasphere.v1.AuthService/Login"
 DEV_USER = "developer"  # the stack's development identity
 REQUEST_INFO = "type.googleapis.com/google.rpc.RequestInfo"
 
@@ -65,6 +68,7 @@ def assert_joined(
 ) -> dict[str, Any]:
     envoy, api = lines_of(stack, request_id)
     assert (envoy["logger"], envoy["event"]) == ("envoy.access", "access")
+    assert envoy["door"] == door  # the same word in both logs
     assert api["logger"] == "novasphere.access"
     assert {key: api[key] for key in ("method", "door", "client_type", "user", "tenant", "code", "reason")} == {
         "method": method,
@@ -139,6 +143,44 @@ def test_rest_calls_share_their_request_id_with_both_logs_the_error_and_the_task
         sent + "-stop",
         DEV_USER,
     )
+
+
+def test_a_logins_access_event_names_the_user_it_authenticated(
+    stack: devstack.Stack, kube: kubernetes.client.ApiClient, http: httpx.Client
+) -> None:
+    user = f"login-{uuid.uuid4().hex[:8]}"
+    accounts.create_user(kube, user, PASSWORD, tenant=TENANT, role="operator")
+    sent = f"login-{uuid.uuid4().hex[:12]}"
+    try:
+        answered = http.post(
+            "/api/v1/auth/login", json={"username": user, "password": PASSWORD}, headers={"x-request-id": sent}
+        )
+    finally:
+        accounts.unbind(kube, user)
+    assert answered.status_code == 200, answered.text
+    _, api = lines_of(stack, sent)
+    assert (api["method"], api["user"], api["tenant"], api["code"]) == (LOGIN, user, TENANT, "OK")
+
+
+def test_a_batchs_children_carry_the_batchs_request_id(
+    stack: devstack.Stack, http: httpx.Client, namespace: str, wukong: str
+) -> None:
+    sent = f"batch-{uuid.uuid4().hex[:12]}"
+    accepted = http.post(
+        "/api/v1/wukongs:batch",
+        json={"operation": "RESTART", "namespace": namespace, "names": [wukong]},
+        headers={"x-request-id": sent},
+    )
+    assert accepted.status_code == 200, accepted.text
+    batch = accepted.json()
+    assert batch["originRequestId"] == sent
+
+    def children() -> list[str] | None:
+        ids = http.get(f"/api/v1/tasks/{batch['id']}").json()["batch"]["childIds"]
+        return list(ids) or None
+
+    (child,) = kube_helpers.eventually(children, timeout=15, what="the batch's child task")
+    assert http.get(f"/api/v1/tasks/{child}").json()["originRequestId"] == sent
 
 
 def test_a_malformed_request_id_is_replaced_at_the_edge(

@@ -793,7 +793,8 @@ def _cors_policy(settings: SidecarSettings) -> CorsPolicy:
 
 def _local_reply_config() -> LocalReplyConfig:
     """Envoy's own REST replies (unknown path, malformed JSON, body too large, API server down) as
-    `google.rpc.Status` JSON with an ErrorInfo reason (`LOCAL_REPLIES`), like every error from the API; rest.lua
+    `google.rpc.Status` JSON with an ErrorInfo reason (`LOCAL_REPLIES`) and a RequestInfo naming the request id, like
+    every error from the API; rest.lua
     adds the field to the transcoder's 400s it can name one in. gRPC and gRPC-Web requests keep Envoy's gRPC-style
     replies (status in `grpc-status`), so the mappers skip them."""
     # By the time the router replies (API server down), the transcoder has rewritten a REST request's content-type
@@ -841,12 +842,21 @@ def _status_json(code: int, reason: str) -> SubstitutionFormatString:
             "metadata": Value(struct_value=Struct(fields={})),
         }
     )
+    # The request id, as in the API's own errors: what a client quotes to find the call in both access logs.
+    request_info = Struct(
+        fields={
+            "@type": Value(string_value="type.googleapis.com/google.rpc.RequestInfo"),
+            "requestId": Value(string_value="%REQ(X-REQUEST-ID)%"),
+            "servingData": Value(string_value=""),
+        }
+    )
+    details = [Value(struct_value=error_info), Value(struct_value=request_info)]
     return SubstitutionFormatString(
         json_format=Struct(
             fields={
                 "code": Value(number_value=code),
                 "message": Value(string_value="%LOCAL_REPLY_BODY%"),
-                "details": Value(list_value=ListValue(values=[Value(struct_value=error_info)])),
+                "details": Value(list_value=ListValue(values=details)),
             }
         ),
         content_type="application/json",

@@ -52,6 +52,7 @@ function envoy_on_request(handle)
   check_request_id(headers)
   local door = door_of(headers:get("content-type") or "")
   handle:streamInfo():dynamicMetadata():set(DOOR, "door", door)
+  handle:streamInfo():dynamicMetadata():set(DOOR, "request_id", headers:get("x-request-id"))
   if door ~= "rest" then
     return
   end
@@ -160,7 +161,7 @@ local function message_of(body)
   return table.concat(out)
 end
 
-local function status_json(message, reason, violation)
+local function status_json(message, reason, violation, request_id)
   local details = '{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":' .. json_string(reason)
     .. ',"domain":' .. json_string(DOMAIN) .. ',"metadata":{}}'
   if violation ~= nil then
@@ -168,24 +169,27 @@ local function status_json(message, reason, violation)
       .. json_string(violation[1]) .. ',"description":' .. json_string(violation[2])
       .. ',"reason":""}]}'
   end
+  details = details .. ',{"@type":"type.googleapis.com/google.rpc.RequestInfo","requestId":'
+    .. json_string(request_id) .. ',"servingData":""}'
   return '{"code":3,"message":' .. json_string(message) .. ',"details":[' .. details .. "]}"
 end
 
 -- The transcoder's 400s: "<proto path>: <problem>" (a value of the wrong type, an unknown enum value), "Could not
 -- find field "<name>" in the type ..." (an unknown query parameter), anything else a body it could not read.
-local function transcoder_error(message, prefix)
+local function transcoder_error(message, prefix, request_id)
   local unknown = string.match(message, '^Could not find field "([^"]*)" in the type')
   if unknown ~= nil then
     local problem = "no such query parameter"
-    return status_json(unknown .. ": " .. problem, REASON_INVALID_ARGUMENT, { unknown, problem })
+    return status_json(unknown .. ": " .. problem, REASON_INVALID_ARGUMENT, { unknown, problem }, request_id)
   end
   local path, problem = string.match(message, "^([%w_%.%[%]]+): (.*)$")
   if path ~= nil then
     local field = json_path(path, prefix)
-    return status_json(field .. ": " .. problem, REASON_INVALID_ARGUMENT, { field, problem })
+    return status_json(field .. ": " .. problem, REASON_INVALID_ARGUMENT, { field, problem }, request_id)
   end
   message = string.gsub(message, "^: ", "")
-  return status_json("the request body is not JSON of this method's request: " .. message, REASON_MALFORMED, nil)
+  local read = "the request body is not JSON of this method's request: " .. message
+  return status_json(read, REASON_MALFORMED, nil, request_id)
 end
 
 function envoy_on_response(handle)
@@ -231,7 +235,8 @@ function envoy_on_response(handle)
       rewritten = string.gsub(rewritten, string.gsub(path, "%p", "%%%0") .. ": ", (string.gsub(json, "%%", "%%%%")) .. ": ")
     end
   elseif status == 400 then
-    rewritten = transcoder_error(message_of(text), rest.body_prefix)
+    local request = handle:streamInfo():dynamicMetadata():get(DOOR) or {}
+    rewritten = transcoder_error(message_of(text), rest.body_prefix, request.request_id or "")
   else
     return
   end

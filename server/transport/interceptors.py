@@ -47,7 +47,7 @@ _FACTORIES = {
 }
 
 
-def _wrap(handler: Handler, around: Around, deserializer: Callable[[bytes], Any] | None = None) -> Handler:
+def wrap_handler(handler: Handler, around: Around, deserializer: Callable[[bytes], Any] | None = None) -> Handler:
     """The same handler, its behaviour running inside `around(request, context)`, for every kind of RPC (reflection
     is bidirectional), with `deserializer` as its request parser if given. A behaviour is an async generator (it
     yields its responses) or a coroutine (it returns its one response, or writes a stream with context.write, as the
@@ -243,7 +243,7 @@ class ObserveInterceptor(grpc.aio.ServerInterceptor):
                 message = f"{method} {code_name} {kind} {seconds * 1000:.1f}ms peer={peer}"
                 logs.event(log, "access", message, **fields)
 
-        return _wrap(_counting(handler), observed)
+        return wrap_handler(_counting(handler), observed)
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
@@ -254,7 +254,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> Handler | None:
         handler = await continuation(handler_call_details)
-        return None if handler is None else _wrap(_refusing_undecodable(handler), _mapped)
+        return None if handler is None else wrap_handler(_refusing_undecodable(handler), _mapped)
 
 
 @dataclass(frozen=True)
@@ -290,7 +290,7 @@ def _refusing_undecodable(handler: Handler) -> Handler:
             )
         yield
 
-    return _wrap(handler, parsed, tolerant)
+    return wrap_handler(handler, parsed, tolerant)
 
 
 @contextlib.asynccontextmanager
@@ -370,4 +370,4 @@ class AuthorizeInterceptor(grpc.aio.ServerInterceptor):
             finally:
                 auth.done_acting(token)
 
-        return _wrap(handler, public_stream if required == permissions.PUBLIC else authorised)
+        return wrap_handler(handler, public_stream if required == permissions.PUBLIC else authorised)

@@ -77,4 +77,4 @@ class TraceInterceptor(grpc.aio.ServerInterceptor):
                         else:
                             span.succeed()
 
-        return interceptors._wrap(handler, traced)
+        return interceptors.wrap_handler(handler, traced)

@@ -41,6 +41,19 @@ def error_info(reason: str) -> dict[str, Any]:
     }
 
 
+def request_info(response: httpx.Response) -> dict[str, Any]:
+    """The detail every error ends with, Envoy's own replies included: the id the response's header names too."""
+    return {
+        "@type": "type.googleapis.com/google.rpc.RequestInfo",
+        "requestId": response.headers["x-request-id"],
+        "servingData": "",
+    }
+
+
+def with_request_info(expected: dict[str, Any], response: httpx.Response) -> dict[str, Any]:
+    return {**expected, "details": [*expected["details"], request_info(response)]}
+
+
 def bad_request(field: str, description: str) -> dict[str, Any]:
     return {
         "@type": "type.googleapis.com/google.rpc.BadRequest",
@@ -198,7 +211,7 @@ def test_envoy_errors_have_the_api_error_shape(
 
     assert response.status_code == status
     assert response.headers["content-type"] == "application/json"
-    assert response.json() == expected
+    assert response.json() == with_request_info(expected, response)
     assert_rest_headers(response)
 
 
@@ -230,11 +243,7 @@ def test_the_api_field_paths_are_json_names_for_rest_and_proto_paths_for_grpc(
         "details": [
             error_info("INVALID_ARGUMENT"),
             bad_request("pageSize", description),
-            {
-                "@type": "type.googleapis.com/google.rpc.RequestInfo",
-                "requestId": response.headers["x-request-id"],
-                "servingData": "",
-            },
+            request_info(response),
         ],
     }
     assert_rest_headers(response)
@@ -283,7 +292,7 @@ def test_a_method_the_path_does_not_have_is_405_with_allow(
     assert response.json() == {
         "code": 12,
         "message": f"{method} is not a method of this path; it has {allow}",
-        "details": [error_info("METHOD_NOT_ALLOWED")],
+        "details": [error_info("METHOD_NOT_ALLOWED"), request_info(response)],
     }
     assert_rest_headers(response)
 
@@ -404,7 +413,7 @@ def test_envoy_admin_and_metrics_are_not_on_the_public_listener(http: httpx.Clie
     assert "envoy" not in page.text.lower()
     assert "novasphere_grpc_requests_total" not in page.text
     assert admin_post.status_code == 404
-    assert admin_post.json()["details"] == [error_info("ROUTE_NOT_FOUND")]
+    assert admin_post.json()["details"] == [error_info("ROUTE_NOT_FOUND"), request_info(admin_post)]
 
 
 # CORS as `make run` sets it

@@ -28,6 +28,7 @@ to a status code in one table.
     ├── SlowConsumer             (a watch client that did not keep up)
     └── Unavailable              (retrying later may help)
         ├── CursorNotReached
+        ├── Starting             (this replica has not loaded its caches yet)
         ├── Stale                (this replica lost kube-apiserver: its caches may be old)
         └── ShuttingDown         (this replica is draining: reconnect, another one answers)
 
@@ -72,6 +73,7 @@ class Reason(enum.StrEnum):
     BACKEND_UNAVAILABLE = "BACKEND_UNAVAILABLE"
     BACKEND_OVERLOADED = "BACKEND_OVERLOADED"
     BACKEND_FORBIDDEN = "BACKEND_FORBIDDEN"
+    REPLICA_STARTING = "REPLICA_STARTING"
     REPLICA_STALE = "REPLICA_STALE"
     REPLICA_SHUTTING_DOWN = "REPLICA_SHUTTING_DOWN"
     UNAUTHENTICATED = "UNAUTHENTICATED"
@@ -422,6 +424,20 @@ class CursorNotReached(Unavailable):
         super().__init__(
             f"this replica has seen the cluster up to cursor {seen}, not yet {cursor}, after waiting {waited:g} s; "
             "retry shortly"
+        )
+
+
+class Starting(Unavailable):
+    """This replica listens (its health service must answer) but has not loaded its caches yet: without its
+    sessions it would call a valid token unknown, without its Wukongs a valid cursor too new."""
+
+    reason = Reason.REPLICA_STARTING
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this API server is starting and has not loaded what it serves yet; retry shortly (another replica may "
+            "answer), resuming watches from their cursor",
+            retry_after_seconds=1.0,
         )
 
 

@@ -6,9 +6,12 @@
   outage of the control plane restarts no pod.
 - ready (`/readyz` on the admin port, and the gRPC health service, which report the same value): SERVING, and no
   informer cut off from kube-apiserver for longer than `stale_after_seconds`.
-- fresh: every request checks it as well. Past `stale_after_seconds` without kube-apiserver, calls answer
-  UNAVAILABLE (`REPLICA_STALE`, with a retry hint) instead of serving data that may be old, and watch streams end
-  in-band, so their clients resume from their cursor once a replica is fresh again.
+- fresh: every request checks it as well (but the health service's). While STARTING, calls answer UNAVAILABLE
+  (`REPLICA_STARTING`): a client that reaches a replica before it is ready (a long-lived connection to its pod's
+  Envoy, a port several Envoys share) is told to retry, never that its token or cursor is unknown. Past
+  `stale_after_seconds` without kube-apiserver, calls answer UNAVAILABLE (`REPLICA_STALE`, with a retry hint) instead
+  of serving data that may be old, and watch streams end in-band, so their clients resume from their cursor once a
+  replica is fresh again.
 """
 
 from __future__ import annotations
@@ -89,7 +92,10 @@ class Lifecycle:
         return Readiness(True, "")
 
     def check_fresh(self) -> None:
-        """Raises `errors.Stale` once this replica's caches may be out of date."""
+        """Raises `errors.Starting` before this replica's caches are synced, `errors.Stale` once they may be out of
+        date."""
+        if self.phase is Phase.STARTING:
+            raise errors.Starting()
         stale = self.stale_seconds()
         if stale > self._stale_after:
             raise errors.Stale(seconds=stale)

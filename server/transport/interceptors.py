@@ -330,6 +330,12 @@ class AuthorizeInterceptor(grpc.aio.ServerInterceptor):
         self._lifecycle = lifecycle
         self._streams = streams
 
+    @contextlib.asynccontextmanager
+    async def _fresh(self, request: Any, context: Context) -> AsyncIterator[None]:
+        """A public call that reads the replica's caches (Login, Refresh): only once they are synced and fresh."""
+        self._lifecycle.check_fresh()
+        yield
+
     async def intercept_service(
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> Handler | None:
@@ -340,7 +346,9 @@ class AuthorizeInterceptor(grpc.aio.ServerInterceptor):
         required = permissions.REQUIRED.get(method)
         streaming = handler.response_streaming
         if required == permissions.PUBLIC and not streaming:
-            return handler
+            if method in permissions.ANSWERED_WHILE_STARTING:
+                return handler
+            return wrap_handler(handler, self._fresh)
         metadata = tuple(handler_call_details.invocation_metadata or ())
 
         @contextlib.asynccontextmanager

@@ -89,3 +89,12 @@ REQUIRED: Final[dict[str, str]] = {
     "/grpc.health.v1.Health/List": PUBLIC,
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": PUBLIC,
 }
+
+ANSWERED_WHILE_STARTING: Final = frozenset(
+    {
+        "/grpc.health.v1.Health/Check",
+        "/grpc.health.v1.Health/List",
+    }
+)
+"""Public unary calls that need none of the replica's caches: they report its phase (the other public ones, Login and
+Refresh, need its sessions; public streams are the health service's Watch and reflection)."""

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,9 @@ from grpc_health.v1 import health_pb2
 
 from devcluster import kubeconfig, procs
 from devcluster import stack as devstack
-from novasphere.v1 import metrics_service_pb2, wukong_pb2
+from novasphere.v1 import auth_service_pb2, metrics_service_pb2, wukong_pb2
 from novasphere.v1 import wukong_service_pb2 as service_pb2
+from novasphere.v1.auth_service_pb2_grpc import AuthServiceStub
 from novasphere.v1.metrics_service_pb2_grpc import MetricsServiceStub
 from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
 from server.auth import limits
@@ -259,7 +261,9 @@ def test_bad_settings_stop_the_server_with_the_variable_named(variable: str, val
 
 def test_health_is_not_serving_before_kubernetes_is_usable(stack: devstack.Stack, tmp_path: Path) -> None:
     """A load balancer must not route to a replica that cannot read Wukongs yet: with kube-apiserver unreachable the
-    server listens but reports NOT_SERVING."""
+    server listens but reports NOT_SERVING. A client that reaches it all the same (a connection its pod's Envoy
+    already had) is told to retry, before its token is even read: without its sessions the replica would call a
+    valid token unknown, and a client told UNAUTHENTICATED sends its user back to the login screen."""
     nowhere = socket.socket()  # bound, never listening: connections are refused, and no one else can take the port
     nowhere.bind(("127.0.0.1", 0))
     unreachable = kubeconfig.write(
@@ -295,6 +299,21 @@ def test_health_is_not_serving_before_kubernetes_is_usable(stack: devstack.Stack
             for service in ("", "novasphere.v1.WukongService"):
                 response = check(health_pb2.HealthCheckRequest(service=service), timeout=5)
                 assert response.status == health_pb2.HealthCheckResponse.NOT_SERVING
+            calls: dict[str, Callable[[], object]] = {
+                "ListWukongs": lambda: WukongServiceStub(channel).ListWukongs(
+                    service_pb2.ListWukongsRequest(namespace="default"),
+                    metadata=(("authorization", "Bearer not-read-yet"),),
+                    timeout=5,
+                ),
+                "Login": lambda: AuthServiceStub(channel).Login(
+                    auth_service_pb2.LoginRequest(username="someone", password="not-read-yet"), timeout=5
+                ),
+            }
+            for name, call in calls.items():
+                with pytest.raises(grpc.RpcError) as refused:
+                    call()
+                assert refused.value.code() is grpc.StatusCode.UNAVAILABLE, name
+                assert details_of(refused.value).reason == "REPLICA_STARTING", name
     finally:
         server.stop()
         nowhere.close()

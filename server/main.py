@@ -35,7 +35,7 @@ from novasphere.v1 import (
     stats_service_pb2_grpc,
     task_service_pb2_grpc,
 )
-from server import config, errors, logs, tenancy, tracing
+from server import allocator, config, errors, logs, tenancy, tracing
 from server.access.cache import AccessCache
 from server.access.commands import AccessCommands
 from server.auth import Caller
@@ -90,6 +90,7 @@ from server.transport.streams import OpenStreams
 from server.transport.traces import TraceInterceptor
 from server.wukongs import cache as wukong_cache
 from server.wukongs.commands import WukongCommands
+from server.wukongs.detail_sources import DetailSources
 from server.wukongs.metrics import VmMetricsQueries
 from server.wukongs.queries import WukongQueries
 from server.wukongs.watch import WatchHub, WatchSettings
@@ -210,8 +211,13 @@ def build(settings: config.Settings, loop: asyncio.AbstractEventLoop) -> Replica
     )
     metrics.track_watches(lambda: hub.streams, lambda: cache.tombstones)
     tenants.listeners.append(hub.rescope)
+    detail_sources = DetailSources()
     wukong_queries = WukongQueries(
-        kube=kube, cache=cache, hub=hub, tenancy=tenants, cursor_wait_seconds=settings.cursor_wait_seconds
+        cache=cache,
+        detail_sources=detail_sources,
+        hub=hub,
+        tenancy=tenants,
+        cursor_wait_seconds=settings.cursor_wait_seconds,
     )
     task_cache = TaskCache()
     access_cache = AccessCache()
@@ -359,6 +365,7 @@ def build(settings: config.Settings, loop: asyncio.AbstractEventLoop) -> Replica
     informers.append(Informer(kube, tenancy.NAMESPACES, tenants, loop))
     informers.append(Informer(kube, task_objects.kind(settings.namespace), task_cache, loop))
     informers.append(Informer(kube, quotas.RESOURCE_QUOTAS, quota_cache, loop))
+    informers += [Informer(kube, kind, handler, loop) for kind, handler in detail_sources.informed()]
     informers.append(Informer(kube, console_objects.kind(settings.namespace), console_cache, loop))
     informers.append(Informer(kube, count_objects.kind(settings.namespace), tally, loop))
     informers += [
@@ -388,7 +395,17 @@ def build(settings: config.Settings, loop: asyncio.AbstractEventLoop) -> Replica
         console_proxy=console_proxy,
         informers=informers,
         synced=lambda: all(
-            part.synced for part in (cache, tenants, task_cache, access_cache, quota_cache, auth_store, console_cache)
+            part.synced
+            for part in (
+                cache,
+                tenants,
+                task_cache,
+                access_cache,
+                quota_cache,
+                detail_sources,
+                auth_store,
+                console_cache,
+            )
         ),
         jobs=[
             leader.run,
@@ -547,6 +564,7 @@ def main() -> None:
     # A crash inside grpc's C extension (a segfault seen intermittently, see issue 6's note) then leaves the Python
     # stack of every thread in the log instead of nothing.
     faulthandler.enable()
+    allocator.limit_arenas()
     try:
         settings = config.Settings.from_env(os.environ)
     except config.SettingsError as error:

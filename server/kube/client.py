@@ -135,17 +135,14 @@ class KubeClient:
         with self._observed(method, path, query), errors.translated():
             response = self._send(method, path, query, body, content_type, _request_timeout)
             payload = response.read()
-        if not expect_json:
-            return {}
-        try:
-            decoded = json.loads(payload)
-        except ValueError:  # an aggregated API (metrics-server, virt-api) answering badly, e.g. a truncated body
-            raise errors.Malformed(
-                f"expected JSON from {method} {path}, got {len(payload)} bytes of something else"
-            ) from None
-        if not isinstance(decoded, dict):
-            raise errors.Malformed(f"expected a JSON object from {method} {path}")
-        return decoded
+        return json_object(payload, method, path) if expect_json else {}
+
+    def read_blocking(self, path: str, *, query: Mapping[str, str | int]) -> bytes:
+        """A GET's body undecoded, blocking: for a caller that decodes it when it chooses (an informer's list pages,
+        see `informer.DECODING`); raises `kube.errors.KubeError`."""
+        with self._observed("GET", path, query), errors.translated():
+            payload: bytes = self._send("GET", path, query, None, "application/json", REQUEST_TIMEOUT).read()
+        return payload
 
     def stream_lines(self, path: str, *, query: Mapping[str, str | int], read_timeout: float) -> Stream:
         """A streaming GET (a watch), blocking, for a thread of its own: returns once kube-apiserver has answered
@@ -201,6 +198,19 @@ class KubeClient:
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self.api_client.close()
+
+
+def json_object(payload: bytes, method: str, path: str) -> JsonObject:
+    """The JSON object an answer holds; raises `kube.errors.Malformed` for anything else."""
+    try:
+        decoded = json.loads(payload)
+    except ValueError:  # an aggregated API (metrics-server, virt-api) answering badly, e.g. a truncated body
+        raise errors.Malformed(
+            f"expected JSON from {method} {path}, got {len(payload)} bytes of something else"
+        ) from None
+    if not isinstance(decoded, dict):
+        raise errors.Malformed(f"expected a JSON object from {method} {path}")
+    return decoded
 
 
 _VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from server.kube import errors
-from server.kube.client import JsonObject, KubeClient, Stream
+from server.kube.client import JsonObject, KubeClient, Stream, json_object
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +37,27 @@ READ_MARGIN_SECONDS = 15.0
 """How long past its end a watch may stay silent before the connection is taken for dead."""
 BACKOFF_FIRST_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 30.0
+DECODING = threading.Lock()
+"""Held while one list page is decoded and trimmed: one page at a time in the process. Decoding holds the GIL anyway,
+and a page's whole objects are many times their kept copies, so pages decoded side by side (every informer lists at
+start-up and after kube-apiserver restarts) would add up to the process's peak memory, which the allocator keeps."""
+
+
+def whole(item: JsonObject) -> JsonObject:
+    return item
 
 
 @dataclass(frozen=True)
 class Kind:
-    """A kind to mirror: its collection path across namespaces, and an optional label selector."""
+    """A kind to mirror: its collection path across namespaces, optional label and field selectors, and `keep`: what the
+    replica keeps of each object, applied as it arrives (client-go's transform on receipt), so that a cache holds only
+    the fields its readers use and no list or event is ever held whole longer than its decoding."""
 
     name: str
     path: str
     label_selector: str = ""
+    field_selector: str = ""
+    keep: Callable[[JsonObject], JsonObject] = whole
 
 
 class Handler(Protocol):
@@ -138,9 +150,13 @@ class Informer:
             query: dict[str, str | int] = {"limit": LIST_PAGE, **self._selector()}
             if continue_token:
                 query["continue"] = continue_token
-            page = self._client.request_blocking("GET", self.kind.path, query=query)
-            items += page.get("items") or []
-            metadata = page.get("metadata") or {}
+            payload = self._client.read_blocking(self.kind.path, query=query)
+            with DECODING:
+                page = json_object(payload, "GET", self.kind.path)
+                del payload
+                items += map(self.kind.keep, page.get("items") or [])
+                metadata = page.get("metadata") or {}
+                del page
             continue_token = metadata.get("continue") or ""
             if not continue_token:
                 break
@@ -178,7 +194,9 @@ class Informer:
                 if event_type == "BOOKMARK":
                     self._deliver(self._handler.progress, self.kind, resource_version)
                 else:
-                    self._deliver(self._handler.apply, self.kind, event_type, item, _resource_version(item))
+                    self._deliver(
+                        self._handler.apply, self.kind, event_type, self.kind.keep(item), _resource_version(item)
+                    )
             self._heard_at = time.monotonic()  # the watch ended as asked (or was stopped): nothing was missed
         finally:
             self._stream = None
@@ -202,7 +220,8 @@ class Informer:
             stream.close()
 
     def _selector(self) -> dict[str, str | int]:
-        return {"labelSelector": self.kind.label_selector} if self.kind.label_selector else {}
+        selectors = {"labelSelector": self.kind.label_selector, "fieldSelector": self.kind.field_selector}
+        return {name: value for name, value in selectors.items() if value}
 
 
 def _resource_version(item: Mapping[str, Any]) -> int:

@@ -6,13 +6,59 @@ vmoperator names a Wukong's VirtualMachine `<wukong>-vm`, and KubeVirt names the
 
 from __future__ import annotations
 
-from server.kube import errors
+from collections.abc import Mapping
+from typing import Any
+
+from server.kube import errors, slim
 from server.kube.client import JsonObject, KubeClient
 from server.kube.informer import Kind
 
-VIRTUAL_MACHINES = Kind("virtualmachines", "/apis/kubevirt.io/v1/virtualmachines")
-INSTANCES = Kind("virtualmachineinstances", "/apis/kubevirt.io/v1/virtualmachineinstances")
 VM_SUFFIX = "-vm"
+
+
+def keep_vm(raw: JsonObject) -> JsonObject:
+    """What the cache keeps of a VirtualMachine: its identity, run intent, printable status and conditions."""
+    spec: Mapping[str, Any] = raw.get("spec") or {}
+    status: Mapping[str, Any] = raw.get("status") or {}
+    kept_status = slim.texts(status, "printableStatus")
+    kept_status["conditions"] = slim.conditions(status.get("conditions"))
+    return {
+        "metadata": slim.metadata(raw.get("metadata") or {}),
+        "spec": slim.texts(spec, "running", "runStrategy"),
+        "status": kept_status,
+    }
+
+
+def keep_instance(raw: JsonObject) -> JsonObject:
+    """What the cache keeps of a VirtualMachineInstance: its identity, the guest's CPU and memory as running, and the
+    status the API derives power state, node, addresses, readiness, start time and guest OS from."""
+    domain: Mapping[str, Any] = (raw.get("spec") or {}).get("domain") or {}
+    status: Mapping[str, Any] = raw.get("status") or {}
+    kept_status = slim.texts(status, "phase", "nodeName") | slim.pick(status, "activePods")
+    kept_status["conditions"] = slim.conditions(status.get("conditions"))
+    kept_status["interfaces"] = [
+        slim.texts(i, "name", "interfaceName") | slim.pick(i, "ipAddress", "ipAddresses", "mac")
+        for i in status.get("interfaces") or []
+        if isinstance(i, Mapping)
+    ]
+    kept_status["phaseTransitionTimestamps"] = [
+        t
+        for t in status.get("phaseTransitionTimestamps") or []
+        if isinstance(t, Mapping) and t.get("phase") == "Running"
+    ]
+    if "guestOSInfo" in status:
+        kept_status["guestOSInfo"] = slim.texts(status["guestOSInfo"] or {}, "prettyName")
+    cpu, memory = domain.get("cpu") or {}, domain.get("memory") or {}
+    kept_domain = {"cpu": slim.pick(cpu, "cores"), "memory": slim.texts(memory, "guest")}
+    return {
+        "metadata": slim.metadata(raw.get("metadata") or {}),
+        "spec": {"domain": kept_domain},
+        "status": kept_status,
+    }
+
+
+VIRTUAL_MACHINES = Kind("virtualmachines", "/apis/kubevirt.io/v1/virtualmachines", keep=keep_vm)
+INSTANCES = Kind("virtualmachineinstances", "/apis/kubevirt.io/v1/virtualmachineinstances", keep=keep_instance)
 
 
 def vm_name(wukong: str) -> str:

@@ -5,11 +5,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from server.kube import slim
+from server.kube.client import JsonObject
 from server.kube.informer import Kind
 
-LAUNCHERS = Kind("pods", "/api/v1/pods", label_selector="kubevirt.io=virt-launcher")
 VMI_NAME_LABEL = "vm.kubevirt.io/name"
 """KubeVirt labels each launcher Pod with its instance's name."""
+
+
+def keep(raw: JsonObject) -> JsonObject:
+    """What the cache keeps of a launcher Pod: which instance it runs, its node and phase (its containers, volumes and
+    managedFields, most of its size, are never read)."""
+    return {
+        "metadata": slim.metadata(raw.get("metadata") or {}, labels=(VMI_NAME_LABEL,)),
+        "spec": slim.texts(raw.get("spec") or {}, "nodeName"),
+        "status": slim.texts(raw.get("status") or {}, "phase"),
+    }
+
+
+LAUNCHERS = Kind("pods", "/api/v1/pods", label_selector="kubevirt.io=virt-launcher", keep=keep)
 
 Raw = Mapping[str, Any]
 

@@ -1,11 +1,42 @@
 """A Wukong's disks: the PersistentVolumeClaims vmoperator creates (`<wukong>-<disk>`) and their StorageClasses.
 The API reads them for the detail view and the create form, and grows a claim when a disk grows (vmoperator never
-resizes)."""
+resizes). The detail view reads both through informers (`CLAIMS`, `STORAGE_CLASSES`) of what it shows of them;
+writes and their checks read them live."""
 
 from __future__ import annotations
 
-from server.kube import errors
+from typing import Any
+
+from server.kube import errors, slim
 from server.kube.client import JsonObject, KubeClient
+from server.kube.informer import Kind
+
+
+def _kept_class(item: JsonObject) -> JsonObject:
+    """What the detail view reads of a StorageClass: its name and whether its volumes may grow."""
+    return {
+        "metadata": {"name": (item.get("metadata") or {}).get("name") or ""},
+        "allowVolumeExpansion": bool(item.get("allowVolumeExpansion")),
+    }
+
+
+def _kept_claim(item: JsonObject) -> JsonObject:
+    """What the detail view reads of a claim: its phase, the size asked for and the capacity it has."""
+    spec: dict[str, Any] = item.get("spec") or {}
+    status: dict[str, Any] = item.get("status") or {}
+    requests = (spec.get("resources") or {}).get("requests") or {}
+    return {
+        "metadata": slim.metadata(item.get("metadata") or {}),
+        "spec": {"resources": {"requests": slim.texts(requests, "storage")}},
+        "status": {
+            "phase": slim.text(status.get("phase")),
+            "capacity": slim.texts(status.get("capacity") or {}, "storage"),
+        },
+    }
+
+
+STORAGE_CLASSES = Kind("storageclasses", "/apis/storage.k8s.io/v1/storageclasses", keep=_kept_class)
+CLAIMS = Kind("persistentvolumeclaims", "/api/v1/persistentvolumeclaims", keep=_kept_claim)
 
 
 async def claim(client: KubeClient, *, namespace: str, name: str) -> JsonObject | None:

@@ -3,6 +3,9 @@ and the writes the API makes. Reads come from the informer, never from a LIST pe
 
 from __future__ import annotations
 
+from typing import Any
+
+from server.kube import slim
 from server.kube.client import JsonObject, KubeClient, only_uid
 from server.kube.informer import Kind
 
@@ -10,7 +13,25 @@ GROUP = "vm.novasphere.dev"
 VERSION = "v1alpha1"
 PLURAL = "wukongs"
 API_VERSION = f"{GROUP}/{VERSION}"
-KIND = Kind(PLURAL, f"/apis/{GROUP}/{VERSION}/{PLURAL}")
+API_ANNOTATIONS = "api.novasphere.dev/"
+"""The prefix of the annotations the API writes on a Wukong (and reads back from its cache)."""
+
+
+def keep(raw: JsonObject) -> JsonObject:
+    """What the cache keeps of a Wukong: the spec whole (clients read it back), vmoperator's status summary, every
+    label and the API's own annotations; not managedFields, other annotations nor vmoperator's conditions."""
+    status: dict[str, Any] = raw.get("status") or {}
+    kept = slim.texts(status, "phase", "nodeName") | slim.pick(status, "vmName")
+    if "networks" in status:
+        kept["networks"] = [slim.texts(n, "name", "nadName") for n in status["networks"] or [] if isinstance(n, dict)]
+    return {
+        "metadata": slim.metadata(raw.get("metadata") or {}, labels=None, annotation_prefix=API_ANNOTATIONS),
+        "spec": raw.get("spec") or {},
+        "status": kept,
+    }
+
+
+KIND = Kind(PLURAL, f"/apis/{GROUP}/{VERSION}/{PLURAL}", keep=keep)
 
 
 def path(namespace: str, name: str = "") -> str:

@@ -10,13 +10,13 @@ from typing import Any
 
 from google.protobuf import json_format, timestamp_pb2
 
-from novasphere.v1 import wukong_pb2
-from server import quantity
+from novasphere.v1 import wukong_pb2, wukong_service_pb2
+from server import errors, quantity
 from server.access.cache import ExposedService
 from server.wukongs.actions import Action
 from server.wukongs.cache import ChangeType, WukongState
 from server.wukongs.commands import WukongInput, etag_of
-from server.wukongs.detail import Detail
+from server.wukongs.detail import Detail, View
 from server.wukongs.status import DerivedStatus
 
 # Secrets in the CRD's spec that no response may carry (DESIGN §5).
@@ -38,6 +38,21 @@ def wukong_to_pb(
         message.detail.CopyFrom(detail_to_pb(detail))
         message.detail.access_services.extend(message.service_info)
     return message
+
+
+_VIEWS: dict[int, View] = {
+    wukong_service_pb2.WUKONG_VIEW_UNSPECIFIED: View.FULL,  # AIP-157: the default is what clients got before `view`
+    wukong_service_pb2.WUKONG_VIEW_BASIC: View.BASIC,
+    wukong_service_pb2.WUKONG_VIEW_FULL: View.FULL,
+}
+
+
+def view_of(value: int) -> View:
+    """GetWukongRequest's `view`; a number this server does not know is refused rather than guessed."""
+    view = _VIEWS.get(value)
+    if view is None:
+        raise errors.InvalidArgument.field("view", f"{value} is not a view: give WUKONG_VIEW_BASIC or WUKONG_VIEW_FULL")
+    return view
 
 
 def access_service_to_pb(service: ExposedService) -> wukong_pb2.AccessServiceInfo:

@@ -80,12 +80,18 @@ class WukongServicer:
     async def GetWukong(self, request: wukong_service_pb2.GetWukongRequest, context: Context) -> wukong_pb2.Wukong:
         caller = auth.current()
         state, detail = await self._queries.get_with_detail(
-            caller, namespace=request.namespace, name=request.name, vm_id=request.vm_id, cursor=request.cursor
+            caller,
+            namespace=request.namespace,
+            name=request.name,
+            vm_id=request.vm_id,
+            cursor=request.cursor,
+            view=convert.view_of(request.view),
         )
         message = self._message(state, caller, detail)
-        message.detail.recent_tasks.extend(
-            task_to_pb(task) for task in self._tasks.of_wukong(state.namespace, state.name)[:RECENT_TASKS]
-        )
+        if detail is not None:
+            message.detail.recent_tasks.extend(
+                task_to_pb(task) for task in self._tasks.of_wukong(state.namespace, state.name)[:RECENT_TASKS]
+            )
         return message
 
     async def CreateWukong(

@@ -35,8 +35,8 @@ from server.wukongs.cache import WukongCache, WukongState
 from server.wukongs.detail import claim_name
 from server.wukongs.status import derive
 
-REQUEST_ID_ANNOTATION = "api.novasphere.dev/request-id"
-REQUEST_DIGEST_ANNOTATION = "api.novasphere.dev/request-digest"
+REQUEST_ID_ANNOTATION = wukongs.API_ANNOTATIONS + "request-id"
+REQUEST_DIGEST_ANNOTATION = wukongs.API_ANNOTATIONS + "request-digest"
 # How kube-apiserver 1.32 reports a JSON Patch `test` operation that did not hold (422, reason Invalid, no details).
 _TEST_FAILED = re.compile(r"rejected our request due to an error in our request")
 _ETAG = re.compile(r"^\d+-[0-9a-f]{12}$")

@@ -1,28 +1,35 @@
-"""What GetWukong adds to a Wukong: its disks' claims, networks, consoles and recent Events.
+"""What GetWukong adds to a Wukong: its disks' claims, networks, consoles and recent Events (the full view).
 
-Claims, StorageClasses and Events are read from kube-apiserver per request (a handful of GETs and two Event lists
-with a field selector), not from informers: only a detail page needs them, and Events churn.
+Everything comes from this replica's caches (`detail_sources`): a detail page costs no call to kube-apiserver.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from server import timestamps
-from server.kube import events, kubevirt, storage
-from server.kube.client import KubeClient
+from server.kube import kubevirt
 from server.wukongs.cache import WukongState
+from server.wukongs.detail_sources import DetailSources, StorageClasses
 from server.wukongs.status import PowerState
 
 CONSOLE_PROTOCOLS = ("vnc", "serial")
 MAX_EVENTS = 50
 _CONSOLE_STATES = frozenset({PowerState.RUNNING, PowerState.PAUSED, PowerState.MIGRATING})
-_EVENT_KINDS = frozenset({"Wukong", "VirtualMachine", "VirtualMachineInstance"})
 Raw = Mapping[str, Any]
+
+
+class View(enum.Enum):
+    """How much GetWukong returns (AIP-157)."""
+
+    BASIC = "basic"
+    """The Wukong as the cache holds it, with its derived status and no detail: no call to kube-apiserver."""
+    FULL = "full"
+    """With its `Detail`."""
 
 
 @dataclass(frozen=True)
@@ -73,31 +80,27 @@ def claim_name(wukong: str, disk: str) -> str:
     return f"{wukong}-{disk}"
 
 
-async def load(kube: KubeClient, state: WukongState) -> Detail:
+def of(sources: DetailSources, state: WukongState) -> Detail:
     disks_spec = [d for d in (state.wukong.get("spec") or {}).get("disks") or [] if isinstance(d, Mapping)]
-    claims = await asyncio.gather(
-        *(storage.claim(kube, namespace=state.namespace, name=claim_name(state.name, d["name"])) for d in disks_spec)
-    )
-    class_names = {str(d.get("storageClassName") or "") for d in disks_spec} - {""}
-    classes = dict(
-        zip(class_names, await asyncio.gather(*(storage.storage_class(kube, n) for n in class_names)), strict=True)
-    )
-    wukong_events, vm_events = await asyncio.gather(
-        events.about(kube, namespace=state.namespace, name=state.name),
-        events.about(kube, namespace=state.namespace, name=kubevirt.vm_name(state.name)),
-    )
     return Detail(
-        disks=tuple(_disk(d, c, classes) for d, c in zip(disks_spec, claims, strict=True)),
+        disks=tuple(
+            _disk(d, sources.claims.get(state.namespace, claim_name(state.name, d["name"])), sources.storage_classes)
+            for d in disks_spec
+        ),
         networks=_networks(state),
         console_protocols=CONSOLE_PROTOCOLS,
         console_available=state.status.power_state in _CONSOLE_STATES,
-        events=_events([*wukong_events, *vm_events]),
+        events=_events(
+            [
+                *sources.events.about(state.namespace, state.name),
+                *sources.events.about(state.namespace, kubevirt.vm_name(state.name)),
+            ]
+        ),
     )
 
 
-def _disk(spec: Raw, claim: Raw | None, classes: Mapping[str, Raw | None]) -> DiskInfo:
+def _disk(spec: Raw, claim: Raw | None, classes: StorageClasses) -> DiskInfo:
     class_name = str(spec.get("storageClassName") or "")
-    storage_class = classes.get(class_name) or {}
     claim = claim or {}
     return DiskInfo(
         name=str(spec.get("name") or ""),
@@ -109,7 +112,7 @@ def _disk(spec: Raw, claim: Raw | None, classes: Mapping[str, Raw | None]) -> Di
         ),
         capacity=str(((claim.get("status") or {}).get("capacity") or {}).get("storage") or ""),
         storage_class_name=class_name,
-        expandable=bool(storage_class.get("allowVolumeExpansion")),
+        expandable=classes.expandable(class_name),
         image=str(spec.get("image") or ""),
     )
 
@@ -155,7 +158,6 @@ def _events(raw_events: list[Raw]) -> tuple[EventInfo, ...]:
             source=str((e.get("source") or {}).get("component") or e.get("reportingComponent") or ""),
         )
         for e in raw_events
-        if (e.get("involvedObject") or {}).get("kind") in _EVENT_KINDS
     ]
     epoch = datetime.datetime.min.replace(tzinfo=datetime.UTC)
     infos.sort(key=lambda info: info.last_time or epoch, reverse=True)

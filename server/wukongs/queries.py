@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from server import errors, names, paging
 from server.auth import Caller
-from server.kube.client import KubeClient
 from server.tenancy import Tenancy
 from server.wukongs import detail
 from server.wukongs.cache import Change, WukongCache, WukongState
+from server.wukongs.detail_sources import DetailSources
 from server.wukongs.filters import WukongFilter
 from server.wukongs.watch import Encoder, Scope, WatchHub
 
@@ -93,10 +93,16 @@ def parse_cursor(text: str, *, field: str = "cursor") -> int | None:
 
 class WukongQueries:
     def __init__(
-        self, *, kube: KubeClient, cache: WukongCache, hub: WatchHub, tenancy: Tenancy, cursor_wait_seconds: float
+        self,
+        *,
+        cache: WukongCache,
+        detail_sources: DetailSources,
+        hub: WatchHub,
+        tenancy: Tenancy,
+        cursor_wait_seconds: float,
     ) -> None:
-        self._kube = kube
         self._cache = cache
+        self._detail_sources = detail_sources
         self._hub = hub
         self._tenancy = tenancy
         self._cursor_wait = cursor_wait_seconds
@@ -104,10 +110,13 @@ class WukongQueries:
         cache.subscribe(self._apply)
 
     async def get_with_detail(
-        self, caller: Caller, *, namespace: str, name: str, vm_id: str, cursor: str
-    ) -> tuple[WukongState, detail.Detail]:
+        self, caller: Caller, *, namespace: str, name: str, vm_id: str, cursor: str, view: detail.View
+    ) -> tuple[WukongState, detail.Detail | None]:
+        """`get`, and in the full view the Wukong's detail (None in the basic view, which calls no one)."""
         state = await self.get(caller, namespace=namespace, name=name, vm_id=vm_id, cursor=cursor)
-        return state, await detail.load(self._kube, state)
+        if view is detail.View.BASIC:
+            return state, None
+        return state, detail.of(self._detail_sources, state)
 
     async def get(self, caller: Caller, *, namespace: str, name: str, vm_id: str, cursor: str = "") -> WukongState:
         """The caller's Wukong by name (default namespace when empty) or UID; NOT_FOUND outside its tenant. (Every

@@ -1,7 +1,7 @@
 """The JSON a REST client (a mobile or desktop app) gets through Envoy, shape by shape: values that fit in 32 bits
 are JSON numbers, clamped rather than overflowing; input-only secrets appear in no response, not even as ""; an
-access Service's type has one name both ways; a validate-only answer invents no uid, creation time or etag; and every
-timestamp has whole seconds, `YYYY-MM-DDTHH:MM:SSZ`."""
+access Service's type has one name both ways; a validate-only answer invents no uid, creation time or etag; every
+timestamp has whole seconds, `YYYY-MM-DDTHH:MM:SSZ`; and GetWukong's `view` is a query parameter by value name."""
 
 from __future__ import annotations
 
@@ -283,3 +283,31 @@ def test_login_session_and_api_key_timestamps_have_whole_seconds(secure: Secure,
     assert key["expireTime"] == "2099-01-02T03:04:05Z"
     listed = ok(secure.http.get("/api/v1/auth/api-keys", headers=headers))
     assert_whole_seconds(listed, "apiKeys.[0].createTime", "apiKeys.[0].expireTime")
+
+
+# 6. GetWukong's view is a query parameter.
+
+
+def test_a_get_takes_its_view_as_a_query_parameter_by_enum_value_name(
+    http: httpx.Client, grpc_direct: WukongServiceStub, namespace: str
+) -> None:
+    running_wukong(grpc_direct, namespace, "viewed")
+    at = {"namespace": namespace}
+
+    basic = ok(http.get("/api/v1/wukongs/viewed", params={**at, "view": "WUKONG_VIEW_BASIC"}))
+    full = ok(http.get("/api/v1/wukongs/viewed", params={**at, "view": "WUKONG_VIEW_FULL"}))
+    default = ok(http.get("/api/v1/wukongs/viewed", params=at))
+
+    assert "detail" not in basic
+    assert (basic["name"], basic["status"]["powerState"]) == ("viewed", "RUNNING")
+    assert "STOP" in basic["availableActions"]
+    for wukong in (full, default):
+        assert [d["claimName"] for d in wukong["detail"]["disks"]] == ["viewed-root"]
+        assert wukong["detail"]["console"]["available"] is True
+    by_uid = ok(http.get(f"/api/v1/vms/{basic['uid']}", params={"view": "WUKONG_VIEW_BASIC"}))
+    assert (by_uid["name"], "detail" in by_uid) == ("viewed", False)
+    # The transcoder takes the value's full name only (as the OpenAPI document lists them), and says which field.
+    short = http.get("/api/v1/wukongs/viewed", params={**at, "view": "BASIC"})
+    assert short.status_code == 400, short.text
+    violations = [v for detail in short.json()["details"] for v in detail.get("fieldViolations", [])]
+    assert [v["field"] for v in violations] == ["view"]

@@ -8,6 +8,7 @@ import grpc
 import kubernetes.client
 import pytest
 
+from novasphere.v1 import wukong_pb2
 from novasphere.v1 import wukong_service_pb2 as service_pb2
 from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
 from tests import kube_helpers
@@ -140,6 +141,49 @@ def test_operator_status_is_reported_as_stored(
     assert status.node_name.startswith("sim-node-")
 
 
+def test_the_basic_view_is_the_wukong_with_its_status_and_no_detail(
+    grpc_direct: WukongServiceStub, kube: kubernetes.client.ApiClient, namespace: str
+) -> None:
+    disks = [
+        {"name": "root", "size": "1Gi", "storageClassName": "local-path"},
+        {"name": "data", "size": "2Gi", "storageClassName": "sim-expandable"},
+    ]
+    kube_helpers.create_wukong(kube, namespace, "viewed", {**kube_helpers.MINIMAL_SPEC, "disks": disks})
+
+    def get(view: service_pb2.WukongView.ValueType) -> wukong_pb2.Wukong:
+        return grpc_direct.GetWukong(service_pb2.GetWukongRequest(namespace=namespace, name="viewed", view=view))
+
+    def full_with_events() -> wukong_pb2.Wukong | None:
+        wukong = get(service_pb2.WUKONG_VIEW_UNSPECIFIED)
+        running = wukong.status.power_state == wukong_pb2.WukongStatus.RUNNING
+        bound = all(d.claim_phase == "Bound" for d in wukong.detail.disks)
+        return wukong if running and bound and wukong.detail.events else None
+
+    unspecified = kube_helpers.eventually(full_with_events, what="viewed running, its claims bound, with Events")
+    basic, full = get(service_pb2.WUKONG_VIEW_BASIC), get(service_pb2.WUKONG_VIEW_FULL)
+
+    # BASIC: the Wukong and its derived status as lists show it, and no detail at all.
+    assert not basic.HasField("detail")
+    assert (basic.name, basic.uid, basic.etag) == ("viewed", unspecified.uid, unspecified.etag)
+    assert basic.status.power_state == wukong_pb2.WukongStatus.RUNNING
+    assert basic.status.node.startswith("sim-node-")
+    assert [d.name for d in basic.spec.disks] == ["root", "data"]
+    assert wukong_pb2.Wukong.Action.STOP in basic.available_actions
+
+    def as_listed() -> bool:  # two reads: retried in case the simulator changed the VM between them
+        (listed,) = grpc_direct.ListWukongs(service_pb2.ListWukongsRequest(namespace=namespace)).wukongs
+        return get(service_pb2.WUKONG_VIEW_BASIC) == listed
+
+    kube_helpers.eventually(as_listed, what="GetWukong's basic view to be the Wukong as ListWukongs shows it")
+    # FULL, and UNSPECIFIED (what clients sent before `view` existed): the detail, StorageClasses from the informer.
+    for wukong in (full, unspecified):
+        disks_seen = [(d.name, d.claim_name, d.claim_phase, d.expandable) for d in wukong.detail.disks]
+        assert disks_seen == [("root", "viewed-root", "Bound", False), ("data", "viewed-data", "Bound", True)]
+        assert wukong.detail.console.available
+        assert [n.name for n in wukong.detail.networks] == ["default"]
+    assert any(e.object_kind == "VirtualMachine" for e in full.detail.events)
+
+
 def test_get_missing_is_not_found_with_reason_and_resource(grpc_direct: WukongServiceStub, namespace: str) -> None:
     with pytest.raises(grpc.RpcError) as raised:
         grpc_direct.GetWukong(service_pb2.GetWukongRequest(namespace=namespace, name="nope"))
@@ -159,6 +203,7 @@ def test_get_missing_is_not_found_with_reason_and_resource(grpc_direct: WukongSe
         (service_pb2.GetWukongRequest(name="Not_A_Name"), "name"),
         (service_pb2.GetWukongRequest(name="x" * 41), "name"),
         (service_pb2.GetWukongRequest(name="ok", namespace="Bad/Namespace"), "namespace"),
+        (service_pb2.GetWukongRequest(name="ok", view=7), "view"),  # type: ignore[arg-type]  # a newer client's
     ],
 )
 def test_get_rejects_malformed_names(

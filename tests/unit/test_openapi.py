@@ -96,8 +96,9 @@ def test_alternative_routes_list_only_their_own_parameters(openapi: dict[str, An
     get_by_vm_id = [p["name"] for p in openapi["paths"]["/api/v1/vms/{vmId}"]["get"]["parameters"]]
     start_by_name = openapi["paths"]["/api/v1/wukongs/{name}/start"]["post"]
 
-    assert get_by_name == ["name", "namespace", "cursor"]
-    assert get_by_vm_id == ["vmId", "cursor"]  # a vmId names the Wukong alone: a namespace beside it is refused
+    assert get_by_name == ["name", "namespace", "cursor", "view"]
+    # a vmId names the Wukong alone: a namespace beside it is refused
+    assert get_by_vm_id == ["vmId", "cursor", "view"]
     assert start_by_name["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/StartWukongBody"
     }
@@ -108,6 +109,18 @@ def test_alternative_routes_list_only_their_own_parameters(openapi: dict[str, An
     }
     assert set(openapi["components"]["schemas"]["StartWukongByVmIdBody"]["properties"]) == {"requestId", "validateOnly"}
     assert openapi["paths"]["/api/v1/vms/{vmId}"]["get"]["operationId"] == "WukongService_GetWukongByVmId"
+
+
+def test_the_view_of_a_get_is_a_query_parameter_taking_the_enum_value_names(openapi: dict[str, Any]) -> None:
+    (view,) = [p for p in openapi["paths"]["/api/v1/wukongs/{name}"]["get"]["parameters"] if p["name"] == "view"]
+
+    assert (view["in"], view["schema"]) == ("query", {"allOf": [{"$ref": "#/components/schemas/WukongView"}]})
+    assert openapi["components"]["schemas"]["WukongView"]["enum"] == [
+        "WUKONG_VIEW_UNSPECIFIED",
+        "WUKONG_VIEW_BASIC",
+        "WUKONG_VIEW_FULL",
+    ]
+    assert "WUKONG_VIEW_FULL" in view["description"]  # what leaving it out means
 
 
 def test_no_operation_has_a_catch_all_response_and_every_error_is_a_status(openapi: dict[str, Any]) -> None:

@@ -1,25 +1,28 @@
 """The cache, list paging and the watch hub, fed with objects as the informers deliver them (no cluster: these are the
-pure rules; the integration tests run the same code against kube-apiserver). The Kubernetes client points where
-nothing listens, so anything that tried to reach Kubernetes would fail."""
+pure rules; the integration tests run the same code against kube-apiserver). Reads are served from caches only: no
+Kubernetes client is given to them."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-import kubernetes.client
 import pytest
 
+from novasphere.v1 import wukong_service_pb2
 from server import errors
 from server.auth import Caller
-from server.kube import kubevirt, wukongs
-from server.kube.client import KubeClient
+from server.kube import events, kubevirt, storage, wukongs
+from server.kube.informer import Handler, Kind
 from server.metrics import Metrics
 from server.tenancy import NAMESPACES, Tenancy
+from server.transport import convert
 from server.wukongs.cache import KINDS, Change, ChangeType, WukongCache, WukongState
+from server.wukongs.detail import View
+from server.wukongs.detail_sources import MAX_EVENTS_PER_OBJECT, DetailSources, Events
 from server.wukongs.queries import ListRequest, Page, WukongQueries
 from server.wukongs.watch import WatchHub, WatchSettings
 
@@ -83,14 +86,8 @@ def tenancy() -> Tenancy:
 
 
 @pytest.fixture
-def kube() -> Iterator[KubeClient]:
-    client = KubeClient(
-        kubernetes.client.ApiClient(kubernetes.client.Configuration(host="https://127.0.0.1:1")),
-        threads=1,
-        metrics=Metrics(),
-    )
-    yield client
-    client.close()
+def sources() -> DetailSources:
+    return DetailSources()
 
 
 @pytest.fixture
@@ -99,8 +96,14 @@ def hub(cache: WukongCache) -> WatchHub:
 
 
 @pytest.fixture
-def queries(kube: KubeClient, cache: WukongCache, hub: WatchHub, tenancy: Tenancy) -> WukongQueries:
-    return WukongQueries(kube=kube, cache=cache, hub=hub, tenancy=tenancy, cursor_wait_seconds=0.2)
+def queries(cache: WukongCache, sources: DetailSources, hub: WatchHub, tenancy: Tenancy) -> WukongQueries:
+    return WukongQueries(
+        cache=cache,
+        detail_sources=sources,
+        hub=hub,
+        tenancy=tenancy,
+        cursor_wait_seconds=0.2,
+    )
 
 
 def add(cache: WukongCache, item: dict[str, Any]) -> None:
@@ -282,16 +285,154 @@ async def test_a_read_with_a_cursor_waits_for_the_write(cache: WukongCache, quer
 
 
 async def test_a_missing_wukong_read_at_another_objects_cursor_is_not_found_not_unavailable(
-    kube: KubeClient, cache: WukongCache, hub: WatchHub, tenancy: Tenancy
+    cache: WukongCache, hub: WatchHub, tenancy: Tenancy
 ) -> None:
     """The cursor of a VM change the replica has seen, on a Wukong that does not exist (found by schemathesis: it
     was 503 CURSOR_NOT_REACHED, "seen up to cursor N, not yet N", as the Wukong informer itself had not moved)."""
     add(cache, wukong_item("a", "w"))
     vm = vm_item("a", "w", "Running")
     cache.apply(kubevirt.VIRTUAL_MACHINES, "ADDED", vm, int(vm["metadata"]["resourceVersion"]))
-    queries = WukongQueries(kube=kube, cache=cache, hub=hub, tenancy=tenancy, cursor_wait_seconds=2)
+    queries = WukongQueries(
+        cache=cache, detail_sources=DetailSources(), hub=hub, tenancy=tenancy, cursor_wait_seconds=2
+    )
     with pytest.raises(errors.WukongNotFound):
         await queries.get(CALLER, namespace="a", name="missing", vm_id="", cursor=vm["metadata"]["resourceVersion"])
+
+
+# -- GetWukong's views
+
+
+@pytest.mark.parametrize(
+    ("value", "view"),
+    [
+        (wukong_service_pb2.WUKONG_VIEW_UNSPECIFIED, View.FULL),  # what every client got before `view`
+        (wukong_service_pb2.WUKONG_VIEW_BASIC, View.BASIC),
+        (wukong_service_pb2.WUKONG_VIEW_FULL, View.FULL),
+    ],
+)
+def test_each_view_of_the_request_maps_to_one_of_the_domain(value: int, view: View) -> None:
+    assert convert.view_of(value) is view
+
+
+def test_a_view_this_server_does_not_know_is_refused_naming_the_field() -> None:
+    with pytest.raises(errors.InvalidArgument) as raised:
+        convert.view_of(7)
+    assert "WUKONG_VIEW_BASIC" in str(raised.value)
+    assert [v.field for v in raised.value.violations] == ["view"]
+
+
+async def test_the_basic_view_is_the_cached_wukong_and_calls_no_one(cache: WukongCache, queries: WukongQueries) -> None:
+    add(cache, wukong_item("a", "w", cpu=3))
+    vm = vm_item("a", "w", "Running")
+    cache.apply(kubevirt.VIRTUAL_MACHINES, "ADDED", vm, int(vm["metadata"]["resourceVersion"]))
+
+    state, detail = await queries.get_with_detail(CALLER, namespace="a", name="w", vm_id="", cursor="", view=View.BASIC)
+
+    assert (state.name, state.status.cpu, state.status.power_state.name, detail) == ("w", 3, "RUNNING", None)
+    with pytest.raises(errors.WukongNotFound):
+        await queries.get_with_detail(CALLER, namespace="b", name="w", vm_id="", cursor="", view=View.BASIC)
+
+
+async def test_the_full_view_reads_claims_classes_and_events_from_their_informers(
+    cache: WukongCache, sources: DetailSources, queries: WukongQueries
+) -> None:
+    item = wukong_item("a", "w")
+    item["spec"]["disks"] = [{"name": "root", "size": "10Gi", "storageClassName": "grows"}]
+    add(cache, item)
+    informed: list[tuple[Kind, Handler, list[dict[str, Any]]]] = [
+        (
+            storage.STORAGE_CLASSES,
+            sources.storage_classes,
+            [{"metadata": {"name": "grows"}, "allowVolumeExpansion": True}],
+        ),
+        (storage.CLAIMS, sources.claims, [claim_item("a", "w-root", phase="Bound", capacity="10Gi")]),
+        *((kind, sources.events, []) for kind in events.KINDS),
+    ]
+    for kind, handler, raw in informed:
+        handler.replace(kind, [kind.keep(r) for r in raw], 5)
+    event = event_item("a", "Wukong", "w", uid="e1", reason="Created", at="2026-12-01T10:00:00Z")
+    sources.events.apply(events.KINDS[0], "ADDED", events.keep(event), 6)
+    assert sources.synced
+
+    _, detail = await queries.get_with_detail(CALLER, namespace="a", name="w", vm_id="", cursor="", view=View.FULL)
+
+    assert detail is not None
+    disk = detail.disks[0]
+    assert (disk.claim_name, disk.claim_phase, disk.capacity, disk.expandable) == ("w-root", "Bound", "10Gi", True)
+    assert [(e.object_kind, e.reason) for e in detail.events] == [("Wukong", "Created")]
+
+
+def test_events_are_kept_by_the_object_they_are_about_per_involved_kind() -> None:
+    mirror = Events()
+    wukong_kind, vm_kind, _ = events.KINDS
+    mirror.replace(wukong_kind, [events.keep(event_item("a", "Wukong", "w", uid="1", reason="Created"))], 5)
+    mirror.replace(vm_kind, [events.keep(event_item("a", "VirtualMachine", "w-vm", uid="2", reason="Started"))], 5)
+    assert not mirror.synced  # one involved kind has not listed yet
+
+    # A list of one kind replaces that kind's Events only.
+    mirror.replace(wukong_kind, [events.keep(event_item("a", "Wukong", "w", uid="3", reason="Updated"))], 6)
+    assert [e["reason"] for e in mirror.about("a", "w")] == ["Updated"]
+    assert [e["reason"] for e in mirror.about("a", "w-vm")] == ["Started"]
+
+    mirror.apply(vm_kind, "DELETED", events.keep(event_item("a", "VirtualMachine", "w-vm", uid="2")), 7)
+    assert mirror.about("a", "w-vm") == []
+
+    for index in range(MAX_EVENTS_PER_OBJECT + 5):
+        at = f"2026-12-01T10:{index // 60:02d}:{index % 60:02d}Z"
+        mirror.apply(wukong_kind, "ADDED", events.keep(event_item("a", "Wukong", "w", uid=f"n{index}", at=at)), 8)
+    kept = mirror.about("a", "w")
+    assert len(kept) == MAX_EVENTS_PER_OBJECT
+    assert min(e["lastTimestamp"] for e in kept) == "2026-12-01T10:00:05Z"  # the oldest went first
+
+
+def claim_item(namespace: str, name: str, *, phase: str, capacity: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": namespace, "uid": "c-" + name, "managedFields": [{"manager": "x"}]},
+        "spec": {
+            "resources": {"requests": {"storage": capacity}},
+            "storageClassName": "grows",
+            "volumeMode": "Filesystem",
+        },
+        "status": {"phase": phase, "capacity": {"storage": capacity}, "accessModes": ["ReadWriteOnce"]},
+    }
+
+
+def event_item(
+    namespace: str, kind: str, name: str, *, uid: str, reason: str = "Seen", at: str = "2026-12-01T09:00:00Z"
+) -> dict[str, Any]:
+    return {
+        "metadata": {"name": f"{name}.{uid}", "namespace": namespace, "uid": uid, "creationTimestamp": at},
+        "involvedObject": {"kind": kind, "name": name, "namespace": namespace, "uid": "x", "apiVersion": "v1"},
+        "type": "Normal",
+        "reason": reason,
+        "message": "something happened",
+        "count": 1,
+        "lastTimestamp": at,
+        "source": {"component": "virt-controller", "host": "node-1"},
+    }
+
+
+def test_storage_classes_follow_their_informer() -> None:
+    classes = DetailSources().storage_classes
+    kind = storage.STORAGE_CLASSES
+    raw: list[dict[str, Any]] = [
+        {
+            "metadata": {"name": "grows", "resourceVersion": "5", "annotations": {"a": "b"}},
+            "allowVolumeExpansion": True,
+        },
+        {"metadata": {"name": "fixed"}, "provisioner": "x"},
+    ]
+    classes.replace(kind, [kind.keep(item) for item in raw], 5)
+    assert [kind.keep(item) for item in raw] == [
+        {"metadata": {"name": "grows"}, "allowVolumeExpansion": True},
+        {"metadata": {"name": "fixed"}, "allowVolumeExpansion": False},
+    ]
+    assert (classes.synced, classes.expandable("grows"), classes.expandable("fixed")) == (True, True, False)
+    assert not classes.expandable("missing")
+
+    classes.apply(kind, "MODIFIED", kind.keep({"metadata": {"name": "fixed"}, "allowVolumeExpansion": True}), 6)
+    classes.apply(kind, "DELETED", kind.keep(raw[0]), 7)
+    assert (classes.expandable("grows"), classes.expandable("fixed")) == (False, True)
 
 
 # -- the watch hub

@@ -38,11 +38,9 @@ def edit(state: State, name: str, namespace: str, filename: str) -> None:
     version with your changes applied and a note of theirs; a refused change opens it again with the reason.
 
     With -f, the fields the file gives replace the VM's (others stay), as the web console's "Copy as vmctl" writes."""
-    from novasphere.v1 import wukong_service_pb2
-
     session = state.session(namespace)
     stub = stub_of(session)
-    current = session.call(stub.GetWukong, wukong_service_pb2.GetWukongRequest(namespace=session.namespace, name=name))
+    current = session.call(stub.GetWukong, _basic(session.namespace, name))
     if filename:
         _apply_fields(session, stub, current, filename)
         return
@@ -59,9 +57,7 @@ def edit(state: State, name: str, namespace: str, filename: str) -> None:
             saved = session.call(stub.UpdateWukong, _update_request(current, edited, paths))
         except errors.VmctlError as error:
             if error.status == "ABORTED":  # changed meanwhile: mine on top of theirs, and say what theirs was
-                latest = session.call(
-                    stub.GetWukong, wukong_service_pb2.GetWukongRequest(namespace=session.namespace, name=name)
-                )
+                latest = session.call(stub.GetWukong, _basic(session.namespace, name))
                 theirs = _changed_paths(_editable_dict(opened), _editable_dict(latest))
                 merged = _editable_dict(latest)
                 for path in paths:
@@ -79,6 +75,15 @@ def edit(state: State, name: str, namespace: str, filename: str) -> None:
         restart = " (restart it to apply)" if saved.status.restart_required else ""
         click.echo(f"wukong/{saved.name} edited: {', '.join(paths)}{restart}")
         return
+
+
+def _basic(namespace: str, name: str) -> Any:
+    """A read of what an edit needs (labels, spec, etag, status): the basic view, with no Kubernetes call behind it."""
+    from novasphere.v1 import wukong_service_pb2
+
+    return wukong_service_pb2.GetWukongRequest(
+        namespace=namespace, name=name, view=wukong_service_pb2.WUKONG_VIEW_BASIC
+    )
 
 
 def _apply_fields(session: Any, stub: Any, current: Any, filename: str) -> None:

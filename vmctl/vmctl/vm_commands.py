@@ -99,8 +99,11 @@ def get(state: State, /, names: tuple[str, ...], namespace: str, all_namespaces:
         return
     cursor = ""
     if names:
+        # Rows and names show nothing of a VM's detail: the basic view, which the server answers from its cache alone.
+        whole = output in ("json", "yaml") or output.startswith("custom-columns=")
+        view = wukong_service_pb2.WUKONG_VIEW_FULL if whole else wukong_service_pb2.WUKONG_VIEW_BASIC
         found = [
-            session.call(stub.GetWukong, wukong_service_pb2.GetWukongRequest(namespace=where, name=name))
+            session.call(stub.GetWukong, wukong_service_pb2.GetWukongRequest(namespace=where, name=name, view=view))
             for name in names
         ]
         cursor = max((w.cursor for w in found), default="", key=lambda c: int(c or 0))

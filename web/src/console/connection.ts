@@ -5,6 +5,7 @@
 import { Code } from "@connectrpc/connect";
 import { type ConsoleProtocol, type ConsoleSession, ConsoleSession_State } from "@gen/novasphere/v1/console_service_pb";
 import { WukongStatus_PowerState as PowerState, type Wukong } from "@gen/novasphere/v1/wukong_pb";
+import { WukongView } from "@gen/novasphere/v1/wukong_service_pb";
 import { wukongClient } from "../api/clients";
 import { problem, type Problem } from "../api/errors";
 import { watchWukongs } from "../api/liveList";
@@ -175,7 +176,8 @@ export class ConsoleConnection {
     const follow = async () => {
       while (!abort.signal.aborted) {
         try {
-          const current = await wukongClient.getWukong({ namespace, name }, { signal: abort.signal });
+          const request = { namespace, name, view: WukongView.BASIC }; // its state only: the server's cache answers
+          const current = await wukongClient.getWukong(request, { signal: abort.signal });
           if (running(current)) return resume();
           await watchWukongs({
             filter: { namespace, name },

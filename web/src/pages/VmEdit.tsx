@@ -4,6 +4,7 @@
 import { Code } from "@connectrpc/connect";
 import { clone } from "@bufbuild/protobuf";
 import { WukongSchema, type Wukong } from "@gen/novasphere/v1/wukong_pb";
+import { WukongView } from "@gen/novasphere/v1/wukong_service_pb";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { Alert, Breadcrumb, Button, Card, Form, Input, Modal, Space, Typography } from "antd";
 import { useEffect, useState } from "react";
@@ -77,7 +78,7 @@ export function VmEdit() {
   const [saving, setSaving] = useState(false);
   const loaded = useQuery({
     queryKey: ["wukong-edit", namespace, name],
-    queryFn: () => wukongClient.getWukong({ namespace, name }),
+    queryFn: () => wukongClient.getWukong({ namespace, name, view: WukongView.BASIC }),
     gcTime: 0,
   });
   useEffect(() => {
@@ -102,7 +103,7 @@ export function VmEdit() {
     } catch (caught) {
       const p = problem(caught);
       if (p.code === Code.Aborted) {
-        const current = await wukongClient.getWukong({ namespace, name });
+        const current = await wukongClient.getWukong({ namespace, name, view: WukongView.BASIC });
         setConflict({ current, theirs: changedPaths(fieldsOf(from), fieldsOf(current)) });
       } else {
         const unplaced = placeViolations(form, p.fields, specFieldName);

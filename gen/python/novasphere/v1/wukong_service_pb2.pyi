@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from novasphere.v1 import task_pb2 as _task_pb2
 from novasphere.v1 import wukong_pb2 as _wukong_pb2
 import builtins as _builtins
@@ -20,6 +21,40 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _WukongView:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _WukongViewEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_WukongView.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    WUKONG_VIEW_UNSPECIFIED: _WukongView.ValueType  # 0
+    """Not set: the same as `WUKONG_VIEW_FULL`."""
+    WUKONG_VIEW_BASIC: _WukongView.ValueType  # 1
+    """The Wukong as ListWukongs and WatchWukong show it: spec, labels, its derived `status`, `available_actions`,
+    `service_info` and `cursor`; no `detail`: for a client that only needs the VM's state or its etag (an edit
+    form, a poll).
+    """
+    WUKONG_VIEW_FULL: _WukongView.ValueType  # 2
+    """Everything, `detail` included (disks and their claims, networks, console, recent Events and tasks). Either view
+    is served from this replica's caches, with no call to Kubernetes.
+    """
+
+class WukongView(_WukongView, metaclass=_WukongViewEnumTypeWrapper):
+    """How much of a Wukong GetWukong returns (AIP-157)."""
+
+WUKONG_VIEW_UNSPECIFIED: WukongView.ValueType  # 0
+"""Not set: the same as `WUKONG_VIEW_FULL`."""
+WUKONG_VIEW_BASIC: WukongView.ValueType  # 1
+"""The Wukong as ListWukongs and WatchWukong show it: spec, labels, its derived `status`, `available_actions`,
+`service_info` and `cursor`; no `detail`: for a client that only needs the VM's state or its etag (an edit
+form, a poll).
+"""
+WUKONG_VIEW_FULL: WukongView.ValueType  # 2
+"""Everything, `detail` included (disks and their claims, networks, console, recent Events and tasks). Either view
+is served from this replica's caches, with no call to Kubernetes.
+"""
+Global___WukongView: _TypeAlias = WukongView  # noqa: Y015
 
 @_typing.final
 class ListWukongsRequest(_message.Message):
@@ -146,6 +181,7 @@ class GetWukongRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     CURSOR_FIELD_NUMBER: _builtins.int
     VM_ID_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The Wukong's name; or give `vm_id`."""
     namespace: _builtins.str
@@ -154,6 +190,10 @@ class GetWukongRequest(_message.Message):
     """A `cursor` from an earlier response: wait until this replica has seen at least that state."""
     vm_id: _builtins.str
     """The Wukong's UID, instead of `name` and `namespace`."""
+    view: Global___WukongView.ValueType
+    """How much to return (AIP-157); unset means `WUKONG_VIEW_FULL`. Over REST, `?view=WUKONG_VIEW_BASIC` (the full
+    value name).
+    """
     def __init__(
         self,
         *,
@@ -161,10 +201,11 @@ class GetWukongRequest(_message.Message):
         namespace: _builtins.str = ...,
         cursor: _builtins.str = ...,
         vm_id: _builtins.str = ...,
+        view: Global___WukongView.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "name", b"name", "namespace", b"namespace", "vm_id", b"vm_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "name", b"name", "namespace", b"namespace", "view", b"view", "vm_id", b"vm_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -113,7 +113,7 @@ class WukongServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetWukong(self, request, context):
-        """Gets one Wukong, with its detail, by name or by UID.
+        """Gets one Wukong by name or by UID: with its detail (the default), or as lists show it (`view`).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

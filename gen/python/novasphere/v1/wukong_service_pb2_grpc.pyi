@@ -40,7 +40,7 @@ class WukongServiceStub:
     ListWukongs: _grpc.UnaryUnaryMultiCallable[_wukong_service_pb2.ListWukongsRequest, _wukong_service_pb2.ListWukongsResponse]
     """Lists Wukongs, a page at a time, from this replica's cache of the cluster."""
     GetWukong: _grpc.UnaryUnaryMultiCallable[_wukong_service_pb2.GetWukongRequest, _wukong_pb2.Wukong]
-    """Gets one Wukong, with its detail, by name or by UID."""
+    """Gets one Wukong by name or by UID: with its detail (the default), or as lists show it (`view`)."""
     CreateWukong: _grpc.UnaryUnaryMultiCallable[_wukong_service_pb2.CreateWukongRequest, _wukong_pb2.Wukong]
     """Creates a Wukong. vmoperator then creates its disks and VirtualMachine; watch it to see it start."""
     UpdateWukong: _grpc.UnaryUnaryMultiCallable[_wukong_service_pb2.UpdateWukongRequest, _wukong_pb2.Wukong]
@@ -83,7 +83,7 @@ class WukongServiceAsyncStub(WukongServiceStub):
     ListWukongs: _aio.UnaryUnaryMultiCallable[_wukong_service_pb2.ListWukongsRequest, _wukong_service_pb2.ListWukongsResponse]  # type: ignore[assignment]
     """Lists Wukongs, a page at a time, from this replica's cache of the cluster."""
     GetWukong: _aio.UnaryUnaryMultiCallable[_wukong_service_pb2.GetWukongRequest, _wukong_pb2.Wukong]  # type: ignore[assignment]
-    """Gets one Wukong, with its detail, by name or by UID."""
+    """Gets one Wukong by name or by UID: with its detail (the default), or as lists show it (`view`)."""
     CreateWukong: _aio.UnaryUnaryMultiCallable[_wukong_service_pb2.CreateWukongRequest, _wukong_pb2.Wukong]  # type: ignore[assignment]
     """Creates a Wukong. vmoperator then creates its disks and VirtualMachine; watch it to see it start."""
     UpdateWukong: _aio.UnaryUnaryMultiCallable[_wukong_service_pb2.UpdateWukongRequest, _wukong_pb2.Wukong]  # type: ignore[assignment]
@@ -135,7 +135,7 @@ class WukongServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _wukong_service_pb2.GetWukongRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_wukong_pb2.Wukong, _abc.Awaitable[_wukong_pb2.Wukong]]:
-        """Gets one Wukong, with its detail, by name or by UID."""
+        """Gets one Wukong by name or by UID: with its detail (the default), or as lists show it (`view`)."""
 
     @_abc_1.abstractmethod
     def CreateWukong(

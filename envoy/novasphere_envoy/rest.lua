@@ -1,6 +1,7 @@
 -- What a REST client gets at the edge (envoy.filters.http.lua, before the transcoder; novasphere_envoy/config.py
 -- prepends METHODS, BODY_FIELDS and the other tables from the descriptor and config):
---  * every request: a well-formed request id, and its door (grpc, grpc-web, rest) for Envoy's access log;
+--  * every request: a well-formed request id, and its door (grpc, grpc-web, rest) for Envoy's access log (a gRPC or
+--    gRPC-Web call whose id is well-formed skips this script: config.py's header_to_metadata filter names its door);
 --  * 405 with `Allow` for a method a REST path does not have (its body from the 405 local reply mapper), 404 for a
 --    path with an empty segment;
 --  * no gRPC status headers on REST responses (gRPC and gRPC-Web requests are left alone: they need them);

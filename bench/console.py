@@ -25,6 +25,7 @@ import httpx
 import kubernetes.client
 
 import devcluster
+from bench import percentile
 from devcluster import stack as devstack
 from novasphere.v1 import wukong_pb2
 from novasphere.v1 import wukong_service_pb2 as service_pb2
@@ -37,11 +38,6 @@ VM = "console-bench"
 KUBEVIRT_PROTOCOL = "plain.kubevirt.io"
 
 Opener = Callable[[aiohttp.ClientSession, str], Awaitable[aiohttp.ClientWebSocketResponse]]
-
-
-def _percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 async def _receive(socket_: aiohttp.ClientWebSocketResponse, buffer: bytearray, count: int) -> bytes:
@@ -208,13 +204,13 @@ def main() -> None:
     print(f"  {'path':36} {'p50 ms':>8} {'p99 ms':>8} {'p99 ratio':>10} {'MB/s':>8} {'MB/s ratio':>11}")
     reference: tuple[float, float] | None = None
     for name, (latencies, throughput) in results.items():
-        p50, p99 = statistics.median(latencies), _percentile(latencies, 0.99)
+        p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
         reference = reference or (p99, throughput)
         print(
             f"  {name:36} {p50:8.2f} {p99:8.2f} {p99 / reference[0]:9.2f}x {throughput:8.1f} "
             f"{throughput / reference[1]:10.2f}x"
         )
-    direct_p99, proxied_p99 = (_percentile(r[0], 0.99) for r in results.values())
+    direct_p99, proxied_p99 = (percentile(r[0], 0.99) for r in results.values())
     print(f"\n  added latency p99: {proxied_p99 - direct_p99:.2f} ms")
 
 

@@ -20,7 +20,8 @@ from typing import Any
 
 import grpc
 
-from bench.__main__ import CHANGES, SPACING_SECONDS, percentile
+from bench import percentile
+from bench.__main__ import CHANGES, SPACING_SECONDS
 from devcluster import stack as devstack
 from novasphere.v1 import wukong_pb2
 

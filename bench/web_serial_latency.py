@@ -21,6 +21,7 @@ import grpc
 import kubernetes.client
 
 import devcluster
+from bench import percentile
 from bench.console import wait_running
 from devcluster import accounts
 from devcluster import stack as devstack
@@ -56,11 +57,6 @@ OBSERVE = f"""(() => {{
     while (window.benchEchoes.length < count() - base) window.benchEchoes.push(now);
   }}).observe(rows, {{ subtree: true, childList: true, characterData: true }});
 }})()"""
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def _until(tab: Tab, text: str, timeout: float = 30) -> None:
@@ -141,7 +137,7 @@ def main() -> None:
     print("\nweb serial console (xterm.js in chromium → Envoy → API console proxy → simulated guest)")
     print(f"  keystroke to echo rendered, {args.samples} keys {args.pause} ms apart")
     for what, values in (("echo received by the page", arrived), ("echo rendered by xterm.js", latencies)):
-        p50, p99 = statistics.median(values), _percentile(values, 0.99)
+        p50, p99 = statistics.median(values), percentile(values, 0.99)
         print(f"  {what:26} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   max {max(values):7.2f} ms")
 
 

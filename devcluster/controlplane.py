@@ -148,7 +148,7 @@ def _running(state_dir: Path, programs: binaries.Binaries) -> Iterator[ControlPl
                 ],
                 log_path=logs / "etcd.log",
             )
-            with _stopped_on_failure(etcd):
+            with procs.stopped_on_failure(etcd):
                 procs.wait_until(
                     lambda: procs.http_get(f"http://127.0.0.1:{client}/health") is not None,
                     timeout=START_TIMEOUT,
@@ -196,7 +196,7 @@ def _running(state_dir: Path, programs: binaries.Binaries) -> Iterator[ControlPl
                 ],
                 log_path=logs / "kube-apiserver.log",
             )
-            with _stopped_on_failure(apiserver):
+            with procs.stopped_on_failure(apiserver):
                 procs.wait_until(
                     lambda: procs.http_get(f"https://127.0.0.1:{port}/readyz", admin_tls) == b"ok",
                     timeout=START_TIMEOUT,
@@ -256,7 +256,7 @@ def _running(state_dir: Path, programs: binaries.Binaries) -> Iterator[ControlPl
             insecure = ssl.create_default_context()
             insecure.check_hostname = False
             insecure.verify_mode = ssl.CERT_NONE  # its self-signed serving cert; /healthz carries no secret
-            with _stopped_on_failure(controller_manager):
+            with procs.stopped_on_failure(controller_manager):
                 procs.wait_until(
                     lambda: procs.http_get(f"https://127.0.0.1:{ports[0]}/healthz", insecure) == b"ok",
                     timeout=START_TIMEOUT,
@@ -279,16 +279,6 @@ def _running(state_dir: Path, programs: binaries.Binaries) -> Iterator[ControlPl
             pids={process.name: process.pid for process in started},
         )
         yield ControlPlane(info, started, start_apiserver)
-
-
-@contextlib.contextmanager
-def _stopped_on_failure(process: procs.Process) -> Iterator[None]:
-    """A process that did not come up is stopped before the error travels on (a retry starts another)."""
-    try:
-        yield
-    except BaseException:
-        process.stop()
-        raise
 
 
 @contextlib.contextmanager

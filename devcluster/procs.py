@@ -171,6 +171,16 @@ def on_free_ports(count: int, start: Callable[[list[int]], T]) -> T:
 
 
 @contextlib.contextmanager
+def stopped_on_failure(process: Process) -> Iterator[None]:
+    """A process that did not come up is stopped before the error travels on (a retry starts another)."""
+    try:
+        yield
+    except BaseException:
+        process.stop()
+        raise
+
+
+@contextlib.contextmanager
 def stopping(processes: list[Process]) -> Iterator[list[Process]]:
     """Yields `processes` (a list the body appends to) and stops them in reverse order on the way out."""
     try:

@@ -249,7 +249,7 @@ def start_api_server(*, api_kubeconfig: Path, log_path: Path, extra_env: Mapping
     ports = json.loads(ports_file.read_text())
     server = ApiServer(process, grpc=ports["grpc"], admin=ports["admin"], console=ports["console"])
     procs.wait_until(
-        lambda: _serving(server.target), timeout=READY_TIMEOUT, what="API server health", processes=[process]
+        lambda: serving(server.target), timeout=READY_TIMEOUT, what="API server health", processes=[process]
     )
     return server
 
@@ -268,7 +268,7 @@ def start_socket_api_server(
     process = _spawn_api_server(api_kubeconfig, log_path, {**listeners, **(extra_env or {})})
     server = SocketApiServer(process, grpc=grpc, admin=admin, console=console)
     procs.wait_until(
-        lambda: _serving(server.target), timeout=READY_TIMEOUT, what="API server health", processes=[process]
+        lambda: serving(server.target), timeout=READY_TIMEOUT, what="API server health", processes=[process]
     )
     return server
 
@@ -470,7 +470,8 @@ def served_origins(port: int) -> tuple[str, str]:
     return f"https://127.0.0.1:{port}", f"https://localhost:{port}"
 
 
-def _serving(target: str) -> bool:
+def serving(target: str) -> bool:
+    """Whether the API server at `target` (host:port) answers the health check with SERVING."""
     with grpc.insecure_channel(target) as channel:
         # Called through the channel: the typeshed stub of HealthStub declares no methods.
         check = channel.unary_unary(

@@ -148,10 +148,12 @@ def test_the_basic_view_is_the_wukong_with_its_status_and_no_detail(
         {"name": "root", "size": "1Gi", "storageClassName": "local-path"},
         {"name": "data", "size": "2Gi", "storageClassName": "sim-expandable"},
     ]
-    kube_helpers.create_wukong(kube, namespace, "viewed", {**kube_helpers.MINIMAL_SPEC, "disks": disks})
+    created = kube_helpers.create_wukong(kube, namespace, "viewed", {**kube_helpers.MINIMAL_SPEC, "disks": disks})
+    cursor = created["metadata"]["resourceVersion"]  # read-your-writes: the informer may not have seen it yet
 
     def get(view: service_pb2.WukongView.ValueType) -> wukong_pb2.Wukong:
-        return grpc_direct.GetWukong(service_pb2.GetWukongRequest(namespace=namespace, name="viewed", view=view))
+        request = service_pb2.GetWukongRequest(namespace=namespace, name="viewed", view=view, cursor=cursor)
+        return grpc_direct.GetWukong(request)
 
     def full_with_events() -> wukong_pb2.Wukong | None:
         wukong = get(service_pb2.WUKONG_VIEW_UNSPECIFIED)

@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +114,8 @@ TASK_LEASE = "novasphere-api-tasks"
 SYNC_REPORT_SECONDS = 30.0
 WATCH_WUKONG = "/novasphere.v1.WukongService/WatchWukong"
 HEALTH_WATCH = "/grpc.health.v1.Health/Watch"
+SETTLE_QUIET_SECONDS = 1.0
+"""How long no stream may have come back to a stopping replica before its grpc server stops."""
 
 
 @dataclass
@@ -475,12 +478,15 @@ async def drain(replica: Replica, stop: asyncio.Event) -> None:
         await asyncio.sleep(settings.drain_seconds)
     shutting_down = errors.ShuttingDown()
     ended = replica.hub.end_all(shutting_down)
-    ended += replica.streams.end(shutting_down, keep=lambda method: method == WATCH_WUKONG)
+    ended += replica.streams.close(shutting_down, keep=lambda method: method == WATCH_WUKONG)
     log.info(
         "stopping: %d streams told to reconnect, %.0f s for in-flight calls", ended, settings.shutdown_grace_seconds
     )
+    grace_ends = time.monotonic() + settings.shutdown_grace_seconds
     await replica.console_proxy.stop()
-    await replica.server.stop(settings.shutdown_grace_seconds)
+    # The grpc server answers what arrives once it stops with CANCELLED: it stops once the streams' clients have gone.
+    await replica.streams.settled(quiet=SETTLE_QUIET_SECONDS, within=max(0.0, grace_ends - time.monotonic()))
+    await replica.server.stop(max(0.0, grace_ends - time.monotonic()))
     stop.set()
     await asyncio.gather(*replica.background, return_exceptions=True)
     for informer in replica.informers:

@@ -29,8 +29,8 @@ def details_of_status(status: status_pb2.Status) -> Details:
 
 
 def details_of(error: grpc.RpcError) -> Details:
-    """The rich status of a failed gRPC call (from `grpc-status-details-bin`)."""
-    assert isinstance(error, grpc.Call)
+    """The rich status of a failed gRPC call (from `grpc-status-details-bin`), synchronous or asyncio."""
+    assert isinstance(error, grpc.Call | grpc.aio.AioRpcError)
     for key, value in error.trailing_metadata() or ():
         if key == "grpc-status-details-bin":
             assert isinstance(value, bytes)

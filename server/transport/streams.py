@@ -4,16 +4,23 @@ client what to do: when the replica drains before exiting, or when it has lost k
 WatchWukong streams end themselves in-band first (an ERROR event, then the status: `WatchHub.end_all`); the others
 (WatchTask, WatchWukongMetrics, the health service's Watch) have no event envelope and end with the status alone,
 UNAVAILABLE with a RetryInfo.
+
+A replica that is going away also refuses new streams (`close`). A client told to reconnect usually comes back on the
+same HTTP/2 connection: a draining Envoy sends GOAWAY only with a response's headers, and a stream ended by its
+trailers sends none. The refusal is such a response, so the client's next attempt goes to another replica.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from server import errors
+
+SETTLE_POLL_SECONDS = 0.1
 
 
 @dataclass(eq=False)  # identity: two streams of one method are two streams
@@ -26,6 +33,8 @@ class _Open:
 class OpenStreams:
     def __init__(self) -> None:
         self._open: set[_Open] = set()
+        self._refusing: errors.NovaError | None = None
+        self._last_refused = 0.0
 
     def __len__(self) -> int:
         return len(self._open)
@@ -33,6 +42,9 @@ class OpenStreams:
     @contextlib.contextmanager
     def held(self, method: str) -> Iterator[None]:
         """Runs the current task's stream; when `end` picks it, the stream stops with `end`'s error."""
+        if self._refusing is not None:
+            self._last_refused = time.monotonic()
+            raise self._refusing
         task = asyncio.current_task()
         assert task is not None
         stream = _Open(method, task)
@@ -54,3 +66,18 @@ class OpenStreams:
             stream.ended_by = error
             stream.task.cancel()
         return len(chosen)
+
+    def close(self, error: errors.NovaError, *, keep: Callable[[str], bool] = lambda method: False) -> int:
+        """As `end`, and every stream opened from now on is refused with `error`: the replica is going away."""
+        self._refusing = error
+        self._last_refused = time.monotonic()
+        return self.end(error, keep=keep)
+
+    async def settled(self, *, quiet: float, within: float) -> None:
+        """Returns once no stream is open and none was refused for `quiet` seconds (the clients told to go have gone
+        elsewhere), or after `within` seconds."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if not self._open and time.monotonic() - self._last_refused >= quiet:
+                return
+            await asyncio.sleep(min(SETTLE_POLL_SECONDS, max(0.0, deadline - time.monotonic())))

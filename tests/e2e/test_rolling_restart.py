@@ -17,18 +17,25 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import grpc
 import kubernetes.client
 import pytest
 
 from devcluster import procs
 from devcluster import stack as devstack
+from novasphere.v1 import wukong_pb2
+from novasphere.v1 import wukong_service_pb2 as service_pb2
+from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
 from novasphere_envoy import drain as envoy_drain
 from novasphere_envoy import launch
 from tests import kube_helpers
-from tests.conftest import API_ENV, TENANT_LABELS
+from tests.conftest import API_ENV, TENANT_LABELS, fronted_api
+from tests.status_helpers import details_of, details_of_status
 from tests.zero_drop import (
     OWN_CONNECTION,
+    Event,
     KubeTruth,
     Load,
     StreamView,
@@ -166,3 +173,52 @@ async def test_restarting_each_pair_in_turn_drops_no_call_and_misses_no_change(
         assert_no_drop(load, views, truth, created="w-new", streams=STREAMS)
     finally:
         kube_helpers.delete_namespace(kube, namespace)
+
+
+async def test_a_stream_told_to_reconnect_is_refused_where_it_was_and_sent_elsewhere(
+    stack: devstack.Stack, namespace: str, tmp_path: Path
+) -> None:
+    """A client told to reconnect comes back on the same HTTP/2 connection: its stream ended with trailers, and a
+    draining Envoy sends GOAWAY only with a response's headers. The stopping replica refuses the new stream (it used
+    to serve it until its grpc server stopped, then cancel it); that refusal carries the GOAWAY, so the attempt after
+    it opens a new connection: here none, as this Envoy's listener is closed and there is no other pair."""
+    env = {**PAIR_ENV, "NOVASPHERE_DRAIN_SECONDS": str(ENVOY_DRAIN_SECONDS + 1)}
+    with fronted_api(stack, tmp_path, env) as (api, envoy):
+        channel = envoy.edge.aio_channel(OWN_CONNECTION)
+        stub = WukongServiceStub(channel)
+        watch = stub.WatchWukong(service_pb2.WatchWukongRequest(namespace=namespace))
+        await _past_bookmarks(watch, until=Event.BOOKMARK)  # the initial list: none
+        api.process.popen.send_signal(signal.SIGTERM)
+        drained = asyncio.create_task(asyncio.to_thread(envoy_drain.drain, envoy.admin, timeout=60))
+
+        told = await _past_bookmarks(watch)  # the in-band end, then the status
+        assert (told.type, details_of_status(told.error).reason) == (Event.ERROR, "REPLICA_SHUTTING_DOWN")
+        with pytest.raises(grpc.aio.AioRpcError) as ended:
+            await watch.read()
+        assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
+
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.WatchWukong(service_pb2.WatchWukongRequest(namespace=namespace)).read()
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert details_of(refused.value).reason == "REPLICA_SHUTTING_DOWN", refused.value.details()
+
+        with pytest.raises(grpc.aio.AioRpcError) as elsewhere:
+            await stub.WatchWukong(service_pb2.WatchWukongRequest(namespace=namespace)).read()
+        assert elsewhere.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "shutting down" not in (elsewhere.value.details() or ""), "still on the stopping replica's connection"
+        print("the attempt after the refusal:", elsewhere.value.details())
+
+        await channel.close()
+        assert await drained, "the Envoy still had requests in flight"
+        assert await asyncio.to_thread(api.process.popen.wait, 60) == 0, api.process.log_tail()
+
+
+async def _past_bookmarks(
+    call: grpc.aio.UnaryStreamCall[Any, wukong_pb2.WukongEvent], until: int | None = None
+) -> wukong_pb2.WukongEvent:
+    """The stream's next event other than a BOOKMARK (the first BOOKMARK with `until`)."""
+    while True:
+        event = await call.read()
+        assert isinstance(event, wukong_pb2.WukongEvent), "the stream ended"
+        if event.type != Event.BOOKMARK or until == Event.BOOKMARK:
+            return event

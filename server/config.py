@@ -125,6 +125,9 @@ class Settings:
     0 (the default) uses each operation's own (start and restart 600 s, stop and delete 360 s, pause/resume 60 s)."""
     task_ttl_seconds: float
     """NOVASPHERE_TASK_TTL_SECONDS: how long ended tasks are kept, 1-31536000. Default 604800 (7 days)."""
+    request_record_ttl_seconds: float
+    """NOVASPHERE_REQUEST_RECORD_TTL_SECONDS: how long a replay of a call sent with a `request_id` gets the first
+    answer, 60-31536000. Default 604800 (7 days: a phone that was offline for days replays its queue)."""
     sweep_seconds: float
     """NOVASPHERE_SWEEP_SECONDS: how often the leader deletes login sessions and API keys past their expiry, 1-3600.
     Default 60."""
@@ -211,6 +214,9 @@ class Settings:
             task_handoff_seconds=reader.get("TASK_HANDOFF_SECONDS", "45", _float_between(1, 600)),
             task_timeout_seconds=reader.get("TASK_TIMEOUT_SECONDS", "0", _float_between(0, 86_400)),
             task_ttl_seconds=reader.get("TASK_TTL_SECONDS", str(7 * 86_400), _float_between(1, 31_536_000)),
+            request_record_ttl_seconds=reader.get(
+                "REQUEST_RECORD_TTL_SECONDS", str(7 * 86_400), _float_between(60, 31_536_000)
+            ),
             sweep_seconds=reader.get("SWEEP_SECONDS", "60", _float_between(1, 3600)),
             prometheus_url=reader.get("PROMETHEUS_URL", "", _base_url),
             access_token_seconds=reader.get("ACCESS_TOKEN_SECONDS", "900", _float_between(60, 3600)),

@@ -67,6 +67,7 @@ class Reason(enum.StrEnum):
     INVALID_ARGUMENT = "INVALID_ARGUMENT"
     PERMISSION_DENIED = "PERMISSION_DENIED"
     ETAG_MISMATCH = "ETAG_MISMATCH"
+    REQUEST_IN_PROGRESS = "REQUEST_IN_PROGRESS"
     RESYNC_REQUIRED = "RESYNC_REQUIRED"
     SLOW_CONSUMER = "SLOW_CONSUMER"
     CURSOR_NOT_REACHED = "CURSOR_NOT_REACHED"
@@ -348,6 +349,18 @@ class Conflict(NovaError):
             f"Wukong '{name}' changed since you read it (your etag {etag}, now {current}); get it again, reapply "
             "your change and retry with the new etag"
         )
+
+
+class RequestInProgress(NovaError):
+    """A call with this request_id is running now (on this replica or another); its replay must wait for it."""
+
+    reason = Reason.REQUEST_IN_PROGRESS
+
+    def __init__(self, *, retry_after_seconds: float) -> None:
+        super().__init__(
+            "a call with this request_id is still running; retry it shortly with the same request_id to get its answer"
+        )
+        self.retry_after_seconds = retry_after_seconds
 
 
 class FailedPrecondition(NovaError):

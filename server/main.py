@@ -62,6 +62,7 @@ from server.lifecycle import Lifecycle, Phase
 from server.lookups import Lookups
 from server.metrics import Metrics
 from server.prometheus import Prometheus
+from server.replays import Replays, ReplaySettings
 from server.ssh_keys import SshKeys
 from server.stats import QuotaCache, StatsQueries
 from server.sweeper import Sweep, Sweeper, from_cache
@@ -87,6 +88,7 @@ from server.transport import (
 )
 from server.transport.interceptors import AuthorizeInterceptor, ErrorInterceptor, ObserveInterceptor
 from server.transport.probes import CHECK_SECONDS, AdminServer, HealthReporter
+from server.transport.replays import ReplayInterceptor
 from server.transport.streams import OpenStreams
 from server.transport.traces import TraceInterceptor
 from server.wukongs import cache as wukong_cache
@@ -114,6 +116,9 @@ TASK_LEASE = "novasphere-api-tasks"
 SYNC_REPORT_SECONDS = 30.0
 WATCH_WUKONG = "/novasphere.v1.WukongService/WatchWukong"
 HEALTH_WATCH = "/grpc.health.v1.Health/Watch"
+REPLAY_PENDING_SECONDS = 60.0
+"""After this long a call's replay record still Pending was left by a replica that died (no replayed call takes half
+as long: an update waits for its disk claims and its cursor)."""
 SETTLE_QUIET_SECONDS = 1.0
 """How long no stream may have come back to a stopping replica before its grpc server stops."""
 
@@ -190,12 +195,21 @@ def build(settings: config.Settings, loop: asyncio.AbstractEventLoop) -> Replica
         metrics=metrics,
     )
     limits = RateLimits(tally=tally, factors=settings.rate_limit_factors, metrics=metrics)
+    replays = Replays(
+        kube,
+        ReplaySettings(
+            namespace=settings.namespace,
+            ttl_seconds=settings.request_record_ttl_seconds,
+            pending_seconds=REPLAY_PENDING_SECONDS,
+        ),
+    )
     server = grpc.aio.server(
         interceptors=[
             *([TraceInterceptor()] if tracing.enabled() else []),
             ObserveInterceptor(metrics),
             ErrorInterceptor(),
             AuthorizeInterceptor(accounts, limits, lifecycle=lifecycle, streams=streams),
+            ReplayInterceptor(replays),
         ],
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -355,6 +369,12 @@ def build(settings: config.Settings, loop: asyncio.AbstractEventLoop) -> Replica
                 due=from_cache(lambda now: tally.stale_objects(now.timestamp())),
                 delete=lambda name: count_objects.delete(kube, namespace=settings.namespace, name=name),
                 ready=lambda: tally.synced,
+            ),
+            Sweep(
+                "expired request records",
+                due=replays.expired,
+                delete=replays.delete,
+                ready=lambda: True,
             ),
             Sweep(
                 "console Leases of deleted VMs",

@@ -12,6 +12,20 @@ DNS_LABEL_MAX = 63
 # A Wukong's VirtualMachine is `<name>-vm`, and KubeVirt's launcher pod `virt-launcher-<name>-vm-xxxxx` must stay a
 # valid 63-character label too; KubeVirt truncates, but distinct Wukongs must not collide, so keep the name short.
 WUKONG_NAME_MAX = 40
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+
+
+def request_id_violation(request_id: str) -> errors.FieldViolation | None:
+    """What is wrong with an idempotency key, if anything (empty means none was sent)."""
+    if request_id and not _REQUEST_ID.match(request_id):
+        return errors.FieldViolation("request_id", "use 1-64 letters, digits, '.', '_', ':' or '-' (e.g. a UUID)")
+    return None
+
+
+def check_request_id(request_id: str) -> None:
+    violation = request_id_violation(request_id)
+    if violation is not None:
+        raise errors.InvalidArgument([violation])
 
 
 def is_dns_label(value: str) -> bool:

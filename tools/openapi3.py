@@ -116,7 +116,8 @@ _STATUS_TEXT = {
     401: "UNAUTHENTICATED: no valid credentials (missing, expired or revoked token or API key).",
     403: "PERMISSION_DENIED: the caller lacks the permission this call needs.",
     404: "NOT_FOUND: the resource (or the namespace) does not exist, or the caller may not know that it exists.",
-    409: "ALREADY_EXISTS (the name is taken) or ABORTED (the object changed meanwhile: read it again and retry).",
+    409: "ALREADY_EXISTS (the name is taken) or ABORTED (the object changed meanwhile: read it again and retry; or "
+    "REQUEST_IN_PROGRESS: the first call with this `requestId` still runs, send it again after `RetryInfo`'s delay).",
     413: "From Envoy: the request body is over the size limit.",
     429: "RESOURCE_EXHAUSTED: a rate limit (Envoy's per client address, or the API server's per user; `RetryInfo` "
     "says when to retry), or a watch client that fell behind.",
@@ -731,7 +732,8 @@ def _statuses(binding: _Binding, required: str, *, has_namespace: bool) -> list[
     - every call: `_EVERY_CALL`; unary ones also 504 (Envoy's route timeout; streams have none);
     - 401 unless public, 403 when the call needs a permission (not just a caller);
     - 404 when the URL names a resource or the request names a namespace (NAMESPACE_NOT_FOUND);
-    - 409 for every call that writes (ALREADY_EXISTS, ETAG_MISMATCH, and OBJECT_CHANGED from a Kubernetes conflict);
+    - 409 for every call that writes (ALREADY_EXISTS, ETAG_MISMATCH, OBJECT_CHANGED from a Kubernetes conflict, and
+      REQUEST_IN_PROGRESS while the first call with the same request id runs);
     - 413 when there is a request body;
     - plus `_EXTRA_STATUSES`, what a call's own code adds."""
     statuses = set(_EVERY_CALL)

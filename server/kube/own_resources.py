@@ -16,17 +16,17 @@ class OwnResource:
         self.plural = plural
 
     def kind(self, namespace: str) -> Kind:
-        return Kind(self.plural, self._path(namespace))
+        return Kind(self.plural, self.path(namespace))
 
-    def _path(self, namespace: str, name: str = "", subresource: str = "") -> str:
+    def path(self, namespace: str, name: str = "", subresource: str = "") -> str:
         path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{self.plural}"
         return path + (f"/{name}" if name else "") + (f"/{subresource}" if subresource else "")
 
     async def create(self, client: KubeClient, body: JsonObject) -> JsonObject:
-        return await client.request("POST", self._path(body["metadata"]["namespace"]), body=body)
+        return await client.request("POST", self.path(body["metadata"]["namespace"]), body=body)
 
     async def get(self, client: KubeClient, *, namespace: str, name: str) -> JsonObject:
-        return await client.request("GET", self._path(namespace, name))
+        return await client.request("GET", self.path(namespace, name))
 
     async def patch_status(
         self, client: KubeClient, *, namespace: str, name: str, status: JsonObject, resource_version: str | None = None
@@ -36,10 +36,10 @@ class OwnResource:
         metadata: JsonObject = {"resourceVersion": resource_version} if resource_version else {}
         return await client.request(
             "PATCH",
-            self._path(namespace, name, "status"),
+            self.path(namespace, name, "status"),
             body={"metadata": metadata, "status": status},
             content_type="application/merge-patch+json",
         )
 
     async def delete(self, client: KubeClient, *, namespace: str, name: str) -> None:
-        await client.request("DELETE", self._path(namespace, name))
+        await client.request("DELETE", self.path(namespace, name))

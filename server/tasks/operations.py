@@ -18,7 +18,6 @@ import functools
 import hashlib
 import json
 import logging
-import re
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -79,7 +78,6 @@ DEFAULT_TIMEOUT_SECONDS = {
 BATCH_MAX = 500
 # Sends at once in a batch: enough to be quick, few enough not to flood kube-apiserver.
 BATCH_CONCURRENCY = 8
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 ACTION_REJECTED = "ACTION_REJECTED"
 CANCELLED = "CANCELLED"
 
@@ -151,7 +149,7 @@ class Operations:
 
     async def submit(self, caller: Caller, request: OperationRequest) -> Task:
         """The caller's permission for the operation was checked by the transport (permissions table)."""
-        _check_request_id(request.request_id)
+        names.check_request_id(request.request_id)
         digest = _digest(
             request.operation, request.namespace, request.name, request.vm_id, request.force, request.delete_disks
         )
@@ -184,7 +182,7 @@ class Operations:
         if request.operation is Operation.BATCH or request.operation not in PERMISSION:
             raise errors.InvalidArgument.field("operation", "use START, STOP, RESTART, PAUSE, RESUME or DELETE")
         _require(caller, PERMISSION[request.operation])
-        _check_request_id(request.request_id)
+        names.check_request_id(request.request_id)
         if bool(request.names) == bool(request.label_selector.strip()):
             raise errors.InvalidArgument.field("names", "give either names or label_selector (exactly one)")
         if len(request.names) > BATCH_MAX:
@@ -595,11 +593,6 @@ def _not_cancellable(task: Task, why: str) -> errors.FailedPrecondition:
 def _require(caller: Caller, permission: str) -> None:
     if not caller.may(permission):
         raise errors.PermissionDenied(permission)
-
-
-def _check_request_id(request_id: str) -> None:
-    if request_id and not _REQUEST_ID.match(request_id):
-        raise errors.InvalidArgument.field("request_id", "use 1-64 letters, digits, '.', '_', ':' or '-' (a UUID)")
 
 
 def _task_name(caller: Caller, request_id: str) -> str:

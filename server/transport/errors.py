@@ -37,6 +37,7 @@ _TABLE: dict[type[BaseException], _Rule] = {
     errors.RateLimited: _Rule(grpc.StatusCode.RESOURCE_EXHAUSTED),
     errors.InvalidArgument: _Rule(grpc.StatusCode.INVALID_ARGUMENT),
     errors.Conflict: _Rule(grpc.StatusCode.ABORTED),
+    errors.RequestInProgress: _Rule(grpc.StatusCode.ABORTED),
     errors.FailedPrecondition: _Rule(grpc.StatusCode.FAILED_PRECONDITION),
     errors.ResyncRequired: _Rule(grpc.StatusCode.OUT_OF_RANGE),
     errors.SlowConsumer: _Rule(grpc.StatusCode.RESOURCE_EXHAUSTED),
@@ -128,7 +129,7 @@ def status_of(error: BaseException) -> tuple[grpc.StatusCode, status_pb2.Status]
                 )
             )
         )
-    if rule.code is grpc.StatusCode.UNAVAILABLE or isinstance(error, errors.RateLimited):
+    if rule.code is grpc.StatusCode.UNAVAILABLE or isinstance(error, errors.RateLimited | errors.RequestInProgress):
         retry = getattr(error, "retry_after_seconds", None) or DEFAULT_RETRY_SECONDS
         delay = duration_pb2.Duration(seconds=int(retry), nanos=int(retry % 1 * 1e9))
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))

@@ -40,7 +40,6 @@ REQUEST_DIGEST_ANNOTATION = wukongs.API_ANNOTATIONS + "request-digest"
 # How kube-apiserver 1.32 reports a JSON Patch `test` operation that did not hold (422, reason Invalid, no details).
 _TEST_FAILED = re.compile(r"rejected our request due to an error in our request")
 _ETAG = re.compile(r"^\d+-[0-9a-f]{12}$")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 UPDATE_ATTEMPTS = 3
 # update_mask path → the JSON path in the Wukong object.
 UPDATABLE: dict[str, tuple[str, ...]] = {
@@ -101,10 +100,8 @@ class WukongCommands:
         violations += _take_password(spec, "wukong.spec.cloud_init_user")
         violations += validation.check_spec(spec, "wukong.spec")
         violations += validation.check_image_sources(spec, "wukong.spec", self._image_sources, kept=frozenset())
-        if request_id and not _REQUEST_ID.match(request_id):
-            violations.append(
-                errors.FieldViolation("request_id", "use 1-64 letters, digits, '.', '_', ':' or '-' (e.g. a UUID)")
-            )
+        request_id_violation = names.request_id_violation(request_id)
+        violations += [request_id_violation] if request_id_violation else []
         _raise_if(violations)
         _raise_if(await self._check_storage_classes(spec, "wukong.spec"))
         strategy = spec.setdefault("startStrategy", {})

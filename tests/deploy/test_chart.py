@@ -130,7 +130,12 @@ def test_optional_parts(helm: Path) -> None:
     assert ingress["metadata"]["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt"}
     assert ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"] == {"name": "https"}
     crds = sorted(crd["metadata"]["name"] for crd in by_kind(documents, "CustomResourceDefinition"))
-    assert crds == ["consolesessions.api.novasphere.dev", "tasks.api.novasphere.dev", "wukongs.vm.novasphere.dev"]
+    assert crds == [
+        "consolesessions.api.novasphere.dev",
+        "requestrecords.api.novasphere.dev",
+        "tasks.api.novasphere.dev",
+        "wukongs.vm.novasphere.dev",
+    ]
     policy = by_kind(documents, "NetworkPolicy")[0]
     assert [[port["port"] for port in rule["ports"]] for rule in policy["spec"]["ingress"]] == [[8443], [9464, 9902]]
     containers = {c["name"]: c for c in by_kind(documents, "Deployment")[0]["spec"]["template"]["spec"]["containers"]}

@@ -4,18 +4,13 @@ the handler rebuilds from what the cluster holds), and retries back off exponent
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import kubernetes.client
-import pytest
 
-import devcluster
 from server.kube import informer as informers
 from server.kube.client import KubeClient
 from server.kube.informer import Informer, Kind
-from server.metrics import Metrics
 
 
 class _Flaky:
@@ -40,15 +35,6 @@ class _Flaky:
 
     def progress(self, kind: Kind, resource_version: int) -> None:
         pass
-
-
-@pytest.fixture
-def admin_kube(cluster: devcluster.ClusterInfo) -> Iterator[KubeClient]:
-    client = KubeClient.connect(kubeconfig=Path(cluster.kubeconfig), threads=4, metrics=Metrics())
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 async def test_a_handler_that_raises_loses_no_change(

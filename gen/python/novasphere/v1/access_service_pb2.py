@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from novasphere.v1 import wukong_pb2 as novasphere_dot_v1_dot_wukong__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"novasphere/v1/access_service.proto\x12\rnovasphere.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1anovasphere/v1/wukong.proto\"f\n\x08PortSpec\x12\x12\n\x04port\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x13\n\x0btarget_port\x18\x02 \x01(\x05\x12\x11\n\tnode_port\x18\x03 \x01(\x05\x12\x10\n\x08protocol\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\"\xa3\x01\n\x1a\x43reateAccessServiceRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x1a\n\x0cservice_type\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x0cservice_name\x18\x04 \x01(\t\x12,\n\x05ports\x18\x05 \x03(\x0b\x32\x17.novasphere.v1.PortSpecB\x04\xe2\x41\x01\x02\"B\n\x19ListAccessServicesRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tnamespace\x18\x02 \x01(\t\"P\n\x1aListAccessServicesResponse\x12\x32\n\x08services\x18\x01 \x03(\x0b\x32 .novasphere.v1.AccessServiceInfo\"_\n\x1a\x44\x65leteAccessServiceRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x1a\n\x0cservice_name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"\x1d\n\x1b\x44\x65leteAccessServiceResponse2\xf1\x03\n\rAccessService\x12\x95\x01\n\x13\x43reateAccessService\x12).novasphere.v1.CreateAccessServiceRequest\x1a .novasphere.v1.AccessServiceInfo\"1\x82\xd3\xe4\x93\x02+\"&/api/v1/wukongs/{name}/access-services:\x01*\x12\x99\x01\n\x12ListAccessServices\x12(.novasphere.v1.ListAccessServicesRequest\x1a).novasphere.v1.ListAccessServicesResponse\".\x82\xd3\xe4\x93\x02(\x12&/api/v1/wukongs/{name}/access-services\x12\xab\x01\n\x13\x44\x65leteAccessService\x12).novasphere.v1.DeleteAccessServiceRequest\x1a*.novasphere.v1.DeleteAccessServiceResponse\"=\x82\xd3\xe4\x93\x02\x37*5/api/v1/wukongs/{name}/access-services/{service_name}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"novasphere/v1/access_service.proto\x12\rnovasphere.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1anovasphere/v1/wukong.proto\"f\n\x08PortSpec\x12\x12\n\x04port\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x02\x12\x13\n\x0btarget_port\x18\x02 \x01(\x05\x12\x11\n\tnode_port\x18\x03 \x01(\x05\x12\x10\n\x08protocol\x18\x04 \x01(\t\x12\x0c\n\x04name\x18\x05 \x01(\t\"\xb7\x01\n\x1a\x43reateAccessServiceRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x1a\n\x0cservice_type\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x0cservice_name\x18\x04 \x01(\t\x12,\n\x05ports\x18\x05 \x03(\x0b\x32\x17.novasphere.v1.PortSpecB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x06 \x01(\t\"B\n\x19ListAccessServicesRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tnamespace\x18\x02 \x01(\t\"P\n\x1aListAccessServicesResponse\x12\x32\n\x08services\x18\x01 \x03(\x0b\x32 .novasphere.v1.AccessServiceInfo\"s\n\x1a\x44\x65leteAccessServiceRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x1a\n\x0cservice_name\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\x1d\n\x1b\x44\x65leteAccessServiceResponse2\xf1\x03\n\rAccessService\x12\x95\x01\n\x13\x43reateAccessService\x12).novasphere.v1.CreateAccessServiceRequest\x1a .novasphere.v1.AccessServiceInfo\"1\x82\xd3\xe4\x93\x02+\"&/api/v1/wukongs/{name}/access-services:\x01*\x12\x99\x01\n\x12ListAccessServices\x12(.novasphere.v1.ListAccessServicesRequest\x1a).novasphere.v1.ListAccessServicesResponse\".\x82\xd3\xe4\x93\x02(\x12&/api/v1/wukongs/{name}/access-services\x12\xab\x01\n\x13\x44\x65leteAccessService\x12).novasphere.v1.DeleteAccessServiceRequest\x1a*.novasphere.v1.DeleteAccessServiceResponse\"=\x82\xd3\xe4\x93\x02\x37*5/api/v1/wukongs/{name}/access-services/{service_name}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -57,15 +57,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PORTSPEC']._serialized_start=144
   _globals['_PORTSPEC']._serialized_end=246
   _globals['_CREATEACCESSSERVICEREQUEST']._serialized_start=249
-  _globals['_CREATEACCESSSERVICEREQUEST']._serialized_end=412
-  _globals['_LISTACCESSSERVICESREQUEST']._serialized_start=414
-  _globals['_LISTACCESSSERVICESREQUEST']._serialized_end=480
-  _globals['_LISTACCESSSERVICESRESPONSE']._serialized_start=482
-  _globals['_LISTACCESSSERVICESRESPONSE']._serialized_end=562
-  _globals['_DELETEACCESSSERVICEREQUEST']._serialized_start=564
-  _globals['_DELETEACCESSSERVICEREQUEST']._serialized_end=659
-  _globals['_DELETEACCESSSERVICERESPONSE']._serialized_start=661
-  _globals['_DELETEACCESSSERVICERESPONSE']._serialized_end=690
-  _globals['_ACCESSSERVICE']._serialized_start=693
-  _globals['_ACCESSSERVICE']._serialized_end=1190
+  _globals['_CREATEACCESSSERVICEREQUEST']._serialized_end=432
+  _globals['_LISTACCESSSERVICESREQUEST']._serialized_start=434
+  _globals['_LISTACCESSSERVICESREQUEST']._serialized_end=500
+  _globals['_LISTACCESSSERVICESRESPONSE']._serialized_start=502
+  _globals['_LISTACCESSSERVICESRESPONSE']._serialized_end=582
+  _globals['_DELETEACCESSSERVICEREQUEST']._serialized_start=584
+  _globals['_DELETEACCESSSERVICEREQUEST']._serialized_end=699
+  _globals['_DELETEACCESSSERVICERESPONSE']._serialized_start=701
+  _globals['_DELETEACCESSSERVICERESPONSE']._serialized_end=730
+  _globals['_ACCESSSERVICE']._serialized_start=733
+  _globals['_ACCESSSERVICE']._serialized_end=1230
 # @@protoc_insertion_point(module_scope)

@@ -68,6 +68,7 @@ class CreateAccessServiceRequest(_message.Message):
     SERVICE_TYPE_FIELD_NUMBER: _builtins.int
     SERVICE_NAME_FIELD_NUMBER: _builtins.int
     PORTS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The Wukong's name."""
     namespace: _builtins.str
@@ -76,6 +77,10 @@ class CreateAccessServiceRequest(_message.Message):
     """`NodePort` or `LoadBalancer`."""
     service_name: _builtins.str
     """The Service's name (DNS-1035 label, up to 63 characters); empty names it `<wukong>-<type>-<random>`."""
+    request_id: _builtins.str
+    """Idempotency key (e.g. a UUID), up to 64 characters: a replay with the same key by the same caller, on any
+    replica, returns the first call's answer instead of creating another Service or failing. Kept 7 days by default.
+    """
     @_builtins.property
     def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortSpec]:
         """The ports, 1 to 20, no port (and protocol) twice."""
@@ -88,10 +93,11 @@ class CreateAccessServiceRequest(_message.Message):
         service_type: _builtins.str = ...,
         service_name: _builtins.str = ...,
         ports: _abc.Iterable[Global___PortSpec] | None = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "namespace", b"namespace", "ports", b"ports", "service_name", b"service_name", "service_type", b"service_type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "namespace", b"namespace", "ports", b"ports", "request_id", b"request_id", "service_name", b"service_name", "service_type", b"service_type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -156,22 +162,28 @@ class DeleteAccessServiceRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     NAMESPACE_FIELD_NUMBER: _builtins.int
     SERVICE_NAME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """The Wukong's name."""
     namespace: _builtins.str
     """Its namespace; empty means the tenant's default namespace."""
     service_name: _builtins.str
     """The Service to delete."""
+    request_id: _builtins.str
+    """Idempotency key (e.g. a UUID), up to 64 characters: a replay with the same key by the same caller, on any
+    replica, returns the first call's answer instead of NOT_FOUND. Kept 7 days by default.
+    """
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
         namespace: _builtins.str = ...,
         service_name: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "namespace", b"namespace", "service_name", b"service_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "namespace", b"namespace", "request_id", b"request_id", "service_name", b"service_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

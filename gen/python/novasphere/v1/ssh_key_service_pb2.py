@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#novasphere/v1/ssh_key_service.proto\x12\rnovasphere.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x98\x01\n\x06SshKey\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\t\x12\x14\n\x0c\x66ingerprints\x18\x04 \x03(\t\x12\x12\n\ncreated_by\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"V\n\x13\x43reateSshKeyRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\npublic_key\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"\'\n\x12ListSshKeysRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\">\n\x13ListSshKeysResponse\x12\'\n\x08ssh_keys\x18\x01 \x03(\x0b\x32\x15.novasphere.v1.SshKey\"<\n\x13\x44\x65leteSshKeyRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\x16\n\x14\x44\x65leteSshKeyResponse2\xe1\x02\n\rSshKeyService\x12\x66\n\x0c\x43reateSshKey\x12\".novasphere.v1.CreateSshKeyRequest\x1a\x15.novasphere.v1.SshKey\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/api/v1/ssh-keys:\x01*\x12n\n\x0bListSshKeys\x12!.novasphere.v1.ListSshKeysRequest\x1a\".novasphere.v1.ListSshKeysResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/api/v1/ssh-keys\x12x\n\x0c\x44\x65leteSshKey\x12\".novasphere.v1.DeleteSshKeyRequest\x1a#.novasphere.v1.DeleteSshKeyResponse\"\x1f\x82\xd3\xe4\x93\x02\x19*\x17/api/v1/ssh-keys/{name}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#novasphere/v1/ssh_key_service.proto\x12\rnovasphere.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x98\x01\n\x06SshKey\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\t\x12\x14\n\x0c\x66ingerprints\x18\x04 \x03(\t\x12\x12\n\ncreated_by\x18\x05 \x01(\t\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"j\n\x13\x43reateSshKeyRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\npublic_key\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\'\n\x12ListSshKeysRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\">\n\x13ListSshKeysResponse\x12\'\n\x08ssh_keys\x18\x01 \x03(\x0b\x32\x15.novasphere.v1.SshKey\"P\n\x13\x44\x65leteSshKeyRequest\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"\x16\n\x14\x44\x65leteSshKeyResponse2\xe1\x02\n\rSshKeyService\x12\x66\n\x0c\x43reateSshKey\x12\".novasphere.v1.CreateSshKeyRequest\x1a\x15.novasphere.v1.SshKey\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/api/v1/ssh-keys:\x01*\x12n\n\x0bListSshKeys\x12!.novasphere.v1.ListSshKeysRequest\x1a\".novasphere.v1.ListSshKeysResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/api/v1/ssh-keys\x12x\n\x0c\x44\x65leteSshKey\x12\".novasphere.v1.DeleteSshKeyRequest\x1a#.novasphere.v1.DeleteSshKeyResponse\"\x1f\x82\xd3\xe4\x93\x02\x19*\x17/api/v1/ssh-keys/{name}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -49,15 +49,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SSHKEY']._serialized_start=151
   _globals['_SSHKEY']._serialized_end=303
   _globals['_CREATESSHKEYREQUEST']._serialized_start=305
-  _globals['_CREATESSHKEYREQUEST']._serialized_end=391
-  _globals['_LISTSSHKEYSREQUEST']._serialized_start=393
-  _globals['_LISTSSHKEYSREQUEST']._serialized_end=432
-  _globals['_LISTSSHKEYSRESPONSE']._serialized_start=434
-  _globals['_LISTSSHKEYSRESPONSE']._serialized_end=496
-  _globals['_DELETESSHKEYREQUEST']._serialized_start=498
-  _globals['_DELETESSHKEYREQUEST']._serialized_end=558
-  _globals['_DELETESSHKEYRESPONSE']._serialized_start=560
-  _globals['_DELETESSHKEYRESPONSE']._serialized_end=582
-  _globals['_SSHKEYSERVICE']._serialized_start=585
-  _globals['_SSHKEYSERVICE']._serialized_end=938
+  _globals['_CREATESSHKEYREQUEST']._serialized_end=411
+  _globals['_LISTSSHKEYSREQUEST']._serialized_start=413
+  _globals['_LISTSSHKEYSREQUEST']._serialized_end=452
+  _globals['_LISTSSHKEYSRESPONSE']._serialized_start=454
+  _globals['_LISTSSHKEYSRESPONSE']._serialized_end=516
+  _globals['_DELETESSHKEYREQUEST']._serialized_start=518
+  _globals['_DELETESSHKEYREQUEST']._serialized_end=598
+  _globals['_DELETESSHKEYRESPONSE']._serialized_start=600
+  _globals['_DELETESSHKEYRESPONSE']._serialized_end=622
+  _globals['_SSHKEYSERVICE']._serialized_start=625
+  _globals['_SSHKEYSERVICE']._serialized_end=978
 # @@protoc_insertion_point(module_scope)

@@ -74,6 +74,7 @@ class CreateSshKeyRequest(_message.Message):
     NAMESPACE_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
     PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     """One of the tenant's namespaces; empty means the tenant's default namespace."""
     name: _builtins.str
@@ -82,16 +83,21 @@ class CreateSshKeyRequest(_message.Message):
     """OpenSSH public keys (`ssh-ed25519 AAAA... comment`), one per line, at most 20 keys and 16 KiB; lines starting
     with `#` are comments.
     """
+    request_id: _builtins.str
+    """Idempotency key (e.g. a UUID), up to 64 characters: a replay with the same key by the same caller, on any
+    replica, returns the first call's answer instead of ALREADY_EXISTS. Kept 7 days by default.
+    """
     def __init__(
         self,
         *,
         namespace: _builtins.str = ...,
         name: _builtins.str = ...,
         public_key: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "namespace", b"namespace", "public_key", b"public_key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "namespace", b"namespace", "public_key", b"public_key", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -151,19 +157,25 @@ class DeleteSshKeyRequest(_message.Message):
 
     NAMESPACE_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     """The key's namespace; empty means the tenant's default namespace."""
     name: _builtins.str
     """The key's name."""
+    request_id: _builtins.str
+    """Idempotency key (e.g. a UUID), up to 64 characters: a replay with the same key by the same caller, on any
+    replica, returns the first call's answer instead of NOT_FOUND. Kept 7 days by default.
+    """
     def __init__(
         self,
         *,
         namespace: _builtins.str = ...,
         name: _builtins.str = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "namespace", b"namespace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "namespace", b"namespace", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -260,8 +260,13 @@ class UpdateWukongRequest(_message.Message):
     WUKONG_FIELD_NUMBER: _builtins.int
     UPDATE_MASK_FIELD_NUMBER: _builtins.int
     VALIDATE_ONLY_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
     validate_only: _builtins.bool
     """Check the request and return the Wukong as it would become, without changing it."""
+    request_id: _builtins.str
+    """Idempotency key (e.g. a UUID), up to 64 characters: a replay with the same key by the same caller, on any
+    replica, returns the first call's answer instead of changing the Wukong again. Kept 7 days by default.
+    """
     @_builtins.property
     def wukong(self) -> _wukong_pb2.Wukong:
         """The Wukong with its new values: `name` (and `namespace`, else the default namespace) say which one; only
@@ -282,10 +287,11 @@ class UpdateWukongRequest(_message.Message):
         wukong: _wukong_pb2.Wukong | None = ...,
         update_mask: _field_mask_pb2.FieldMask | None = ...,
         validate_only: _builtins.bool = ...,
+        request_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["update_mask", b"update_mask", "wukong", b"wukong"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["update_mask", b"update_mask", "validate_only", b"validate_only", "wukong", b"wukong"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "update_mask", b"update_mask", "validate_only", b"validate_only", "wukong", b"wukong"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file novasphere/v1/access_service.proto.
  */
 export const file_novasphere_v1_access_service: GenFile = /*@__PURE__*/
-  fileDesc("CiJub3Zhc3BoZXJlL3YxL2FjY2Vzc19zZXJ2aWNlLnByb3RvEg1ub3Zhc3BoZXJlLnYxImYKCFBvcnRTcGVjEhIKBHBvcnQYASABKAVCBOJBAQISEwoLdGFyZ2V0X3BvcnQYAiABKAUSEQoJbm9kZV9wb3J0GAMgASgFEhAKCHByb3RvY29sGAQgASgJEgwKBG5hbWUYBSABKAkiowEKGkNyZWF0ZUFjY2Vzc1NlcnZpY2VSZXF1ZXN0EhIKBG5hbWUYASABKAlCBOJBAQISEQoJbmFtZXNwYWNlGAIgASgJEhoKDHNlcnZpY2VfdHlwZRgDIAEoCUIE4kEBAhIUCgxzZXJ2aWNlX25hbWUYBCABKAkSLAoFcG9ydHMYBSADKAsyFy5ub3Zhc3BoZXJlLnYxLlBvcnRTcGVjQgTiQQECIkIKGUxpc3RBY2Nlc3NTZXJ2aWNlc1JlcXVlc3QSEgoEbmFtZRgBIAEoCUIE4kEBAhIRCgluYW1lc3BhY2UYAiABKAkiUAoaTGlzdEFjY2Vzc1NlcnZpY2VzUmVzcG9uc2USMgoIc2VydmljZXMYASADKAsyIC5ub3Zhc3BoZXJlLnYxLkFjY2Vzc1NlcnZpY2VJbmZvIl8KGkRlbGV0ZUFjY2Vzc1NlcnZpY2VSZXF1ZXN0EhIKBG5hbWUYASABKAlCBOJBAQISEQoJbmFtZXNwYWNlGAIgASgJEhoKDHNlcnZpY2VfbmFtZRgDIAEoCUIE4kEBAiIdChtEZWxldGVBY2Nlc3NTZXJ2aWNlUmVzcG9uc2Uy8QMKDUFjY2Vzc1NlcnZpY2USlQEKE0NyZWF0ZUFjY2Vzc1NlcnZpY2USKS5ub3Zhc3BoZXJlLnYxLkNyZWF0ZUFjY2Vzc1NlcnZpY2VSZXF1ZXN0GiAubm92YXNwaGVyZS52MS5BY2Nlc3NTZXJ2aWNlSW5mbyIxgtPkkwIrIiYvYXBpL3YxL3d1a29uZ3Mve25hbWV9L2FjY2Vzcy1zZXJ2aWNlczoBKhKZAQoSTGlzdEFjY2Vzc1NlcnZpY2VzEigubm92YXNwaGVyZS52MS5MaXN0QWNjZXNzU2VydmljZXNSZXF1ZXN0Gikubm92YXNwaGVyZS52MS5MaXN0QWNjZXNzU2VydmljZXNSZXNwb25zZSIugtPkkwIoEiYvYXBpL3YxL3d1a29uZ3Mve25hbWV9L2FjY2Vzcy1zZXJ2aWNlcxKrAQoTRGVsZXRlQWNjZXNzU2VydmljZRIpLm5vdmFzcGhlcmUudjEuRGVsZXRlQWNjZXNzU2VydmljZVJlcXVlc3QaKi5ub3Zhc3BoZXJlLnYxLkRlbGV0ZUFjY2Vzc1NlcnZpY2VSZXNwb25zZSI9gtPkkwI3KjUvYXBpL3YxL3d1a29uZ3Mve25hbWV9L2FjY2Vzcy1zZXJ2aWNlcy97c2VydmljZV9uYW1lfWIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_novasphere_v1_wukong]);
+  fileDesc("CiJub3Zhc3BoZXJlL3YxL2FjY2Vzc19zZXJ2aWNlLnByb3RvEg1ub3Zhc3BoZXJlLnYxImYKCFBvcnRTcGVjEhIKBHBvcnQYASABKAVCBOJBAQISEwoLdGFyZ2V0X3BvcnQYAiABKAUSEQoJbm9kZV9wb3J0GAMgASgFEhAKCHByb3RvY29sGAQgASgJEgwKBG5hbWUYBSABKAkitwEKGkNyZWF0ZUFjY2Vzc1NlcnZpY2VSZXF1ZXN0EhIKBG5hbWUYASABKAlCBOJBAQISEQoJbmFtZXNwYWNlGAIgASgJEhoKDHNlcnZpY2VfdHlwZRgDIAEoCUIE4kEBAhIUCgxzZXJ2aWNlX25hbWUYBCABKAkSLAoFcG9ydHMYBSADKAsyFy5ub3Zhc3BoZXJlLnYxLlBvcnRTcGVjQgTiQQECEhIKCnJlcXVlc3RfaWQYBiABKAkiQgoZTGlzdEFjY2Vzc1NlcnZpY2VzUmVxdWVzdBISCgRuYW1lGAEgASgJQgTiQQECEhEKCW5hbWVzcGFjZRgCIAEoCSJQChpMaXN0QWNjZXNzU2VydmljZXNSZXNwb25zZRIyCghzZXJ2aWNlcxgBIAMoCzIgLm5vdmFzcGhlcmUudjEuQWNjZXNzU2VydmljZUluZm8icwoaRGVsZXRlQWNjZXNzU2VydmljZVJlcXVlc3QSEgoEbmFtZRgBIAEoCUIE4kEBAhIRCgluYW1lc3BhY2UYAiABKAkSGgoMc2VydmljZV9uYW1lGAMgASgJQgTiQQECEhIKCnJlcXVlc3RfaWQYBCABKAkiHQobRGVsZXRlQWNjZXNzU2VydmljZVJlc3BvbnNlMvEDCg1BY2Nlc3NTZXJ2aWNlEpUBChNDcmVhdGVBY2Nlc3NTZXJ2aWNlEikubm92YXNwaGVyZS52MS5DcmVhdGVBY2Nlc3NTZXJ2aWNlUmVxdWVzdBogLm5vdmFzcGhlcmUudjEuQWNjZXNzU2VydmljZUluZm8iMYLT5JMCKyImL2FwaS92MS93dWtvbmdzL3tuYW1lfS9hY2Nlc3Mtc2VydmljZXM6ASoSmQEKEkxpc3RBY2Nlc3NTZXJ2aWNlcxIoLm5vdmFzcGhlcmUudjEuTGlzdEFjY2Vzc1NlcnZpY2VzUmVxdWVzdBopLm5vdmFzcGhlcmUudjEuTGlzdEFjY2Vzc1NlcnZpY2VzUmVzcG9uc2UiLoLT5JMCKBImL2FwaS92MS93dWtvbmdzL3tuYW1lfS9hY2Nlc3Mtc2VydmljZXMSqwEKE0RlbGV0ZUFjY2Vzc1NlcnZpY2USKS5ub3Zhc3BoZXJlLnYxLkRlbGV0ZUFjY2Vzc1NlcnZpY2VSZXF1ZXN0Gioubm92YXNwaGVyZS52MS5EZWxldGVBY2Nlc3NTZXJ2aWNlUmVzcG9uc2UiPYLT5JMCNyo1L2FwaS92MS93dWtvbmdzL3tuYW1lfS9hY2Nlc3Mtc2VydmljZXMve3NlcnZpY2VfbmFtZX1iBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_novasphere_v1_wukong]);
 
 /**
  * One port to expose.
@@ -105,6 +105,14 @@ export type CreateAccessServiceRequest = Message<"novasphere.v1.CreateAccessServ
    * @generated from field: repeated novasphere.v1.PortSpec ports = 5;
    */
   ports: PortSpec[];
+
+  /**
+   * Idempotency key (e.g. a UUID), up to 64 characters: a replay with the same key by the same caller, on any
+   * replica, returns the first call's answer instead of creating another Service or failing. Kept 7 days by default.
+   *
+   * @generated from field: string request_id = 6;
+   */
+  requestId: string;
 };
 
 /**
@@ -189,6 +197,14 @@ export type DeleteAccessServiceRequest = Message<"novasphere.v1.DeleteAccessServ
    * @generated from field: string service_name = 3;
    */
   serviceName: string;
+
+  /**
+   * Idempotency key (e.g. a UUID), up to 64 characters: a replay with the same key by the same caller, on any
+   * replica, returns the first call's answer instead of NOT_FOUND. Kept 7 days by default.
+   *
+   * @generated from field: string request_id = 4;
+   */
+  requestId: string;
 };
 
 /**

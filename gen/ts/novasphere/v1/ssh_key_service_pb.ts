@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file novasphere/v1/ssh_key_service.proto.
  */
 export const file_novasphere_v1_ssh_key_service: GenFile = /*@__PURE__*/
-  fileDesc("CiNub3Zhc3BoZXJlL3YxL3NzaF9rZXlfc2VydmljZS5wcm90bxINbm92YXNwaGVyZS52MSKYAQoGU3NoS2V5EgwKBG5hbWUYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEhIKCnB1YmxpY19rZXkYAyABKAkSFAoMZmluZ2VycHJpbnRzGAQgAygJEhIKCmNyZWF0ZWRfYnkYBSABKAkSLwoLY3JlYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlYKE0NyZWF0ZVNzaEtleVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhIKBG5hbWUYAiABKAlCBOJBAQISGAoKcHVibGljX2tleRgDIAEoCUIE4kEBAiInChJMaXN0U3NoS2V5c1JlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJIj4KE0xpc3RTc2hLZXlzUmVzcG9uc2USJwoIc3NoX2tleXMYASADKAsyFS5ub3Zhc3BoZXJlLnYxLlNzaEtleSI8ChNEZWxldGVTc2hLZXlSZXF1ZXN0EhEKCW5hbWVzcGFjZRgBIAEoCRISCgRuYW1lGAIgASgJQgTiQQECIhYKFERlbGV0ZVNzaEtleVJlc3BvbnNlMuECCg1Tc2hLZXlTZXJ2aWNlEmYKDENyZWF0ZVNzaEtleRIiLm5vdmFzcGhlcmUudjEuQ3JlYXRlU3NoS2V5UmVxdWVzdBoVLm5vdmFzcGhlcmUudjEuU3NoS2V5IhuC0+STAhUiEC9hcGkvdjEvc3NoLWtleXM6ASoSbgoLTGlzdFNzaEtleXMSIS5ub3Zhc3BoZXJlLnYxLkxpc3RTc2hLZXlzUmVxdWVzdBoiLm5vdmFzcGhlcmUudjEuTGlzdFNzaEtleXNSZXNwb25zZSIYgtPkkwISEhAvYXBpL3YxL3NzaC1rZXlzEngKDERlbGV0ZVNzaEtleRIiLm5vdmFzcGhlcmUudjEuRGVsZXRlU3NoS2V5UmVxdWVzdBojLm5vdmFzcGhlcmUudjEuRGVsZXRlU3NoS2V5UmVzcG9uc2UiH4LT5JMCGSoXL2FwaS92MS9zc2gta2V5cy97bmFtZX1iBnByb3RvMw", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_timestamp]);
+  fileDesc("CiNub3Zhc3BoZXJlL3YxL3NzaF9rZXlfc2VydmljZS5wcm90bxINbm92YXNwaGVyZS52MSKYAQoGU3NoS2V5EgwKBG5hbWUYASABKAkSEQoJbmFtZXNwYWNlGAIgASgJEhIKCnB1YmxpY19rZXkYAyABKAkSFAoMZmluZ2VycHJpbnRzGAQgAygJEhIKCmNyZWF0ZWRfYnkYBSABKAkSLwoLY3JlYXRlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImoKE0NyZWF0ZVNzaEtleVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhIKBG5hbWUYAiABKAlCBOJBAQISGAoKcHVibGljX2tleRgDIAEoCUIE4kEBAhISCgpyZXF1ZXN0X2lkGAQgASgJIicKEkxpc3RTc2hLZXlzUmVxdWVzdBIRCgluYW1lc3BhY2UYASABKAkiPgoTTGlzdFNzaEtleXNSZXNwb25zZRInCghzc2hfa2V5cxgBIAMoCzIVLm5vdmFzcGhlcmUudjEuU3NoS2V5IlAKE0RlbGV0ZVNzaEtleVJlcXVlc3QSEQoJbmFtZXNwYWNlGAEgASgJEhIKBG5hbWUYAiABKAlCBOJBAQISEgoKcmVxdWVzdF9pZBgDIAEoCSIWChREZWxldGVTc2hLZXlSZXNwb25zZTLhAgoNU3NoS2V5U2VydmljZRJmCgxDcmVhdGVTc2hLZXkSIi5ub3Zhc3BoZXJlLnYxLkNyZWF0ZVNzaEtleVJlcXVlc3QaFS5ub3Zhc3BoZXJlLnYxLlNzaEtleSIbgtPkkwIVIhAvYXBpL3YxL3NzaC1rZXlzOgEqEm4KC0xpc3RTc2hLZXlzEiEubm92YXNwaGVyZS52MS5MaXN0U3NoS2V5c1JlcXVlc3QaIi5ub3Zhc3BoZXJlLnYxLkxpc3RTc2hLZXlzUmVzcG9uc2UiGILT5JMCEhIQL2FwaS92MS9zc2gta2V5cxJ4CgxEZWxldGVTc2hLZXkSIi5ub3Zhc3BoZXJlLnYxLkRlbGV0ZVNzaEtleVJlcXVlc3QaIy5ub3Zhc3BoZXJlLnYxLkRlbGV0ZVNzaEtleVJlc3BvbnNlIh+C0+STAhkqFy9hcGkvdjEvc3NoLWtleXMve25hbWV9YgZwcm90bzM", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_timestamp]);
 
 /**
  * An SSH key Secret.
@@ -99,6 +99,14 @@ export type CreateSshKeyRequest = Message<"novasphere.v1.CreateSshKeyRequest"> &
    * @generated from field: string public_key = 3;
    */
   publicKey: string;
+
+  /**
+   * Idempotency key (e.g. a UUID), up to 64 characters: a replay with the same key by the same caller, on any
+   * replica, returns the first call's answer instead of ALREADY_EXISTS. Kept 7 days by default.
+   *
+   * @generated from field: string request_id = 4;
+   */
+  requestId: string;
 };
 
 /**
@@ -169,6 +177,14 @@ export type DeleteSshKeyRequest = Message<"novasphere.v1.DeleteSshKeyRequest"> &
    * @generated from field: string name = 2;
    */
   name: string;
+
+  /**
+   * Idempotency key (e.g. a UUID), up to 64 characters: a replay with the same key by the same caller, on any
+   * replica, returns the first call's answer instead of NOT_FOUND. Kept 7 days by default.
+   *
+   * @generated from field: string request_id = 3;
+   */
+  requestId: string;
 };
 
 /**

@@ -120,7 +120,11 @@ REPLAY_PENDING_SECONDS = 60.0
 """After this long a call's replay record still Pending was left by a replica that died (no replayed call takes half
 as long: an update waits for its disk claims and its cursor)."""
 SETTLE_QUIET_SECONDS = 1.0
-"""How long no stream may have come back to a stopping replica before its grpc server stops."""
+"""How long no call may have come to a stopping replica before its grpc server stops."""
+SETTLE_MAX_SECONDS = 3.0
+"""How long a stopping replica waits for that at most: a client told to go comes back once, is refused and goes
+elsewhere within a reconnect or two. One that keeps coming back has an edge that is not draining (an API server
+restarted behind a running Envoy), and waiting longer would only delay the exit."""
 
 
 @dataclass
@@ -504,8 +508,10 @@ async def drain(replica: Replica, stop: asyncio.Event) -> None:
     )
     grace_ends = time.monotonic() + settings.shutdown_grace_seconds
     await replica.console_proxy.stop()
-    # The grpc server answers what arrives once it stops with CANCELLED: it stops once the streams' clients have gone.
-    await replica.streams.settled(quiet=SETTLE_QUIET_SECONDS, within=max(0.0, grace_ends - time.monotonic()))
+    # The grpc server answers what arrives once it stops with CANCELLED: until it stops, every new call is refused
+    # with UNAVAILABLE (`streams.close`), and it stops once the clients told to go have gone.
+    settle = min(SETTLE_MAX_SECONDS, max(0.0, grace_ends - time.monotonic()))
+    await replica.streams.settled(quiet=SETTLE_QUIET_SECONDS, within=settle)
     await replica.server.stop(max(0.0, grace_ends - time.monotonic()))
     stop.set()
     await asyncio.gather(*replica.background, return_exceptions=True)

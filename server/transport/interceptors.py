@@ -333,6 +333,7 @@ class AuthorizeInterceptor(grpc.aio.ServerInterceptor):
     @contextlib.asynccontextmanager
     async def _fresh(self, request: Any, context: Context) -> AsyncIterator[None]:
         """A public call that reads the replica's caches (Login, Refresh): only once they are synced and fresh."""
+        self._streams.admit()
         self._lifecycle.check_fresh()
         yield
 
@@ -362,6 +363,7 @@ class AuthorizeInterceptor(grpc.aio.ServerInterceptor):
             if required is None:
                 log.error("%s is served but missing from the permission table; refused", method)
                 raise domain_errors.PermissionDenied("admin")
+            self._streams.admit()
             self._lifecycle.check_fresh()
             caller = await self._callers.caller(metadata, address=edge.client_address(metadata, context.peer()))
             _note(user=caller.user, tenant=caller.tenant)

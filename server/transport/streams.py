@@ -5,9 +5,9 @@ WatchWukong streams end themselves in-band first (an ERROR event, then the statu
 (WatchTask, WatchWukongMetrics, the health service's Watch) have no event envelope and end with the status alone,
 UNAVAILABLE with a RetryInfo.
 
-A replica that is going away also refuses new streams (`close`). A client told to reconnect usually comes back on the
-same HTTP/2 connection: a draining Envoy sends GOAWAY only with a response's headers, and a stream ended by its
-trailers sends none. The refusal is such a response, so the client's next attempt goes to another replica.
+A replica that is going away also refuses every new call (`close`, `admit`). A client told to reconnect usually comes
+back on the same HTTP/2 connection: a draining Envoy sends GOAWAY only with a response's headers, and a stream ended
+by its trailers sends none. The refusal is such a response, so the client's next attempt goes to another replica.
 """
 
 from __future__ import annotations
@@ -42,9 +42,7 @@ class OpenStreams:
     @contextlib.contextmanager
     def held(self, method: str) -> Iterator[None]:
         """Runs the current task's stream; when `end` picks it, the stream stops with `end`'s error."""
-        if self._refusing is not None:
-            self._last_refused = time.monotonic()
-            raise self._refusing
+        self.admit()
         task = asyncio.current_task()
         assert task is not None
         stream = _Open(method, task)
@@ -67,15 +65,23 @@ class OpenStreams:
             stream.task.cancel()
         return len(chosen)
 
+    def admit(self) -> None:
+        """Raises `close`'s error for a call that arrives once the replica is going away, stream or not: a clear
+        UNAVAILABLE its client retries elsewhere, where the grpc server's own stop would answer CANCELLED."""
+        if self._refusing is not None:
+            self._last_refused = time.monotonic()
+            raise self._refusing
+
     def close(self, error: errors.NovaError, *, keep: Callable[[str], bool] = lambda method: False) -> int:
-        """As `end`, and every stream opened from now on is refused with `error`: the replica is going away."""
+        """As `end`, and every call that arrives from now on is refused with `error` (`admit`): the replica is going
+        away."""
         self._refusing = error
         self._last_refused = time.monotonic()
         return self.end(error, keep=keep)
 
     async def settled(self, *, quiet: float, within: float) -> None:
-        """Returns once no stream is open and none was refused for `quiet` seconds (the clients told to go have gone
-        elsewhere), or after `within` seconds."""
+        """Returns once no stream is open and no call was refused for `quiet` seconds (the clients told to go have
+        gone elsewhere), or after `within` seconds."""
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             if not self._open and time.monotonic() - self._last_refused >= quiet:

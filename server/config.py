@@ -7,6 +7,7 @@ with a message naming the variable. Defaults are safe for a real deployment: loo
 from __future__ import annotations
 
 import os
+import re
 import socket
 import urllib.parse
 import uuid
@@ -19,6 +20,9 @@ from novasphere_envoy.local_http import HostPort as HostPort  # one host:port fo
 from server import logs, tracing
 from server.auth import KNOWN_PERMISSIONS
 from server.failpoints import Failpoints
+from server.notifications.apns import APNS_PRODUCTION
+from server.notifications.fcm import FCM_URL
+from server.notifications.providers import DEFAULT_PUSH_HOSTS, DEFAULT_WEBHOOK_HOSTS, ProviderSettings
 from server.wukongs import validation
 from server.wukongs.validation import DEFAULT_IMAGE_SOURCES
 
@@ -179,6 +183,21 @@ class Settings:
     trace_sample_ratio: float
     """NOVASPHERE_TRACE_SAMPLE_RATIO: share of traces begun here that are recorded, 0-1. Default 1. A trace begun
     upstream (Envoy, a client sending `traceparent`) keeps its own decision."""
+    notifications: ProviderSettings
+    """Where notifications go. NOVASPHERE_NOTIFY_FCM_CREDENTIALS: a Google service-account key file (JSON) of the
+    Firebase project (Android push; empty: off), NOVASPHERE_NOTIFY_FCM_URL its API (default Google's).
+    NOVASPHERE_NOTIFY_APNS_KEY_FILE: the .p8 signing key (iOS push; empty: off), with NOVASPHERE_NOTIFY_APNS_KEY_ID,
+    _TEAM_ID, _TOPIC (the app's bundle id) and _URL (default production; https://api.sandbox.push.apple.com for
+    development builds). NOVASPHERE_NOTIFY_VAPID_KEY_FILE: a PEM P-256 key (Web Push; empty: off) and
+    NOVASPHERE_NOTIFY_VAPID_SUBJECT (mailto: or https:). NOVASPHERE_NOTIFY_CA_FILE: extra CAs to trust for them.
+    NOVASPHERE_NOTIFY_PUSH_HOSTS and NOVASPHERE_NOTIFY_WEBHOOK_HOSTS: comma-separated hosts (or `*.suffix`) a
+    browser's push endpoint or a tenant's webhook URL may name; the defaults are the browsers' push services and the
+    DingTalk, Feishu, Lark and WeCom robot APIs (a generic receiver's host must be added)."""
+    notify_window_seconds: float
+    """NOVASPHERE_NOTIFY_WINDOW_SECONDS: a person's events are gathered into one notification until none came for
+    this long, 0.1-300. Default 10."""
+    notify_longest_seconds: float
+    """NOVASPHERE_NOTIFY_LONGEST_SECONDS: and at most this long after the first, 0.1-3600. Default 60."""
     failpoints: str
     """NOVASPHERE_FAILPOINTS: for crash tests only, e.g. `task-written:3` kills the process (SIGKILL) the 3rd time
     a task is written. Empty (the default) in production."""
@@ -232,8 +251,30 @@ class Settings:
             otlp_endpoint=reader.get("OTLP_ENDPOINT", "", _base_url),
             otlp_protocol=reader.get("OTLP_PROTOCOL", "grpc", tracing.OtlpProtocol),
             trace_sample_ratio=reader.get("TRACE_SAMPLE_RATIO", "1", _float_between(0, 1)),
+            notifications=ProviderSettings(
+                fcm_credentials=reader.get("NOTIFY_FCM_CREDENTIALS", "", _existing_file),
+                fcm_url=reader.get("NOTIFY_FCM_URL", FCM_URL, _base_url),
+                apns_key_file=reader.get("NOTIFY_APNS_KEY_FILE", "", _existing_file),
+                apns_key_id=reader.get("NOTIFY_APNS_KEY_ID", "", str.strip),
+                apns_team_id=reader.get("NOTIFY_APNS_TEAM_ID", "", str.strip),
+                apns_topic=reader.get("NOTIFY_APNS_TOPIC", "", str.strip),
+                apns_url=reader.get("NOTIFY_APNS_URL", APNS_PRODUCTION, _base_url),
+                vapid_key_file=reader.get("NOTIFY_VAPID_KEY_FILE", "", _existing_file),
+                vapid_subject=reader.get("NOTIFY_VAPID_SUBJECT", "mailto:admin@localhost", _vapid_subject),
+                ca_file=reader.get("NOTIFY_CA_FILE", "", _existing_file),
+                push_hosts=reader.get("NOTIFY_PUSH_HOSTS", ",".join(DEFAULT_PUSH_HOSTS), _hosts),
+                webhook_hosts=reader.get("NOTIFY_WEBHOOK_HOSTS", ",".join(DEFAULT_WEBHOOK_HOSTS), _hosts),
+            ),
+            notify_window_seconds=reader.get("NOTIFY_WINDOW_SECONDS", "10", _float_between(0.1, 300)),
+            notify_longest_seconds=reader.get("NOTIFY_LONGEST_SECONDS", "60", _float_between(0.1, 3600)),
             failpoints=reader.get("FAILPOINTS", "", _failpoints),
         )
+        if settings.notifications.apns_key_file is not None and not all(
+            (settings.notifications.apns_key_id, settings.notifications.apns_team_id, settings.notifications.apns_topic)
+        ):
+            raise SettingsError(
+                "NOVASPHERE_NOTIFY_APNS_KEY_FILE needs NOVASPHERE_NOTIFY_APNS_KEY_ID, _TEAM_ID and _TOPIC as well"
+            )
         reader.reject_unknown()
         return settings
 
@@ -355,6 +396,20 @@ def _rate_limit_factors(value: str) -> Mapping[str, float]:
 
 def _replica_id(prefix: str) -> str:
     return f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def _hosts(value: str) -> tuple[str, ...]:
+    hosts = tuple(sorted({part.strip().lower() for part in value.split(",") if part.strip()}))
+    for host in hosts:
+        if not re.fullmatch(r"(\*\.)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?", host):
+            raise ValueError(f"{host!r} is not a host name or *.suffix, e.g. hooks.example.com or *.example.com")
+    return hosts
+
+
+def _vapid_subject(value: str) -> str:
+    if not value.startswith(("mailto:", "https:")):
+        raise ValueError("expected a mailto: or https: URI, e.g. mailto:ops@example.com")
+    return value
 
 
 def _failpoints(value: str) -> str:

@@ -59,6 +59,11 @@ class Reason(enum.StrEnum):
     ACCESS_SERVICE_ALREADY_EXISTS = "ACCESS_SERVICE_ALREADY_EXISTS"
     SSH_KEY_NOT_FOUND = "SSH_KEY_NOT_FOUND"
     SSH_KEY_ALREADY_EXISTS = "SSH_KEY_ALREADY_EXISTS"
+    DEVICE_NOT_FOUND = "DEVICE_NOT_FOUND"
+    WEBHOOK_NOT_FOUND = "WEBHOOK_NOT_FOUND"
+    WEBHOOK_ALREADY_EXISTS = "WEBHOOK_ALREADY_EXISTS"
+    TOO_MANY_DEVICES = "TOO_MANY_DEVICES"
+    TOO_MANY_WEBHOOKS = "TOO_MANY_WEBHOOKS"
     VM_NOT_CREATED = "VM_NOT_CREATED"
     INVALID_TRANSITION = "INVALID_TRANSITION"
     TASK_IN_PROGRESS = "TASK_IN_PROGRESS"
@@ -248,6 +253,27 @@ class SshKeyNotFound(NotFound):
         )
 
 
+class DeviceNotFound(NotFound):
+    reason = Reason.DEVICE_NOT_FOUND
+    resource_type = "novasphere.dev/Device"
+
+    def __init__(self, device_id: str) -> None:
+        super().__init__(
+            f"you have no device '{device_id}' (ListDevices shows yours)", resource_name=f"devices/{device_id}"
+        )
+
+
+class WebhookNotFound(NotFound):
+    reason = Reason.WEBHOOK_NOT_FOUND
+    resource_type = "novasphere.dev/Webhook"
+
+    def __init__(self, *, tenant: str, webhook_id: str) -> None:
+        super().__init__(
+            f"tenant '{tenant}' has no webhook '{webhook_id}' (ListWebhooks shows them)",
+            resource_name=f"tenants/{tenant}/webhooks/{webhook_id}",
+        )
+
+
 class AlreadyExists(NovaError):
     reason = Reason.WUKONG_ALREADY_EXISTS
     resource_type = "novasphere.dev/Wukong"
@@ -282,6 +308,15 @@ class SshKeyAlreadyExists(AlreadyExists):
             self, f"a Secret named '{name}' already exists in namespace '{namespace}'; choose another name"
         )
         self.resource_name = f"namespaces/{namespace}/secrets/{name}"
+
+
+class WebhookAlreadyExists(AlreadyExists):
+    reason = Reason.WEBHOOK_ALREADY_EXISTS
+    resource_type = "novasphere.dev/Webhook"
+
+    def __init__(self, *, tenant: str, name: str) -> None:
+        NovaError.__init__(self, f"tenant '{tenant}' already has a webhook named '{name}'; choose another name")
+        self.resource_name = f"tenants/{tenant}/webhooks/{name}"
 
 
 class AdminObjectExists(AlreadyExists):

@@ -12,7 +12,7 @@ from collections import Counter
 
 log = logging.getLogger(__name__)
 
-KNOWN = frozenset({"task-written", "action-sent", "observing"})
+KNOWN = frozenset({"task-written", "action-sent", "observing", "notification-outbox-written", "notification-sent"})
 
 
 class Failpoints:

@@ -32,6 +32,7 @@ from novasphere.v1 import (
     catalog_service_pb2_grpc,
     console_service_pb2_grpc,
     metrics_service_pb2_grpc,
+    notification_service_pb2_grpc,
     ssh_key_service_pb2_grpc,
     stats_service_pb2_grpc,
     task_service_pb2_grpc,
@@ -49,7 +50,7 @@ from server.catalog import Catalog
 from server.console.proxy import ConsoleProxy, ProxySettings
 from server.console.sessions import ConsoleCache, ConsoleSessions, ConsoleSettings
 from server.failpoints import Failpoints
-from server.kube import auth_objects, leases, quotas
+from server.kube import auth_objects, leases, notification_objects, quotas
 from server.kube import console_sessions as console_objects
 from server.kube import counts as count_objects
 from server.kube import errors as kube_errors
@@ -61,6 +62,10 @@ from server.leader import LeaderElection, LeaseSettings
 from server.lifecycle import Lifecycle, Phase
 from server.lookups import Lookups
 from server.metrics import Metrics
+from server.notifications.notifier import Notifier, NotifierSettings
+from server.notifications.providers import Providers
+from server.notifications.store import NotificationStore
+from server.notifications.subscriptions import Recorder, Subscriptions
 from server.prometheus import Prometheus
 from server.replays import Replays, ReplaySettings
 from server.ssh_keys import SshKeys
@@ -80,6 +85,7 @@ from server.transport import (
     console_servicer,
     listeners,
     metrics_servicer,
+    notification_servicer,
     ssh_key_servicer,
     stats_servicer,
     task_servicer,
@@ -111,6 +117,7 @@ SERVICE_NAMES = (
     console_servicer.SERVICE.full_name,
     catalog_servicer.SERVICE.full_name,
     ssh_key_servicer.SERVICE.full_name,
+    notification_servicer.SERVICE.full_name,
 )
 TASK_LEASE = "novasphere-api-tasks"
 SYNC_REPORT_SECONDS = 30.0
@@ -348,6 +355,40 @@ def build(settings: config.Settings, loop: asyncio.AbstractEventLoop) -> Replica
             development_user=settings.dev_user if settings.dev_identity else "",
         ),
     )
+    notification_store = NotificationStore()
+    providers = Providers(settings.notifications)
+    recorder = Recorder(kube=kube, namespace=settings.namespace)
+    notification_service_pb2_grpc.add_NotificationServiceServicer_to_server(
+        notification_servicer.NotificationServicer(
+            Subscriptions(
+                kube=kube,
+                namespace=settings.namespace,
+                store=notification_store,
+                providers=providers,
+                settings=settings.notifications,
+                recorder=recorder,
+            ),
+            providers,
+        ),
+        server,
+    )
+    notifier = Notifier(
+        kube=kube,
+        settings=NotifierSettings(
+            namespace=settings.namespace,
+            window=datetime.timedelta(seconds=settings.notify_window_seconds),
+            longest=datetime.timedelta(seconds=settings.notify_longest_seconds),
+        ),
+        store=notification_store,
+        auth_store=auth_store,
+        tenant_of=tenants.owner,
+        wukongs=cache,
+        tasks=task_cache,
+        leader=leader,
+        providers=providers,
+        recorder=recorder,
+        failpoints=failpoints,
+    )
     sweeper = Sweeper(
         leader=leader,
         every_seconds=settings.sweep_seconds,
@@ -402,6 +443,13 @@ def build(settings: config.Settings, loop: asyncio.AbstractEventLoop) -> Replica
     informers += [
         Informer(kube, kind, access_cache, loop) for kind in (service_objects.SERVICES, service_objects.NODES)
     ]
+    informers += [
+        Informer(kube, kind, notification_store, loop)
+        for kind in (
+            notification_objects.secrets_kind(settings.namespace),
+            notification_objects.config_maps_kind(settings.namespace),
+        )
+    ]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if settings.reflection:
         reflection.enable_server_reflection((*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -432,6 +480,7 @@ def build(settings: config.Settings, loop: asyncio.AbstractEventLoop) -> Replica
                 detail_sources,
                 auth_store,
                 console_cache,
+                notification_store,
             )
         ),
         jobs=[
@@ -442,9 +491,11 @@ def build(settings: config.Settings, loop: asyncio.AbstractEventLoop) -> Replica
             tally.run,
             console_proxy.keep_checking_rights,
             cache.keep_pruning,
+            notifier.run,
         ],
     )
     replica.jobs.append(lambda stop: _end_streams_while_stale(replica, stop))
+    replica.closers.append(providers.close)
     if prometheus is not None:
         replica.closers.append(prometheus.close)
     return replica

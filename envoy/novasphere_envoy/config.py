@@ -294,6 +294,7 @@ class SidecarSettings:
             "novasphere.v1.ConsoleService",
             "novasphere.v1.CatalogService",
             "novasphere.v1.SshKeyService",
+            "novasphere.v1.NotificationService",
         )
     )
     """Services the transcoder exposes as REST."""

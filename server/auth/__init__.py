@@ -20,6 +20,10 @@ TENANT_MANAGE, USER_MANAGE, ROLE_MANAGE = "tenant:manage", "user:manage", "role:
 BINDING_MANAGE = "binding:manage"
 """Tenant administration: who holds which role in the caller's own tenant."""
 APIKEY_MANAGE = "apikey:manage"
+NOTIFICATION_SUBSCRIBE = "notification:subscribe"
+"""One's own devices and notification preferences."""
+NOTIFICATION_WEBHOOK_MANAGE = "notification:webhook:manage"
+"""The tenant's chat webhooks: where every VM event of the tenant is posted."""
 KNOWN_PERMISSIONS: frozenset[str] = frozenset(
     {
         "vm:query",
@@ -35,6 +39,8 @@ KNOWN_PERMISSIONS: frozenset[str] = frozenset(
         "vm:access-service:manage",
         "vm:ssh-key:manage",
         "task:query",
+        NOTIFICATION_SUBSCRIBE,
+        NOTIFICATION_WEBHOOK_MANAGE,
         APIKEY_MANAGE,
         BINDING_MANAGE,
         TENANT_MANAGE,

@@ -236,3 +236,15 @@ def _plural(n: int, noun: str) -> str:
 
 
 _PHRASES: dict[Language, _Phrases] = {"en-US": _English(), "zh-CN": _Chinese()}
+
+
+_TEST_TEXT: dict[Language, tuple[str, str]] = {
+    "en-US": ("NovaSphere test notification", "If you can read this, notifications reach this device."),
+    "zh-CN": ("NovaSphere 测试通知", "看到这条消息，说明通知可以送达此设备。"),
+}
+
+
+def test_notification(event_id: str, locale: str) -> Notification:
+    """What SendTestNotification sends: its own id each time, so no provider collapses two tests."""
+    title, body = _TEST_TEXT[language(locale)]
+    return Notification(event_id, title, body, {"kind": "TEST"}, event_id)

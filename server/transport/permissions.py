@@ -26,6 +26,7 @@ _ADMIN = "/novasphere.v1.AdminService/"
 _CONSOLE = "/novasphere.v1.ConsoleService/"
 _CATALOG = "/novasphere.v1.CatalogService/"
 _SSH_KEYS = "/novasphere.v1.SshKeyService/"
+_NOTIFICATIONS = "/novasphere.v1.NotificationService/"
 
 REQUIRED: Final[dict[str, str]] = {
     _WUKONGS + "ListWukongs": "vm:query",
@@ -54,6 +55,16 @@ REQUIRED: Final[dict[str, str]] = {
     _SSH_KEYS + "CreateSshKey": "vm:ssh-key:manage",
     _SSH_KEYS + "ListSshKeys": "vm:query",
     _SSH_KEYS + "DeleteSshKey": "vm:ssh-key:manage",
+    _NOTIFICATIONS + "RegisterDevice": "notification:subscribe",
+    _NOTIFICATIONS + "ListDevices": "notification:subscribe",
+    _NOTIFICATIONS + "DeleteDevice": "notification:subscribe",
+    _NOTIFICATIONS + "GetNotificationPreferences": "notification:subscribe",
+    _NOTIFICATIONS + "UpdateNotificationPreferences": "notification:subscribe",
+    _NOTIFICATIONS + "GetPushSettings": "notification:subscribe",
+    _NOTIFICATIONS + "SendTestNotification": "notification:subscribe",
+    _NOTIFICATIONS + "CreateWebhook": "notification:webhook:manage",
+    _NOTIFICATIONS + "ListWebhooks": "notification:webhook:manage",
+    _NOTIFICATIONS + "DeleteWebhook": "notification:webhook:manage",
     _METRICS + "GetWukongMetrics": "vm:query",
     _METRICS + "WatchWukongMetrics": "vm:query",
     _AUTH + "Login": PUBLIC,

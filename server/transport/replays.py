@@ -58,6 +58,11 @@ REPLAYED: dict[str, Replayed] = {
     "/novasphere.v1.SshKeyService/CreateSshKey": Replayed(),
     "/novasphere.v1.SshKeyService/DeleteSshKey": Replayed(),
     "/novasphere.v1.TaskService/CancelTask": Replayed(),
+    "/novasphere.v1.NotificationService/RegisterDevice": Replayed(),
+    "/novasphere.v1.NotificationService/DeleteDevice": Replayed(),
+    "/novasphere.v1.NotificationService/UpdateNotificationPreferences": Replayed(),
+    "/novasphere.v1.NotificationService/CreateWebhook": Replayed(),
+    "/novasphere.v1.NotificationService/DeleteWebhook": Replayed(),
 }
 
 

@@ -98,9 +98,8 @@ def test_a_literal_path_also_allows_the_methods_of_the_templates_that_match_it()
 def test_rest_lua_knows_which_bindings_take_a_field_as_body() -> None:
     source = config.rest_lua(_settings())
 
-    assert (
-        'local BODY_FIELDS = {{"POST", "^/api/v1/wukongs$", "wukong"}, {"PATCH", "^/api/v1/wukongs/[^/]+$", ' in source
-    )
+    assert '{"PUT", "^/api/v1/notifications/preferences$", "preferences"}' in source
+    assert '{"POST", "^/api/v1/wukongs$", "wukong"}, {"PATCH", "^/api/v1/wukongs/[^/]+$", ' in source
     assert '{"^/api/v1/wukongs/[^/]+$", "DELETE, GET, PATCH"}' in source
     assert '{"^/api/v1/wukongs:batch$", "POST"}' in source
     assert 'local REASON_MALFORMED = "MALFORMED_REQUEST"' in source

@@ -27,8 +27,8 @@ from server.wukongs import validation
 from server.wukongs.validation import DEFAULT_IMAGE_SOURCES
 
 PREFIX = "NOVASPHERE_"
-DEV_PERMISSIONS = tuple(sorted(p for p in KNOWN_PERMISSIONS if p.startswith(("vm:", "task:"))))
-"""Every VM and task permission: what the development identity holds by default."""
+DEV_PERMISSIONS = tuple(sorted(p for p in KNOWN_PERMISSIONS if p.startswith(("vm:", "task:", "notification:"))))
+"""Every VM, task and notification permission: what the development identity holds by default."""
 T = TypeVar("T")
 
 
@@ -79,7 +79,8 @@ class Settings:
     """NOVASPHERE_DEV_TENANT: its tenant (it sees namespaces labelled novasphere.dev/tenant=<tenant>). Default
     `default`."""
     dev_permissions: frozenset[str]
-    """NOVASPHERE_DEV_PERMISSIONS: its permissions, comma-separated. Default: every vm:* permission."""
+    """NOVASPHERE_DEV_PERMISSIONS: its permissions, comma-separated. Default: every vm:*, task:* and notification:*
+    permission."""
     watch_buffer: int
     """NOVASPHERE_WATCH_BUFFER: events queued for one watch stream before it is dropped as too slow, 8-100000.
     Default 1024."""

@@ -357,7 +357,7 @@ def build(settings: config.Settings, loop: asyncio.AbstractEventLoop) -> Replica
     )
     notification_store = NotificationStore()
     providers = Providers(settings.notifications)
-    recorder = Recorder(kube=kube, namespace=settings.namespace)
+    recorder = Recorder(kube=kube, namespace=settings.namespace, store=notification_store)
     notification_service_pb2_grpc.add_NotificationServiceServicer_to_server(
         notification_servicer.NotificationServicer(
             Subscriptions(
@@ -384,6 +384,8 @@ def build(settings: config.Settings, loop: asyncio.AbstractEventLoop) -> Replica
         tenant_of=tenants.owner,
         wukongs=cache,
         tasks=task_cache,
+        consoles=console_cache,
+        quotas=quota_cache,
         leader=leader,
         providers=providers,
         recorder=recorder,

@@ -4,7 +4,7 @@ the namespaces' ResourceQuotas. Computed from the caches (Wukongs and ResourceQu
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +84,8 @@ class QuotaCache:
     def __init__(self) -> None:
         self._quotas: dict[tuple[str, str], Mapping[str, Any]] = {}
         self.synced = False
+        self.listeners: list[Callable[[Mapping[str, Any] | None, Mapping[str, Any]], None]] = []
+        """Told `(before, after)` of every quota that changed after the first list (before None: a new one)."""
 
     def of(self, namespace: str) -> Quota | None:
         found = [quota for (ns, _), quota in sorted(self._quotas.items()) if ns == namespace]
@@ -105,8 +107,11 @@ class QuotaCache:
         key = (item["metadata"]["namespace"], item["metadata"]["name"])
         if event_type == "DELETED":
             self._quotas.pop(key, None)
-        else:
-            self._quotas[key] = item
+            return
+        before = self._quotas.get(key)
+        self._quotas[key] = item
+        for listener in self.listeners:
+            listener(before, item)
 
     def progress(self, kind: Kind, resource_version: int) -> None:
         """Bookmarks carry nothing the stats need."""

@@ -106,7 +106,7 @@ class ConsoleProxy:
         self._runner: web.AppRunner | None = None
         self.url = ""
         """ws://host:port of the listener once started."""
-        cache.listener = self._changed
+        cache.listeners.append(self._changed)
         auth_store.listeners.append(self._recheck_soon)
         tenancy.listeners.append(self._recheck_soon)
 

@@ -175,7 +175,8 @@ class ConsoleCache:
 
     def __init__(self) -> None:
         self._records: dict[str, ConsoleRecord] = {}
-        self.listener: Callable[[ConsoleRecord | None, str], None] = lambda record, session_id: None
+        self.listeners: list[Callable[[ConsoleRecord | None, str], None]] = []
+        """Told `(record, session_id)` of every session listed or changed; record None for a deleted one."""
         self.synced = False
 
     def get(self, session_id: str) -> ConsoleRecord | None:
@@ -207,16 +208,20 @@ class ConsoleCache:
         self._records = {r.id: r for r in map(record_from, items)}
         self.synced = True
         for record in list(self._records.values()):
-            self.listener(record, record.id)
+            self._tell(record, record.id)
 
     def apply(self, kind: Kind, event_type: str, item: dict[str, Any], resource_version: int) -> None:
         record = record_from(item)
         if event_type == "DELETED":
             self._records.pop(record.id, None)
-            self.listener(None, record.id)
+            self._tell(None, record.id)
         else:
             self._records[record.id] = record
-            self.listener(record, record.id)
+            self._tell(record, record.id)
+
+    def _tell(self, record: ConsoleRecord | None, session_id: str) -> None:
+        for listener in self.listeners:
+            listener(record, session_id)
 
     def progress(self, kind: Kind, resource_version: int) -> None:
         pass

@@ -60,9 +60,9 @@ async def create_secret(client: KubeClient, body: JsonObject) -> JsonObject:
     return await client.request("POST", _path(body["metadata"]["namespace"], "secrets"), body=body)
 
 
-async def annotate_secret(client: KubeClient, *, namespace: str, name: str, annotations: dict[str, str]) -> None:
+async def annotate_secret(client: KubeClient, *, namespace: str, name: str, annotations: dict[str, str]) -> JsonObject:
     """A merge patch of annotations only (delivery outcomes): never recreates a Secret deleted meanwhile."""
-    await client.request(
+    return await client.request(
         "PATCH",
         _path(namespace, "secrets", name),
         body={"metadata": {"annotations": annotations}},

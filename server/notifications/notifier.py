@@ -19,11 +19,13 @@ import asyncio
 import contextlib
 import datetime
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from server import timestamps
 from server.auth.store import AuthStore
+from server.console.sessions import ConsoleCache, ConsoleRecord
 from server.failpoints import Failpoints
 from server.kube import errors as kube_errors
 from server.kube import notification_objects as objects
@@ -35,12 +37,21 @@ from server.notifications import outbox, texts
 from server.notifications.audience import Recipient, recipients
 from server.notifications.coalesce import Batch, Coalescer
 from server.notifications.delivery import Delivery
-from server.notifications.events import Event, task_events, wukong_events
+from server.notifications.events import (
+    FRESH_FOR,
+    VM_KINDS,
+    Event,
+    console_taken_over,
+    quota_nearly_used,
+    task_events,
+    wukong_events,
+)
 from server.notifications.outbox import Destination, Entry
 from server.notifications.preferences import Preferences, quiet_until
 from server.notifications.providers import Providers
 from server.notifications.store import DeviceRecord, NotificationStore, WebhookRecord
 from server.notifications.subscriptions import Recorder
+from server.stats import QuotaCache
 from server.tasks.cache import TaskCache
 from server.tasks.model import Operation, Task
 from server.wukongs.cache import Change, WukongCache
@@ -51,6 +62,9 @@ HOLD = datetime.timedelta(seconds=30)
 EXPLAINED_FOR = datetime.timedelta(minutes=1)
 """A VM that stops within this long of a stop, restart or delete of anyone's ended is not stopping unexpectedly."""
 EXPLAINING = frozenset({Operation.STOP, Operation.RESTART, Operation.DELETE})
+REPEAT_QUIET = datetime.timedelta(minutes=10)
+"""A VM's later failures or stops within this long of one it was told of are not told again: a VM in a crash loop
+fails every few seconds, and one notification says what its owners need to know."""
 MAX_ATTEMPTS = 8
 FIRST_RETRY_SECONDS = 5.0
 LONGEST_RETRY_SECONDS = 600.0
@@ -76,6 +90,8 @@ class Notifier:
         tenant_of: Callable[[str], str],
         wukongs: WukongCache,
         tasks: TaskCache,
+        consoles: ConsoleCache,
+        quotas: QuotaCache,
         leader: LeaderElection,
         providers: Providers,
         recorder: Recorder,
@@ -95,9 +111,14 @@ class Notifier:
         self._coalescer = Coalescer(window=settings.window, longest=settings.longest)
         self._held: list[tuple[datetime.datetime, Batch]] = []
         self._retries: dict[str, datetime.datetime] = {}  # outbox entry name -> when to try again
+        self._consoles = consoles
+        self._told_takeovers: dict[str, datetime.datetime] = {}  # console session id -> when seen
+        self._told_vms: dict[str, datetime.datetime] = {}  # Wukong uid -> when its last VM event was heard
         self._wake = asyncio.Event()
         wukongs.subscribe(self._on_wukong)
         tasks.subscribe(self._on_task)
+        consoles.listeners.append(self._on_console)
+        quotas.listeners.append(self._on_quota)
 
     # -- hearing (every replica)
 
@@ -119,6 +140,55 @@ class Notifier:
         for event in task_events(before, after, at=now, labels=vm.labels if vm is not None else None):
             self._hear(event, now)
 
+    def _on_console(self, record: ConsoleRecord | None, session_id: str) -> None:
+        """A session that takes over another's console: its holder is told (once per session; a relist within
+        FRESH_FOR of it would tell again under the same event id, which providers collapse)."""
+        now = timestamps.now()
+        self._told_takeovers = {k: at for k, at in self._told_takeovers.items() if now - at < 2 * FRESH_FOR}
+        if record is None or not record.takes_over or session_id in self._told_takeovers:
+            return
+        if record.created is None or now - record.created > FRESH_FOR:
+            return
+        self._told_takeovers[session_id] = now
+        taken = self._consoles.get(record.takes_over)
+        vm = self._wukongs.get((record.namespace, record.name))
+        if taken is None or vm is None:
+            return
+        event = console_taken_over(
+            vm,
+            tenant=taken.tenant,
+            session_id=record.takes_over,
+            protocol=record.protocol,
+            holder=taken.user,
+            taken_by=record.user,
+            at=now,
+        )
+        if event is not None:
+            self._hear(event, now)
+
+    def _on_quota(self, before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> None:
+        metadata, status = after["metadata"], after.get("status") or {}
+        namespace = str(metadata["namespace"])
+        tenant = self._tenant_of(namespace)
+        if not tenant:
+            return
+        used_before = ((before or {}).get("status") or {}).get("used") or {}
+        now = timestamps.now()
+        for resource, hard in sorted((status.get("hard") or {}).items()):
+            event = quota_nearly_used(
+                tenant=tenant,
+                namespace=namespace,
+                resource=str(resource),
+                used=str((status.get("used") or {}).get(resource, "0")),
+                hard=str(hard),
+                used_before=None if before is None else str(used_before.get(resource, "0")),
+                quota_uid=str(metadata.get("uid", "")),
+                resource_version=str(metadata.get("resourceVersion", "")),
+                at=now,
+            )
+            if event is not None:
+                self._hear(event, now)
+
     def _explained(self, key: tuple[str, str], now: datetime.datetime) -> bool:
         for task in self._tasks.of_wukong(key):
             if task.operation in EXPLAINING and (
@@ -128,6 +198,11 @@ class Notifier:
         return False
 
     def _hear(self, event: Event, now: datetime.datetime) -> None:
+        if event.kind in VM_KINDS:
+            self._told_vms = {uid: at for uid, at in self._told_vms.items() if now - at < REPEAT_QUIET}
+            if event.wukong_uid in self._told_vms:
+                return
+            self._told_vms[event.wukong_uid] = now
         for recipient in recipients(event, self._candidates(event.tenant)):
             not_before = quiet_until(recipient.preferences, now)
             self._coalescer.add(USER_PREFIX + recipient.user, event, now=now, not_before=not_before)
@@ -226,7 +301,7 @@ class Notifier:
             },
             "data": {outbox.DATA_KEY: outbox.dumps(entry)},
         }
-        await objects.apply_config_map(self._kube, body)
+        self._store.wrote(await objects.apply_config_map(self._kube, body))
 
     async def _send_entry(self, entry: Entry) -> None:
         outcomes = await asyncio.gather(*(self._send_one(entry, destination) for destination in entry.destinations))
@@ -245,6 +320,7 @@ class Notifier:
             if target is not None:
                 failed = Delivery("failed", f"gave up after {attempts} attempts")
                 await self._recorder.record(target, failed, timestamps.now())
+        self._store.forgot(objects.OUTBOX, entry.name)
         try:
             await objects.delete_config_map(self._kube, namespace=self._settings.namespace, name=entry.name)
         except kube_errors.NotFound:

@@ -105,6 +105,7 @@ class NotificationStore:
         self._preferences: dict[str, Preferences] = {}
         self._preference_objects: dict[str, str] = {}  # ConfigMap name -> user
         self._outbox: dict[str, outbox.Entry] = {}
+        self._versions: dict[str, int] = {}  # object name -> the resourceVersion last applied
         self._synced: set[str] = set()
 
     @property
@@ -132,6 +133,14 @@ class NotificationStore:
 
     def outbox(self) -> list[outbox.Entry]:
         return sorted(self._outbox.values(), key=lambda entry: entry.written)
+
+    def wrote(self, item: Mapping[str, Any]) -> None:
+        """An object this replica just wrote: in force here at once, ahead of its watch event (read your writes)."""
+        self._put(item)
+
+    def forgot(self, label: str, name: str) -> None:
+        """An object this replica just deleted."""
+        self._remove({"metadata": {"name": name, "labels": {KIND_LABEL: label}}})
 
     # -- informer.Handler
 
@@ -164,6 +173,10 @@ class NotificationStore:
     def _put(self, item: Mapping[str, Any]) -> None:
         metadata = item["metadata"]
         label = (metadata.get("labels") or {}).get(KIND_LABEL)
+        version = int(metadata.get("resourceVersion") or 0)
+        if version and version < self._versions.get(metadata["name"], 0):
+            return  # older than a write of this replica's already in force
+        self._versions[metadata["name"]] = version
         try:
             if label == DEVICE:
                 device = device_from(item)
@@ -185,6 +198,7 @@ class NotificationStore:
         metadata = item["metadata"]
         label = (metadata.get("labels") or {}).get(KIND_LABEL)
         name = metadata["name"]
+        self._versions.pop(name, None)
         if label == DEVICE:
             self._devices = {k: d for k, d in self._devices.items() if d.secret_name != name}
         elif label == WEBHOOK:

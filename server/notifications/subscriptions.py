@@ -80,9 +80,10 @@ def preferences_object_name(user: str) -> str:
 class Recorder:
     """Writes what became of a send where its owner reads it, and forgets a device its provider calls gone."""
 
-    def __init__(self, *, kube: KubeClient, namespace: str) -> None:
+    def __init__(self, *, kube: KubeClient, namespace: str, store: NotificationStore) -> None:
         self._kube = kube
         self._namespace = namespace
+        self._store = store
 
     async def record(self, target: DeviceRecord | WebhookRecord, delivery: Delivery, at: datetime.datetime) -> None:
         try:
@@ -90,14 +91,16 @@ class Recorder:
                 await objects.delete_secret(
                     self._kube, namespace=self._namespace, name=target.secret_name, uid=target.uid
                 )
+                self._store.forgot(objects.DEVICE, target.secret_name)
                 return
             last = LastDelivery(at, delivery.outcome, delivery.detail)
-            await objects.annotate_secret(
+            written = await objects.annotate_secret(
                 self._kube,
                 namespace=self._namespace,
                 name=target.secret_name,
                 annotations={records.LAST_DELIVERY_ANNOTATION: last.annotation()},
             )
+            self._store.wrote(written)
         except (kube_errors.NotFound, kube_errors.Conflict):
             pass  # deleted or replaced meanwhile: nothing left to record on
 
@@ -177,6 +180,8 @@ class Subscriptions:
             await objects.delete_secret(self._kube, namespace=self._namespace, name=device.secret_name, uid=device.uid)
         except kube_errors.NotFound as error:
             raise errors.DeviceNotFound(device_id) from error
+        finally:
+            self._store.forgot(objects.DEVICE, device.secret_name)
 
     def _others_with(self, platform: str, credential: str, user: str) -> list[DeviceRecord]:
         return [
@@ -250,7 +255,7 @@ class Subscriptions:
             },
             "data": {records.USER_KEY: caller.user, records.PREFERENCES_KEY: records.preferences_json(preferences)},
         }
-        await objects.apply_config_map(self._kube, body)
+        self._store.wrote(await objects.apply_config_map(self._kube, body))
         return preferences
 
     # -- test
@@ -308,6 +313,7 @@ class Subscriptions:
             created = await objects.create_secret(self._kube, secret)
         except kube_errors.Conflict as error:
             raise errors.WebhookAlreadyExists(tenant=caller.tenant, name=new.name) from error
+        self._store.wrote(created)
         return records.webhook_from(created)
 
     async def delete_webhook(self, caller: Caller, name: str) -> None:

@@ -34,6 +34,18 @@ def _password_given(request: Message) -> None:
         user.password = "given"  # noqa: S105 - a marker, not a password
 
 
+def _credentials_given(request: Message) -> None:
+    """RegisterDevice, CreateWebhook: a token, push subscription, webhook URL or signing secret counts by its presence
+    only (a webhook's URL carries the robot's key)."""
+    fields = request.DESCRIPTOR.fields_by_name
+    for name in ("token", "url", "secret"):
+        if name in fields and getattr(request, name):
+            setattr(request, name, "given")
+    if "web_push" in fields and request.HasField("web_push"):
+        subscription: Any = getattr(request, "web_push")  # noqa: B009 (a field of some requests only)
+        subscription.endpoint = subscription.p256dh = subscription.auth = "given"
+
+
 def _without_key(response: Message) -> None:
     """CreateApiKey: the key is shown once, to the first call only."""
     response.key = ""  # type: ignore[attr-defined]
@@ -58,10 +70,10 @@ REPLAYED: dict[str, Replayed] = {
     "/novasphere.v1.SshKeyService/CreateSshKey": Replayed(),
     "/novasphere.v1.SshKeyService/DeleteSshKey": Replayed(),
     "/novasphere.v1.TaskService/CancelTask": Replayed(),
-    "/novasphere.v1.NotificationService/RegisterDevice": Replayed(),
+    "/novasphere.v1.NotificationService/RegisterDevice": Replayed(request_secrets=_credentials_given),
     "/novasphere.v1.NotificationService/DeleteDevice": Replayed(),
     "/novasphere.v1.NotificationService/UpdateNotificationPreferences": Replayed(),
-    "/novasphere.v1.NotificationService/CreateWebhook": Replayed(),
+    "/novasphere.v1.NotificationService/CreateWebhook": Replayed(request_secrets=_credentials_given),
     "/novasphere.v1.NotificationService/DeleteWebhook": Replayed(),
 }
 

@@ -36,6 +36,7 @@ from novasphere.v1 import (
     catalog_service_pb2,
     console_service_pb2,
     metrics_service_pb2,
+    notification_service_pb2,
     ssh_key_service_pb2,
     stats_service_pb2,
     task_pb2,
@@ -52,7 +53,7 @@ from tests.e2e.test_auth import PASSWORD, SECURE_ENV
 from tests.e2e.test_tasks import running_wukong
 from tests.e2e.test_wukong_api import stored
 
-VIEWER = {"vm:query", "task:query"}
+VIEWER = {"vm:query", "task:query", "notification:subscribe"}
 OPERATOR = VIEWER | {
     "vm:create",
     "vm:update",
@@ -66,7 +67,7 @@ OPERATOR = VIEWER | {
     "vm:ssh-key:manage",
     "apikey:manage",
 }
-TENANT_ADMIN = OPERATOR | {"binding:manage", "vm:console:manage"}
+TENANT_ADMIN = OPERATOR | {"binding:manage", "vm:console:manage", "notification:webhook:manage"}
 KEY_ABLE = OPERATOR - {"apikey:manage"}  # keys never hold administration: they cannot manage keys
 PUBLIC, ANY_CALLER = "public", "any caller"
 NEEDS: dict[str, str] = {  # what each RPC needs, from DESIGN.md §5 and the issue texts
@@ -96,6 +97,16 @@ NEEDS: dict[str, str] = {  # what each RPC needs, from DESIGN.md §5 and the iss
     "SshKeyService/CreateSshKey": "vm:ssh-key:manage",
     "SshKeyService/ListSshKeys": "vm:query",
     "SshKeyService/DeleteSshKey": "vm:ssh-key:manage",
+    "NotificationService/RegisterDevice": "notification:subscribe",
+    "NotificationService/ListDevices": "notification:subscribe",
+    "NotificationService/DeleteDevice": "notification:subscribe",
+    "NotificationService/GetNotificationPreferences": "notification:subscribe",
+    "NotificationService/UpdateNotificationPreferences": "notification:subscribe",
+    "NotificationService/GetPushSettings": "notification:subscribe",
+    "NotificationService/SendTestNotification": "notification:subscribe",
+    "NotificationService/CreateWebhook": "notification:webhook:manage",
+    "NotificationService/ListWebhooks": "notification:webhook:manage",
+    "NotificationService/DeleteWebhook": "notification:webhook:manage",
     "MetricsService/GetWukongMetrics": "vm:query",
     "MetricsService/WatchWukongMetrics": "vm:query",
     "AuthService/Login": PUBLIC,
@@ -160,6 +171,16 @@ ALLOWED: dict[str, grpc.StatusCode] = {  # the outcome of each allowed request b
     "SshKeyService/CreateSshKey": INVALID,  # not a public key
     "SshKeyService/ListSshKeys": OK,
     "SshKeyService/DeleteSshKey": MISSING,  # no such key
+    "NotificationService/RegisterDevice": INVALID,  # no platform
+    "NotificationService/ListDevices": OK,
+    "NotificationService/DeleteDevice": MISSING,
+    "NotificationService/GetNotificationPreferences": OK,
+    "NotificationService/UpdateNotificationPreferences": INVALID,  # no such time zone
+    "NotificationService/GetPushSettings": OK,
+    "NotificationService/SendTestNotification": MISSING,  # no such device
+    "NotificationService/CreateWebhook": INVALID,  # no kind
+    "NotificationService/ListWebhooks": OK,
+    "NotificationService/DeleteWebhook": MISSING,
     "MetricsService/GetWukongMetrics": OK,
     "MetricsService/WatchWukongMetrics": OK,
     "AuthService/Login": INVALID,  # no username
@@ -417,6 +438,7 @@ def requests(target: Target, *, refused: bool) -> dict[str, Message]:
         "SshKeyService/DeleteSshKey": ssh_key_service_pb2.DeleteSshKeyRequest(
             namespace=target.namespace, name="matrix-none"
         ),
+        **notification_requests(refused=refused),
         "MetricsService/GetWukongMetrics": metrics_service_pb2.GetWukongMetricsRequest(**at),
         "MetricsService/WatchWukongMetrics": metrics_service_pb2.WatchWukongMetricsRequest(**at, interval_seconds=1),
         "AuthService/Login": auth_service_pb2.LoginRequest(),  # invalid: no username (the RPC is public)
@@ -440,6 +462,32 @@ def requests(target: Target, *, refused: bool) -> dict[str, Message]:
         "ConsoleService/DisconnectConsole": console_service_pb2.DisconnectConsoleRequest(**at),
         "ConsoleService/ListConsoleSessions": console_service_pb2.ListConsoleSessionsRequest(**at),
         **admin_requests(target, refused=refused),
+    }
+
+
+def notification_requests(*, refused: bool) -> dict[str, Message]:
+    """Refused ones are valid (and must change nothing); allowed ones are invalid or name nothing."""
+    n = notification_service_pb2
+    zone = "Asia/Shanghai" if refused else "Mars/Olympus"
+    return {
+        "NotificationService/RegisterDevice": n.RegisterDeviceRequest(
+            platform=n.ANDROID if refused else n.DEVICE_PLATFORM_UNSPECIFIED, token="matrix-token"
+        ),
+        "NotificationService/ListDevices": n.ListDevicesRequest(),
+        "NotificationService/DeleteDevice": n.DeleteDeviceRequest(id="matrix-none"),
+        "NotificationService/GetNotificationPreferences": n.GetNotificationPreferencesRequest(),
+        "NotificationService/UpdateNotificationPreferences": n.UpdateNotificationPreferencesRequest(
+            preferences=n.NotificationPreferences(quiet_hours=n.QuietHours(start="22:00", end="07:00", time_zone=zone))
+        ),
+        "NotificationService/GetPushSettings": n.GetPushSettingsRequest(),
+        "NotificationService/SendTestNotification": n.SendTestNotificationRequest(device_id="matrix-none"),
+        "NotificationService/CreateWebhook": n.CreateWebhookRequest(
+            kind=n.WECOM if refused else n.WEBHOOK_KIND_UNSPECIFIED,
+            name="matrix",
+            url="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=matrix",
+        ),
+        "NotificationService/ListWebhooks": n.ListWebhooksRequest(),
+        "NotificationService/DeleteWebhook": n.DeleteWebhookRequest(name="matrix-none"),
     }
 
 

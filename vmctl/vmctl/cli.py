@@ -86,6 +86,7 @@ def main() -> None:
         config_commands,
         console_commands,
         edit_command,
+        notification_commands,
         task_commands,
         vm_commands,
     )
@@ -98,6 +99,7 @@ def main() -> None:
         edit_command,
         console_commands,
         admin_commands,
+        notification_commands,
     )
     for module in modules:
         module.register(cli)

@@ -1,0 +1,385 @@
+"""Notifications end to end: an API server of the test's own (its own namespace, so it leads its own notifier) with
+FCM and webhook endpoints pointed at local stand-ins that check the wire format (tests/notification_servers.py), and
+VMs the simulator makes fail.
+
+- VMs that fail notify every device of every subscribed user of their tenant, as one notification (coalesced), and
+  the tenant's webhook; a user of another tenant hears nothing.
+- A token FCM calls unregistered is removed; a delivery outcome is recorded on the device.
+- The leader killed after writing its outbox entry and before sending, or after sending and before recording: the
+  next leader sends it (again), with the same collapse key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+import kubernetes.client
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from devcluster import procs
+from devcluster import stack as devstack
+from novasphere.v1 import notification_service_pb2 as pb
+from novasphere.v1.notification_service_pb2_grpc import NotificationServiceStub
+from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
+from server.kube.auth_objects import KIND_LABEL
+from server.notifications import outbox, store
+from server.notifications.preferences import parse_preferences
+from server.notifications.subscriptions import preferences_object_name
+from sim import faults
+from tests import kube_helpers
+from tests.conftest import API_ENV, TENANT
+from tests.e2e.test_tasks import Power, annotate, wait_power
+from tests.e2e.test_wukong_api import SPEC
+from tests.notification_servers import Clock, FakeFcm, FakeRobots, RobotCredentials, Scripted, Tls, pem
+
+T = TypeVar("T")
+PROJECT = "novasphere-e2e"
+CLIENT_EMAIL = "notifier@novasphere-e2e.iam.gserviceaccount.com"
+KEY_ID = "e2e-key"
+OTHER_TENANT = "elsewhere"
+WAIT = 60.0
+ROLES = "subscriber: [vm:query, task:query, notification:subscribe, notification:webhook:manage]\n"
+
+
+class LiveClock(Clock):
+    """The stand-ins check token times against the wall clock, as the API server's own."""
+
+    def __call__(self) -> float:
+        return time.time()
+
+
+class Providers:
+    """FCM (its token endpoint and messages:send) and the webhook receivers, on an event loop of their own."""
+
+    def __init__(self, directory: Path) -> None:
+        self.tls = Tls.create(directory)
+        self.credentials = RobotCredentials()
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        clock = LiveClock()
+        self.fcm = FakeFcm(
+            clock, project_id=PROJECT, client_email=CLIENT_EMAIL, key_id=KEY_ID, public_key=key.public_key()
+        )
+        self.robots = FakeRobots(clock, self.credentials)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self.run(self.fcm.start())
+        self.run(self.robots.start(self.tls.server_context(alpn=["http/1.1"])))
+        self.account = directory / "fcm.json"
+        self.account.write_text(
+            json.dumps(
+                {
+                    "type": "service_account",
+                    "project_id": PROJECT,
+                    "private_key_id": KEY_ID,
+                    "private_key": pem(key),
+                    "client_email": CLIENT_EMAIL,
+                    "token_uri": self.fcm.token_uri,
+                }
+            )
+        )
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout=30)
+
+    def settings(self) -> dict[str, str]:
+        return {
+            "NOVASPHERE_NOTIFY_FCM_CREDENTIALS": str(self.account),
+            "NOVASPHERE_NOTIFY_FCM_URL": self.fcm.url,
+            "NOVASPHERE_NOTIFY_WEBHOOK_HOSTS": "127.0.0.1",
+            "NOVASPHERE_NOTIFY_CA_FILE": str(self.tls.certificate),
+            "NOVASPHERE_NOTIFY_WINDOW_SECONDS": "3",
+            "NOVASPHERE_NOTIFY_LONGEST_SECONDS": "10",
+        }
+
+    def messages_to(self, token: str) -> list[dict[str, Any]]:
+        return [message for message in list(self.fcm.messages) if message["token"] == token]
+
+    def close(self) -> None:
+        self.run(self.fcm.stop())
+        self.run(self.robots.stop())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def providers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Providers]:
+    made = Providers(tmp_path_factory.mktemp("providers"))
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def home(kube: kubernetes.client.ApiClient) -> Iterator[str]:
+    """The replica's namespace, with roles and bindings of its own: `developer` (the development identity the test
+    calls as) subscribes in the test tenant, `outsider` in another."""
+    with kube_helpers.api_home(kube, "notify") as name:
+        bindings = [
+            {"user": "developer", "tenant": TENANT, "role": "subscriber"},
+            {"user": "outsider", "tenant": OTHER_TENANT, "role": "subscriber"},
+            {"user": "lark", "tenant": TENANT, "role": "subscriber"},
+            {"user": "owl", "tenant": TENANT, "role": "subscriber"},
+        ]
+        kubernetes.client.CoreV1Api(kube).create_namespaced_config_map(
+            name,
+            kubernetes.client.V1ConfigMap(
+                metadata=kubernetes.client.V1ObjectMeta(name="novasphere-authz", labels={KIND_LABEL: "authz"}),
+                data={"roles.yaml": ROLES, "bindings.yaml": json.dumps(bindings)},
+            ),
+        )
+        yield name
+
+
+@dataclass
+class Replica:
+    process: procs.Process
+    channel: grpc.Channel
+
+    @property
+    def notifications(self) -> NotificationServiceStub:
+        return NotificationServiceStub(self.channel)
+
+    @property
+    def wukongs(self) -> WukongServiceStub:
+        return WukongServiceStub(self.channel)
+
+
+@pytest.fixture
+def replicas(
+    stack: devstack.Stack, home: str, providers: Providers, tmp_path: Path
+) -> Iterator[Callable[[str], Replica]]:
+    """Starts API servers in `home` with the providers' settings and the failpoints given; stops them at the end."""
+    made: list[Replica] = []
+
+    def start(failpoints: str = "") -> Replica:
+        env = {**API_ENV, **providers.settings(), "NOVASPHERE_NAMESPACE": home, "NOVASPHERE_FAILPOINTS": failpoints}
+        api = devstack.start_api_server(
+            api_kubeconfig=stack.api_kubeconfig, log_path=tmp_path / f"api-{len(made)}.log", extra_env=env
+        )
+        made.append(Replica(api.process, grpc.insecure_channel(api.target)))
+        return made[-1]
+
+    yield start
+    for replica in made:
+        replica.channel.close()
+        if replica.process.alive():
+            replica.process.stop()
+
+
+def register(replica: Replica, token: str, name: str) -> pb.Device:
+    return replica.notifications.RegisterDevice(
+        pb.RegisterDeviceRequest(platform=pb.ANDROID, token=token, name=name, locale="zh-CN")
+    )
+
+
+def device_of(kube: kubernetes.client.ApiClient, home: str, user: str, token: str) -> None:
+    """A device of another user, as RegisterDevice writes it for them (the test calls as `developer`)."""
+    kubernetes.client.CoreV1Api(kube).create_namespaced_secret(
+        home,
+        kubernetes.client.V1Secret(
+            metadata=kubernetes.client.V1ObjectMeta(
+                name=f"notification-device-{user}{uuid.uuid4().hex[:8]}",
+                labels={KIND_LABEL: "notification-device"},
+                annotations={"novasphere.dev/user": user, "novasphere.dev/platform": "android"},
+            ),
+            data={"token": base64.b64encode(token.encode()).decode()},
+        ),
+    )
+
+
+def failing_vms(kube: kubernetes.client.ApiClient, replica: Replica, namespace: str, names: list[str]) -> None:
+    """Running VMs that then crash after every boot (KubeVirt's CrashLoopBackOff: ERROR)."""
+    for name in names:
+        kube_helpers.create_wukong(kube, namespace, name, {**SPEC, "startStrategy": {"autoStart": True}})
+    for name in names:
+        wait_power(replica.wukongs, namespace, name, Power.RUNNING)
+    for name in names:
+        annotate(kube, namespace, name, {faults.CRASH_AFTER_SECONDS: "1"})
+
+
+def until(condition: Callable[[], T], what: str, timeout: float = WAIT) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"not within {timeout:g} s: {what}")
+
+
+def named(messages: list[dict[str, Any]]) -> set[str]:
+    return {name for message in messages for name in message["data"].get("names", "").split(",") if name}
+
+
+def test_failing_vms_notify_their_tenant_on_every_device_in_one_message_and_nobody_else(
+    kube: kubernetes.client.ApiClient,
+    replicas: Callable[..., Replica],
+    providers: Providers,
+    home: str,
+    namespace: str,
+) -> None:
+    replica = replicas()
+    phone, tablet, stranger = (f"tok-{uuid.uuid4().hex}" for _ in range(3))
+    register(replica, phone, "phone")
+    register(replica, tablet, "tablet")
+    device_of(kube, home, "outsider", stranger)
+    hook = replica.notifications.CreateWebhook(
+        pb.CreateWebhookRequest(
+            kind=pb.GENERIC,
+            name="ops",
+            url=f"{providers.robots.url}/hooks/novasphere",
+            secret=providers.credentials.webhook_secret,
+            locale="en-US",
+        )
+    )
+    assert (hook.host, hook.signed) == ("127.0.0.1", True)
+    names = ["crash-a", "crash-b", "crash-c"]
+
+    failing_vms(kube, replica, namespace, names)
+
+    def told_all(token: str) -> Callable[[], bool]:
+        return lambda: set(names) <= named(providers.messages_to(token))
+
+    for token in (phone, tablet):
+        until(told_all(token), f"all three VMs told to {token}")
+    first = providers.messages_to(phone)[0]
+    assert set(first["data"]["kinds"].split(",")) <= {"VM_FAILED", "VM_STOPPED_UNEXPECTEDLY"}, first
+    assert len(named([first])) >= 2, f"a burst is one notification, not one per VM: {first}"
+    assert first["data"]["count"] == str(len(named([first]))), f"one event per VM, not one per crash: {first}"
+    assert "台虚拟机" in first["notification"]["title"] + first["notification"]["body"], first  # zh-CN, the device's
+    assert first["android"]["collapse_key"] == providers.messages_to(tablet)[0]["android"]["collapse_key"]
+    received = until(lambda: [r for r in providers.robots.received if r[0] == "webhook"], "the tenant's webhook")
+    assert received[0][2]["X-NovaSphere-Event-Id"], received[0]
+    assert providers.messages_to(stranger) == []
+    assert providers.fcm.problems == []
+    assert providers.robots.problems == []
+    devices = until(
+        lambda: [
+            d for d in replica.notifications.ListDevices(pb.ListDevicesRequest()).devices if d.last_delivery.outcome
+        ],
+        "a delivery outcome recorded",
+    )
+    assert {d.last_delivery.outcome for d in devices} == {"delivered"}, devices
+
+
+def test_a_token_fcm_calls_unregistered_is_removed(
+    kube: kubernetes.client.ApiClient, replicas: Callable[..., Replica], providers: Providers, namespace: str
+) -> None:
+    replica = replicas()
+    gone = register(replica, f"tok-{uuid.uuid4().hex}", "old phone")
+    providers.fcm.script.append(
+        Scripted(
+            404,
+            {
+                "error": {
+                    "code": 404,
+                    "status": "NOT_FOUND",
+                    "message": "Requested entity was not found.",
+                    "details": [
+                        {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "UNREGISTERED"}
+                    ],
+                }
+            },
+        )
+    )
+
+    failing_vms(kube, replica, namespace, ["crash-gone"])
+
+    until(
+        lambda: gone.id not in {d.id for d in replica.notifications.ListDevices(pb.ListDevicesRequest()).devices},
+        "the unregistered device removed",
+    )
+    assert providers.fcm.script == []
+
+
+@pytest.mark.parametrize("failpoint", ["notification-outbox-written:1", "notification-sent:1"])
+def test_a_leader_killed_around_a_send_still_delivers_under_the_same_collapse_key(
+    failpoint: str,
+    kube: kubernetes.client.ApiClient,
+    replicas: Callable[..., Replica],
+    providers: Providers,
+    home: str,
+    namespace: str,
+) -> None:
+    dying = replicas(failpoint)
+    token = f"tok-{uuid.uuid4().hex}"
+    register(dying, token, "phone")
+
+    failing_vms(kube, dying, namespace, [f"crash-{failpoint.split('-')[1][:4]}"])
+    until(lambda: not dying.process.alive(), f"the leader killed at {failpoint}")
+    (left,) = (
+        kubernetes.client.CoreV1Api(kube)
+        .list_namespaced_config_map(home, label_selector=f"{KIND_LABEL}=notification-outbox")
+        .items
+    )
+    assert left.data is not None
+    key = outbox.loads(left.data[outbox.DATA_KEY]).batch.collapse_key
+    before = [m for m in providers.messages_to(token) if m["android"]["collapse_key"] == key]
+    assert len(before) == (1 if failpoint.startswith("notification-sent") else 0), before
+
+    replicas()  # the next leader
+
+    until(
+        lambda: len([m for m in providers.messages_to(token) if m["android"]["collapse_key"] == key]) > len(before),
+        "the notification sent (again) by the next leader, under the same collapse key",
+    )
+    assert providers.fcm.problems == []
+
+
+def test_preferences_and_quiet_hours_are_honoured(
+    kube: kubernetes.client.ApiClient,
+    replicas: Callable[..., Replica],
+    providers: Providers,
+    home: str,
+    namespace: str,
+) -> None:
+    """`developer` wants task failures only, `owl` is in quiet hours, `lark` wants the defaults: lark hears of the
+    failure at once, owl once the quiet hours end, developer never."""
+    replica = replicas()
+    mine, owls, larks = (f"tok-{uuid.uuid4().hex}" for _ in range(3))
+    register(replica, mine, "phone")
+    replica.notifications.UpdateNotificationPreferences(
+        pb.UpdateNotificationPreferencesRequest(preferences=pb.NotificationPreferences(events=["TASK_FAILED"]))
+    )
+    device_of(kube, home, "owl", owls)
+    device_of(kube, home, "lark", larks)
+    now = datetime.datetime.now(datetime.UTC)
+    start = now.replace(second=0, microsecond=0)
+    end = (now + datetime.timedelta(seconds=20)).replace(second=0, microsecond=0) + datetime.timedelta(minutes=1)
+    quiet = parse_preferences(quiet_start=f"{start:%H:%M}", quiet_end=f"{end:%H:%M}", time_zone="UTC")
+    kubernetes.client.CoreV1Api(kube).create_namespaced_config_map(
+        home,
+        kubernetes.client.V1ConfigMap(
+            metadata=kubernetes.client.V1ObjectMeta(
+                name=preferences_object_name("owl"), labels={KIND_LABEL: "notification-preferences"}
+            ),
+            data={store.USER_KEY: "owl", store.PREFERENCES_KEY: store.preferences_json(quiet)},
+        ),
+    )
+    until(
+        lambda: (
+            replica.notifications.GetNotificationPreferences(pb.GetNotificationPreferencesRequest()).events
+            == ["TASK_FAILED"]
+        ),
+        "developer's preferences in force",
+    )
+
+    failing_vms(kube, replica, namespace, ["crash-quiet"])
+
+    until(lambda: providers.messages_to(larks), "lark told at once")
+    assert providers.messages_to(owls) == [], "owl is in quiet hours"
+    until(lambda: providers.messages_to(owls), "owl told when the quiet hours end", timeout=120)
+    assert time.time() >= end.timestamp() - 1, "not before the quiet hours end"
+    assert providers.messages_to(mine) == [], "developer does not want VM failures"

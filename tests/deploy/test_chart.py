@@ -38,7 +38,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "deploy" / "helm" / "novasphere-api"
 VALUE_SETS = {"production": [], "local": ["-f", str(CHART / "values-local.yaml")]}
 # The optional parts: an Ingress with TLS through cert-manager, metrics scraped from the monitoring namespace,
-# vmoperator's CRD, traces sent to a collector.
+# vmoperator's CRD, traces sent to a collector, Android and browser push with a generic webhook receiver.
 EXTRAS = [
     *("--set", "crds.installWukong=true"),
     *("--set", "ingress.enabled=true", "--set", "ingress.className=nginx"),
@@ -46,6 +46,8 @@ EXTRAS = [
     *("--set", "ingress.tls[0].secretName=vms-tls", "--set", "ingress.certManagerClusterIssuer=letsencrypt"),
     *("--set", "metrics.serviceMonitor.enabled=true"),
     *("--set", "tracing.otlpEndpoint=http://otel-collector.monitoring:4317", "--set", "tracing.sampleRatio=0.25"),
+    *("--set", "notifications.credentialsSecret=push-credentials", "--set", "notifications.fcm.enabled=true"),
+    *("--set", "notifications.webPush.enabled=true", "--set", "notifications.webhookHosts[0]=hooks.example.com"),
 ]
 RELEASE = "novasphere-api"
 NAMESPACE = "novasphere-system"
@@ -145,6 +147,21 @@ def test_optional_parts(helm: Path) -> None:
     assert {"--otlp-collector=otel-collector.monitoring:4317", "--trace-sample-percent=25"} <= set(
         containers["envoy"]["command"]
     )
+    # Push credentials are files of one Secret, mounted read-only into the API container only.
+    files = "/etc/novasphere/notifications"
+    assert settings["NOVASPHERE_NOTIFY_FCM_CREDENTIALS"] == f"{files}/fcm-service-account.json"
+    assert settings["NOVASPHERE_NOTIFY_VAPID_KEY_FILE"] == f"{files}/vapid-key.pem"
+    assert settings["NOVASPHERE_NOTIFY_WEBHOOK_HOSTS"] == "hooks.example.com"
+    assert "NOVASPHERE_NOTIFY_APNS_KEY_FILE" not in settings
+    assert {"name": "notification-credentials", "mountPath": files, "readOnly": True} in containers["api"][
+        "volumeMounts"
+    ]
+    assert all(mount["name"] != "notification-credentials" for mount in containers["envoy"]["volumeMounts"])
+    volumes = by_kind(documents, "Deployment")[0]["spec"]["template"]["spec"]["volumes"]
+    assert {
+        "name": "notification-credentials",
+        "secret": {"secretName": "push-credentials", "defaultMode": 0o400},
+    } in volumes
     # The ServiceMonitor only where its CRD exists; it scrapes the API and Envoy's stats listener.
     assert not by_kind(documents, "ServiceMonitor")
     with_crd = rendered(helm, *EXTRAS, "--api-versions", "monitoring.coreos.com/v1/ServiceMonitor")

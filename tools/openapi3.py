@@ -137,6 +137,7 @@ _EXTRA_STATUSES: dict[str, tuple[int, ...]] = {
     "AuthService.ChangePassword": (403,),  # not with an API key
     "AuthService.RevokeSession": (404,),
     "AdminService.ListRoleBindings": (404,),  # another tenant's: tenant:manage, an unknown tenant
+    "NotificationService.SendTestNotification": (404,),  # a device_id the caller has no device of
 }
 _IDENTIFIES_ALONE = {"vm_id": ("name", "namespace")}
 """Fields that name the resource on their own: with one in the URL, these are refused (`WukongQueries.get`)."""

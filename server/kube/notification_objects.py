@@ -45,11 +45,13 @@ def _path(namespace: str, collection: str, name: str = "") -> str:
     return f"/api/v1/namespaces/{namespace}/{collection}" + (f"/{name}" if name else "")
 
 
-async def apply_secret(client: KubeClient, body: JsonObject) -> JsonObject:
+async def apply(client: KubeClient, body: JsonObject) -> JsonObject:
+    """Creates or updates a Secret or ConfigMap (server-side apply: one request either way)."""
     metadata = body["metadata"]
+    collection = {"Secret": "secrets", "ConfigMap": "configmaps"}[body["kind"]]
     return await client.request(
         "PATCH",
-        _path(metadata["namespace"], "secrets", metadata["name"]),
+        _path(metadata["namespace"], collection, metadata["name"]),
         query={"fieldManager": FIELD_MANAGER, "force": "true"},
         body=body,
         content_type="application/apply-patch+yaml",
@@ -73,17 +75,6 @@ async def annotate_secret(client: KubeClient, *, namespace: str, name: str, anno
 async def delete_secret(client: KubeClient, *, namespace: str, name: str, uid: str = "") -> None:
     """With `uid`, only that very Secret (else Conflict): a device deleted as gone must not take a re-registration."""
     await client.request("DELETE", _path(namespace, "secrets", name), body=only_uid(uid) if uid else None)
-
-
-async def apply_config_map(client: KubeClient, body: JsonObject) -> JsonObject:
-    metadata = body["metadata"]
-    return await client.request(
-        "PATCH",
-        _path(metadata["namespace"], "configmaps", metadata["name"]),
-        query={"fieldManager": FIELD_MANAGER, "force": "true"},
-        body=body,
-        content_type="application/apply-patch+yaml",
-    )
 
 
 async def delete_config_map(client: KubeClient, *, namespace: str, name: str) -> None:

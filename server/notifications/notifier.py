@@ -301,7 +301,7 @@ class Notifier:
             },
             "data": {outbox.DATA_KEY: outbox.dumps(entry)},
         }
-        self._store.wrote(await objects.apply_config_map(self._kube, body))
+        self._store.wrote(await objects.apply(self._kube, body))
 
     async def _send_entry(self, entry: Entry) -> None:
         outcomes = await asyncio.gather(*(self._send_one(entry, destination) for destination in entry.destinations))

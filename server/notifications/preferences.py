@@ -106,13 +106,14 @@ def parse_preferences(
     locale: str = "",
     field: str = "preferences",
 ) -> Preferences:
-    """Preferences from a request's fields, or InvalidArgument naming every bad field (`preferences.vms.names[3]`).
+    """Preferences from a request's fields, or InvalidArgument naming every bad field (`preferences.vm_names[3]`,
+    as the request's fields are named).
 
     `events` None: the default set (an empty list: none). Quiet hours are "HH:MM" 24-hour times and an IANA zone, all
     three or none. An empty locale is the default one."""
     violations: list[errors.FieldViolation] = []  # each part adds its own, so the client sees all at once
     kinds = _event_kinds(events, f"{field}.events", violations)
-    vms = _vm_scope(vm_names, vm_labels or {}, f"{field}.vms", violations)
+    vms = _vm_scope(vm_names, vm_labels or {}, field, violations)
     quiet_hours = _quiet_hours(quiet_start, quiet_end, time_zone, f"{field}.quiet_hours", violations)
     if locale and (len(locale) > 35 or not _LOCALE.fullmatch(locale)):
         violations.append(errors.FieldViolation(f"{field}.locale", f"'{locale[:40]}' is not a language tag like zh-CN"))
@@ -142,15 +143,17 @@ def _vm_scope(
 ) -> VmScope:
     found = len(violations)
     if vm_names and vm_labels:
-        violations.append(errors.FieldViolation(path, "give names or labels, not both (neither: every VM)"))
+        violations.append(
+            errors.FieldViolation(f"{path}.vm_labels", "give vm_names or vm_labels, not both (neither: every VM)")
+        )
     if len(vm_names) > MAX_NAMES:
         violations.append(
-            errors.FieldViolation(f"{path}.names", f"at most {MAX_NAMES} names, got {len(vm_names)}; use labels")
+            errors.FieldViolation(f"{path}.vm_names", f"at most {MAX_NAMES} names, got {len(vm_names)}; use labels")
         )
     else:
         for index, entry in enumerate(vm_names):
-            violations += _name_violations(entry, f"{path}.names[{index}]")
-    violations += validation.check_labels(vm_labels, f"{path}.labels")
+            violations += _name_violations(entry, f"{path}.vm_names[{index}]")
+    violations += validation.check_labels(vm_labels, f"{path}.vm_labels")
     return VmScope(frozenset(vm_names), dict(vm_labels)) if len(violations) == found else VmScope()
 
 

@@ -164,7 +164,7 @@ class Subscriptions:
             },
             "data": encoded(data),
         }
-        written = records.device_from(await objects.apply_secret(self._kube, secret))
+        written = records.device_from(await objects.apply(self._kube, secret))
         for other in self._others_with(registration.platform, credential, caller.user):
             with contextlib.suppress(kube_errors.NotFound, kube_errors.Conflict):
                 await objects.delete_secret(
@@ -255,7 +255,7 @@ class Subscriptions:
             },
             "data": {records.USER_KEY: caller.user, records.PREFERENCES_KEY: records.preferences_json(preferences)},
         }
-        self._store.wrote(await objects.apply_config_map(self._kube, body))
+        self._store.wrote(await objects.apply(self._kube, body))
         return preferences
 
     # -- test

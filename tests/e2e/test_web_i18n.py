@@ -167,7 +167,13 @@ def test_a_keyboard_user_skips_to_the_content_and_administrators_see_administrat
     try:
         tab = open_signed_in(browser, web, administrator, path="/vms")
         tab.wait("[data-testid=live] >> text=Live")
-        assert tab.texts(".shell-nav .ant-menu-item") == ["Virtual machines", "Overview", "API keys", "Administration"]
+        assert tab.texts(".shell-nav .ant-menu-item") == [
+            "Virtual machines",
+            "Overview",
+            "API keys",
+            "Notifications",
+            "Administration",
+        ]
         tab.reload()  # nothing focused: the first Tab starts at the top of the page
         tab.wait("[data-testid=live] >> text=Live")
         tab.press("body", "Tab")
@@ -175,7 +181,7 @@ def test_a_keyboard_user_skips_to_the_content_and_administrators_see_administrat
         tab.wait(".skip-link:focus")  # shown when focused
         shot(tab, "skip-link")
         reached = []
-        for _ in range(7):  # on through the header: every section, the language and the user menu
+        for _ in range(8):  # on through the header: every section, the language and the user menu
             tab.press(":focus", "Tab")
             reached.append(tab.evaluate(FOCUSED))
             if reached[-1] == "Language":  # borderless, so it is outlined while focused
@@ -186,6 +192,7 @@ def test_a_keyboard_user_skips_to_the_content_and_administrators_see_administrat
             "Virtual machines",
             "Overview",
             "API keys",
+            "Notifications",
             "Administration",
             "Language",
             "web-admin",

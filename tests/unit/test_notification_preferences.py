@@ -141,18 +141,18 @@ def test_every_bad_field_is_named_at_once() -> None:
     assert sorted(found) == [
         "notification_preferences.events[1]",
         "notification_preferences.locale",
-        "notification_preferences.vms.names[1]",
-        "notification_preferences.vms.names[2]",
+        "notification_preferences.vm_names[1]",
+        "notification_preferences.vm_names[2]",
     ]
     assert "VM_STOPPED_UNEXPECTEDLY" in found["notification_preferences.events[1]"]
 
 
 def test_names_are_at_most_a_hundred_and_labels_are_kubernetes_labels() -> None:
-    assert list(violations(vm_names=[f"vm-{i}" for i in range(101)])) == ["preferences.vms.names"]
+    assert list(violations(vm_names=[f"vm-{i}" for i in range(101)])) == ["preferences.vm_names"]
     parse_preferences(vm_names=[f"vm-{i}" for i in range(100)])
-    assert list(violations(vm_labels={"bad key!": "x"})) == ["preferences.vms.labels[bad key!]"]
-    assert list(violations(vm_labels={"app": "-x-"})) == ["preferences.vms.labels[app]"]
-    assert list(violations(vm_names=["web-1"], vm_labels={"app": "web"})) == ["preferences.vms"]
+    assert list(violations(vm_labels={"bad key!": "x"})) == ["preferences.vm_labels[bad key!]"]
+    assert list(violations(vm_labels={"app": "-x-"})) == ["preferences.vm_labels[app]"]
+    assert list(violations(vm_names=["web-1"], vm_labels={"app": "web"})) == ["preferences.vm_labels"]
 
 
 @pytest.mark.parametrize("zone", ["Asia", "Asia/" + "x" * 300, "a" * 5000, "Asia/Shang\x00hai", "/etc/localtime"])

@@ -22,12 +22,18 @@ const VmConsole = lazy(() => import("./pages/VmConsole").then((m) => ({ default:
 const Overview = lazy(() => import("./pages/Overview").then((m) => ({ default: m.Overview })));
 const ApiKeys = lazy(() => import("./pages/ApiKeys").then((m) => ({ default: m.ApiKeys })));
 const Admin = lazy(() => import("./pages/Admin").then((m) => ({ default: m.Admin })));
+const Notifications = lazy(() => import("./pages/Notifications").then((m) => ({ default: m.Notifications })));
 
 /** The shell's sections: path, message key, and the permissions of which one is needed to see it (none: all). */
 const SECTIONS: { path: string; label: string; anyOf?: string[] }[] = [
   { path: "/vms", label: "shell.nav.vms" },
   { path: "/overview", label: "shell.nav.overview" },
   { path: "/api-keys", label: "shell.nav.apiKeys" },
+  {
+    path: "/notifications",
+    label: "shell.nav.notifications",
+    anyOf: ["admin", "notification:subscribe", "notification:webhook:manage"],
+  },
   { path: "/admin", label: "shell.nav.admin", anyOf: ["admin", "tenant:manage", "user:manage", "role:manage", "binding:manage"] },
 ];
 
@@ -64,6 +70,7 @@ export function App() {
       <Route path="/vms/:namespace/:name/console/:protocol" element={<Guarded session={current}><VmConsole /></Guarded>} />
       <Route path="/overview" element={<Guarded session={current}><Overview /></Guarded>} />
       <Route path="/api-keys" element={<Guarded session={current}><ApiKeys /></Guarded>} />
+      <Route path="/notifications" element={<Guarded session={current}><Notifications /></Guarded>} />
       <Route path="/admin/*" element={<Guarded session={current}><Admin /></Guarded>} />
       <Route path="*" element={<Navigate to="/vms" replace />} />
     </Routes>

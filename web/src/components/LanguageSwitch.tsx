@@ -4,7 +4,7 @@ import { Select } from "antd";
 import { useTranslation } from "react-i18next";
 import { chooseLanguage, LANGUAGES, type Language } from "../i18n";
 
-const NAMES: Record<Language, string> = { "en-US": "English", "zh-CN": "简体中文" }; // each in its own language
+export const LANGUAGE_NAMES: Record<Language, string> = { "en-US": "English", "zh-CN": "简体中文" }; // each in its own language
 
 export function LanguageSwitch() {
   const { t, i18n } = useTranslation();
@@ -16,7 +16,7 @@ export function LanguageSwitch() {
       value={i18n.language as Language}
       onChange={chooseLanguage}
       suffixIcon={<GlobalOutlined />}
-      options={LANGUAGES.map((language) => ({ value: language, label: NAMES[language] }))}
+      options={LANGUAGES.map((language) => ({ value: language, label: LANGUAGE_NAMES[language] }))}
       popupMatchSelectWidth={false}
       variant="borderless"
     />

@@ -5,7 +5,7 @@ import type { CSSProperties } from "react";
 import { useTranslation } from "react-i18next";
 
 /** Groups in this order; a resource the console does not know yet comes last, under its own name. */
-const RESOURCE_ORDER = ["vm", "task", "apikey", "binding", "role", "user", "tenant", "admin"];
+const RESOURCE_ORDER = ["vm", "task", "apikey", "notification", "binding", "role", "user", "tenant", "admin"];
 
 /** Within a group, reading before changing, everyday before rare; unknown ones last, in the server's order. */
 const PERMISSION_ORDER = [
@@ -21,6 +21,8 @@ const PERMISSION_ORDER = [
   "vm:console:manage",
   "vm:access-service:manage",
   "vm:ssh-key:manage",
+  "notification:subscribe",
+  "notification:webhook:manage",
 ];
 
 export function resourceOf(permission: string): string {

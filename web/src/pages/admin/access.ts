@@ -9,6 +9,8 @@ export const USER_MANAGE = "user:manage";
 export const ROLE_MANAGE = "role:manage";
 export const BINDING_MANAGE = "binding:manage";
 export const APIKEY_MANAGE = "apikey:manage";
+export const NOTIFICATION_SUBSCRIBE = "notification:subscribe";
+export const NOTIFICATION_WEBHOOK_MANAGE = "notification:webhook:manage";
 
 /** Never held by an API key, whatever it asks for (server/auth NOT_FOR_API_KEYS): administration needs a login. */
 export const NOT_FOR_API_KEYS: readonly string[] = [

@@ -28,9 +28,12 @@ import kubernetes.client
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from devcluster import procs
+from devcluster import accounts, procs
 from devcluster import stack as devstack
+from novasphere.v1 import auth_service_pb2, console_service_pb2
 from novasphere.v1 import notification_service_pb2 as pb
+from novasphere.v1.auth_service_pb2_grpc import AuthServiceStub
+from novasphere.v1.console_service_pb2_grpc import ConsoleServiceStub
 from novasphere.v1.notification_service_pb2_grpc import NotificationServiceStub
 from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
 from server.kube.auth_objects import KIND_LABEL
@@ -50,7 +53,13 @@ CLIENT_EMAIL = "notifier@novasphere-e2e.iam.gserviceaccount.com"
 KEY_ID = "e2e-key"
 OTHER_TENANT = "elsewhere"
 WAIT = 60.0
-ROLES = "subscriber: [vm:query, task:query, notification:subscribe, notification:webhook:manage]\n"
+HAWKS_PASSWORD = "hawk's password 123"
+ROLES = (
+    "subscriber: [vm:query, task:query, notification:subscribe, notification:webhook:manage]\n"
+    "runs-the-tenant: [vm:query, binding:manage, notification:subscribe]\n"
+    "console-user: [vm:query, vm:console:access, notification:subscribe]\n"
+    "console-manager: [vm:query, vm:console:access, vm:console:manage]\n"
+)
 
 
 class LiveClock(Clock):
@@ -131,6 +140,9 @@ def home(kube: kubernetes.client.ApiClient) -> Iterator[str]:
             {"user": "outsider", "tenant": OTHER_TENANT, "role": "subscriber"},
             {"user": "lark", "tenant": TENANT, "role": "subscriber"},
             {"user": "owl", "tenant": TENANT, "role": "subscriber"},
+            {"user": "boss", "tenant": TENANT, "role": "runs-the-tenant"},
+            {"user": "developer", "tenant": TENANT, "role": "console-user"},
+            {"user": "hawk", "tenant": TENANT, "role": "console-manager"},
         ]
         kubernetes.client.CoreV1Api(kube).create_namespaced_config_map(
             name,
@@ -139,6 +151,9 @@ def home(kube: kubernetes.client.ApiClient) -> Iterator[str]:
                 data={"roles.yaml": ROLES, "bindings.yaml": json.dumps(bindings)},
             ),
         )
+        hawk: Any = accounts.user_secret("hawk", HAWKS_PASSWORD)  # the client accepts plain JSON
+        hawk["metadata"]["namespace"] = name
+        kubernetes.client.CoreV1Api(kube).create_namespaced_secret(name, hawk)
         yield name
 
 
@@ -383,3 +398,72 @@ def test_preferences_and_quiet_hours_are_honoured(
     until(lambda: providers.messages_to(owls), "owl told when the quiet hours end", timeout=120)
     assert time.time() >= end.timestamp() - 1, "not before the quiet hours end"
     assert providers.messages_to(mine) == [], "developer does not want VM failures"
+
+
+def test_a_quota_nearly_used_is_told_to_the_tenants_administrators_only(
+    kube: kubernetes.client.ApiClient,
+    replicas: Callable[..., Replica],
+    providers: Providers,
+    home: str,
+    namespace: str,
+) -> None:
+    """kube-controller-manager counts the namespace's ConfigMaps against a quota of 10: the 9th crosses 90%."""
+    replica = replicas()
+    mine, bosses = (f"tok-{uuid.uuid4().hex}" for _ in range(2))
+    register(replica, mine, "phone")
+    device_of(kube, home, "boss", bosses)
+    core = kubernetes.client.CoreV1Api(kube)
+    core.create_namespaced_resource_quota(
+        namespace,
+        kubernetes.client.V1ResourceQuota(
+            metadata=kubernetes.client.V1ObjectMeta(name="few-configmaps"),
+            spec=kubernetes.client.V1ResourceQuotaSpec(hard={"count/configmaps": "10"}),
+        ),
+    )
+
+    def used() -> int:
+        status = core.read_namespaced_resource_quota("few-configmaps", namespace).status
+        return int(((status and status.used) or {}).get("count/configmaps", "-1"))
+
+    until(lambda: used() >= 0, "the quota counted")
+    for index in range(10 - used()):
+        core.create_namespaced_config_map(
+            namespace, kubernetes.client.V1ConfigMap(metadata=kubernetes.client.V1ObjectMeta(name=f"filler-{index}"))
+        )
+
+    (told,) = until(lambda: providers.messages_to(bosses), "the tenant's administrator told")
+    assert told["data"]["kinds"] == "QUOTA_NEARLY_USED", told
+    assert told["data"]["namespace"] == namespace, told
+    assert "count/configmaps" in told["notification"]["body"], told
+    assert providers.messages_to(mine) == [], "an operator can do nothing about a quota"
+
+
+def test_a_console_taken_over_is_told_to_the_one_who_held_it(
+    kube: kubernetes.client.ApiClient,
+    replicas: Callable[..., Replica],
+    providers: Providers,
+    namespace: str,
+) -> None:
+    """`developer` holds a VM's console (a ticket issued); `hawk` takes it over: developer is told, hawk is not."""
+    replica = replicas()
+    mine = f"tok-{uuid.uuid4().hex}"
+    register(replica, mine, "phone")
+    kube_helpers.create_wukong(kube, namespace, "shared", {**SPEC, "startStrategy": {"autoStart": True}})
+    wait_power(replica.wukongs, namespace, "shared", Power.RUNNING)
+    consoles = ConsoleServiceStub(replica.channel)
+    request = console_service_pb2.CreateConsoleSessionRequest(
+        namespace=namespace, name="shared", protocol=console_service_pb2.SERIAL
+    )
+    held = consoles.CreateConsoleSession(request)
+    login = AuthServiceStub(replica.channel).Login(
+        auth_service_pb2.LoginRequest(username="hawk", password=HAWKS_PASSWORD, tenant_id=TENANT)
+    )
+    as_hawk = (("authorization", f"Bearer {login.access_token}"),)
+
+    request.take_over = True
+    taken = consoles.CreateConsoleSession(request, metadata=as_hawk)
+
+    assert taken.session_id != held.session_id
+    (told,) = until(lambda: providers.messages_to(mine), "developer told of the takeover")
+    assert told["data"]["kinds"] == "CONSOLE_TAKEN_OVER", told
+    assert "hawk" in told["notification"]["body"], told

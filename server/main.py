@@ -424,6 +424,19 @@ def build(settings: config.Settings, loop: asyncio.AbstractEventLoop) -> Replica
                 ready=lambda: True,
             ),
             Sweep(
+                "notification devices of deleted users and webhooks of deleted tenants",
+                due=from_cache(
+                    lambda now: notification_store.orphans(
+                        user_exists=lambda user: (
+                            auth_store.user(user) is not None or (settings.dev_identity and user == settings.dev_user)
+                        ),
+                        tenant_exists=lambda tenant: tenant in tenants.tenants(),
+                    )
+                ),
+                delete=lambda name: notification_objects.delete_secret(kube, namespace=settings.namespace, name=name),
+                ready=lambda: notification_store.synced and auth_store.synced and tenants.synced,
+            ),
+            Sweep(
                 "console Leases of deleted VMs",
                 due=lambda now: consoles.locks_of_gone_vms(lambda uid: cache.by_uid(uid) is not None),
                 delete=lambda name: leases.delete(kube, namespace=settings.namespace, name=name),

@@ -48,6 +48,10 @@ RATES: dict[str, Rate] = {
     "/novasphere.v1.AccessService/CreateAccessService": Rate("access-services", per_minute=30, burst=10),
     "/novasphere.v1.AuthService/CreateApiKey": Rate("api-keys", per_minute=10, burst=5),
     "/novasphere.v1.ConsoleService/CreateConsoleSession": Rate("console-tickets", per_minute=5, burst=5),
+    # Each sends to every device of the caller's: push providers throttle the sender, not the user.
+    "/novasphere.v1.NotificationService/SendTestNotification": Rate("notification-tests", per_minute=10, burst=5),
+    "/novasphere.v1.NotificationService/RegisterDevice": Rate("notification-devices", per_minute=30, burst=10),
+    "/novasphere.v1.NotificationService/CreateWebhook": Rate("notification-webhooks", per_minute=10, burst=5),
 }
 MAX_STREAMS_PER_USER = 50
 

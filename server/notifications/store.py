@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -126,6 +126,12 @@ class NotificationStore:
 
     def webhook(self, webhook_id: str) -> WebhookRecord | None:
         return self._webhooks.get(webhook_id)
+
+    def orphans(self, *, user_exists: Callable[[str], bool], tenant_exists: Callable[[str], bool]) -> list[str]:
+        """The Secrets of devices whose user was deleted and of webhooks whose tenant was: nobody can list or delete
+        them through the API any more, and nothing is sent to them."""
+        devices = [d.secret_name for d in self._devices.values() if not user_exists(d.user)]
+        return sorted(devices + [w.secret_name for w in self._webhooks.values() if not tenant_exists(w.tenant)])
 
     def preferences_of(self, user: str) -> Preferences | None:
         """None: the user never set any (the defaults apply)."""

@@ -47,6 +47,7 @@ PASSWORD = "correct horse battery staple"
 SECURE_ENV = {**API_ENV, "NOVASPHERE_DEV_IDENTITY": "false"}
 OPERATOR_PERMISSIONS = [
     "apikey:manage",
+    "notification:subscribe",
     "task:query",
     "vm:access-service:manage",
     "vm:console:access",
@@ -201,7 +202,7 @@ def test_login_me_permissions_and_a_protected_call_through_grpc_and_rest(
 
     viewer_token = login(secure.first, viewer).access_token
     mine = secure.first.auth.Me(auth_pb2.MeRequest(), metadata=bearer(viewer_token))
-    assert list(mine.permissions) == ["task:query", "vm:query"]
+    assert list(mine.permissions) == ["notification:subscribe", "task:query", "vm:query"]
     no_console = secure.first.auth.CheckPermission(
         auth_pb2.CheckPermissionRequest(resource_type="vm", operation="console:access"), metadata=bearer(viewer_token)
     )

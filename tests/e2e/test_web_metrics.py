@@ -182,7 +182,8 @@ def test_a_viewer_sees_the_access_services_and_their_addresses_but_no_action(
 
     def assigned() -> list[wukong_pb2.AccessServiceInfo] | None:
         listed = access.ListAccessServices(access_pb2.ListAccessServicesRequest(namespace=namespace, name="quiet"))
-        return list(listed.services) if all(not s.pending for s in listed.services) else None
+        both = len(listed.services) == 2 and all(not s.pending for s in listed.services)
+        return list(listed.services) if both else None
 
     services = kube_helpers.eventually(assigned, timeout=TIMEOUT, what="the load balancer's address")
     tab = open_signed_in(browser, web, viewer, path=detail_path(namespace, "quiet"))

@@ -181,3 +181,33 @@ def test_an_outbox_entry_reads_back_as_the_same_batch_with_the_same_collapse_key
     assert again.name == entry.name
     assert again.name.startswith(outbox.NAME_PREFIX)
     assert len(again.name) <= 63
+
+
+def test_devices_of_deleted_users_and_webhooks_of_deleted_tenants_are_orphans() -> None:
+    mirrored = store.NotificationStore()
+    mirrored.replace(
+        SECRETS,
+        [
+            _secret(
+                "notification-device",
+                f"notification-device-{user}",
+                {store.USER_ANNOTATION: user, store.PLATFORM_ANNOTATION: "android"},
+                {store.TOKEN_KEY: f"tok-{user}"},
+            )
+            for user in ("ada", "gone")
+        ]
+        + [
+            _secret(
+                "notification-webhook",
+                f"notification-webhook-{tenant}",
+                {store.TENANT_ANNOTATION: tenant, store.NAME_ANNOTATION: "ops", store.WEBHOOK_KIND_ANNOTATION: "wecom"},
+                {store.URL_KEY: "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"},
+            )
+            for tenant in ("demo", "closed")
+        ],
+        1,
+    )
+
+    orphans = mirrored.orphans(user_exists=lambda user: user == "ada", tenant_exists=lambda tenant: tenant == "demo")
+
+    assert orphans == ["notification-device-gone", "notification-webhook-closed"]

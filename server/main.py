@@ -424,17 +424,16 @@ def build(settings: config.Settings, loop: asyncio.AbstractEventLoop) -> Replica
                 ready=lambda: True,
             ),
             Sweep(
-                "notification devices of deleted users and webhooks of deleted tenants",
+                "notification devices of deleted users",
                 due=from_cache(
                     lambda now: notification_store.orphans(
                         user_exists=lambda user: (
                             auth_store.user(user) is not None or (settings.dev_identity and user == settings.dev_user)
                         ),
-                        tenant_exists=lambda tenant: tenant in tenants.tenants(),
                     )
                 ),
                 delete=lambda name: notification_objects.delete_secret(kube, namespace=settings.namespace, name=name),
-                ready=lambda: notification_store.synced and auth_store.synced and tenants.synced,
+                ready=lambda: notification_store.synced and auth_store.synced,
             ),
             Sweep(
                 "console Leases of deleted VMs",

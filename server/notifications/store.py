@@ -127,11 +127,11 @@ class NotificationStore:
     def webhook(self, webhook_id: str) -> WebhookRecord | None:
         return self._webhooks.get(webhook_id)
 
-    def orphans(self, *, user_exists: Callable[[str], bool], tenant_exists: Callable[[str], bool]) -> list[str]:
-        """The Secrets of devices whose user was deleted and of webhooks whose tenant was: nobody can list or delete
-        them through the API any more, and nothing is sent to them."""
-        devices = [d.secret_name for d in self._devices.values() if not user_exists(d.user)]
-        return sorted(devices + [w.secret_name for w in self._webhooks.values() if not tenant_exists(w.tenant)])
+    def orphans(self, *, user_exists: Callable[[str], bool]) -> list[str]:
+        """The Secrets of devices whose user was deleted: nobody can list or delete them through the API any more, and
+        nothing is sent to them. (A tenant's webhooks stay with it: a tenant is its namespaces, and one may have none
+        for a while.)"""
+        return sorted(d.secret_name for d in self._devices.values() if not user_exists(d.user))
 
     def preferences_of(self, user: str) -> Preferences | None:
         """None: the user never set any (the defaults apply)."""

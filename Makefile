@@ -76,8 +76,8 @@ cluster-down: $(VENV)/.synced ## stop the control plane cluster-up started
 bench: deps ## N running VMs: lists, memory, start-up, relist, watch fan-out vs kube-apiserver, one table (BENCH_WUKONGS=10000 BENCH_REPEAT=5: the issue's run)
 	$(PYTHON) -m bench --wukongs $(or $(BENCH_WUKONGS),2000) --repeat $(or $(BENCH_REPEAT),1)
 
-bench-doors: deps ## Get/List through each door (gRPC, REST, gRPC-Web via Envoy) vs kube-apiserver itself
-	$(PYTHON) -m bench.doors
+bench-doors: deps ## Get/List through each door (gRPC, REST, gRPC-Web via Envoy) vs kube-apiserver itself; what Lua, the access log and default values cost REST
+	$(PYTHON) -m bench.doors --variants --page-size 50
 
 bench-web: deps $(WEB_BUILD) ## web console: navigation to the VM list's first rows in chromium, vs the page's own load
 	$(PYTHON) -m bench.web_console --wukongs $(or $(BENCH_WUKONGS),200)

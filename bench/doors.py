@@ -1,11 +1,12 @@
 """`make bench-doors`: what Envoy adds to a call through each door of the API, in milliseconds, against the same call
 made to the API server directly, in the same run.
 
-Calls: AuthService.Me (trivial: the floor of each door, what a call costs with nothing to do), GetWukong (the request
-as clients send it) and ListWukongs (a page of the namespace's Wukongs, 500 by default: all of them here). Doors:
-native gRPC to the API server itself (the reference of each call), native gRPC through Envoy, REST/JSON through Envoy
-(transcoded) and gRPC-Web through Envoy; for context, the same read from kube-apiserver with the official Python
-client (Get and List). `make bench` runs the same measurement (`measure_doors`) on its loaded server.
+Calls: AuthService.Me (trivial: the floor of each door, what a call costs with nothing to do), GetWukong (the
+request as clients send it) and ListWukongs (a page of `--page-size` of the namespace's Wukongs; `make bench-doors`
+lists 50, the web console's page and `make bench`'s). Doors: native gRPC to the API server itself (the reference of
+each call), native gRPC through Envoy, REST/JSON through Envoy (transcoded) and gRPC-Web through Envoy; for context,
+the same read from kube-apiserver with the official Python client (Get and List). `make bench` runs the same
+measurement (`measure_doors`) on its loaded server.
 
 How it keeps from measuring itself:
 - every client holds one connection for the whole run (a gRPC channel, or one keep-alive HTTPS connection per HTTP
@@ -22,8 +23,11 @@ How it keeps from measuring itself:
   a door's time into Envoy's request filters, the API server, and Envoy's response work, transcoding included.
 
 "Envoy adds (p50)" is the door's p50 minus the direct gRPC p50 of the same call, against a budget of 1 ms on
-loopback. `noise` is how far apart the direct p50s of the odd and the even rounds are: a difference smaller than it
-is not a difference.
+loopback. `--variants` then prices REST's extra work: the REST page again through Envoys whose configuration lacks
+one part each (the Lua filter, the access log, the printing of default values), against the Envoy as deployed;
+what a part costs is the difference. They are measurements, not proposals: each part is there for a reason.
+`noise` is how far apart the direct p50s of the odd and the even rounds are: a difference smaller than it is not a
+difference.
 
 `measure(stack, ...)` runs the measurement against an already running stack (`make bench` can call it) and returns a
 dict; `report(...)` renders it. `python -m bench.doors` starts its own control plane and stack.
@@ -41,7 +45,7 @@ import struct
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +55,12 @@ from google.protobuf.message import Message
 
 import devcluster
 from bench import percentile
-from devcluster import manifests
+from devcluster import manifests, procs
 from devcluster import stack as devstack
 from novasphere.v1 import auth_service_pb2, auth_service_pb2_grpc
 from novasphere.v1 import wukong_service_pb2 as service_pb2
 from novasphere.v1.wukong_service_pb2_grpc import WukongServiceStub
+from novasphere_envoy import config as envoy_config
 
 NAMESPACE = "bench"
 TENANT = "bench"
@@ -349,6 +354,7 @@ def measure(
     admin: kubernetes.client.ApiClient | None = None,
     namespace: str = NAMESPACE,
     name: str = NAME,
+    page_size: int = 500,
     iterations: int = 300,
     warmup: int = 30,
 ) -> dict[str, Any]:
@@ -362,9 +368,103 @@ def measure(
         envoy_log=None if envoy is None else envoy.log_path,
         namespace=namespace,
         name=name,
+        page_size=page_size,
         iterations=iterations,
         warmup=warmup,
     )
+
+
+def _walk(node: Any) -> Iterator[dict[str, Any]]:
+    """Every mapping in a rendered Envoy bootstrap."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def _without_lua(bootstrap: dict[str, Any]) -> None:
+    for node in _walk(bootstrap):
+        if "httpFilters" in node:
+            node["httpFilters"] = [f for f in node["httpFilters"] if f["name"] != envoy_config.LUA]
+
+
+def _without_access_log(bootstrap: dict[str, Any]) -> None:
+    for node in _walk(bootstrap):
+        node.pop("accessLog", None)
+
+
+def _without_default_values(bootstrap: dict[str, Any]) -> None:
+    for node in _walk(bootstrap):
+        if "alwaysPrintPrimitiveFields" in node:
+            node["alwaysPrintPrimitiveFields"] = False
+
+
+VARIANTS: dict[str, Callable[[dict[str, Any]], None] | None] = {
+    "as deployed": None,
+    "without the Lua filter": _without_lua,
+    "without the access log": _without_access_log,
+    "without default values printed (a contract change)": _without_default_values,
+}
+"""Envoys `--variants` compares: the deployed configuration, and each with one part taken out."""
+
+
+def measure_variants(
+    stack: devstack.Stack,
+    state_dir: Path,
+    *,
+    namespace: str = NAMESPACE,
+    page_size: int = 500,
+    iterations: int = 300,
+) -> dict[str, dict[str, float]]:
+    """Per variant of Envoy's configuration (`VARIANTS`), in front of the stack's API server: the REST page's p50 and
+    what Envoy adds to it (the direct gRPC call interleaved with it is the reference), and the JSON bytes."""
+    (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+    path = f"/api/v1/wukongs?namespace={namespace}&pageSize={page_size}"
+    page = service_pb2.ListWukongsRequest(namespace=namespace, page_size=page_size)
+    out: dict[str, dict[str, float]] = {}
+    with grpc.insecure_channel(stack.grpc_direct) as direct:
+        stub = WukongServiceStub(direct)
+        for number, (variant, alter) in enumerate(VARIANTS.items()):
+            envoy = devstack.start_front(
+                stack.api, tls=stack.tls, state_dir=state_dir, name=f"envoy-variant-{number}", alter=alter
+            )
+            with procs.stopping([envoy.process]), contextlib.closing(_Http(envoy.edge)) as rest:
+                body = rest.call("GET", path, headers={})
+                samples, _ = rounds(
+                    {
+                        DIRECT: _grpc_call(stub.ListWukongs, page),
+                        REST: _rest_call(rest, path),
+                    },
+                    iterations=iterations,
+                    warmup=max(10, iterations // 10),
+                    tag=f"variant{number}",
+                )
+            rest_p50 = statistics.median(samples[REST])
+            out[variant] = {
+                "rest_p50_ms": rest_p50,
+                "envoy_adds_p50_ms": rest_p50 - statistics.median(samples[DIRECT]),
+                "json_bytes": len(body),
+            }
+    return out
+
+
+def report_variants(variants: dict[str, dict[str, float]], *, page_size: int) -> str:
+    deployed = variants["as deployed"]["envoy_adds_p50_ms"]
+    out = [
+        f"\nREST ListWukongs (page of {page_size}) through Envoys lacking one part each; a part costs what its"
+        " absence saves:",
+        f"  {'Envoy':52} {'JSON bytes':>10} {'p50 ms':>8} {'Envoy adds':>11} {'saves':>7}",
+    ]
+    for variant, row in variants.items():
+        saves = "" if variant == "as deployed" else f"{deployed - row['envoy_adds_p50_ms']:+.2f}"
+        out.append(
+            f"  {variant:52} {row['json_bytes']:10d} {row['rest_p50_ms']:8.2f} {row['envoy_adds_p50_ms']:+11.2f}"
+            f" {saves:>7}"
+        )
+    return "\n".join(out)
 
 
 def report(results: dict[str, Any]) -> str:
@@ -428,6 +528,10 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--page-size", type=int, default=500, help="ListWukongs' page (500: all of the default 200)")
+    parser.add_argument(
+        "--variants", action="store_true", help="also the REST page through Envoys lacking one part each"
+    )
     args = parser.parse_args()
 
     with (
@@ -439,9 +543,15 @@ def main() -> None:
     ):
         cursor = seed(admin, args.wukongs)
         WukongServiceStub(direct).ListWukongs(service_pb2.ListWukongsRequest(namespace=NAMESPACE, cursor=cursor))
-        results = measure(stack, admin=admin, iterations=args.iterations, warmup=args.warmup)
+        results = measure(stack, admin=admin, iterations=args.iterations, warmup=args.warmup, page_size=args.page_size)
         results["wukongs"] = args.wukongs
+        if args.variants:
+            results["variants"] = measure_variants(
+                stack, Path(scratch) / "variants", page_size=args.page_size, iterations=args.iterations
+            )
     print(report(results))
+    if "variants" in results:
+        print(report_variants(results["variants"], page_size=args.page_size))
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

@@ -11,7 +11,7 @@ import json
 import os
 import ssl
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -334,20 +334,36 @@ def start_front(
     tls: pki.EdgePki | None,
     state_dir: Path,
     name: str = "envoy",
+    alter: Callable[[dict[str, Any]], None] | None = None,
     **options: Any,
 ) -> Envoy:
-    """An Envoy in front of `api` (TLS with `tls`, plain HTTP for None); `options` as for `envoy_settings`."""
+    """An Envoy in front of `api` (TLS with `tls`, plain HTTP for None); `options` as for `envoy_settings`, `alter`
+    as for `start_envoy`."""
     settings = envoy_settings(grpc=api.grpc, console=api.console, tls=tls, **options)
-    return start_envoy(settings, state_dir=state_dir, name=name, ca_cert=None if tls is None else tls.ca_cert)
+    return start_envoy(
+        settings, state_dir=state_dir, name=name, ca_cert=None if tls is None else tls.ca_cert, alter=alter
+    )
 
 
 def start_envoy(
-    settings: envoy_config.SidecarSettings, *, state_dir: Path, name: str = "envoy", ca_cert: Path | None = None
+    settings: envoy_config.SidecarSettings,
+    *,
+    state_dir: Path,
+    name: str = "envoy",
+    ca_cert: Path | None = None,
+    alter: Callable[[dict[str, Any]], None] | None = None,
 ) -> Envoy:
     """Envoy with `settings`; returns once its admin interface reports ready, with the port its listener bound (any
-    free one for `listen_port` 0). `ca_cert`: the CA of the listener's certificate, for clients."""
+    free one for `listen_port` 0). `ca_cert`: the CA of the listener's certificate, for clients. `alter`: changes
+    the rendered bootstrap (a dict, camelCase keys) in place before Envoy reads it: benchmarks measure what a
+    filter or setting costs by running without it."""
     config_path = state_dir / f"{name}.json"
-    config_path.write_text(envoy_config.render_json(settings))
+    rendered = envoy_config.render_json(settings)
+    if alter is not None:
+        bootstrap = json.loads(rendered)
+        alter(bootstrap)
+        rendered = json.dumps(bootstrap, indent=2, sort_keys=True) + "\n"
+    config_path.write_text(rendered)
     admin_file = state_dir / f"{name}.admin-address"
     admin_file.unlink(missing_ok=True)
     process = procs.spawn(

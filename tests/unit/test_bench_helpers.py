@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from bench import measure, report, seeding
+from bench import doors, measure, report, seeding
 from bench.__main__ import rss_target_mib
+from devcluster import stack as devstack
+from novasphere_envoy import config as envoy_config
 from server.kube import kubevirt, pods, wukongs
 from server.wukongs.cache import WukongCache
 from server.wukongs.status import PowerState, derive
@@ -152,3 +154,33 @@ def test_one_table_and_one_json_line() -> None:
     assert decoded["figures"]["x"]["ours"] is None
     assert "\n" not in report.json_line({}, sections)
     assert " 300 MiB" in text
+
+
+def test_each_envoy_variant_takes_out_its_part_and_nothing_else() -> None:
+    """`make bench-doors --variants` prices a part by an Envoy without it: a variant that matched nothing in the
+    rendered bootstrap (a renamed filter or field) would price nothing and still print a number."""
+    rendered = envoy_config.render_json(devstack.envoy_settings(grpc=1, console=2, tls=None))
+
+    def parts(bootstrap: dict[str, Any]) -> tuple[list[str], int, list[bool]]:
+        nodes = list(doors._walk(bootstrap))
+        filters = [f["name"] for node in nodes for f in node.get("httpFilters", [])]
+        logs = sum(len(node.get("accessLog", [])) for node in nodes)
+        defaults = [node["alwaysPrintPrimitiveFields"] for node in nodes if "alwaysPrintPrimitiveFields" in node]
+        return filters, logs, defaults
+
+    filters, logs, defaults = parts(json.loads(rendered))
+    assert envoy_config.LUA in filters
+    assert logs >= 1
+    assert defaults == [True]
+    expected = {
+        "as deployed": (filters, logs, defaults),
+        "without the Lua filter": ([f for f in filters if f != envoy_config.LUA], logs, defaults),
+        "without the access log": (filters, 0, defaults),
+        "without default values printed (a contract change)": (filters, logs, [False]),
+    }
+    assert set(doors.VARIANTS) == set(expected)
+    for variant, alter in doors.VARIANTS.items():
+        bootstrap = json.loads(rendered)
+        if alter is not None:
+            alter(bootstrap)
+        assert parts(bootstrap) == expected[variant], variant

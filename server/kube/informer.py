@@ -58,6 +58,12 @@ class Kind:
     label_selector: str = ""
     field_selector: str = ""
     keep: Callable[[JsonObject], JsonObject] = whole
+    reuse_on_relist: bool = False
+    """A list after a 410 hands on the kept copy it already has of each object whose resourceVersion is unchanged
+    (most of them) instead of keeping the object again: the new state shares the old one's objects, so the process
+    never holds two copies of a big kind at once, and the relist skips trimming what did not change. The informer
+    then holds a reference to every object's latest kept copy; for kinds whose handler keeps only some of them
+    (Events), that would keep the rest alive."""
 
 
 class Handler(Protocol):
@@ -97,6 +103,8 @@ class Informer:
         a bookmark), monotonic."""
         self.lists = 0
         self.watches = 0
+        self._latest: dict[str, JsonObject] = {}
+        """By uid, the kept copy of each object as last delivered (kinds that `reuse_on_relist` only); the thread's."""
 
     def start(self) -> None:
         self._thread.start()
@@ -146,6 +154,7 @@ class Informer:
     def _list(self) -> int:
         items: list[JsonObject] = []
         continue_token = ""
+        previous = self._latest
         while True:
             query: dict[str, str | int] = {"limit": LIST_PAGE, **self._selector()}
             if continue_token:
@@ -154,7 +163,7 @@ class Informer:
             with DECODING:
                 page = json_object(payload, "GET", self.kind.path)
                 del payload
-                items += map(self.kind.keep, page.get("items") or [])
+                items += (self._kept(item, previous) for item in page.get("items") or [])
                 metadata = page.get("metadata") or {}
                 del page
             continue_token = metadata.get("continue") or ""
@@ -163,8 +172,20 @@ class Informer:
         self.lists += 1
         self._heard_at = time.monotonic()
         resource_version = int(metadata.get("resourceVersion") or 0)
+        if self.kind.reuse_on_relist:
+            self._latest = {_uid(item): item for item in items}
         self._deliver(self._handler.replace, self.kind, items, resource_version)
         return resource_version
+
+    def _kept(self, item: JsonObject, previous: Mapping[str, JsonObject]) -> JsonObject:
+        """What to keep of a listed object: the copy kept before if the object has not changed since."""
+        metadata = item.get("metadata") or {}
+        before = previous.get(metadata.get("uid") or "")
+        if before is not None and (before.get("metadata") or {}).get("resourceVersion") == metadata.get(
+            "resourceVersion"
+        ):
+            return before
+        return self.kind.keep(item)
 
     def _watch(self, resource_version: int) -> int:
         seconds = random.randint(*WATCH_SECONDS)  # noqa: S311 - spreading, not a secret
@@ -194,9 +215,13 @@ class Informer:
                 if event_type == "BOOKMARK":
                     self._deliver(self._handler.progress, self.kind, resource_version)
                 else:
-                    self._deliver(
-                        self._handler.apply, self.kind, event_type, self.kind.keep(item), _resource_version(item)
-                    )
+                    kept = self.kind.keep(item)
+                    if self.kind.reuse_on_relist:
+                        if event_type == "DELETED":
+                            self._latest.pop(_uid(kept), None)
+                        else:
+                            self._latest[_uid(kept)] = kept
+                    self._deliver(self._handler.apply, self.kind, event_type, kept, _resource_version(item))
             self._heard_at = time.monotonic()  # the watch ended as asked (or was stopped): nothing was missed
         finally:
             self._stream = None
@@ -222,6 +247,10 @@ class Informer:
     def _selector(self) -> dict[str, str | int]:
         selectors = {"labelSelector": self.kind.label_selector, "fieldSelector": self.kind.field_selector}
         return {name: value for name, value in selectors.items() if value}
+
+
+def _uid(item: Mapping[str, Any]) -> str:
+    return str((item.get("metadata") or {}).get("uid") or "")
 
 
 def _resource_version(item: Mapping[str, Any]) -> int:

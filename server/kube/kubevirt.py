@@ -57,8 +57,13 @@ def keep_instance(raw: JsonObject) -> JsonObject:
     }
 
 
-VIRTUAL_MACHINES = Kind("virtualmachines", "/apis/kubevirt.io/v1/virtualmachines", keep=keep_vm)
-INSTANCES = Kind("virtualmachineinstances", "/apis/kubevirt.io/v1/virtualmachineinstances", keep=keep_instance)
+VIRTUAL_MACHINES = Kind("virtualmachines", "/apis/kubevirt.io/v1/virtualmachines", keep=keep_vm, reuse_on_relist=True)
+INSTANCES = Kind(
+    "virtualmachineinstances",
+    "/apis/kubevirt.io/v1/virtualmachineinstances",
+    keep=keep_instance,
+    reuse_on_relist=True,
+)
 
 
 def vm_name(wukong: str) -> str:

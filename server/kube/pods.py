@@ -23,7 +23,7 @@ def keep(raw: JsonObject) -> JsonObject:
     }
 
 
-LAUNCHERS = Kind("pods", "/api/v1/pods", label_selector="kubevirt.io=virt-launcher", keep=keep)
+LAUNCHERS = Kind("pods", "/api/v1/pods", label_selector="kubevirt.io=virt-launcher", keep=keep, reuse_on_relist=True)
 
 Raw = Mapping[str, Any]
 

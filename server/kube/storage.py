@@ -36,7 +36,7 @@ def _kept_claim(item: JsonObject) -> JsonObject:
 
 
 STORAGE_CLASSES = Kind("storageclasses", "/apis/storage.k8s.io/v1/storageclasses", keep=_kept_class)
-CLAIMS = Kind("persistentvolumeclaims", "/api/v1/persistentvolumeclaims", keep=_kept_claim)
+CLAIMS = Kind("persistentvolumeclaims", "/api/v1/persistentvolumeclaims", keep=_kept_claim, reuse_on_relist=True)
 
 
 async def claim(client: KubeClient, *, namespace: str, name: str) -> JsonObject | None:

@@ -31,7 +31,7 @@ def keep(raw: JsonObject) -> JsonObject:
     }
 
 
-KIND = Kind(PLURAL, f"/apis/{GROUP}/{VERSION}/{PLURAL}", keep=keep)
+KIND = Kind(PLURAL, f"/apis/{GROUP}/{VERSION}/{PLURAL}", keep=keep, reuse_on_relist=True)
 
 
 def path(namespace: str, name: str = "") -> str:
